@@ -1,0 +1,271 @@
+//! Flow jobs and the runner that executes their scripts.
+//!
+//! A request's outcome becomes a [`FlowJob`]: which flow to run, for which
+//! worker and context, and the payload. [`classify`] makes one from a finished
+//! request with the plugin's `parse-response`; [`FlowRunner`] runs it.
+//!
+//! Flow names are `new_<operation>_<object>_response` or `..._error`, must
+//! match `^[a-z0-9_]+$`, and resolve to `<flows dir>/<name>.rhai` only. The
+//! payload is never pasted into script source (the seed design did that, and
+//! it is a script-injection hole): it is bound in the scope as a value,
+//! `parsed_data` or `parsed_error`, with the raw JSON text as `response_json`
+//! or `error_json`, plus `CALLER_ID`, `CONTEXT_ID` and `WORKER_ID`.
+//!
+//! Each runner compiles a flow file once, on first use, and keeps the AST.
+//! Rhai's limits (operations, call depth, sizes) bound every flow: one that
+//! hits a limit fails alone with a clear error.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use rhai::{AST, Dynamic, Engine, Scope};
+use serde::{Deserialize, Serialize};
+
+use crate::http::Finished;
+use crate::ledger::{Event, Token};
+use crate::plugin::{PluginInstance, wit};
+use crate::script_api::{self, ScriptHost};
+
+/// Which way a request went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Response,
+    Error,
+}
+
+/// One flow to run: everything a worker anywhere needs, and no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowJob {
+    pub flow: String,
+    pub outcome: Outcome,
+    pub worker_id: String,
+    pub context_id: String,
+    pub caller_id: String,
+    /// The JSON text of `parsed_data` or `parsed_error`.
+    pub payload: String,
+}
+
+/// `new_<operation>_<object>_<response|error>`.
+pub fn flow_name(operation: &str, object: &str, outcome: Outcome) -> String {
+    let suffix = match outcome {
+        Outcome::Response => "response",
+        Outcome::Error => "error",
+    };
+    format!("new_{operation}_{object}_{suffix}")
+}
+
+/// Whether `name` may name a flow file.
+pub fn is_valid_flow_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Turns a finished request into its flow job. A plugin that fails to parse
+/// still yields an error flow, so no outcome is lost.
+pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finished) -> FlowJob {
+    let route = &finished.route;
+    let (outcome, payload) =
+        match instance.parse_response(&route.object, &route.operation, &finished.outcome) {
+            Ok(wit::FlowPayload::Success(json)) => (Outcome::Response, json),
+            Ok(wit::FlowPayload::Failure(json)) => (Outcome::Error, json),
+            Err(err) => {
+                let status = match &finished.outcome {
+                    wit::TransportOutcome::Response(r) => r.status,
+                    wit::TransportOutcome::Failed(f) => f.status.unwrap_or(0),
+                };
+                let payload = serde_json::json!({
+                    "error": {
+                        "type": "api_error",
+                        "message": format!("the plugin could not parse the response: {err}"),
+                    },
+                    "http_status": status,
+                });
+                (Outcome::Error, payload.to_string())
+            }
+        };
+    FlowJob {
+        flow: flow_name(&route.operation, &route.object, outcome),
+        outcome,
+        worker_id: route.worker_id.clone(),
+        context_id: route.context_id.clone(),
+        caller_id: caller_id.to_string(),
+        payload,
+    }
+}
+
+/// Bounds on what one script or flow may do.
+#[derive(Debug, Clone)]
+pub struct ScriptLimits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    pub max_expr_depth: usize,
+}
+
+impl Default for ScriptLimits {
+    fn default() -> Self {
+        Self {
+            max_operations: 50_000_000,
+            max_call_levels: 64,
+            max_string_size: 16 << 20,
+            max_array_size: 1_000_000,
+            max_map_size: 1_000_000,
+            max_expr_depth: 128,
+        }
+    }
+}
+
+/// A Rhai engine with limits set and the script API registered for `host`.
+pub fn script_engine(host: &Rc<ScriptHost>, limits: &ScriptLimits) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth);
+    // `print` goes to stdout (the flows' output is the user's); `debug` to the log.
+    engine.on_debug(|text, source, pos| {
+        tracing::info!(target: "payhost::script", "{}{pos:?}: {text}", source.unwrap_or(""))
+    });
+    script_api::register(&mut engine, host);
+    engine
+}
+
+/// Runs flow jobs on one thread.
+pub struct FlowRunner {
+    host: Rc<ScriptHost>,
+    engine: Engine,
+    flows_dir: PathBuf,
+    compiled: HashMap<String, Option<AST>>,
+}
+
+impl FlowRunner {
+    pub fn new(host: Rc<ScriptHost>, flows_dir: PathBuf, limits: &ScriptLimits) -> Self {
+        let engine = script_engine(&host, limits);
+        Self {
+            host,
+            engine,
+            flows_dir,
+            compiled: HashMap::new(),
+        }
+    }
+
+    pub fn host(&self) -> &Rc<ScriptHost> {
+        &self.host
+    }
+
+    /// Runs `job`, charging any requests it makes to `token`, and reports the
+    /// result on it. Returns the error text when the flow failed.
+    pub fn run(&mut self, job: &FlowJob, token: &Token) -> Result<(), String> {
+        let result = self.run_inner(job, token);
+        match &result {
+            Ok(true) => token.report(Event::FlowDone {
+                flow: job.flow.clone(),
+                error: None,
+            }),
+            Ok(false) => token.report(Event::FlowMissing {
+                flow: job.flow.clone(),
+            }),
+            Err(error) => token.report(Event::FlowDone {
+                flow: job.flow.clone(),
+                error: Some(error.clone()),
+            }),
+        }
+        result.map(|_| ())
+    }
+
+    /// `Ok(false)` when there is no flow file for the job.
+    fn run_inner(&mut self, job: &FlowJob, token: &Token) -> Result<bool, String> {
+        if !is_valid_flow_name(&job.flow) {
+            return Err(format!(
+                "refused flow name {:?}: flow names must match ^[a-z0-9_]+$",
+                job.flow
+            ));
+        }
+        let path = self.flows_dir.join(format!("{}.rhai", job.flow));
+        if !self.compiled.contains_key(&job.flow) {
+            let ast = if path.is_file() {
+                let mut ast = self
+                    .engine
+                    .compile_file(path.clone())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                ast.set_source(path.display().to_string());
+                Some(ast)
+            } else {
+                None
+            };
+            self.compiled.insert(job.flow.clone(), ast);
+        }
+        let Some(ast) = self.compiled.get(&job.flow).and_then(Option::as_ref) else {
+            tracing::warn!(
+                "no flow file {} to handle the {} of {} for worker {} (context {})",
+                path.display(),
+                match job.outcome {
+                    Outcome::Response => "response",
+                    Outcome::Error => "error",
+                },
+                job.flow
+                    .trim_start_matches("new_")
+                    .trim_end_matches("_response")
+                    .trim_end_matches("_error"),
+                job.worker_id,
+                job.context_id,
+            );
+            return Ok(false);
+        };
+
+        let value: serde_json::Value = serde_json::from_str(&job.payload)
+            .map_err(|e| format!("flow {}: payload is not JSON: {e}", job.flow))?;
+        let parsed: Dynamic = rhai::serde::to_dynamic(&value)
+            .map_err(|e| format!("flow {}: payload cannot be a Rhai value: {e}", job.flow))?;
+        let mut scope = Scope::new();
+        let (value_name, text_name) = match job.outcome {
+            Outcome::Response => ("parsed_data", "response_json"),
+            Outcome::Error => ("parsed_error", "error_json"),
+        };
+        scope.push_constant("CALLER_ID", job.caller_id.clone());
+        scope.push_constant("CONTEXT_ID", job.context_id.clone());
+        scope.push_constant("WORKER_ID", job.worker_id.clone());
+        scope.push(text_name, job.payload.clone());
+        scope.push(value_name, parsed);
+
+        self.host.set_current(Some(token.clone()));
+        let result = self.engine.run_ast_with_scope(&mut scope, ast);
+        self.host.set_current(None);
+        result.map(|()| true).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_names_follow_the_seed() {
+        assert_eq!(
+            flow_name("create", "payment_intent", Outcome::Response),
+            "new_create_payment_intent_response"
+        );
+        assert_eq!(
+            flow_name("cancel", "subscription", Outcome::Error),
+            "new_cancel_subscription_error"
+        );
+    }
+
+    #[test]
+    fn flow_names_cannot_leave_the_flows_directory() {
+        for bad in ["../x", "a/b", "A", "x.rhai", "", "new flow", "x\0"] {
+            assert!(!is_valid_flow_name(bad), "{bad:?}");
+        }
+        assert!(is_valid_flow_name("new_create_customer_response"));
+    }
+}

@@ -1,0 +1,357 @@
+//! The HTTP executor: every request a script makes is sent from here.
+//!
+//! One tokio runtime and one pooled `reqwest::Client` serve the whole process.
+//! [`HttpExecutor::submit`] is called on a script or worker thread and returns
+//! as soon as the request is a task on the runtime: it never waits for the
+//! network. It does wait for a permit when `max_in_flight` requests are
+//! already running, which pushes back on a script that produces requests
+//! faster than the provider answers instead of growing without bound.
+//!
+//! Each task attaches auth as the plugin declared, an idempotency key on POST
+//! (the same on every attempt), and retries as [`crate::retry`] says. Bodies
+//! are read up to a cap; redirects are never followed. The outcome, with the
+//! route it came from, goes to the [`OutcomeSink`] the run wired in (the
+//! embedded queue's workers, or the Redis dispatcher).
+//!
+//! The executor never logs headers or the secret; reqwest marks the auth
+//! header sensitive, so its own debug output redacts it too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+
+use crate::ledger::{Event, Token};
+use crate::outbound::Checked;
+use crate::plugin::wit;
+use crate::retry::{Attempt, RetryPolicy, parse_should_retry};
+use crate::secret::Secret;
+
+/// Executor settings; `payhost run` fills them from flags.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub max_in_flight: usize,
+    pub connect_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_response_bytes: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 256,
+            connect_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(80),
+            max_response_bytes: 16 << 20,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Where an outcome's flow goes: the ids the script passed to `*_async`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub object: String,
+    pub operation: String,
+    pub worker_id: String,
+    pub context_id: String,
+}
+
+/// A finished request, handed to the sink.
+#[derive(Debug)]
+pub struct Finished {
+    pub route: Route,
+    pub outcome: wit::TransportOutcome,
+    pub retries: u32,
+    /// Keeps the run open until the outcome's flow is done.
+    pub token: Token,
+}
+
+/// Receives finished requests. Implemented by the queues.
+pub trait OutcomeSink: Send + Sync + 'static {
+    fn deliver(&self, finished: Finished);
+}
+
+/// One request to send.
+pub struct Outbound {
+    pub request: Checked,
+    pub route: Route,
+    pub secret: Option<Secret>,
+    /// Caller-chosen idempotency key; a fresh one is made for POSTs otherwise.
+    pub idempotency_key: Option<String>,
+    pub token: Token,
+}
+
+/// The executor is stopping: no new requests are accepted.
+#[derive(Debug, thiserror::Error)]
+#[error("payhost is shutting down; the request was not sent")]
+pub struct ShuttingDown;
+
+/// How the provider wants auth and retries, from its `info`.
+#[derive(Debug, Clone)]
+pub struct ProviderWire {
+    pub auth: wit::AuthScheme,
+    pub idempotency_header: Option<HeaderName>,
+    pub should_retry_header: Option<HeaderName>,
+}
+
+impl ProviderWire {
+    pub fn from_info(info: &wit::ProviderInfo) -> Result<Self, String> {
+        let header = |name: &Option<String>| -> Result<Option<HeaderName>, String> {
+            name.as_deref()
+                .map(|n| {
+                    HeaderName::from_bytes(n.as_bytes())
+                        .map_err(|_| format!("plugin info names an invalid header `{n}`"))
+                })
+                .transpose()
+        };
+        Ok(Self {
+            auth: info.auth.clone(),
+            idempotency_header: header(&info.idempotency_header)?,
+            should_retry_header: header(&info.should_retry_header)?,
+        })
+    }
+}
+
+/// A handle to the executor; clone it into every thread that sends requests.
+#[derive(Clone)]
+pub struct HttpExecutor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Handle,
+    client: reqwest::Client,
+    permits: Arc<Semaphore>,
+    wire: ProviderWire,
+    config: HttpConfig,
+    sink: Arc<dyn OutcomeSink>,
+}
+
+impl HttpExecutor {
+    pub fn new(
+        runtime: Handle,
+        config: HttpConfig,
+        wire: ProviderWire,
+        sink: Arc<dyn OutcomeSink>,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.total_timeout)
+            .pool_max_idle_per_host(config.max_in_flight)
+            .user_agent(concat!("payhost/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                runtime,
+                permits: Arc::new(Semaphore::new(config.max_in_flight)),
+                client,
+                wire,
+                config,
+                sink,
+            }),
+        })
+    }
+
+    /// Starts sending `outbound`; returns once it is a task on the runtime.
+    /// Blocks only while `max_in_flight` requests are already running. Must
+    /// not be called from inside the runtime.
+    pub fn submit(&self, outbound: Outbound) -> Result<(), ShuttingDown> {
+        let permits = self.inner.permits.clone();
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(ShuttingDown),
+            Err(tokio::sync::TryAcquireError::NoPermits) => self
+                .inner
+                .runtime
+                .block_on(permits.acquire_owned())
+                .map_err(|_| ShuttingDown)?,
+        };
+        outbound.token.report(Event::RequestSent);
+        let inner = self.inner.clone();
+        self.inner.runtime.spawn(async move {
+            let Outbound {
+                request,
+                route,
+                secret,
+                idempotency_key,
+                token,
+            } = outbound;
+            let (outcome, retries) = inner
+                .send_with_retries(request, secret.as_ref(), idempotency_key)
+                .await;
+            drop(permit);
+            token.report(Event::RequestDone { retries });
+            inner.sink.deliver(Finished {
+                route,
+                outcome,
+                retries,
+                token,
+            });
+        });
+        Ok(())
+    }
+
+    /// Refuses new requests from now on; running ones finish.
+    pub fn close(&self) {
+        self.inner.permits.close();
+    }
+
+    /// Requests running now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.config.max_in_flight - self.inner.permits.available_permits()
+    }
+}
+
+impl Inner {
+    async fn send_with_retries(
+        &self,
+        request: Checked,
+        secret: Option<&Secret>,
+        idempotency_key: Option<String>,
+    ) -> (wit::TransportOutcome, u32) {
+        let idempotency = match (&self.wire.idempotency_header, &request.method) {
+            (Some(name), &reqwest::Method::POST) => {
+                let key = idempotency_key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                HeaderValue::from_str(&key).ok().map(|v| (name.clone(), v))
+            }
+            _ => None,
+        };
+        let mut retries = 0;
+        loop {
+            let (outcome, attempt) = self.send_once(&request, secret, idempotency.as_ref()).await;
+            if !self.config.retry.should_retry(attempt, retries) {
+                return (outcome, retries);
+            }
+            retries += 1;
+            let delay = self.config.retry.delay(retries, rand::random::<f64>());
+            tracing::debug!(
+                url = %request.url,
+                retry = retries,
+                "retrying after {delay:?} ({attempt:?})"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        request: &Checked,
+        secret: Option<&Secret>,
+        idempotency: Option<&(HeaderName, HeaderValue)>,
+    ) -> (wit::TransportOutcome, Attempt) {
+        let mut builder = self
+            .client
+            .request(request.method.clone(), request.url.clone())
+            .headers(request.headers.clone())
+            .body(request.body.clone());
+        if let Some((name, value)) = idempotency {
+            builder = builder.header(name, value);
+        }
+        if let Some(secret) = secret {
+            builder = match &self.wire.auth {
+                wit::AuthScheme::None => builder,
+                wit::AuthScheme::BasicUser => builder.basic_auth(secret.expose(), Some("")),
+                wit::AuthScheme::Bearer => builder.bearer_auth(secret.expose()),
+                wit::AuthScheme::Header(name) => match HeaderValue::from_str(secret.expose()) {
+                    Ok(mut value) => {
+                        value.set_sensitive(true);
+                        builder.header(name.as_str(), value)
+                    }
+                    Err(_) => builder,
+                },
+            };
+        }
+        let response = match builder.send().await {
+            Ok(response) => response,
+            Err(err) => return (failure(&err, None), Attempt::ConnectionFailed),
+        };
+        let status = response.status().as_u16();
+        let should_retry = self
+            .wire
+            .should_retry_header
+            .as_ref()
+            .and_then(|name| parse_should_retry(response.headers().get(name).and_then(|v| v.to_str().ok())));
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect();
+        match read_capped(response, self.config.max_response_bytes).await {
+            Ok(body) => (
+                wit::TransportOutcome::Response(wit::HttpResponse {
+                    status,
+                    headers,
+                    body,
+                }),
+                Attempt::Response {
+                    status,
+                    should_retry,
+                },
+            ),
+            Err(BodyError::TooLarge) => (
+                wit::TransportOutcome::Failed(wit::TransportFailure {
+                    kind: wit::FailureKind::BodyTooLarge,
+                    status: Some(status),
+                    message: format!(
+                        "the response body exceeded the {} byte limit",
+                        self.config.max_response_bytes
+                    ),
+                }),
+                Attempt::Unretryable,
+            ),
+            Err(BodyError::Transport(err)) => {
+                (failure(&err, Some(status)), Attempt::ConnectionFailed)
+            }
+        }
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|len| len > cap as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Describes a transport error for people. reqwest's messages name the URL
+/// (base URL + path; never credentials, which travel in headers).
+fn failure(err: &reqwest::Error, status: Option<u16>) -> wit::TransportOutcome {
+    let kind = if err.is_timeout() {
+        wit::FailureKind::Timeout
+    } else if err.is_connect() || err.is_request() {
+        wit::FailureKind::Connect
+    } else {
+        wit::FailureKind::Io
+    };
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    wit::TransportOutcome::Failed(wit::TransportFailure {
+        kind,
+        status,
+        message,
+    })
+}

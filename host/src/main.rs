@@ -1,0 +1,220 @@
+//! The `payhost` command line: argument parsing only; the work is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use payhost::plugin::{ComponentCache, Plugin, SandboxLimits};
+use payhost::run::{RunOptions, run};
+
+#[derive(Parser)]
+#[command(name = "payhost", version, about = "Run payment-flow scripts against sandboxed provider plugins")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a script; wait for every request and flow it causes.
+    Run(RunArgs),
+    /// Inspect a plugin without sending anything.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Args)]
+struct PluginArgs {
+    /// Directory for compiled plugins [default: ~/.cache/payhost].
+    #[arg(long, env = "PAYHOST_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile the plugin every time.
+    #[arg(long)]
+    no_cache: bool,
+    /// Memory cap per plugin instance, in MiB.
+    #[arg(long, default_value_t = 128)]
+    plugin_memory_mib: usize,
+    /// CPU limit per plugin call, in milliseconds.
+    #[arg(long, default_value_t = 250)]
+    plugin_timeout_ms: u64,
+}
+
+impl PluginArgs {
+    fn cache(&self) -> ComponentCache {
+        if self.no_cache {
+            ComponentCache::disabled()
+        } else {
+            ComponentCache::new(self.cache_dir.clone())
+        }
+    }
+
+    fn limits(&self) -> SandboxLimits {
+        SandboxLimits {
+            memory_bytes: self.plugin_memory_mib << 20,
+            call_timeout: Duration::from_millis(self.plugin_timeout_ms),
+            ..SandboxLimits::default()
+        }
+    }
+
+    fn load(&self, path: &std::path::Path) -> anyhow::Result<Plugin> {
+        Ok(Plugin::load(path, self.limits(), &self.cache())?)
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The Rhai script to run.
+    script: PathBuf,
+    /// Path to the provider plugin (a WebAssembly component).
+    #[arg(long = "plugin", env = "PAYHOST_PLUGIN", default_value = "target/plugins/stripe.wasm")]
+    plugin_path: PathBuf,
+    #[command(flatten)]
+    plugin: PluginArgs,
+    /// Directory holding the flow scripts.
+    #[arg(long, default_value = "flows")]
+    flows: PathBuf,
+    /// Provider base URL [default: the plugin's].
+    #[arg(long, env = "PAYHOST_BASE_URL")]
+    base_url: Option<String>,
+    /// Give up after this many seconds (exit non-zero).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// After Ctrl-C, how long in-flight work may take to finish.
+    #[arg(long, default_value_t = 10.0)]
+    grace: f64,
+    /// Environment variable holding the secret key [default: <PROVIDER>_SECRET_KEY].
+    #[arg(long)]
+    secret_env: Option<String>,
+    /// Worker id used when a script passes none.
+    #[arg(long, default_value = "worker-1")]
+    worker_id: String,
+    /// Context id used when a script passes none.
+    #[arg(long, default_value = "context-1")]
+    context_id: String,
+    /// Flow worker threads.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Requests in flight at most; scripts wait beyond that.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Retries per request (connection errors, 409, 5xx).
+    #[arg(long, default_value_t = 2)]
+    max_retries: u32,
+    /// Connect timeout in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    connect_timeout: f64,
+    /// Total timeout per attempt in seconds.
+    #[arg(long, default_value_t = 80.0)]
+    request_timeout: f64,
+    /// Largest response body accepted, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_response_bytes: usize,
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Print the provider, its objects, operations and fields.
+    Info {
+        /// Path to the plugin.
+        path: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        plugin: PluginArgs,
+    },
+    /// Print the HTTP request the plugin builds, without sending it.
+    Request {
+        path: PathBuf,
+        object: String,
+        operation: String,
+        /// Parameters as a JSON object (`id` is the object id where needed).
+        #[arg(default_value = "{}")]
+        params_json: String,
+        /// Base URL to show [default: the plugin's].
+        #[arg(long)]
+        base_url: Option<String>,
+        #[command(flatten)]
+        plugin: PluginArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("payhost: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => {
+            let mut options = RunOptions::new(args.script, args.plugin_path);
+            options.flows_dir = args.flows;
+            options.base_url = args.base_url;
+            options.timeout = args.timeout.map(Duration::from_secs_f64);
+            options.grace = Duration::from_secs_f64(args.grace);
+            options.secret_env = args.secret_env;
+            options.worker_id = args.worker_id;
+            options.context_id = args.context_id;
+            if let Some(workers) = args.workers {
+                options.workers = workers;
+            }
+            options.http.max_in_flight = args.max_in_flight.max(1);
+            options.http.retry.max_retries = args.max_retries;
+            options.http.connect_timeout = Duration::from_secs_f64(args.connect_timeout);
+            options.http.total_timeout = Duration::from_secs_f64(args.request_timeout);
+            options.http.max_response_bytes = args.max_response_bytes;
+            options.sandbox = args.plugin.limits();
+            options.cache = args.plugin.cache();
+            let summary = run(options)?;
+            eprintln!("{summary}");
+            Ok(if summary.failed() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Plugin(PluginCommand::Info { path, json, plugin }) => {
+            let plugin = plugin.load(&path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&payhost::inspect::info_json(&plugin))?);
+            } else {
+                print!("{}", payhost::inspect::info_table(&plugin));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::Request {
+            path,
+            object,
+            operation,
+            params_json,
+            base_url,
+            plugin,
+        }) => {
+            let plugin = plugin.load(&path)?;
+            print!(
+                "{}",
+                payhost::inspect::build_request_text(
+                    &plugin,
+                    &object,
+                    &operation,
+                    &params_json,
+                    base_url.as_deref()
+                )?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! What may leave the host: the single check every plugin-built request passes.
+//!
+//! A plugin returns a path, a query string, headers and a body. This module
+//! turns them into a URL under the configured base URL or refuses them. It is
+//! the only place that decides a destination, so the guarantee "a plugin
+//! cannot send anywhere else" is checked here and nowhere else:
+//!
+//! - the path must start with a single `/` and contain only RFC 3986 path
+//!   characters; no scheme, no authority (`//host`), no backslash, no `.` or
+//!   `..` segment (also not percent-encoded), no `?` or `#`;
+//! - the query may contain only RFC 3986 query characters;
+//! - the resulting URL must still have the base URL's scheme, host, port and
+//!   path prefix (checked after joining, belt and braces);
+//! - headers must be valid, and may not be ones the host owns
+//!   (`Authorization`, `Host`, `Cookie`, the idempotency header, hop-by-hop
+//!   and length headers);
+//! - the body must fit the configured cap.
+
+use reqwest::Url;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::plugin::wit;
+
+/// Why a plugin's request was refused before anything was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refused the request built by plugin `{plugin}`: {reason}")]
+pub struct Refused {
+    pub plugin: String,
+    pub reason: String,
+}
+
+/// A request that passed every check, ready for the executor.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub method: reqwest::Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Headers a plugin may not set: the host owns them.
+const HOST_OWNED: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "host",
+    "cookie",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+];
+
+/// The destination policy for one provider.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    base: Url,
+    plugin: String,
+    idempotency_header: Option<String>,
+    max_body: usize,
+}
+
+impl Destination {
+    /// `base` is `--base-url` or the plugin's default.
+    pub fn new(
+        base: &str,
+        plugin: &str,
+        idempotency_header: Option<&str>,
+        max_body: usize,
+    ) -> Result<Self, String> {
+        let mut base = Url::parse(base).map_err(|e| format!("invalid base URL `{base}`: {e}"))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(format!("base URL `{base}` must be http(s)://host[:port][/prefix]"));
+        }
+        if base.query().is_some() || base.fragment().is_some() || !base.username().is_empty() {
+            return Err(format!(
+                "base URL `{base}` must not carry a query, a fragment or credentials"
+            ));
+        }
+        let trimmed = base.path().trim_end_matches('/').to_string();
+        base.set_path(&trimmed);
+        Ok(Self {
+            base,
+            plugin: plugin.to_string(),
+            idempotency_header: idempotency_header.map(str::to_ascii_lowercase),
+            max_body,
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    fn refuse(&self, reason: impl Into<String>) -> Refused {
+        Refused {
+            plugin: self.plugin.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks a plugin-built request and resolves its URL.
+    pub fn check(&self, request: &wit::HttpRequest) -> Result<Checked, Refused> {
+        self.check_path(&request.path)?;
+        if let Some(bad) = request.query.chars().find(|&c| !is_query_char(c)) {
+            return Err(self.refuse(format!(
+                "its query string contains {bad:?}, which is not allowed unencoded"
+            )));
+        }
+        if request.body.len() > self.max_body {
+            return Err(self.refuse(format!(
+                "its body is {} bytes; the limit is {} bytes",
+                request.body.len(),
+                self.max_body
+            )));
+        }
+        let mut url = self.base.clone();
+        url.set_path(&format!("{}{}", self.base.path(), request.path));
+        url.set_query((!request.query.is_empty()).then_some(request.query.as_str()));
+        if url.scheme() != self.base.scheme()
+            || url.host_str() != self.base.host_str()
+            || url.port_or_known_default() != self.base.port_or_known_default()
+            || !url.path().starts_with(self.base.path())
+        {
+            return Err(self.refuse(format!(
+                "its path `{}` resolves outside the base URL",
+                request.path
+            )));
+        }
+        let headers = self.check_headers(request)?;
+        Ok(Checked {
+            method: method(request.method),
+            url,
+            headers,
+            body: request.body.clone(),
+        })
+    }
+
+    fn check_path(&self, path: &str) -> Result<(), Refused> {
+        if !path.starts_with('/') || path.starts_with("//") {
+            return Err(self.refuse(format!(
+                "its path `{}` is not relative to the base URL (it must start with a single `/`)",
+                truncate(path)
+            )));
+        }
+        if let Some(bad) = path.chars().find(|&c| !is_path_char(c)) {
+            return Err(self.refuse(format!(
+                "its path `{}` contains {bad:?}; paths may only contain URL path characters",
+                truncate(path)
+            )));
+        }
+        for segment in path.split('/') {
+            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+            if decoded == "." || decoded == ".." {
+                return Err(self.refuse(format!(
+                    "its path `{}` contains a `{segment}` segment",
+                    truncate(path)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_headers(&self, request: &wit::HttpRequest) -> Result<HeaderMap, Refused> {
+        let mut headers = HeaderMap::with_capacity(request.headers.len() + 1);
+        for (name, value) in &request.headers {
+            let lower = name.to_ascii_lowercase();
+            if HOST_OWNED.contains(&lower.as_str())
+                || self.idempotency_header.as_deref() == Some(lower.as_str())
+            {
+                return Err(self.refuse(format!("it sets the `{name}` header, which the host owns")));
+            }
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| self.refuse(format!("it sets an invalid header name `{name}`")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| self.refuse(format!("it sets an invalid value for header `{name}`")))?;
+            headers.append(name, value);
+        }
+        if let Some(content_type) = &request.content_type {
+            let value = HeaderValue::from_str(content_type)
+                .map_err(|_| self.refuse(format!("invalid content type `{content_type}`")))?;
+            headers.insert(reqwest::header::CONTENT_TYPE, value);
+        }
+        Ok(headers)
+    }
+}
+
+fn method(m: wit::HttpMethod) -> reqwest::Method {
+    match m {
+        wit::HttpMethod::Get => reqwest::Method::GET,
+        wit::HttpMethod::Post => reqwest::Method::POST,
+        wit::HttpMethod::Put => reqwest::Method::PUT,
+        wit::HttpMethod::Patch => reqwest::Method::PATCH,
+        wit::HttpMethod::Delete => reqwest::Method::DELETE,
+    }
+}
+
+/// RFC 3986 `pchar` plus `/`, with `%` for percent-encoding.
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/%".contains(c)
+}
+
+/// RFC 3986 query characters, plus `[` and `]` which Stripe-style form
+/// encoding leaves literal in keys.
+fn is_query_char(c: char) -> bool {
+    is_path_char(c) || c == '?' || c == '[' || c == ']'
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= 120 {
+        s.to_string()
+    } else {
+        let cut = (0..=120).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        format!("{}…", &s[..cut])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str, query: &str) -> wit::HttpRequest {
+        wit::HttpRequest {
+            method: wit::HttpMethod::Post,
+            path: path.into(),
+            query: query.into(),
+            headers: vec![],
+            content_type: None,
+            body: vec![],
+        }
+    }
+
+    fn dest() -> Destination {
+        Destination::new("http://127.0.0.1:4242", "test", Some("Idempotency-Key"), 1024).unwrap()
+    }
+
+    #[test]
+    fn joins_path_and_query_under_the_base() {
+        let checked = dest().check(&request("/v1/customers", "limit=3&expand[0]=x")).unwrap();
+        assert_eq!(
+            checked.url.as_str(),
+            "http://127.0.0.1:4242/v1/customers?limit=3&expand[0]=x"
+        );
+        let prefixed = Destination::new("https://api.example.com/stripe/", "t", None, 10).unwrap();
+        let checked = prefixed.check(&request("/v1/x", "")).unwrap();
+        assert_eq!(checked.url.as_str(), "https://api.example.com/stripe/v1/x");
+    }
+
+    #[test]
+    fn refuses_every_way_out_of_the_base_url() {
+        for path in [
+            "https://evil.example.com/steal",
+            "//evil.example.com/x",
+            "/../../x",
+            "/v1/%2e%2e/x",
+            "/v1/x?y=1",
+            "/v1/x#frag",
+            "/v1\\..\\x",
+            "v1/x",
+            "",
+            "/v1/x y",
+        ] {
+            assert!(dest().check(&request(path, "")).is_err(), "{path} was accepted");
+        }
+        assert!(dest().check(&request("/v1/x", "a=1#b")).is_err());
+    }
+
+    #[test]
+    fn refuses_host_owned_headers_and_oversized_bodies() {
+        let mut r = request("/v1/x", "");
+        r.headers = vec![("Authorization".into(), "Bearer x".into())];
+        assert!(dest().check(&r).unwrap_err().reason.contains("Authorization"));
+        r.headers = vec![("idempotency-key".into(), "k".into())];
+        assert!(dest().check(&r).is_err());
+        let mut r = request("/v1/x", "");
+        r.body = vec![b'a'; 1025];
+        assert!(dest().check(&r).unwrap_err().reason.contains("1025 bytes"));
+    }
+}

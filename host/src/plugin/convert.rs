@@ -1,0 +1,119 @@
+//! Parameter trees into the WIT `value-tree` form.
+//!
+//! WIT has no recursive types, so a tree crosses the boundary as a flat list
+//! of nodes in which containers name their children by index (node 0 is the
+//! root). Scripts build trees as Rhai values; the CLI and tests build them as
+//! JSON. Both flatten here, in one pass, parents before children.
+
+use rhai::Dynamic;
+
+use super::wit::ValueNode;
+
+/// Flattens a Rhai value. Values that have no parameter meaning (functions,
+/// custom types, timestamps) are refused with the path where they sit.
+pub fn rhai_to_tree(root: &Dynamic) -> Result<Vec<ValueNode>, String> {
+    let mut nodes = Vec::new();
+    push_rhai(root, &mut nodes, &mut String::new())?;
+    Ok(nodes)
+}
+
+fn push_rhai(value: &Dynamic, nodes: &mut Vec<ValueNode>, path: &mut String) -> Result<u32, String> {
+    let index = nodes.len() as u32;
+    nodes.push(ValueNode::Null);
+    let node = if value.is_unit() {
+        ValueNode::Null
+    } else if let Ok(b) = value.as_bool() {
+        ValueNode::Boolean(b)
+    } else if let Ok(i) = value.as_int() {
+        ValueNode::Integer(i)
+    } else if let Ok(f) = value.as_float() {
+        ValueNode::Float(f)
+    } else if value.is_string() || value.is_char() {
+        ValueNode::Text(value.to_string())
+    } else if value.is_array() {
+        let array = value.read_lock::<rhai::Array>().expect("checked is_array");
+        let mut children = Vec::with_capacity(array.len());
+        for (i, item) in array.iter().enumerate() {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            children.push(push_rhai(item, nodes, path)?);
+            path.truncate(len);
+        }
+        ValueNode::List(children)
+    } else if value.is_map() {
+        let map = value.read_lock::<rhai::Map>().expect("checked is_map");
+        let mut entries = Vec::with_capacity(map.len());
+        for (key, item) in map.iter() {
+            let len = path.len();
+            if path.is_empty() {
+                path.push_str(key);
+            } else {
+                path.push_str(&format!("[{key}]"));
+            }
+            entries.push((key.to_string(), push_rhai(item, nodes, path)?));
+            path.truncate(len);
+        }
+        ValueNode::Map(entries)
+    } else {
+        let at = if path.is_empty() { "the parameters" } else { path.as_str() };
+        return Err(format!(
+            "{at}: a value of type `{}` cannot be sent as a parameter (use strings, numbers, booleans, arrays or maps)",
+            value.type_name()
+        ));
+    };
+    nodes[index as usize] = node;
+    Ok(index)
+}
+
+/// Flattens a JSON value (key order preserved).
+pub fn json_to_tree(root: &serde_json::Value) -> Vec<ValueNode> {
+    let mut nodes = Vec::new();
+    push_json(root, &mut nodes);
+    nodes
+}
+
+fn push_json(value: &serde_json::Value, nodes: &mut Vec<ValueNode>) -> u32 {
+    use serde_json::Value;
+    let index = nodes.len() as u32;
+    nodes.push(ValueNode::Null);
+    let node = match value {
+        Value::Null => ValueNode::Null,
+        Value::Bool(b) => ValueNode::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => ValueNode::Integer(i),
+            None => ValueNode::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => ValueNode::Text(s.clone()),
+        Value::Array(items) => ValueNode::List(items.iter().map(|v| push_json(v, nodes)).collect()),
+        Value::Object(map) => ValueNode::Map(
+            map.iter()
+                .map(|(k, v)| (k.clone(), push_json(v, nodes)))
+                .collect(),
+        ),
+    };
+    nodes[index as usize] = node;
+    index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_json_flattens_parents_first() {
+        let tree = json_to_tree(&serde_json::json!({"a": [1, {"b": true}]}));
+        assert!(matches!(&tree[0], ValueNode::Map(e) if e.len() == 1 && e[0].1 == 1));
+        assert!(matches!(&tree[1], ValueNode::List(c) if c == &vec![2, 3]));
+        assert!(matches!(tree[2], ValueNode::Integer(1)));
+        assert!(matches!(&tree[3], ValueNode::Map(e) if e[0].0 == "b"));
+        assert!(matches!(tree[4], ValueNode::Boolean(true)));
+    }
+
+    #[test]
+    fn rhai_function_pointer_is_refused_with_its_path() {
+        let mut map = rhai::Map::new();
+        map.insert("cb".into(), Dynamic::from(rhai::FnPtr::new("f").unwrap()));
+        let err = rhai_to_tree(&Dynamic::from_map(map)).unwrap_err();
+        assert!(err.starts_with("cb: a value of type"), "{err}");
+    }
+}

@@ -1,0 +1,535 @@
+//! Plugin loading and the sandbox every plugin call runs in.
+//!
+//! A plugin is a WebAssembly component that exports
+//! `payhost:plugin/provider@0.1.0` (see `wit/plugin.wit`). [`Plugin::load`]
+//! reads it from a path, refuses anything else with a message naming the path
+//! and the problem, compiles it once (or takes the compiled form from the
+//! [`ComponentCache`]) and pre-links it ([`PluginPre`]), so that a new
+//! [`PluginInstance`] is cheap.
+//!
+//! Sandbox, per store: a memory cap enforced by a [`ResourceLimiter`], a CPU
+//! deadline enforced by epoch interruption (a ticker thread advances the
+//! engine's epoch; each call gets a deadline a fixed number of ticks away),
+//! and WASI with no preopened directories, no environment, no arguments, no
+//! sockets and no name lookup. The plugin's stderr goes to the host log.
+//!
+//! A call that traps, runs past its deadline or outgrows its memory fails with
+//! a [`PluginCallError`]; the instance is then discarded and the next call
+//! gets a fresh one, so one bad call never poisons the next.
+//!
+//! Threading: a [`Plugin`] is cheap to clone and shared between threads (the
+//! engine and pre-linked component are immutable). A [`PluginInstance`] owns
+//! its `Store` and belongs to one thread: the script thread and each worker
+//! own one. Nothing here is global and nothing takes a lock.
+
+mod cache;
+mod convert;
+mod stderr;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use cache::{CacheOutcome, ComponentCache};
+pub use convert::{json_to_tree, rhai_to_tree};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "plugin",
+    });
+}
+
+/// The WIT types, as the host sees them.
+pub use bindings::payhost::plugin::types as wit;
+use bindings::{Plugin as PluginWorld, PluginPre};
+
+/// The exported interface this host speaks, with its version.
+pub const CONTRACT_PACKAGE: &str = "payhost:plugin";
+pub const CONTRACT_VERSION: &str = "0.1.0";
+const CONTRACT_EXPORT: &str = "payhost:plugin/provider@0.1.0";
+
+/// Limits applied to every plugin call.
+#[derive(Debug, Clone)]
+pub struct SandboxLimits {
+    /// Largest linear memory a plugin instance may grow to.
+    pub memory_bytes: usize,
+    /// CPU time one call may take before it is interrupted.
+    pub call_timeout: Duration,
+    /// Largest request body a plugin may return.
+    pub max_request_body: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 128 << 20,
+            call_timeout: Duration::from_millis(250),
+            max_request_body: 1 << 20,
+        }
+    }
+}
+
+/// How often the epoch ticker advances; call deadlines are whole ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// A component refused at load time.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load plugin {}: {problem}", path.display())]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+/// A plugin call that did not return normally.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginCallError {
+    #[error("plugin `{plugin}` ran past its {}ms CPU limit in {function} and was stopped", limit.as_millis())]
+    Timeout {
+        plugin: String,
+        function: &'static str,
+        limit: Duration,
+    },
+    #[error("plugin `{plugin}` tried to grow its memory to {wanted} bytes in {function}; the limit is {limit} bytes")]
+    MemoryLimit {
+        plugin: String,
+        function: &'static str,
+        wanted: usize,
+        limit: usize,
+    },
+    #[error("plugin `{plugin}` crashed in {function}: {detail} (its stderr, if any, is in the log)")]
+    Trap {
+        plugin: String,
+        function: &'static str,
+        detail: String,
+    },
+    #[error("plugin `{plugin}` could not be instantiated: {detail}")]
+    Instantiate { plugin: String, detail: String },
+}
+
+/// A loaded, validated, pre-linked plugin. Clone it freely.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Loaded>,
+}
+
+struct Loaded {
+    path: PathBuf,
+    engine: Engine,
+    pre: PluginPre<SandboxState>,
+    limits: SandboxLimits,
+    cache: CacheOutcome,
+    /// Read once at load from a throwaway instance.
+    info: wit::ProviderInfo,
+    name: Arc<str>,
+}
+
+impl Plugin {
+    /// Loads the component at `path`, checking it implements this host's
+    /// contract version.
+    pub fn load(
+        path: &Path,
+        limits: SandboxLimits,
+        cache: &ComponentCache,
+    ) -> Result<Plugin, LoadError> {
+        let refuse = |problem: String| LoadError {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
+        check_header(&bytes).map_err(refuse)?;
+
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| refuse(format!("engine setup failed: {e:#}")))?;
+        let (component, cache_outcome) = cache
+            .load(&engine, &bytes)
+            .map_err(|e| refuse(format!("not a valid WebAssembly component: {e:#}")))?;
+        check_world(&engine, &component).map_err(refuse)?;
+
+        let mut linker = Linker::<SandboxState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| refuse(format!("linking WASI failed: {e:#}")))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| refuse(format!("its imports cannot be satisfied: {e:#}")))?;
+        let pre = PluginPre::new(instance_pre)
+            .map_err(|e| refuse(format!("it does not match the {CONTRACT_EXPORT} contract: {e:#}")))?;
+        spawn_epoch_ticker(&engine);
+
+        let file_name: Arc<str> = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into())
+            .unwrap_or_else(|| "plugin".into());
+        let mut loaded = Loaded {
+            path: path.to_path_buf(),
+            engine,
+            pre,
+            limits,
+            cache: cache_outcome,
+            info: wit::ProviderInfo {
+                name: String::new(),
+                version: String::new(),
+                default_base_url: String::new(),
+                auth: wit::AuthScheme::None,
+                idempotency_header: None,
+                should_retry_header: None,
+                objects: Vec::new(),
+            },
+            name: file_name,
+        };
+        let mut probe = PluginInstance::new_unchecked(&loaded).map_err(|e| refuse(e.to_string()))?;
+        let info = probe.call_info(&loaded).map_err(|e| refuse(e.to_string()))?;
+        validate_info(&info).map_err(refuse)?;
+        loaded.name = info.name.as_str().into();
+        loaded.info = info;
+        Ok(Plugin {
+            inner: Arc::new(loaded),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The provider's self-description, read once at load.
+    pub fn info(&self) -> &wit::ProviderInfo {
+        &self.inner.info
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.inner.limits
+    }
+
+    /// Whether the compiled form came from the cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.inner.cache
+    }
+
+    /// A fresh instance for one thread.
+    pub fn instantiate(&self) -> Result<PluginInstance, PluginCallError> {
+        PluginInstance::new_unchecked(&self.inner).map(|mut instance| {
+            instance.plugin = Some(self.clone());
+            instance
+        })
+    }
+}
+
+/// Per-store state: WASI context and the memory limiter.
+pub struct SandboxState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryCap,
+}
+
+impl WasiView for SandboxState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses memory growth past the cap, remembering what was asked so the
+/// error can say it.
+struct MemoryCap {
+    limit: usize,
+    refused: Option<usize>,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused = Some(desired);
+            // Trap instead of returning -1 to the guest: a Rust guest would
+            // abort anyway, and a trap lets us say why.
+            return Err(wasmtime::Error::msg("memory limit reached"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// One plugin instance with its own store. Belongs to one thread.
+pub struct PluginInstance {
+    plugin: Option<Plugin>,
+    store: Store<SandboxState>,
+    world: PluginWorld,
+    /// Set after a failed call: the guest's state may be broken, so the next
+    /// call starts from a fresh instance.
+    poisoned: bool,
+}
+
+impl PluginInstance {
+    fn new_unchecked(loaded: &Loaded) -> Result<PluginInstance, PluginCallError> {
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr::PluginStderr::new(loaded.name.clone()))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let state = SandboxState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryCap {
+                limit: loaded.limits.memory_bytes,
+                refused: None,
+            },
+        };
+        let mut store = Store::new(&loaded.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(deadline_ticks(loaded.limits.call_timeout));
+        let world = loaded
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| PluginCallError::Instantiate {
+                plugin: loaded.name.to_string(),
+                detail: format!("{e:#}"),
+            })?;
+        Ok(PluginInstance {
+            plugin: None,
+            store,
+            world,
+            poisoned: false,
+        })
+    }
+
+    fn loaded(&self) -> &Loaded {
+        &self.plugin.as_ref().expect("instances handed out carry their plugin").inner
+    }
+
+    /// Replaces a poisoned instance before the next call.
+    fn ensure_fresh(&mut self) -> Result<(), PluginCallError> {
+        if self.poisoned {
+            let plugin = self.plugin.clone().expect("instances handed out carry their plugin");
+            *self = plugin.instantiate()?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` under the sandbox's deadline and maps any failure.
+    fn guarded<R>(
+        &mut self,
+        function: &'static str,
+        f: impl FnOnce(&PluginWorld, &mut Store<SandboxState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginCallError> {
+        let (name, limits) = {
+            let loaded = self.loaded();
+            (loaded.name.to_string(), loaded.limits.clone())
+        };
+        call_guarded(self, &name, &limits, function, f)
+    }
+
+    fn call_info(&mut self, loaded: &Loaded) -> Result<wit::ProviderInfo, PluginCallError> {
+        let name = loaded.name.to_string();
+        let limits = loaded.limits.clone();
+        call_guarded(self, &name, &limits, "info", |world, store| {
+            world.payhost_plugin_provider().call_info(store)
+        })
+    }
+
+    /// `build-request`: the plugin's request, or its complaint about the input.
+    pub fn build_request(
+        &mut self,
+        object: &str,
+        operation: &str,
+        input: &wit::RequestInput,
+    ) -> Result<Result<wit::HttpRequest, wit::PluginError>, PluginCallError> {
+        self.ensure_fresh()?;
+        self.guarded("build-request", |world, store| {
+            world
+                .payhost_plugin_provider()
+                .call_build_request(store, object, operation, input)
+        })
+    }
+
+    /// `parse-response`: the payload for the success or the error flow.
+    pub fn parse_response(
+        &mut self,
+        object: &str,
+        operation: &str,
+        outcome: &wit::TransportOutcome,
+    ) -> Result<wit::FlowPayload, PluginCallError> {
+        self.ensure_fresh()?;
+        self.guarded("parse-response", |world, store| {
+            world
+                .payhost_plugin_provider()
+                .call_parse_response(store, object, operation, outcome)
+        })
+    }
+
+    /// `info` on this instance (the loaded plugin caches it; this is for tests
+    /// proving an instance still works after a failed call).
+    pub fn info(&mut self) -> Result<wit::ProviderInfo, PluginCallError> {
+        self.ensure_fresh()?;
+        self.guarded("info", |world, store| world.payhost_plugin_provider().call_info(store))
+    }
+}
+
+fn call_guarded<R>(
+    instance: &mut PluginInstance,
+    plugin: &str,
+    limits: &SandboxLimits,
+    function: &'static str,
+    f: impl FnOnce(&PluginWorld, &mut Store<SandboxState>) -> wasmtime::Result<R>,
+) -> Result<R, PluginCallError> {
+    instance
+        .store
+        .set_epoch_deadline(deadline_ticks(limits.call_timeout));
+    instance.store.data_mut().limiter.refused = None;
+    let result = f(&instance.world, &mut instance.store);
+    result.map_err(|err| {
+        instance.poisoned = true;
+        if let Some(wanted) = instance.store.data().limiter.refused {
+            return PluginCallError::MemoryLimit {
+                plugin: plugin.to_string(),
+                function,
+                wanted,
+                limit: limits.memory_bytes,
+            };
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginCallError::Timeout {
+                plugin: plugin.to_string(),
+                function,
+                limit: limits.call_timeout,
+            },
+            Some(trap) => PluginCallError::Trap {
+                plugin: plugin.to_string(),
+                function,
+                detail: describe_trap(*trap),
+            },
+            None => PluginCallError::Trap {
+                plugin: plugin.to_string(),
+                function,
+                detail: format!("{err:#}"),
+            },
+        }
+    })
+}
+
+fn describe_trap(trap: Trap) -> String {
+    match trap {
+        Trap::UnreachableCodeReached => {
+            "it executed `unreachable` (a Rust plugin does this when it panics)".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn deadline_ticks(timeout: Duration) -> u64 {
+    (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("payhost-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+/// Cheap checks on the bytes before handing them to the compiler, so the
+/// common mistakes get a precise message.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err("the file is not WebAssembly (it lacks the `\\0asm` header)".into());
+    }
+    match &bytes[4..8] {
+        [0x01, 0x00, 0x00, 0x00] => Err(
+            "it is a core WebAssembly module, not a component; build the plugin for \
+             wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+                .into(),
+        ),
+        [_, _, 0x01, 0x00] => Ok(()),
+        other => Err(format!(
+            "unknown WebAssembly binary version/layer {other:02x?}"
+        )),
+    }
+}
+
+/// Checks the component exports this host's contract, and explains what it
+/// exports otherwise.
+fn check_world(engine: &Engine, component: &Component) -> Result<(), String> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    if exports.iter().any(|name| name == CONTRACT_EXPORT) {
+        return Ok(());
+    }
+    let prefix = format!("{CONTRACT_PACKAGE}/provider@");
+    if let Some(other) = exports.iter().find_map(|name| name.strip_prefix(&prefix)) {
+        return Err(format!(
+            "it implements contract version {other} ({CONTRACT_PACKAGE}/provider@{other}), \
+             but this host speaks version {CONTRACT_VERSION}"
+        ));
+    }
+    Err(format!(
+        "it does not export {CONTRACT_EXPORT}; it exports [{}], so it was built for another world",
+        exports.join(", ")
+    ))
+}
+
+/// Refuses a self-description the host could not act on safely.
+fn validate_info(info: &wit::ProviderInfo) -> Result<(), String> {
+    let url = reqwest::Url::parse(&info.default_base_url).map_err(|e| {
+        format!(
+            "its info names an unusable default base URL `{}`: {e}",
+            info.default_base_url
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "its default base URL `{}` is not http or https",
+            info.default_base_url
+        ));
+    }
+    let valid_name = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if !valid_name(&info.name) {
+        return Err(format!("its provider name `{}` is not [a-z0-9_]+", info.name));
+    }
+    for object in &info.objects {
+        if !valid_name(&object.name) {
+            return Err(format!("its object name `{}` is not [a-z0-9_]+", object.name));
+        }
+        for op in &object.operations {
+            if !valid_name(&op.name) {
+                return Err(format!(
+                    "operation `{}` of `{}` is not named [a-z0-9_]+",
+                    op.name, object.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! `payhost run`: one script, every request it makes, every flow they cause.
+//!
+//! Wiring, in data-flow order: load the plugin; start one tokio runtime; make
+//! the embedded queue and the HTTP executor that delivers into it; start the
+//! worker pool; run the script on its own thread. Then wait on the
+//! [`Ledger`] until the last unit of work is done, the timeout passes, or
+//! Ctrl-C asks us to stop (no new requests; in-flight work gets a grace
+//! period; what is left is reported as abandoned).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::flow::{ScriptLimits, script_engine};
+use crate::http::{HttpConfig, HttpExecutor, ProviderWire};
+use crate::ledger::{Event, Ledger, Summary, Token};
+use crate::outbound::Destination;
+use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
+use crate::queue::{self, WorkerPool};
+use crate::schema::Schema;
+use crate::script_api::{Defaults, Dispatcher, ScriptHost};
+use crate::secret::Secret;
+
+/// Everything `payhost run` is configured with.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub script: PathBuf,
+    pub plugin: PathBuf,
+    pub flows_dir: PathBuf,
+    pub base_url: Option<String>,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub workers: usize,
+    pub worker_id: String,
+    pub context_id: String,
+    /// Environment variable holding the secret; default `<PROVIDER>_SECRET_KEY`.
+    pub secret_env: Option<String>,
+    pub http: HttpConfig,
+    pub script_limits: ScriptLimits,
+    pub sandbox: SandboxLimits,
+    pub cache: ComponentCache,
+}
+
+impl RunOptions {
+    pub fn new(script: PathBuf, plugin: PathBuf) -> Self {
+        Self {
+            script,
+            plugin,
+            flows_dir: PathBuf::from("flows"),
+            base_url: None,
+            timeout: None,
+            grace: Duration::from_secs(10),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            worker_id: "worker-1".into(),
+            context_id: "context-1".into(),
+            secret_env: None,
+            http: HttpConfig::default(),
+            script_limits: ScriptLimits::default(),
+            sandbox: SandboxLimits::default(),
+            cache: ComponentCache::new(None),
+        }
+    }
+}
+
+/// The secret variable a provider uses by default: `stripe` -> `STRIPE_SECRET_KEY`.
+pub fn default_secret_env(provider: &str) -> String {
+    format!("{}_SECRET_KEY", provider.to_ascii_uppercase())
+}
+
+/// Runs the script to completion and returns the summary.
+pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
+    let plugin = Plugin::load(&options.plugin, options.sandbox.clone(), &options.cache)?;
+    let info = plugin.info();
+    let secret_env = options
+        .secret_env
+        .clone()
+        .unwrap_or_else(|| default_secret_env(&info.name));
+    let secret = std::env::var(&secret_env)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Secret::new);
+    let base_url = options
+        .base_url
+        .clone()
+        .unwrap_or_else(|| info.default_base_url.clone());
+    let destination = Destination::new(
+        &base_url,
+        &info.name,
+        info.idempotency_header.as_deref(),
+        options.sandbox.max_request_body,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let wire = ProviderWire::from_info(info).map_err(anyhow::Error::msg)?;
+    let script_source = std::fs::read_to_string(&options.script)
+        .with_context(|| format!("cannot read script {}", options.script.display()))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("payhost-http")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (sink, receiver) = queue::embedded();
+    let executor = HttpExecutor::new(
+        runtime.handle().clone(),
+        options.http.clone(),
+        wire,
+        Arc::new(sink),
+    )
+    .context("cannot build the HTTP client")?;
+    let dispatcher = Dispatcher {
+        schema: Arc::new(Schema::new(info)),
+        plugin: plugin.clone(),
+        destination: Arc::new(destination),
+        executor: executor.clone(),
+        defaults: Arc::new(Defaults {
+            worker_id: options.worker_id.clone(),
+            context_id: options.context_id.clone(),
+            secret,
+            secret_env,
+        }),
+    };
+    let pool = WorkerPool::start(
+        receiver,
+        options.workers,
+        dispatcher.clone(),
+        options.flows_dir.clone(),
+        options.script_limits.clone(),
+    )
+    .context("cannot start the flow workers")?;
+
+    let (mut ledger, script_token) = Ledger::new();
+    let script_path = options.script.clone();
+    let limits = options.script_limits.clone();
+    std::thread::Builder::new()
+        .name("payhost-script".into())
+        .spawn(move || run_script(dispatcher, script_path, script_source, limits, script_token))
+        .context("cannot start the script thread")?;
+
+    let summary = runtime.block_on(async {
+        tokio::select! {
+            result = ledger.wait(options.timeout) => match result {
+                Ok(summary) => summary,
+                Err(mut summary) => {
+                    summary.abandoned = Some(format!(
+                        "timed out after {}s with {} requests in flight and {} flows pending",
+                        options.timeout.unwrap_or_default().as_secs_f64(),
+                        summary.in_flight(),
+                        summary.flows_pending(),
+                    ));
+                    summary
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!(
+                    "payhost: interrupted; no new requests; waiting up to {}s for work in flight",
+                    options.grace.as_secs_f64()
+                );
+                executor.close();
+                match ledger.wait(Some(options.grace)).await {
+                    Ok(mut summary) => {
+                        summary.abandoned = Some("interrupted (all work in flight finished)".into());
+                        summary
+                    }
+                    Err(mut summary) => {
+                        summary.abandoned = Some(format!(
+                            "interrupted; abandoned {} requests in flight and {} flows pending",
+                            summary.in_flight(),
+                            summary.flows_pending(),
+                        ));
+                        summary
+                    }
+                }
+            }
+        }
+    });
+    executor.close();
+    if summary.abandoned.is_none() {
+        pool.shutdown();
+    }
+    // Abandoned work may still hold tasks; drop the runtime without waiting.
+    runtime.shutdown_background();
+    Ok(summary)
+}
+
+fn run_script(
+    dispatcher: Dispatcher,
+    path: PathBuf,
+    source: String,
+    limits: ScriptLimits,
+    token: Token,
+) {
+    let host = match ScriptHost::new(dispatcher) {
+        Ok(host) => host,
+        Err(err) => {
+            token.report(Event::ScriptFailed(err.to_string()));
+            return;
+        }
+    };
+    let engine = script_engine(&host, &limits);
+    host.set_current(Some(token.clone()));
+    let result = engine
+        .compile(&source)
+        .map_err(|e| e.to_string())
+        .and_then(|mut ast| {
+            ast.set_source(path.display().to_string());
+            engine.run_ast(&ast).map_err(|e| e.to_string())
+        });
+    host.set_current(None);
+    if let Err(error) = result {
+        eprintln!("payhost: {}: {error}", path.display());
+        token.report(Event::ScriptFailed(format!("{}: {error}", path.display())));
+    }
+}
