@@ -57,6 +57,8 @@ const HOST_OWNED: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct Destination {
     base: Url,
+    /// The base URL's path without its trailing `/` (empty for a bare host).
+    prefix: String,
     plugin: String,
     idempotency_header: Option<String>,
     max_body: usize,
@@ -79,10 +81,11 @@ impl Destination {
                 "base URL `{base}` must not carry a query, a fragment or credentials"
             ));
         }
-        let trimmed = base.path().trim_end_matches('/').to_string();
-        base.set_path(&trimmed);
+        let prefix = base.path().trim_end_matches('/').to_string();
+        base.set_path(&prefix);
         Ok(Self {
             base,
+            prefix,
             plugin: plugin.to_string(),
             idempotency_header: idempotency_header.map(str::to_ascii_lowercase),
             max_body,
@@ -116,12 +119,12 @@ impl Destination {
             )));
         }
         let mut url = self.base.clone();
-        url.set_path(&format!("{}{}", self.base.path(), request.path));
+        url.set_path(&format!("{}{}", self.prefix, request.path));
         url.set_query((!request.query.is_empty()).then_some(request.query.as_str()));
         if url.scheme() != self.base.scheme()
             || url.host_str() != self.base.host_str()
             || url.port_or_known_default() != self.base.port_or_known_default()
-            || !url.path().starts_with(self.base.path())
+            || !url.path().starts_with(&self.prefix)
         {
             return Err(self.refuse(format!(
                 "its path `{}` resolves outside the base URL",
