@@ -156,10 +156,7 @@ pub fn build_request_text(
     let request = plugin
         .instantiate()?
         .build_request(object, operation, &input)?
-        .map_err(|e| match &e.field {
-            Some(field) => anyhow::anyhow!("{object}.{operation}: field `{field}`: {}", e.message),
-            None => anyhow::anyhow!("{object}.{operation}: {}", e.message),
-        })?;
+        .map_err(|e| anyhow::anyhow!(crate::script_api::describe_plugin_error(&e, operation)))?;
     let base = base_url.unwrap_or(&info.default_base_url);
     let checked = Destination::new(
         base,

@@ -392,9 +392,7 @@ fn dispatch(
     Ok(format!("{}_request_dispatched", b.object))
 }
 
-fn describe_plugin_error(e: &wit::PluginError, operation: &str) -> String {
-    match &e.field {
-        Some(field) => format!("{}.{operation}: field `{field}`: {}", e.object, e.message),
-        None => format!("{}.{operation}: {}", e.object, e.message),
-    }
+/// The plugin's message names the field at fault; prefix the call it was for.
+pub fn describe_plugin_error(e: &wit::PluginError, operation: &str) -> String {
+    format!("{}.{operation}: {}", e.object, e.message)
 }
