@@ -241,7 +241,9 @@ impl FlowRunner {
         self.host.set_current(Some(token.clone()));
         let result = self.engine.run_ast_with_scope(&mut scope, ast);
         self.host.set_current(None);
-        result.map(|()| true).map_err(|e| format!("{}: {e}", path.display()))
+        result
+            .map(|()| true)
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 

@@ -271,11 +271,9 @@ impl Inner {
             Err(err) => return (failure(&err, None), Attempt::ConnectionFailed),
         };
         let status = response.status().as_u16();
-        let should_retry = self
-            .wire
-            .should_retry_header
-            .as_ref()
-            .and_then(|name| parse_should_retry(response.headers().get(name).and_then(|v| v.to_str().ok())));
+        let should_retry = self.wire.should_retry_header.as_ref().and_then(|name| {
+            parse_should_retry(response.headers().get(name).and_then(|v| v.to_str().ok()))
+        });
         let headers: Vec<(String, String)> = response
             .headers()
             .iter()
@@ -319,7 +317,10 @@ enum BodyError {
 }
 
 async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
-    if response.content_length().is_some_and(|len| len > cap as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
         return Err(BodyError::TooLarge);
     }
     let mut body = Vec::new();

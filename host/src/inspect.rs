@@ -90,8 +90,18 @@ pub fn info_table(plugin: &Plugin) -> String {
         let _ = writeln!(out, "should-retry header {h}");
     }
     for object in &info.objects {
-        let _ = writeln!(out, "\n{}  (new_{}())  {}", object.name, object.name, object.doc);
-        let op_width = object.operations.iter().map(|o| o.name.len()).max().unwrap_or(0) + 6;
+        let _ = writeln!(
+            out,
+            "\n{}  (new_{}())  {}",
+            object.name, object.name, object.doc
+        );
+        let op_width = object
+            .operations
+            .iter()
+            .map(|o| o.name.len())
+            .max()
+            .unwrap_or(0)
+            + 6;
         for op in &object.operations {
             let _ = writeln!(
                 out,
@@ -102,7 +112,12 @@ pub fn info_table(plugin: &Plugin) -> String {
                 if op.needs_id { "  (needs .id)" } else { "" },
             );
         }
-        let width = object.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        let width = object
+            .fields
+            .iter()
+            .map(|f| f.name.len())
+            .max()
+            .unwrap_or(0);
         for field in &object.fields {
             let allowed = if field.allowed.is_empty() {
                 String::new()
@@ -144,7 +159,8 @@ pub fn build_request_text(
         .and_then(|o| o.operations.iter().find(|op| op.name == operation))
         .is_some_and(|op| op.needs_id);
     let id = if needs_id {
-        map.remove("id").and_then(|v| v.as_str().map(str::to_string))
+        map.remove("id")
+            .and_then(|v| v.as_str().map(str::to_string))
     } else {
         None
     };
@@ -170,7 +186,10 @@ pub fn build_request_text(
     for (name, value) in &checked.headers {
         let _ = writeln!(out, "{name}: {}", value.to_str().unwrap_or("<binary>"));
     }
-    if let (Some(header), true) = (&info.idempotency_header, checked.method == reqwest::Method::POST) {
+    if let (Some(header), true) = (
+        &info.idempotency_header,
+        checked.method == reqwest::Method::POST,
+    ) {
         let _ = writeln!(out, "{header}: <generated per request>");
     }
     out.push('\n');

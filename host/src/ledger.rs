@@ -13,6 +13,7 @@
 //! ledger folds into the one-line [`Summary`].
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -35,12 +36,20 @@ pub enum Event {
 }
 
 /// Keeps the run open while held; reports events.
+///
+/// A token may name the run it belongs to (Redis mode), so that jobs caused
+/// by work in another process are still followed by the run that started it.
 #[derive(Clone, Debug)]
 pub struct Token {
     events: mpsc::UnboundedSender<Event>,
+    run_id: Option<Arc<str>>,
 }
 
 impl Token {
+    pub fn run_id(&self) -> Option<&str> {
+        self.run_id.as_deref()
+    }
+
     pub fn report(&self, event: Event) {
         // The ledger only goes away after the run; a late event is harmless.
         let _ = self.events.send(event);
@@ -48,7 +57,7 @@ impl Token {
 }
 
 /// What `payhost run` prints at the end.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct Summary {
     pub requests: u64,
     pub requests_done: u64,
@@ -58,14 +67,24 @@ pub struct Summary {
     pub flows_failed: u64,
     pub flows_missing: u64,
     pub script_failed: bool,
+    /// The last flow or script error, for callers that record it.
+    pub last_error: Option<String>,
     /// Set when the run stopped before all work finished.
     pub abandoned: Option<String>,
+    /// Redis mode: the run id and what its flow jobs came to.
+    pub remote: Option<(String, crate::queue::status::RunJobs)>,
 }
 
 impl Summary {
     /// Whether the run should exit non-zero.
     pub fn failed(&self) -> bool {
-        self.script_failed || self.flows_failed > 0 || self.abandoned.is_some()
+        self.script_failed
+            || self.flows_failed > 0
+            || self.abandoned.is_some()
+            || self
+                .remote
+                .as_ref()
+                .is_some_and(|(_, jobs)| jobs.dead > 0 || jobs.open > 0)
     }
 
     pub fn in_flight(&self) -> u64 {
@@ -87,12 +106,16 @@ impl Summary {
             Event::FlowQueued => self.flows_queued += 1,
             Event::FlowDone { error, .. } => {
                 self.flows_run += 1;
-                if error.is_some() {
+                if let Some(error) = error {
                     self.flows_failed += 1;
+                    self.last_error = Some(error.clone());
                 }
             }
             Event::FlowMissing { .. } => self.flows_missing += 1,
-            Event::ScriptFailed(_) => self.script_failed = true,
+            Event::ScriptFailed(error) => {
+                self.script_failed = true;
+                self.last_error = Some(error.clone());
+            }
         }
     }
 }
@@ -108,6 +131,21 @@ impl fmt::Display for Summary {
             self.flows_missing,
             self.flows_failed + u64::from(self.script_failed),
         )?;
+        if let Some((run_id, jobs)) = &self.remote {
+            write!(
+                f,
+                "; run {run_id}: {} flow jobs via Redis ({} done, {} dead, {} redelivered{})",
+                jobs.total,
+                jobs.done,
+                jobs.dead,
+                jobs.redelivered,
+                if jobs.open > 0 {
+                    format!(", {} unfinished", jobs.open)
+                } else {
+                    String::new()
+                },
+            )?;
+        }
         if let Some(abandoned) = &self.abandoned {
             write!(f, "; stopped early: {abandoned}")?;
         }
@@ -124,13 +162,18 @@ pub struct Ledger {
 impl Ledger {
     /// A ledger and the first token (the script's).
     pub fn new() -> (Ledger, Token) {
+        Self::for_run(None)
+    }
+
+    /// A ledger whose tokens name `run_id`.
+    pub fn for_run(run_id: Option<Arc<str>>) -> (Ledger, Token) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Ledger {
                 events: rx,
                 summary: Summary::default(),
             },
-            Token { events: tx },
+            Token { events: tx, run_id },
         )
     }
 
@@ -205,7 +248,10 @@ mod tests {
     async fn timeout_returns_what_is_still_open() {
         let (mut ledger, script) = Ledger::new();
         script.report(Event::RequestSent);
-        let summary = ledger.wait(Some(Duration::from_millis(20))).await.unwrap_err();
+        let summary = ledger
+            .wait(Some(Duration::from_millis(20)))
+            .await
+            .unwrap_err();
         assert_eq!(summary.in_flight(), 1);
         drop(script);
     }

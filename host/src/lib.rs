@@ -3,12 +3,13 @@
 //!
 //! One request's path through the modules, in order:
 //!
-//! 1. [`script_api`]: `new_payment_intent().amount(2000).create_async(...)`
-//!    asks the [`plugin`] for the request and hands it on;
-//! 2. [`outbound`]: the one check on where a request may go;
-//! 3. [`http`]: sends it (pooling, auth, retries per [`retry`], caps);
-//! 4. [`queue`]: carries the outcome to a worker;
-//! 5. [`flow`]: classifies it with the plugin and runs the flow script.
+//! 1. `script_api`: `new_payment_intent().amount(2000).create_async(...)`
+//!    asks the `plugin` for the request and hands it on;
+//! 2. `outbound`: the one check on where a request may go;
+//! 3. `http`: sends it (pooling, auth, retries per `retry`, caps);
+//! 4. `queue`: carries the outcome to a worker (in process, or via Redis to
+//!    a `worker` anywhere);
+//! 5. `flow`: classifies it with the plugin and runs the flow script.
 //!
 //! [`run`] wires these together for `payhost run`; [`ledger`] knows when a
 //! run is done. Nothing here is global: every handle is passed explicitly.
@@ -25,3 +26,4 @@ pub mod run;
 pub mod schema;
 pub mod script_api;
 pub mod secret;
+pub mod worker;

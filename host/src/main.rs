@@ -6,10 +6,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use payhost::plugin::{ComponentCache, Plugin, SandboxLimits};
+use payhost::queue::redis::RedisConfig;
 use payhost::run::{RunOptions, run};
+use payhost::worker::{WorkerOptions, run_worker};
 
 #[derive(Parser)]
-#[command(name = "payhost", version, about = "Run payment-flow scripts against sandboxed provider plugins")]
+#[command(
+    name = "payhost",
+    version,
+    about = "Run payment-flow scripts against sandboxed provider plugins"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,9 +25,85 @@ struct Cli {
 enum Command {
     /// Run a script; wait for every request and flow it causes.
     Run(RunArgs),
+    /// Run the flow jobs Redis holds for one worker id.
+    Worker(WorkerArgs),
+    /// Show flow job counts and recent failures in Redis.
+    Jobs(JobsArgs),
     /// Inspect a plugin without sending anything.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+#[derive(Args)]
+struct RedisArgs {
+    /// Seconds an unacknowledged job may sit before another worker takes it.
+    #[arg(long, default_value_t = 30.0)]
+    lease: f64,
+    /// Deliveries of a job before it goes to the dead-letter stream.
+    #[arg(long, default_value_t = 5)]
+    max_deliveries: u32,
+}
+
+impl RedisArgs {
+    fn config(&self, url: String) -> RedisConfig {
+        RedisConfig {
+            url,
+            lease: Duration::from_secs_f64(self.lease.max(0.1)),
+            max_deliveries: self.max_deliveries.max(1),
+        }
+    }
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// Redis URL, e.g. redis://127.0.0.1:6379/.
+    #[arg(long, env = "PAYHOST_REDIS")]
+    redis: String,
+    /// The worker id whose jobs to run (the first argument of `*_async`).
+    #[arg(long)]
+    worker_id: String,
+    /// Path to the provider plugin.
+    #[arg(
+        long = "plugin",
+        env = "PAYHOST_PLUGIN",
+        default_value = "target/plugins/stripe.wasm"
+    )]
+    plugin_path: PathBuf,
+    #[command(flatten)]
+    plugin: PluginArgs,
+    /// Directory holding the flow scripts.
+    #[arg(long, default_value = "flows")]
+    flows: PathBuf,
+    /// Jobs run at the same time.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Provider base URL [default: the plugin's].
+    #[arg(long, env = "PAYHOST_BASE_URL")]
+    base_url: Option<String>,
+    /// Environment variable holding the secret key [default: <PROVIDER>_SECRET_KEY].
+    #[arg(long)]
+    secret_env: Option<String>,
+    /// On SIGTERM/Ctrl-C, how long held jobs may take to finish.
+    #[arg(long, default_value_t = 10.0)]
+    grace: f64,
+    #[command(flatten)]
+    queue: RedisArgs,
+}
+
+#[derive(Args)]
+struct JobsArgs {
+    /// Redis URL.
+    #[arg(long, env = "PAYHOST_REDIS")]
+    redis: String,
+    /// Only this worker id [default: every worker id seen].
+    #[arg(long)]
+    worker_id: Option<String>,
+    /// How many recent failures to list per worker id.
+    #[arg(long, default_value_t = 10)]
+    failures: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -67,7 +149,11 @@ struct RunArgs {
     /// The Rhai script to run.
     script: PathBuf,
     /// Path to the provider plugin (a WebAssembly component).
-    #[arg(long = "plugin", env = "PAYHOST_PLUGIN", default_value = "target/plugins/stripe.wasm")]
+    #[arg(
+        long = "plugin",
+        env = "PAYHOST_PLUGIN",
+        default_value = "target/plugins/stripe.wasm"
+    )]
     plugin_path: PathBuf,
     #[command(flatten)]
     plugin: PluginArgs,
@@ -110,6 +196,14 @@ struct RunArgs {
     /// Largest response body accepted, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_response_bytes: usize,
+    /// Send flow jobs through Redis (run them with `payhost worker`).
+    #[arg(long, env = "PAYHOST_REDIS")]
+    redis: Option<String>,
+    /// With --redis: exit once the script's requests are queued.
+    #[arg(long, requires = "redis")]
+    detach: bool,
+    #[command(flatten)]
+    queue: RedisArgs,
 }
 
 #[derive(Subcommand)]
@@ -178,6 +272,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             options.http.max_response_bytes = args.max_response_bytes;
             options.sandbox = args.plugin.limits();
             options.cache = args.plugin.cache();
+            options.redis = args.redis.map(|url| args.queue.config(url));
+            options.detach = args.detach;
+            if options.redis.is_some() && args.workers.is_none() {
+                // Flows run in `payhost worker`s; here threads only classify.
+                options.workers = 1;
+            }
             let summary = run(options)?;
             eprintln!("{summary}");
             Ok(if summary.failed() {
@@ -186,10 +286,53 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Worker(args) => {
+            let http = payhost::http::HttpConfig::default();
+            run_worker(WorkerOptions {
+                redis: args.queue.config(args.redis),
+                worker_id: args.worker_id,
+                plugin: args.plugin_path,
+                flows_dir: args.flows,
+                concurrency: args.concurrency.max(1),
+                base_url: args.base_url,
+                secret_env: args.secret_env,
+                grace: Duration::from_secs_f64(args.grace),
+                http,
+                script_limits: Default::default(),
+                sandbox: args.plugin.limits(),
+                cache: args.plugin.cache(),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let workers = runtime.block_on(async {
+                let mut conn = payhost::queue::redis::connect(&args.redis).await?;
+                anyhow::Ok(
+                    payhost::queue::status::report(
+                        &mut conn,
+                        args.worker_id.as_deref(),
+                        args.failures,
+                    )
+                    .await?,
+                )
+            })?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&workers)?);
+            } else {
+                print!("{}", payhost::queue::status::render(&workers));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(PluginCommand::Info { path, json, plugin }) => {
             let plugin = plugin.load(&path)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&payhost::inspect::info_json(&plugin))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&payhost::inspect::info_json(&plugin))?
+                );
             } else {
                 print!("{}", payhost::inspect::info_table(&plugin));
             }

@@ -74,7 +74,9 @@ impl Destination {
     ) -> Result<Self, String> {
         let mut base = Url::parse(base).map_err(|e| format!("invalid base URL `{base}`: {e}"))?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
-            return Err(format!("base URL `{base}` must be http(s)://host[:port][/prefix]"));
+            return Err(format!(
+                "base URL `{base}` must be http(s)://host[:port][/prefix]"
+            ));
         }
         if base.query().is_some() || base.fragment().is_some() || !base.username().is_empty() {
             return Err(format!(
@@ -172,12 +174,15 @@ impl Destination {
             if HOST_OWNED.contains(&lower.as_str())
                 || self.idempotency_header.as_deref() == Some(lower.as_str())
             {
-                return Err(self.refuse(format!("it sets the `{name}` header, which the host owns")));
+                return Err(
+                    self.refuse(format!("it sets the `{name}` header, which the host owns"))
+                );
             }
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| self.refuse(format!("it sets an invalid header name `{name}`")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| self.refuse(format!("it sets an invalid value for header `{name}`")))?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                self.refuse(format!("it sets an invalid value for header `{name}`"))
+            })?;
             headers.append(name, value);
         }
         if let Some(content_type) = &request.content_type {
@@ -214,7 +219,10 @@ fn truncate(s: &str) -> String {
     if s.len() <= 120 {
         s.to_string()
     } else {
-        let cut = (0..=120).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=120)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
         format!("{}…", &s[..cut])
     }
 }
@@ -235,12 +243,20 @@ mod tests {
     }
 
     fn dest() -> Destination {
-        Destination::new("http://127.0.0.1:4242", "test", Some("Idempotency-Key"), 1024).unwrap()
+        Destination::new(
+            "http://127.0.0.1:4242",
+            "test",
+            Some("Idempotency-Key"),
+            1024,
+        )
+        .unwrap()
     }
 
     #[test]
     fn joins_path_and_query_under_the_base() {
-        let checked = dest().check(&request("/v1/customers", "limit=3&expand[0]=x")).unwrap();
+        let checked = dest()
+            .check(&request("/v1/customers", "limit=3&expand[0]=x"))
+            .unwrap();
         assert_eq!(
             checked.url.as_str(),
             "http://127.0.0.1:4242/v1/customers?limit=3&expand[0]=x"
@@ -264,7 +280,10 @@ mod tests {
             "",
             "/v1/x y",
         ] {
-            assert!(dest().check(&request(path, "")).is_err(), "{path} was accepted");
+            assert!(
+                dest().check(&request(path, "")).is_err(),
+                "{path} was accepted"
+            );
         }
         assert!(dest().check(&request("/v1/x", "a=1#b")).is_err());
     }
@@ -273,7 +292,13 @@ mod tests {
     fn refuses_host_owned_headers_and_oversized_bodies() {
         let mut r = request("/v1/x", "");
         r.headers = vec![("Authorization".into(), "Bearer x".into())];
-        assert!(dest().check(&r).unwrap_err().reason.contains("Authorization"));
+        assert!(
+            dest()
+                .check(&r)
+                .unwrap_err()
+                .reason
+                .contains("Authorization")
+        );
         r.headers = vec![("idempotency-key".into(), "k".into())];
         assert!(dest().check(&r).is_err());
         let mut r = request("/v1/x", "");

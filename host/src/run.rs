@@ -18,7 +18,8 @@ use crate::http::{HttpConfig, HttpExecutor, ProviderWire};
 use crate::ledger::{Event, Ledger, Summary, Token};
 use crate::outbound::Destination;
 use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
-use crate::queue::{self, WorkerPool};
+use crate::queue::redis::{Publisher, RedisConfig};
+use crate::queue::{self, Placement, WorkerPool, WorkerSetup};
 use crate::schema::Schema;
 use crate::script_api::{Defaults, Dispatcher, ScriptHost};
 use crate::secret::Secret;
@@ -41,6 +42,11 @@ pub struct RunOptions {
     pub script_limits: ScriptLimits,
     pub sandbox: SandboxLimits,
     pub cache: ComponentCache,
+    /// Send flow jobs through Redis instead of running them here.
+    pub redis: Option<RedisConfig>,
+    /// With Redis: return once the script's own requests are queued, without
+    /// following the flows they cause.
+    pub detach: bool,
 }
 
 impl RunOptions {
@@ -60,6 +66,8 @@ impl RunOptions {
             script_limits: ScriptLimits::default(),
             sandbox: SandboxLimits::default(),
             cache: ComponentCache::new(None),
+            redis: None,
+            detach: false,
         }
     }
 }
@@ -102,7 +110,19 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let (sink, receiver) = queue::embedded();
+    let started = std::time::Instant::now();
+    let redis = match &options.redis {
+        Some(config) => Some(runtime.block_on(crate::queue::redis::connect(&config.url))?),
+        None => None,
+    };
+    let run_id: Option<Arc<str>> = redis
+        .as_ref()
+        .map(|_| uuid::Uuid::new_v4().simple().to_string().into());
+    let placement = match &redis {
+        Some(conn) => Placement::Redis(Publisher::start(runtime.handle(), conn.clone())),
+        None => Placement::Local,
+    };
+    let (sink, receiver) = queue::channel();
     let executor = HttpExecutor::new(
         runtime.handle().clone(),
         options.http.clone(),
@@ -125,13 +145,16 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
     let pool = WorkerPool::start(
         receiver,
         options.workers,
-        dispatcher.clone(),
-        options.flows_dir.clone(),
-        options.script_limits.clone(),
+        WorkerSetup {
+            dispatcher: dispatcher.clone(),
+            flows_dir: options.flows_dir.clone(),
+            limits: options.script_limits.clone(),
+            placement,
+        },
     )
     .context("cannot start the flow workers")?;
 
-    let (mut ledger, script_token) = Ledger::new();
+    let (mut ledger, script_token) = Ledger::for_run(run_id.clone());
     let script_path = options.script.clone();
     let limits = options.script_limits.clone();
     std::thread::Builder::new()
@@ -176,6 +199,26 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
             }
         }
     });
+    let mut summary = summary;
+    if let (Some(mut conn), Some(run_id), None) = (redis, &run_id, &summary.abandoned) {
+        if options.detach {
+            eprintln!("payhost: run {run_id} detached; see `payhost jobs`");
+        } else {
+            let deadline = options.timeout.map(|t| started + t);
+            let jobs = runtime
+                .block_on(crate::queue::status::follow_run(
+                    &mut conn, run_id, deadline,
+                ))
+                .context("lost Redis while following the run's jobs")?;
+            if jobs.open > 0 {
+                summary.abandoned = Some(format!(
+                    "timed out with {} of the run's flow jobs unfinished",
+                    jobs.open
+                ));
+            }
+            summary.remote = Some((run_id.to_string(), jobs));
+        }
+    }
     executor.close();
     if summary.abandoned.is_none() {
         pool.shutdown();

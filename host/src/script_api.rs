@@ -295,7 +295,10 @@ fn set_field(
 }
 
 /// The map stored under `field`, made a map if it was anything else.
-fn map_entry<'b>(b: &'b mut RequestBuilder, field: &str) -> impl std::ops::DerefMut<Target = Map> + 'b {
+fn map_entry<'b>(
+    b: &'b mut RequestBuilder,
+    field: &str,
+) -> impl std::ops::DerefMut<Target = Map> + 'b {
     let entry = b
         .params
         .entry(field.into())

@@ -17,7 +17,11 @@ pub fn rhai_to_tree(root: &Dynamic) -> Result<Vec<ValueNode>, String> {
     Ok(nodes)
 }
 
-fn push_rhai(value: &Dynamic, nodes: &mut Vec<ValueNode>, path: &mut String) -> Result<u32, String> {
+fn push_rhai(
+    value: &Dynamic,
+    nodes: &mut Vec<ValueNode>,
+    path: &mut String,
+) -> Result<u32, String> {
     let index = nodes.len() as u32;
     nodes.push(ValueNode::Null);
     let node = if value.is_unit() {
@@ -55,7 +59,11 @@ fn push_rhai(value: &Dynamic, nodes: &mut Vec<ValueNode>, path: &mut String) -> 
         }
         ValueNode::Map(entries)
     } else {
-        let at = if path.is_empty() { "the parameters" } else { path.as_str() };
+        let at = if path.is_empty() {
+            "the parameters"
+        } else {
+            path.as_str()
+        };
         return Err(format!(
             "{at}: a value of type `{}` cannot be sent as a parameter (use strings, numbers, booleans, arrays or maps)",
             value.type_name()

@@ -94,14 +94,18 @@ pub enum PluginCallError {
         function: &'static str,
         limit: Duration,
     },
-    #[error("plugin `{plugin}` tried to grow its memory to {wanted} bytes in {function}; the limit is {limit} bytes")]
+    #[error(
+        "plugin `{plugin}` tried to grow its memory to {wanted} bytes in {function}; the limit is {limit} bytes"
+    )]
     MemoryLimit {
         plugin: String,
         function: &'static str,
         wanted: usize,
         limit: usize,
     },
-    #[error("plugin `{plugin}` crashed in {function}: {detail} (its stderr, if any, is in the log)")]
+    #[error(
+        "plugin `{plugin}` crashed in {function}: {detail} (its stderr, if any, is in the log)"
+    )]
     Trap {
         plugin: String,
         function: &'static str,
@@ -140,13 +144,15 @@ impl Plugin {
             path: path.to_path_buf(),
             problem,
         };
-        let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
         check_header(&bytes).map_err(refuse)?;
 
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|e| refuse(format!("engine setup failed: {e:#}")))?;
+        let engine =
+            Engine::new(&config).map_err(|e| refuse(format!("engine setup failed: {e:#}")))?;
         let (component, cache_outcome) = cache
             .load(&engine, &bytes)
             .map_err(|e| refuse(format!("not a valid WebAssembly component: {e:#}")))?;
@@ -158,8 +164,11 @@ impl Plugin {
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| refuse(format!("its imports cannot be satisfied: {e:#}")))?;
-        let pre = PluginPre::new(instance_pre)
-            .map_err(|e| refuse(format!("it does not match the {CONTRACT_EXPORT} contract: {e:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| {
+            refuse(format!(
+                "it does not match the {CONTRACT_EXPORT} contract: {e:#}"
+            ))
+        })?;
         spawn_epoch_ticker(&engine);
 
         let file_name: Arc<str> = path
@@ -183,8 +192,11 @@ impl Plugin {
             },
             name: file_name,
         };
-        let mut probe = PluginInstance::new_unchecked(&loaded).map_err(|e| refuse(e.to_string()))?;
-        let info = probe.call_info(&loaded).map_err(|e| refuse(e.to_string()))?;
+        let mut probe =
+            PluginInstance::new_unchecked(&loaded).map_err(|e| refuse(e.to_string()))?;
+        let info = probe
+            .call_info(&loaded)
+            .map_err(|e| refuse(e.to_string()))?;
         validate_info(&info).map_err(refuse)?;
         loaded.name = info.name.as_str().into();
         loaded.info = info;
@@ -301,13 +313,14 @@ impl PluginInstance {
         let mut store = Store::new(&loaded.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(deadline_ticks(loaded.limits.call_timeout));
-        let world = loaded
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginCallError::Instantiate {
-                plugin: loaded.name.to_string(),
-                detail: format!("{e:#}"),
-            })?;
+        let world =
+            loaded
+                .pre
+                .instantiate(&mut store)
+                .map_err(|e| PluginCallError::Instantiate {
+                    plugin: loaded.name.to_string(),
+                    detail: format!("{e:#}"),
+                })?;
         Ok(PluginInstance {
             plugin: None,
             store,
@@ -317,13 +330,20 @@ impl PluginInstance {
     }
 
     fn loaded(&self) -> &Loaded {
-        &self.plugin.as_ref().expect("instances handed out carry their plugin").inner
+        &self
+            .plugin
+            .as_ref()
+            .expect("instances handed out carry their plugin")
+            .inner
     }
 
     /// Replaces a poisoned instance before the next call.
     fn ensure_fresh(&mut self) -> Result<(), PluginCallError> {
         if self.poisoned {
-            let plugin = self.plugin.clone().expect("instances handed out carry their plugin");
+            let plugin = self
+                .plugin
+                .clone()
+                .expect("instances handed out carry their plugin");
             *self = plugin.instantiate()?;
         }
         Ok(())
@@ -384,7 +404,9 @@ impl PluginInstance {
     /// proving an instance still works after a failed call).
     pub fn info(&mut self) -> Result<wit::ProviderInfo, PluginCallError> {
         self.ensure_fresh()?;
-        self.guarded("info", |world, store| world.payhost_plugin_provider().call_info(store))
+        self.guarded("info", |world, store| {
+            world.payhost_plugin_provider().call_info(store)
+        })
     }
 }
 
@@ -481,7 +503,10 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
 /// exports otherwise.
 fn check_world(engine: &Engine, component: &Component) -> Result<(), String> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     if exports.iter().any(|name| name == CONTRACT_EXPORT) {
         return Ok(());
     }
@@ -513,14 +538,22 @@ fn validate_info(info: &wit::ProviderInfo) -> Result<(), String> {
         ));
     }
     let valid_name = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
     if !valid_name(&info.name) {
-        return Err(format!("its provider name `{}` is not [a-z0-9_]+", info.name));
+        return Err(format!(
+            "its provider name `{}` is not [a-z0-9_]+",
+            info.name
+        ));
     }
     for object in &info.objects {
         if !valid_name(&object.name) {
-            return Err(format!("its object name `{}` is not [a-z0-9_]+", object.name));
+            return Err(format!(
+                "its object name `{}` is not [a-z0-9_]+",
+                object.name
+            ));
         }
         for op in &object.operations {
             if !valid_name(&op.name) {

@@ -83,7 +83,11 @@ impl LogLines {
             return;
         }
         let text = String::from_utf8_lossy(&self.line);
-        let marker = if self.truncated { " [line truncated]" } else { "" };
+        let marker = if self.truncated {
+            " [line truncated]"
+        } else {
+            ""
+        };
         tracing::warn!(target: "payhost::plugin", plugin = %self.plugin, "plugin stderr: {text}{marker}");
         self.line.clear();
         self.truncated = false;

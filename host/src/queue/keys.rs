@@ -1,0 +1,124 @@
+//! Every Redis key and field name payhost uses, in one place.
+//!
+//! Both sides of the Redis queue (the process that publishes flow jobs and
+//! the workers that run them) and `payhost jobs` build names only through
+//! this module, so they cannot disagree. `docs/redis-protocol.md` describes
+//! the protocol these names implement.
+//!
+//! Worker ids and job ids are embedded in key names; worker ids are checked
+//! against [`is_valid_worker_id`] first so that a crafted id cannot address
+//! another key.
+
+/// Prefix of every key.
+pub const PREFIX: &str = "payhost";
+
+/// Consumer group every worker reads through.
+pub const GROUP: &str = "workers";
+
+/// Stream of flow jobs for one worker id.
+pub fn stream(worker_id: &str) -> String {
+    format!("{PREFIX}:stream:{worker_id}")
+}
+
+/// Dead-letter stream for one worker id.
+pub fn dead(worker_id: &str) -> String {
+    format!("{PREFIX}:dead:{worker_id}")
+}
+
+/// Hash holding one job's record (see the `field` constants).
+pub fn job(job_id: &str) -> String {
+    format!("{PREFIX}:job:{job_id}")
+}
+
+/// Set of the job ids a run caused, transitively.
+pub fn run_jobs(run_id: &str) -> String {
+    format!("{PREFIX}:run:{run_id}:jobs")
+}
+
+/// Hash of job counts by status for one worker id.
+pub fn counts(worker_id: &str) -> String {
+    format!("{PREFIX}:counts:{worker_id}")
+}
+
+/// List of the most recent failed or dead job ids for one worker id.
+pub fn failures(worker_id: &str) -> String {
+    format!("{PREFIX}:failures:{worker_id}")
+}
+
+/// Set of every worker id that has been sent a job.
+pub fn workers() -> String {
+    format!("{PREFIX}:workers")
+}
+
+/// How many recent failures [`failures`] keeps.
+pub const FAILURES_KEPT: isize = 100;
+
+/// Fields of a stream entry and of a job record.
+pub mod field {
+    /// Stream entry: the job id (the record holds the rest).
+    pub const JOB_ID: &str = "job_id";
+    /// Stream entry and record: the [`crate::flow::FlowJob`] as JSON.
+    pub const JOB: &str = "job";
+    /// Record: the run that caused the job.
+    pub const RUN_ID: &str = "run_id";
+    /// Record: one of [`super::status`].
+    pub const STATUS: &str = "status";
+    /// Record: how many times a worker started the job.
+    pub const ATTEMPTS: &str = "attempts";
+    /// Record: the last error text (flow errors never contain secrets).
+    pub const LAST_ERROR: &str = "last_error";
+    /// Record: the consumer that last started the job.
+    pub const CONSUMER: &str = "consumer";
+    pub const WORKER_ID: &str = "worker_id";
+    pub const FLOW: &str = "flow";
+    /// Record: Unix milliseconds.
+    pub const CREATED_AT: &str = "created_at";
+    pub const UPDATED_AT: &str = "updated_at";
+}
+
+/// Job states.
+pub mod status {
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const DONE: &str = "done";
+    /// The last attempt failed; the job will be delivered again.
+    pub const FAILED: &str = "failed";
+    /// Delivered the maximum number of times; moved to the dead-letter stream.
+    pub const DEAD: &str = "dead";
+    pub const ALL: &[&str] = &[QUEUED, RUNNING, DONE, FAILED, DEAD];
+
+    /// Whether a job in this state will never run again.
+    pub fn is_terminal(status: &str) -> bool {
+        status == DONE || status == DEAD
+    }
+}
+
+/// Worker ids become part of key names: letters, digits, `-`, `_`, `.`.
+pub fn is_valid_worker_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_stable() {
+        assert_eq!(stream("worker-1"), "payhost:stream:worker-1");
+        assert_eq!(dead("worker-1"), "payhost:dead:worker-1");
+        assert_eq!(job("j1"), "payhost:job:j1");
+        assert_eq!(run_jobs("r1"), "payhost:run:r1:jobs");
+    }
+
+    #[test]
+    fn worker_ids_cannot_reach_other_keys() {
+        assert!(is_valid_worker_id("worker-1"));
+        assert!(!is_valid_worker_id("a:b"));
+        assert!(!is_valid_worker_id("a b"));
+        assert!(!is_valid_worker_id(""));
+    }
+}

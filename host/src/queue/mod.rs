@@ -1,0 +1,161 @@
+//! Queues: how finished requests become flow runs.
+//!
+//! The HTTP executor delivers each finished request to an
+//! [`OutcomeSink`]; here that sink is a channel feeding a pool of worker
+//! threads. Each worker owns a [`ScriptHost`] (its own plugin instance and
+//! Rhai engine) and classifies the outcome with the plugin's `parse-response`
+//! into a [`FlowJob`]. Where the job runs is the [`Placement`]:
+//!
+//! - [`Placement::Local`], the embedded queue (default): the same worker runs
+//!   the flow at once. No server, no serialization.
+//! - [`Placement::Redis`]: the job is published to the Redis stream of its
+//!   worker id ([`redis`]), and `payhost worker` processes anywhere run it.
+//!   Jobs read back from Redis come into the same pool as [`Work::Job`].
+//!
+//! A flow that calls `*_async` again sends through the same executor, whose
+//! outcome comes back through this pool: chains need nothing special.
+//! No job is dropped: the channel is unbounded (requests in flight are
+//! bounded by the executor, and each yields one job), and a job's
+//! [`Token`] keeps its run open until its flow is done.
+
+pub mod keys;
+pub mod redis;
+pub mod status;
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::flow::{FlowJob, FlowRunner, ScriptLimits, classify};
+use crate::http::{Finished, OutcomeSink};
+use crate::ledger::{Event, Token};
+use crate::script_api::{Dispatcher, ScriptHost};
+
+/// What a worker thread is asked to do.
+pub enum Work {
+    /// Classify a finished request, then place its flow job.
+    Outcome(Box<Finished>),
+    /// Run a flow job here (read from Redis by `payhost worker`).
+    Job(Box<FlowJob>, Token),
+    Stop,
+}
+
+/// Where classified flow jobs go.
+#[derive(Clone)]
+pub enum Placement {
+    Local,
+    Redis(redis::Publisher),
+}
+
+/// The sending side of the pool; it is the executor's [`OutcomeSink`].
+#[derive(Clone)]
+pub struct WorkSender {
+    tx: Sender<Work>,
+}
+
+/// The receiving side, until the workers start.
+pub struct WorkReceiver {
+    rx: Receiver<Work>,
+    tx: Sender<Work>,
+}
+
+pub fn channel() -> (WorkSender, WorkReceiver) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    (WorkSender { tx: tx.clone() }, WorkReceiver { rx, tx })
+}
+
+impl WorkSender {
+    /// Queues a flow job read from Redis to run in this pool.
+    pub fn run_job(&self, job: FlowJob, token: Token) {
+        let _ = self.tx.send(Work::Job(Box::new(job), token));
+    }
+}
+
+impl OutcomeSink for WorkSender {
+    fn deliver(&self, finished: Finished) {
+        // The receiver lives as long as the pool; if the pool is gone the run
+        // is over, and the token's drop still counts the work down.
+        let _ = self.tx.send(Work::Outcome(Box::new(finished)));
+    }
+}
+
+/// Worker threads that classify outcomes and run flows.
+pub struct WorkerPool {
+    tx: Sender<Work>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What every worker thread is built from.
+#[derive(Clone)]
+pub struct WorkerSetup {
+    pub dispatcher: Dispatcher,
+    pub flows_dir: PathBuf,
+    pub limits: ScriptLimits,
+    pub placement: Placement,
+}
+
+impl WorkerPool {
+    /// Starts `workers` threads.
+    pub fn start(
+        receiver: WorkReceiver,
+        workers: usize,
+        setup: WorkerSetup,
+    ) -> std::io::Result<WorkerPool> {
+        let mut threads = Vec::with_capacity(workers);
+        for n in 0..workers.max(1) {
+            let rx = receiver.rx.clone();
+            let setup = setup.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("payhost-worker-{n}"))
+                    .spawn(move || work(rx, setup))?,
+            );
+        }
+        Ok(WorkerPool {
+            tx: receiver.tx,
+            threads,
+        })
+    }
+
+    /// Lets the workers finish what is queued before this call, then joins them.
+    pub fn shutdown(self) {
+        for _ in &self.threads {
+            let _ = self.tx.send(Work::Stop);
+        }
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn work(rx: Receiver<Work>, setup: WorkerSetup) {
+    let caller_id = setup.dispatcher.plugin.name().to_string();
+    let host = match ScriptHost::new(setup.dispatcher) {
+        Ok(host) => host,
+        Err(err) => {
+            tracing::error!("worker could not start: {err}");
+            return;
+        }
+    };
+    let mut runner = FlowRunner::new(host, setup.flows_dir, &setup.limits);
+    while let Ok(message) = rx.recv() {
+        match message {
+            Work::Outcome(finished) => {
+                let job = classify(&mut runner.host().instance(), &caller_id, &finished);
+                let Finished { token, .. } = *finished;
+                token.report(Event::FlowQueued);
+                match &setup.placement {
+                    Placement::Local => {
+                        let _ = runner.run(&job, &token);
+                    }
+                    Placement::Redis(publisher) => publisher.publish(job, token),
+                }
+            }
+            Work::Job(job, token) => {
+                let _ = runner.run(&job, &token);
+            }
+            Work::Stop => break,
+        }
+    }
+}
