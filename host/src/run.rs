@@ -207,7 +207,10 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
             let deadline = options.timeout.map(|t| started + t);
             let jobs = runtime
                 .block_on(crate::queue::status::follow_run(
-                    &mut conn, run_id, deadline,
+                    &mut conn,
+                    run_id,
+                    summary.flows_queued as usize,
+                    deadline,
                 ))
                 .context("lost Redis while following the run's jobs")?;
             if jobs.open > 0 {
@@ -216,6 +219,8 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
                     jobs.open
                 ));
             }
+            summary.flows_run = (jobs.done + jobs.dead) as u64;
+            summary.flows_failed += jobs.dead as u64;
             summary.remote = Some((run_id.to_string(), jobs));
         }
     }

@@ -179,6 +179,7 @@ async fn consume(
         conn: writer.clone(),
         pool,
         options: options.clone(),
+        consumer: consumer.clone(),
         settled: settled_tx,
     };
     loop {
@@ -294,6 +295,7 @@ struct JobContext {
     conn: ConnectionManager,
     pool: WorkSender,
     options: WorkerOptions,
+    consumer: String,
     settled: mpsc::UnboundedSender<String>,
 }
 
@@ -357,6 +359,8 @@ async fn settle_entry(entry: StreamId, ctx: &JobContext) {
         let mut pipe = redis::pipe();
         pipe.atomic();
         transition(&mut pipe, &job_id, worker_id, &previous, status::RUNNING);
+        pipe.hset(keys::job(&job_id), field::CONSUMER, &ctx.consumer)
+            .ignore();
         async move { pipe.query_async::<()>(&mut conn).await }
     })
     .await;

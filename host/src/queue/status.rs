@@ -26,37 +26,27 @@ pub struct RunJobs {
 /// Polls the run's job set until every job is `done` or `dead`, or
 /// `deadline` passes. Children are added to the set before their parent
 /// becomes terminal, so "all terminal" means the run is complete.
+/// `published` is how many jobs this process queued itself (all already in
+/// the set), so a run that queued none returns at once.
 pub async fn follow_run(
     conn: &mut ConnectionManager,
     run_id: &str,
+    published: usize,
     deadline: Option<Instant>,
 ) -> redis::RedisResult<RunJobs> {
     let mut terminal: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    let mut members: HashSet<String> = HashSet::new();
     loop {
-        let members: HashSet<String> = conn.smembers(keys::run_jobs(run_id)).await?;
-        let open: Vec<&String> = members
-            .iter()
-            .filter(|id| !terminal.contains_key(*id))
-            .collect();
-        if !open.is_empty() {
-            let mut pipe = redis::pipe();
-            for id in &open {
-                pipe.cmd("HMGET")
-                    .arg(keys::job(id))
-                    .arg(field::STATUS)
-                    .arg(field::ATTEMPTS);
-            }
-            let rows: Vec<(Option<String>, Option<u64>)> = pipe.query_async(conn).await?;
-            for (id, (state, attempts)) in open.iter().zip(rows) {
-                let state = state.unwrap_or_default();
-                if status::is_terminal(&state) {
-                    terminal.insert((*id).clone(), (state, attempts.unwrap_or(1)));
-                }
+        // Redis may be restarting: keep the last answer and ask again.
+        match poll(conn, run_id, &mut terminal).await {
+            Ok(latest) => members = latest,
+            Err(err) => {
+                tracing::warn!("Redis unavailable while following run {run_id} ({err}); retrying")
             }
         }
-        let still_open = members.len() - terminal.len();
+        let still_open = members.len().saturating_sub(terminal.len());
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
-        if still_open == 0 || timed_out {
+        if (still_open == 0 && members.len() >= published) || timed_out {
             let mut jobs = RunJobs {
                 total: members.len(),
                 open: still_open,
@@ -74,6 +64,36 @@ pub async fn follow_run(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// One look at the run's set; records newly terminal jobs in `terminal`.
+async fn poll(
+    conn: &mut ConnectionManager,
+    run_id: &str,
+    terminal: &mut BTreeMap<String, (String, u64)>,
+) -> redis::RedisResult<HashSet<String>> {
+    let members: HashSet<String> = conn.smembers(keys::run_jobs(run_id)).await?;
+    let open: Vec<&String> = members
+        .iter()
+        .filter(|id| !terminal.contains_key(*id))
+        .collect();
+    if !open.is_empty() {
+        let mut pipe = redis::pipe();
+        for id in &open {
+            pipe.cmd("HMGET")
+                .arg(keys::job(id))
+                .arg(field::STATUS)
+                .arg(field::ATTEMPTS);
+        }
+        let rows: Vec<(Option<String>, Option<u64>)> = pipe.query_async(conn).await?;
+        for (id, (state, attempts)) in open.iter().zip(rows) {
+            let state = state.unwrap_or_default();
+            if status::is_terminal(&state) {
+                terminal.insert((*id).clone(), (state, attempts.unwrap_or(1)));
+            }
+        }
+    }
+    Ok(members)
 }
 
 /// One failed or dead job, for `payhost jobs`.
