@@ -1,0 +1,33 @@
+//! The Stripe provider plugin for payhost.
+//!
+//! The plugin is pure computation: it describes Stripe's objects
+//! ([`schema`]), turns a parameter tree into a form-encoded HTTP request
+//! ([`request`], [`validate`], [`encode`]) and classifies the HTTP outcome
+//! into a payload for a flow script ([`response`]). It performs no I/O and
+//! never sees credentials: the host sends the request to its configured base
+//! URL plus the path returned here, and attaches the secret itself.
+//!
+//! All of this is plain Rust that also compiles and is tested natively. Only
+//! the component glue (`component`, built for `wasm32`) knows about the WIT
+//! contract in `wit/plugin.wit`; it converts between the generated types and
+//! the native ones defined here.
+
+// Only the generated component glue needs `unsafe`; it opts in locally.
+#![deny(unsafe_code)]
+
+pub mod encode;
+pub mod error;
+pub mod pyfloat;
+pub mod request;
+pub mod response;
+pub mod schema;
+pub mod validate;
+pub mod value;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+
+pub use error::{ErrorCode, PluginError};
+pub use request::{Request, build_request};
+pub use response::{FailureKind, HttpResponse, Outcome, Payload, TransportFailure, parse_response};
+pub use value::Value;

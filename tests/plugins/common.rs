@@ -1,0 +1,58 @@
+// Shared by the hostile test plugins under tests/plugins/. Each plugin pulls
+// this file in with `include!` at its crate root, right after
+// `wit_bindgen::generate!`, so the generated `payhost::plugin::types` module is
+// in scope. (Plain `//` comments: an included file cannot carry `//!` docs.)
+// It is a file, not a `common/` directory, because the workspace lists
+// `tests/plugins/*` as members and cargo rejects a matched directory that has
+// no Cargo.toml.
+
+/// A minimal valid schema: provider `name` (the host wants `[a-z0-9_]+`, so
+/// `huge-body` calls itself `huge_body`), one object `thing` with one
+/// operation `create` (POST `/v1/things`) accepting one text field `name`,
+/// bearer auth, and an unroutable default base URL.
+fn thing_info(name: &str) -> payhost::plugin::types::ProviderInfo {
+    use payhost::plugin::types::*;
+    ProviderInfo {
+        name: name.to_string(),
+        version: "0.1.0".to_string(),
+        default_base_url: "http://127.0.0.1:9".to_string(),
+        auth: AuthScheme::Bearer,
+        idempotency_header: None,
+        should_retry_header: None,
+        objects: vec![ObjectInfo {
+            name: "thing".to_string(),
+            doc: "A test object.".to_string(),
+            operations: vec![OperationInfo {
+                name: "create".to_string(),
+                method: HttpMethod::Post,
+                path: "/v1/things".to_string(),
+                needs_id: false,
+                accepts: vec!["name".to_string()],
+                doc: "Create a thing.".to_string(),
+            }],
+            fields: vec![FieldInfo {
+                name: "name".to_string(),
+                kind: FieldKind::Text,
+                allowed: Vec::new(),
+                doc: "The thing's name.".to_string(),
+            }],
+        }],
+    }
+}
+
+/// A sane `parse-response`: any response is a success carrying the body text
+/// (lossily decoded); a transport failure is a Stripe-shaped error payload.
+fn body_as_success(
+    outcome: payhost::plugin::types::TransportOutcome,
+) -> payhost::plugin::types::FlowPayload {
+    use payhost::plugin::types::{FlowPayload, TransportOutcome};
+    match outcome {
+        TransportOutcome::Response(response) => {
+            FlowPayload::Success(String::from_utf8_lossy(&response.body).into_owned())
+        }
+        TransportOutcome::Failed(_) => FlowPayload::Failure(
+            r#"{"error":{"type":"api_connection_error","message":"transport failure"},"http_status":0}"#
+                .to_string(),
+        ),
+    }
+}

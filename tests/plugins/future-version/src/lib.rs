@@ -1,0 +1,39 @@
+//! Hostile test plugin `future-version`: implements the same contract shape
+//! but declares it as `payhost:plugin@0.2.0` (build.rs derives that WIT from
+//! the real `wit/plugin.wit`, changing only the version). The host is
+//! expected to refuse to load it because it does not export exactly
+//! `payhost:plugin/provider@0.1.0`, with an error that names the version.
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({ path: concat!(env!("OUT_DIR"), "/wit"), world: "plugin" });
+include!("../../common.rs");
+
+use exports::payhost::plugin::provider::Guest;
+use payhost::plugin::types::{
+    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+};
+
+struct FutureVersion;
+
+impl Guest for FutureVersion {
+    fn info() -> ProviderInfo {
+        thing_info("future_version")
+    }
+
+    fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
+        Ok(HttpRequest {
+            method: HttpMethod::Post,
+            path: "/v1/things".to_string(),
+            query: String::new(),
+            headers: Vec::new(),
+            content_type: None,
+            body: Vec::new(),
+        })
+    }
+
+    fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
+        body_as_success(outcome)
+    }
+}
+
+export!(FutureVersion);

@@ -1,0 +1,40 @@
+//! Hostile test plugin `huge-body`: `build-request` returns a well-formed
+//! POST `/v1/things` whose `text/plain` body is exactly 100 MiB of `a`. The
+//! host is expected to refuse it against its request-body cap (without
+//! sending it), report an error for that call, and keep working. If the
+//! host's guest memory cap is below ~100 MiB, the allocation traps first,
+//! which the host must also survive.
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+include!("../../common.rs");
+
+use exports::payhost::plugin::provider::Guest;
+use payhost::plugin::types::{
+    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+};
+
+struct HugeBody;
+
+impl Guest for HugeBody {
+    fn info() -> ProviderInfo {
+        thing_info("huge_body")
+    }
+
+    fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
+        Ok(HttpRequest {
+            method: HttpMethod::Post,
+            path: "/v1/things".to_string(),
+            query: String::new(),
+            headers: Vec::new(),
+            content_type: Some("text/plain".to_string()),
+            body: vec![b'a'; 100 << 20],
+        })
+    }
+
+    fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
+        body_as_success(outcome)
+    }
+}
+
+export!(HugeBody);

@@ -1,0 +1,33 @@
+//! Hostile test plugin `panic`: `build-request` writes
+//! `panic-plugin: about to panic` to stderr, then panics (which aborts and
+//! traps the guest). The host is expected to turn the trap into an error for
+//! that call, forward the plugin's stderr (the line above and the panic
+//! message) to its log, and keep working (a later `info()` call must succeed).
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+include!("../../common.rs");
+
+use exports::payhost::plugin::provider::Guest;
+use payhost::plugin::types::{
+    FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+};
+
+struct Panic;
+
+impl Guest for Panic {
+    fn info() -> ProviderInfo {
+        thing_info("panic")
+    }
+
+    fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
+        eprintln!("panic-plugin: about to panic");
+        panic!("panic-plugin: deliberate panic in build-request");
+    }
+
+    fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
+        body_as_success(outcome)
+    }
+}
+
+export!(Panic);
