@@ -211,7 +211,7 @@ async fn consume(
                 match reply {
                     Ok(reply) => for entry in reply.claimed {
                         let permit = permits.clone().try_acquire_owned().expect("count <= available");
-                        tracing::info!("claimed job entry {} left by a worker that stopped", entry.id);
+                        tracing::warn!("claimed job entry {} left by a worker that stopped", entry.id);
                         held.insert(entry.id.clone());
                         tokio::spawn(start(entry, permit, ctx.clone()));
                     },

@@ -1,0 +1,176 @@
+//! Hostile plugins fail their one call, clearly and in bounded time, and the
+//! host stays usable. Files that are not this contract are refused at load.
+//!
+//! The plugins are real components built from `tests/plugins/*` by
+//! `cargo xtask plugins`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use payhost::outbound::Destination;
+use payhost::plugin::{ComponentCache, Plugin, PluginCallError, SandboxLimits, wit};
+
+fn load(name: &str) -> Plugin {
+    Plugin::load(
+        &payhost_e2e::plugin(name),
+        SandboxLimits::default(),
+        &ComponentCache::disabled(),
+    )
+    .unwrap_or_else(|e| panic!("{name} should load: {e}"))
+}
+
+fn load_error(path: &Path) -> String {
+    match Plugin::load(path, SandboxLimits::default(), &ComponentCache::disabled()) {
+        Ok(_) => panic!("{} should be refused", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn thing(name: Option<&str>) -> wit::RequestInput {
+    let params = match name {
+        Some(n) => payhost::plugin::json_to_tree(&serde_json::json!({ "name": n })),
+        None => Vec::new(),
+    };
+    wit::RequestInput {
+        id: None,
+        params,
+        extra: Vec::new(),
+    }
+}
+
+/// Calls build-request once and returns the error, then proves the same
+/// instance works again.
+fn failing_call(name: &str) -> (PluginCallError, Duration) {
+    let plugin = load(name);
+    let mut instance = plugin.instantiate().unwrap();
+    let started = Instant::now();
+    let err = match instance.build_request("thing", "create", &thing(None)) {
+        Err(err) => err,
+        Ok(_) => panic!("{name}: build-request should fail"),
+    };
+    let elapsed = started.elapsed();
+    let info = instance.info().expect("the instance recovers after a failed call");
+    assert_eq!(info.name, name.replace('-', "_"));
+    (err, elapsed)
+}
+
+#[test]
+fn endless_loop_is_stopped_in_under_a_second() {
+    let (err, elapsed) = failing_call("spin");
+    assert!(matches!(err, PluginCallError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("CPU limit"), "{err}");
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_cap() {
+    let (err, _) = failing_call("balloon");
+    assert!(matches!(err, PluginCallError::MemoryLimit { .. }), "{err}");
+    assert!(err.to_string().contains("the limit is 134217728 bytes"), "{err}");
+}
+
+#[test]
+fn panic_becomes_an_error_and_its_stderr_reaches_the_log() {
+    let (err, _) = failing_call("panic");
+    assert!(matches!(err, PluginCallError::Trap { .. }), "{err}");
+    assert!(err.to_string().contains("panics"), "{err}");
+
+    let output = payhost_e2e::payhost()
+        .args(["plugin", "request"])
+        .arg(payhost_e2e::plugin("panic"))
+        .args(["thing", "create", "{}"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("panic-plugin: about to panic"), "{stderr}");
+    assert!(stderr.contains("deliberate panic in build-request"), "{stderr}");
+}
+
+fn escape_refusal(path: Option<&str>) -> String {
+    let plugin = load("escape");
+    let mut instance = plugin.instantiate().unwrap();
+    let request = instance
+        .build_request("thing", "create", &thing(path))
+        .unwrap()
+        .unwrap();
+    let destination = Destination::new("http://127.0.0.1:9", "escape", None, 1 << 20).unwrap();
+    destination.check(&request).unwrap_err().to_string()
+}
+
+#[test]
+fn requests_to_other_hosts_are_refused() {
+    let err = escape_refusal(None);
+    assert!(err.contains("https://evil.example.com/steal"), "{err}");
+    assert!(err.contains("not relative to the base URL"), "{err}");
+    for path in ["//evil.example.com/x", "/../../x", "/v1/x?y=1", "http://127.0.0.1:1/"] {
+        let err = escape_refusal(Some(path));
+        assert!(err.starts_with("refused the request built by plugin `escape`"), "{path}: {err}");
+    }
+}
+
+#[test]
+fn huge_request_body_is_refused() {
+    // Generous CPU time: filling 100 MiB may take a while on a loaded
+    // machine, and this test is about the body cap, not the deadline.
+    let limits = SandboxLimits {
+        call_timeout: Duration::from_secs(10),
+        ..SandboxLimits::default()
+    };
+    let plugin = Plugin::load(
+        &payhost_e2e::plugin("huge-body"),
+        limits,
+        &ComponentCache::disabled(),
+    )
+    .unwrap();
+    let mut instance = plugin.instantiate().unwrap();
+    let request = instance
+        .build_request("thing", "create", &thing(None))
+        .unwrap()
+        .unwrap();
+    let destination = Destination::new("http://127.0.0.1:9", "huge_body", None, 1 << 20).unwrap();
+    let err = destination.check(&request).unwrap_err().to_string();
+    assert!(err.contains("104857600 bytes; the limit is 1048576 bytes"), "{err}");
+    instance.info().expect("still usable");
+}
+
+#[test]
+fn files_that_are_not_this_contract_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.wasm");
+    std::fs::write(&text, "hello").unwrap();
+    let err = load_error(&text);
+    assert!(err.contains("notes.wasm") && err.contains("not WebAssembly"), "{err}");
+
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let err = load_error(&core);
+    assert!(err.contains("core.wasm") && err.contains("core WebAssembly module"), "{err}");
+
+    let err = load_error(&payhost_e2e::plugin("other-world"));
+    assert!(err.contains("other-world.wasm"), "{err}");
+    assert!(err.contains("does not export payhost:plugin/provider@0.1.0"), "{err}");
+    assert!(err.contains("acme:other/greeter"), "{err}");
+
+    let err = load_error(&payhost_e2e::plugin("future-version"));
+    assert!(err.contains("future-version.wasm"), "{err}");
+    assert!(err.contains("contract version 0.2.0"), "{err}");
+
+    let err = load_error(&dir.path().join("missing.wasm"));
+    assert!(err.contains("missing.wasm") && err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn second_load_uses_the_compiled_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ComponentCache::new(Some(dir.path().to_path_buf()));
+    let path = payhost_e2e::plugin("stripe");
+    let first = Plugin::load(&path, SandboxLimits::default(), &cache).unwrap();
+    assert_eq!(first.cache_outcome(), payhost::plugin::CacheOutcome::Stored);
+    let started = Instant::now();
+    let second = Plugin::load(&path, SandboxLimits::default(), &cache).unwrap();
+    assert_eq!(second.cache_outcome(), payhost::plugin::CacheOutcome::Hit);
+    eprintln!("cached load took {:?}", started.elapsed());
+    assert_eq!(first.info().name, second.info().name);
+}
