@@ -14,7 +14,11 @@
 //! embedded queue's workers, or the Redis dispatcher).
 //!
 //! The executor never logs headers or the secret; reqwest marks the auth
-//! header sensitive, so its own debug output redacts it too.
+//! header sensitive, so its own debug output redacts it too. Some servers
+//! echo the credentials they were sent inside an error message; so that the
+//! secret cannot travel on into a plugin, a flow, a queue or a log through a
+//! response, the executor replaces every verbatim occurrence of it in
+//! response headers and bodies with `[REDACTED]` before handing them on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -278,7 +282,14 @@ impl Inner {
             .headers()
             .iter()
             .filter_map(|(name, value)| {
-                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+                let value = value.to_str().ok()?;
+                let value = match secret {
+                    Some(secret) => {
+                        String::from_utf8(scrub(value.as_bytes().to_vec(), secret)).ok()?
+                    }
+                    None => value.to_string(),
+                };
+                Some((name.as_str().to_string(), value))
             })
             .collect();
         match read_capped(response, self.config.max_response_bytes).await {
@@ -286,7 +297,10 @@ impl Inner {
                 wit::TransportOutcome::Response(wit::HttpResponse {
                     status,
                     headers,
-                    body,
+                    body: match secret {
+                        Some(secret) => scrub(body, secret),
+                        None => body,
+                    },
                 }),
                 Attempt::Response {
                     status,
@@ -309,6 +323,23 @@ impl Inner {
             }
         }
     }
+}
+
+/// Replaces every occurrence of the secret in `bytes` with `[REDACTED]`.
+fn scrub(bytes: Vec<u8>, secret: &Secret) -> Vec<u8> {
+    let needle = secret.expose().as_bytes();
+    if needle.is_empty() || memchr::memmem::find(&bytes, needle).is_none() {
+        return bytes;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = &bytes[..];
+    while let Some(at) = memchr::memmem::find(rest, needle) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(b"[REDACTED]");
+        rest = &rest[at + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 enum BodyError {
@@ -355,4 +386,22 @@ fn failure(err: &reqwest::Error, status: Option<u16>) -> wit::TransportOutcome {
         status,
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_replaces_every_occurrence_of_the_secret() {
+        let secret = Secret::new("sk_test_abc");
+        let body =
+            br#"{"error":{"message":"Invalid API Key provided: sk_test_abc (sk_test_abc)"}}"#;
+        let clean = scrub(body.to_vec(), &secret);
+        assert_eq!(
+            String::from_utf8(clean).unwrap(),
+            r#"{"error":{"message":"Invalid API Key provided: [REDACTED] ([REDACTED])"}}"#
+        );
+        assert_eq!(scrub(b"nothing here".to_vec(), &secret), b"nothing here");
+    }
 }

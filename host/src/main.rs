@@ -14,7 +14,8 @@ use payhost::worker::{WorkerOptions, run_worker};
 #[command(
     name = "payhost",
     version,
-    about = "Run payment-flow scripts against sandboxed provider plugins"
+    about = "Run payment-flow scripts against sandboxed provider plugins",
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]

@@ -4,8 +4,11 @@ use payhost_e2e::scenario::run_command;
 
 fn plugin_cmd(args: &[&str]) -> payhost_e2e::scenario::RunOutput {
     let mut cmd = payhost_e2e::payhost();
-    cmd.arg("plugin").arg(args[0]).arg(payhost_e2e::plugin("stripe"));
-    cmd.args(&args[1..]).env("PAYHOST_CACHE_DIR", payhost_e2e::cache_dir());
+    cmd.arg("plugin")
+        .arg(args[0])
+        .arg(payhost_e2e::plugin("stripe"));
+    cmd.args(&args[1..])
+        .env("PAYHOST_CACHE_DIR", payhost_e2e::cache_dir());
     run_command(cmd)
 }
 
@@ -36,7 +39,10 @@ fn info_json_is_machine_readable() {
     let info: serde_json::Value = serde_json::from_str(&out.stdout).expect("valid JSON");
     assert_eq!(info["name"], "stripe");
     let objects = info["objects"].as_array().unwrap();
-    let names: Vec<&str> = objects.iter().map(|o| o["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = objects
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
     for object in [
         "payment_intent",
         "customer",
@@ -67,9 +73,18 @@ fn request_prints_the_exact_request_without_sending() {
     out.assert_printed(
         "amount=2000&currency=usd&metadata[order+id]=6735&payment_method_types[0]=card",
     );
-    assert!(!out.stdout.to_lowercase().contains("authorization"), "{}", out.stdout);
+    assert!(
+        !out.stdout.to_lowercase().contains("authorization"),
+        "{}",
+        out.stdout
+    );
 
-    let out = plugin_cmd(&["request", "customer", "retrieve", r#"{"id": "cus_1", "expand": ["default_source"]}"#]);
+    let out = plugin_cmd(&[
+        "request",
+        "customer",
+        "retrieve",
+        r#"{"id": "cus_1", "expand": ["default_source"]}"#,
+    ]);
     out.assert_success();
     out.assert_printed("GET https://api.stripe.com/v1/customers/cus_1?expand[0]=default_source");
 }
@@ -78,7 +93,10 @@ fn request_prints_the_exact_request_without_sending() {
 fn request_errors_name_the_problem_and_exit_non_zero() {
     let out = plugin_cmd(&["request", "payment_intent", "create", r#"{"amout": 5}"#]);
     assert!(!out.status.success());
-    assert!(out.stderr.contains("amout") && out.stderr.contains("payment_intent"), "{out}");
+    assert!(
+        out.stderr.contains("amout") && out.stderr.contains("payment_intent"),
+        "{out}"
+    );
 
     let out = plugin_cmd(&["request", "payment_intent", "create", r#"{"amount": -5}"#]);
     assert!(!out.status.success());
@@ -86,7 +104,10 @@ fn request_errors_name_the_problem_and_exit_non_zero() {
 
     let out = plugin_cmd(&["request", "payment_intent", "create", "{not json"]);
     assert!(!out.status.success());
-    assert!(out.stderr.contains("PARAMS_JSON is not valid JSON"), "{out}");
+    assert!(
+        out.stderr.contains("PARAMS_JSON is not valid JSON"),
+        "{out}"
+    );
 
     let out = plugin_cmd(&["request", "spaceship", "create", "{}"]);
     assert!(!out.status.success());

@@ -11,7 +11,10 @@ fn closed_port_runs_the_error_flow_with_api_connection_error() {
         "new_create_customer_error",
         r#"print(`error ${parsed_error.http_status} ${parsed_error.error.type}: ${parsed_error.error.message}`);"#,
     );
-    s.flow("new_create_customer_response", r#"print("unexpected success");"#);
+    s.flow(
+        "new_create_customer_response",
+        r#"print("unexpected success");"#,
+    );
     s.script(r#"new_customer().email("a@example.com").create_async();"#);
     let out = s.run(&format!("http://127.0.0.1:{port}"));
     out.assert_success();

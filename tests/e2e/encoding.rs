@@ -38,9 +38,34 @@ impl Rng {
 }
 
 const FRAGMENTS: &[&str] = &[
-    "a", "amount", "meta data", "x&y", "k=v", "p+q", "a/b", "[", "]", "[x]", "%", "%5B", "#tag",
-    " ", "  lead", "trail ", "é", "日本", "💳", "Ωmega", "~_.-", "!*'()", ";:@$,", "\"q\"", "\\",
-    "line\nbreak", "tab\t", "",
+    "a",
+    "amount",
+    "meta data",
+    "x&y",
+    "k=v",
+    "p+q",
+    "a/b",
+    "[",
+    "]",
+    "[x]",
+    "%",
+    "%5B",
+    "#tag",
+    " ",
+    "  lead",
+    "trail ",
+    "é",
+    "日本",
+    "💳",
+    "Ωmega",
+    "~_.-",
+    "!*'()",
+    ";:@$,",
+    "\"q\"",
+    "\\",
+    "line\nbreak",
+    "tab\t",
+    "",
 ];
 
 fn text(rng: &mut Rng) -> String {
@@ -80,7 +105,11 @@ fn value(rng: &mut Rng, depth: u32) -> Value {
     }
     match rng.below(7) {
         0 | 1 => map(rng, depth + 1),
-        2 => Value::Array((0..rng.below(4)).map(|_| list_item(rng, depth + 1)).collect()),
+        2 => Value::Array(
+            (0..rng.below(4))
+                .map(|_| list_item(rng, depth + 1))
+                .collect(),
+        ),
         _ => scalar(rng),
     }
 }

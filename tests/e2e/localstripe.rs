@@ -9,7 +9,9 @@ use payhost_e2e::scenario::{Scenario, repo_flows, run_command};
 fn record_flows(s: &Scenario, op: &str, object: &str) {
     s.flow(
         &format!("new_{op}_{object}_response"),
-        &format!(r#"print(`{op} {object} ok: ${{parsed_data.id}} ${{parsed_data.status ?? ""}}`);"#),
+        &format!(
+            r#"print(`{op} {object} ok: ${{parsed_data.id}} ${{parsed_data.status ?? ""}}`);"#
+        ),
     );
     s.flow(
         &format!("new_{op}_{object}_error"),
@@ -32,8 +34,15 @@ fn seed_main_runs_unchanged_and_its_unknown_customer_runs_the_error_flow() {
     out.assert_printed("❌ Payment Intent Failed: invalid_request_error");
     out.assert_printed("Message: ");
     assert!(!out.printed("✅"), "{out}");
-    assert!(out.status.success(), "an error flow is not a failure of the run\n{out}");
-    assert!(out.summary().contains("1 requests (0 retries), 1 flows run"), "{out}");
+    assert!(
+        out.status.success(),
+        "an error flow is not a failure of the run\n{out}"
+    );
+    assert!(
+        out.summary()
+            .contains("1 requests (0 retries), 1 flows run"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -56,7 +65,11 @@ fn demo_chain_creates_a_customer_then_a_payment_intent_for_it() {
     let intent = out.value_after("✅ Payment Intent Created: ");
     assert!(intent.starts_with("pi_"), "{out}");
     out.assert_printed("Status: requires_payment_method");
-    assert!(out.summary().contains("2 requests (0 retries), 2 flows run"), "{out}");
+    assert!(
+        out.summary()
+            .contains("2 requests (0 retries), 2 flows run"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -123,12 +136,21 @@ fn payment_intent_lifecycle_create_retrieve_update_confirm_cancel() {
     out.assert_success();
     out.assert_printed("payment_method_request_dispatched");
     assert!(!out.printed("failed:"), "{out}");
-    let id = out.value_after("retrieved ").split(' ').next().unwrap().to_string();
+    let id = out
+        .value_after("retrieved ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
     assert!(id.starts_with("pi_"), "{out}");
     out.assert_printed(&format!("created {id} 2000"));
     out.assert_printed(&format!("updated {id} 3100 update"));
     out.assert_printed(&format!("confirmed {id} succeeded"));
-    assert!(out.summary().contains("5 requests (0 retries), 5 flows run"), "{out}");
+    assert!(
+        out.summary()
+            .contains("5 requests (0 retries), 5 flows run"),
+        "{out}"
+    );
 
     // Cancel, in its own run.
     let s2 = Scenario::new();
@@ -217,7 +239,9 @@ fn parameter_the_server_rejects_comes_back_as_an_error_flow_naming_it() {
     let s = Scenario::new();
     record_flows(&s, "create", "customer");
     // Sent through the escape hatch, so only the server can object.
-    s.script(r#"new_customer().email("x@example.com").set("favourite_colour", "teal").create_async();"#);
+    s.script(
+        r#"new_customer().email("x@example.com").set("favourite_colour", "teal").create_async();"#,
+    );
     let out = s.run(&server.base_url());
     out.assert_success();
     out.assert_printed("create customer error: 400 invalid_request_error");
@@ -242,7 +266,10 @@ fn validation_error_is_thrown_at_the_call_site_and_nothing_is_sent() {
     out.assert_printed("before");
     assert!(!out.printed("not reached"), "{out}");
     assert!(out.stderr.contains("amount"), "{out}");
-    assert!(out.stderr.contains("line 4"), "the script line is named\n{out}");
+    assert!(
+        out.stderr.contains("line 4"),
+        "the script line is named\n{out}"
+    );
     assert!(out.summary().contains("0 requests"), "{out}");
 
     let s = Scenario::new();
@@ -259,7 +286,10 @@ fn missing_flow_file_is_a_warning_naming_it() {
     s.script(r#"new_product().name("Mug").create_async();"#);
     let out = s.run(&server.base_url());
     out.assert_success();
-    assert!(out.stderr.contains("new_create_product_response.rhai"), "{out}");
+    assert!(
+        out.stderr.contains("new_create_product_response.rhai"),
+        "{out}"
+    );
     assert!(out.summary().contains("1 flows missing"), "{out}");
 }
 

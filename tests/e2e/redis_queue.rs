@@ -23,7 +23,10 @@ fn two_workers_share_1000_jobs_none_lost_none_run_twice() {
     let redis = RedisServer::start();
     let stub = StubServer::ok_objects();
     let s = Scenario::new();
-    s.flow("new_create_customer_response", r#"print(`ran ${parsed_data.id}`);"#);
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
     s.script(
         r#"
         for i in 0..1000 {
@@ -31,8 +34,18 @@ fn two_workers_share_1000_jobs_none_lost_none_run_twice() {
         }
         "#,
     );
-    let mut a = s.worker(&redis.url(), "pool", &stub.base_url(), &["--concurrency", "8"]);
-    let mut b = s.worker(&redis.url(), "pool", &stub.base_url(), &["--concurrency", "8"]);
+    let mut a = s.worker(
+        &redis.url(),
+        "pool",
+        &stub.base_url(),
+        &["--concurrency", "8"],
+    );
+    let mut b = s.worker(
+        &redis.url(),
+        "pool",
+        &stub.base_url(),
+        &["--concurrency", "8"],
+    );
     let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
     out.assert_success();
     assert!(
@@ -43,7 +56,12 @@ fn two_workers_share_1000_jobs_none_lost_none_run_twice() {
     assert!(a.terminate().success());
     assert!(b.terminate().success());
     let (ran_a, ran_b) = (ran_ids(&a.stdout()), ran_ids(&b.stdout()));
-    assert!(!ran_a.is_empty() && !ran_b.is_empty(), "both workers took work: {} / {}", ran_a.len(), ran_b.len());
+    assert!(
+        !ran_a.is_empty() && !ran_b.is_empty(),
+        "both workers took work: {} / {}",
+        ran_a.len(),
+        ran_b.len()
+    );
     let all: Vec<&String> = ran_a.iter().chain(&ran_b).collect();
     let unique: HashSet<&&String> = all.iter().collect();
     assert_eq!(all.len(), 1000, "every job ran exactly once");
@@ -59,7 +77,10 @@ fn worker_killed_mid_flow_its_job_runs_again_in_another_worker() {
         if req.path.contains("/v1/customers/cus_slow") {
             Action::Delay(
                 Duration::from_secs(2),
-                Box::new(Action::json(200, r#"{"id":"cus_slow","object":"customer"}"#)),
+                Box::new(Action::json(
+                    200,
+                    r#"{"id":"cus_slow","object":"customer"}"#,
+                )),
             )
         } else {
             Action::json(200, &format!(r#"{{"id":"cus_{n}","object":"customer"}}"#))
@@ -73,7 +94,10 @@ fn worker_killed_mid_flow_its_job_runs_again_in_another_worker() {
         new_customer().id("cus_slow").retrieve_async(WORKER_ID, CONTEXT_ID);
         "#,
     )
-    .flow("new_retrieve_customer_response", r#"print(`finished ${parsed_data.id}`);"#);
+    .flow(
+        "new_retrieve_customer_response",
+        r#"print(`finished ${parsed_data.id}`);"#,
+    );
     s.script(r#"new_customer().email("k@example.com").create_async("fragile", "ctx");"#);
     let lease = ["--lease", "1"];
     let mut first = s.worker(&redis.url(), "fragile", &stub.base_url(), &lease);
@@ -88,10 +112,19 @@ fn worker_killed_mid_flow_its_job_runs_again_in_another_worker() {
     let out = run.join().unwrap();
     out.assert_success();
     second.wait_for_stdout("finished cus_slow", Duration::from_secs(30));
-    assert!(second.stdout().contains("started cus_"), "{}", second.stdout());
-    assert!(second.stderr().contains("claimed job entry"), "{}", second.stderr());
     assert!(
-        out.summary().contains("2 flow jobs via Redis (2 done, 0 dead, 1 redelivered)"),
+        second.stdout().contains("started cus_"),
+        "{}",
+        second.stdout()
+    );
+    assert!(
+        second.stderr().contains("claimed job entry"),
+        "{}",
+        second.stderr()
+    );
+    assert!(
+        out.summary()
+            .contains("2 flow jobs via Redis (2 done, 0 dead, 1 redelivered)"),
         "{out}"
     );
     second.terminate();
@@ -107,10 +140,19 @@ fn always_failing_flow_ends_in_the_dead_letter_stream() {
         r#"print("attempt"); throw "boom: this flow always fails";"#,
     );
     s.script(r#"new_product().name("Doomed").create_async("doomed", "ctx");"#);
-    let mut worker = s.worker(&redis.url(), "doomed", &stub.base_url(), &["--max-deliveries", "3"]);
+    let mut worker = s.worker(
+        &redis.url(),
+        "doomed",
+        &stub.base_url(),
+        &["--max-deliveries", "3"],
+    );
     let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
     assert!(!out.status.success(), "a dead job fails the run\n{out}");
-    assert!(out.summary().contains("1 flow jobs via Redis (0 done, 1 dead, 2 redelivered)"), "{out}");
+    assert!(
+        out.summary()
+            .contains("1 flow jobs via Redis (0 done, 1 dead, 2 redelivered)"),
+        "{out}"
+    );
     worker.terminate();
     assert_eq!(worker.stdout().matches("attempt").count(), 3);
 
@@ -140,11 +182,17 @@ fn redis_restarted_mid_run_workers_and_run_reconnect_and_lose_nothing() {
     let stub = StubServer::start(|_, n| {
         Action::Delay(
             Duration::from_millis(5),
-            Box::new(Action::json(200, &format!(r#"{{"id":"obj_{n}","object":"customer"}}"#))),
+            Box::new(Action::json(
+                200,
+                &format!(r#"{{"id":"obj_{n}","object":"customer"}}"#),
+            )),
         )
     });
     let s = Scenario::new();
-    s.flow("new_create_customer_response", r#"print(`ran ${parsed_data.id}`);"#);
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
     s.script(
         r#"
         for i in 0..300 {
@@ -152,7 +200,12 @@ fn redis_restarted_mid_run_workers_and_run_reconnect_and_lose_nothing() {
         }
         "#,
     );
-    let mut worker = s.worker(&redis.url(), "steady", &stub.base_url(), &["--concurrency", "2"]);
+    let mut worker = s.worker(
+        &redis.url(),
+        "steady",
+        &stub.base_url(),
+        &["--concurrency", "2"],
+    );
     let mut run = s.command_redis(&stub.base_url(), &redis.url());
     run.args(["--max-in-flight", "4"]);
     let run = std::thread::spawn(move || run_command(run));
@@ -160,7 +213,11 @@ fn redis_restarted_mid_run_workers_and_run_reconnect_and_lose_nothing() {
     redis.restart();
     let out = run.join().unwrap();
     out.assert_success();
-    assert!(out.summary().contains("300 flow jobs via Redis (300 done, 0 dead"), "{out}");
+    assert!(
+        out.summary()
+            .contains("300 flow jobs via Redis (300 done, 0 dead"),
+        "{out}"
+    );
     worker.terminate();
     let ran: HashSet<String> = ran_ids(&worker.stdout()).into_iter().collect();
     assert_eq!(ran.len(), 300, "every job ran at least once");
@@ -174,7 +231,10 @@ fn unreachable_redis_is_a_clear_error_naming_the_url() {
     s.script(r#"print("never");"#);
     let out = run_command(s.command_redis("http://127.0.0.1:9", &url));
     assert!(!out.status.success(), "{out}");
-    assert!(out.stderr.contains(&format!("cannot reach Redis at {url}")), "{out}");
+    assert!(
+        out.stderr.contains(&format!("cannot reach Redis at {url}")),
+        "{out}"
+    );
 
     let mut worker = payhost_e2e::payhost();
     worker
@@ -183,7 +243,10 @@ fn unreachable_redis_is_a_clear_error_naming_the_url() {
         .arg(payhost_e2e::plugin("stripe"));
     let out = run_command(worker);
     assert!(!out.status.success(), "{out}");
-    assert!(out.stderr.contains(&format!("cannot reach Redis at {url}")), "{out}");
+    assert!(
+        out.stderr.contains(&format!("cannot reach Redis at {url}")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -191,7 +254,10 @@ fn no_redis_key_or_value_contains_the_secret() {
     let redis = RedisServer::start();
     let stub = StubServer::start(|req, n| {
         if req.path.starts_with("/v1/products") {
-            Action::json(400, r#"{"error":{"type":"invalid_request_error","message":"no"}}"#)
+            Action::json(
+                400,
+                r#"{"error":{"type":"invalid_request_error","message":"no"}}"#,
+            )
         } else {
             Action::json(200, &format!(r#"{{"id":"cus_{n}","object":"customer"}}"#))
         }
@@ -210,10 +276,19 @@ fn no_redis_key_or_value_contains_the_secret() {
     assert!(worker.stdout().contains("error "), "{}", worker.stdout());
 
     let dump = payhost_e2e::redis_dump(&redis.url());
-    assert!(dump.contains("payhost:job:"), "the dump covers payhost's keys:\n{dump}");
-    assert!(!dump.contains(TEST_SECRET), "the secret leaked into Redis:\n{dump}");
+    assert!(
+        dump.contains("payhost:job:"),
+        "the dump covers payhost's keys:\n{dump}"
+    );
+    assert!(
+        !dump.contains(TEST_SECRET),
+        "the secret leaked into Redis:\n{dump}"
+    );
     // The stub did receive it, in the Authorization header only.
     let seen = stub.seen();
     assert!(seen.iter().all(|r| r.headers.contains_key("authorization")));
-    assert!(seen.iter().all(|r| !String::from_utf8_lossy(&r.body).contains(TEST_SECRET)));
+    assert!(
+        seen.iter()
+            .all(|r| !String::from_utf8_lossy(&r.body).contains(TEST_SECRET))
+    );
 }

@@ -49,7 +49,9 @@ fn failing_call(name: &str) -> (PluginCallError, Duration) {
         Ok(_) => panic!("{name}: build-request should fail"),
     };
     let elapsed = started.elapsed();
-    let info = instance.info().expect("the instance recovers after a failed call");
+    let info = instance
+        .info()
+        .expect("the instance recovers after a failed call");
     assert_eq!(info.name, name.replace('-', "_"));
     (err, elapsed)
 }
@@ -66,7 +68,10 @@ fn endless_loop_is_stopped_in_under_a_second() {
 fn unbounded_allocation_hits_the_memory_cap() {
     let (err, _) = failing_call("balloon");
     assert!(matches!(err, PluginCallError::MemoryLimit { .. }), "{err}");
-    assert!(err.to_string().contains("the limit is 134217728 bytes"), "{err}");
+    assert!(
+        err.to_string().contains("the limit is 134217728 bytes"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -85,7 +90,10 @@ fn panic_becomes_an_error_and_its_stderr_reaches_the_log() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("panic-plugin: about to panic"), "{stderr}");
-    assert!(stderr.contains("deliberate panic in build-request"), "{stderr}");
+    assert!(
+        stderr.contains("deliberate panic in build-request"),
+        "{stderr}"
+    );
 }
 
 fn escape_refusal(path: Option<&str>) -> String {
@@ -104,9 +112,17 @@ fn requests_to_other_hosts_are_refused() {
     let err = escape_refusal(None);
     assert!(err.contains("https://evil.example.com/steal"), "{err}");
     assert!(err.contains("not relative to the base URL"), "{err}");
-    for path in ["//evil.example.com/x", "/../../x", "/v1/x?y=1", "http://127.0.0.1:1/"] {
+    for path in [
+        "//evil.example.com/x",
+        "/../../x",
+        "/v1/x?y=1",
+        "http://127.0.0.1:1/",
+    ] {
         let err = escape_refusal(Some(path));
-        assert!(err.starts_with("refused the request built by plugin `escape`"), "{path}: {err}");
+        assert!(
+            err.starts_with("refused the request built by plugin `escape`"),
+            "{path}: {err}"
+        );
     }
 }
 
@@ -131,7 +147,10 @@ fn huge_request_body_is_refused() {
         .unwrap();
     let destination = Destination::new("http://127.0.0.1:9", "huge_body", None, 1 << 20).unwrap();
     let err = destination.check(&request).unwrap_err().to_string();
-    assert!(err.contains("104857600 bytes; the limit is 1048576 bytes"), "{err}");
+    assert!(
+        err.contains("104857600 bytes; the limit is 1048576 bytes"),
+        "{err}"
+    );
     instance.info().expect("still usable");
 }
 
@@ -141,16 +160,25 @@ fn files_that_are_not_this_contract_are_refused_at_load() {
     let text = dir.path().join("notes.wasm");
     std::fs::write(&text, "hello").unwrap();
     let err = load_error(&text);
-    assert!(err.contains("notes.wasm") && err.contains("not WebAssembly"), "{err}");
+    assert!(
+        err.contains("notes.wasm") && err.contains("not WebAssembly"),
+        "{err}"
+    );
 
     let core = dir.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
     let err = load_error(&core);
-    assert!(err.contains("core.wasm") && err.contains("core WebAssembly module"), "{err}");
+    assert!(
+        err.contains("core.wasm") && err.contains("core WebAssembly module"),
+        "{err}"
+    );
 
     let err = load_error(&payhost_e2e::plugin("other-world"));
     assert!(err.contains("other-world.wasm"), "{err}");
-    assert!(err.contains("does not export payhost:plugin/provider@0.1.0"), "{err}");
+    assert!(
+        err.contains("does not export payhost:plugin/provider@0.1.0"),
+        "{err}"
+    );
     assert!(err.contains("acme:other/greeter"), "{err}");
 
     let err = load_error(&payhost_e2e::plugin("future-version"));
@@ -158,7 +186,10 @@ fn files_that_are_not_this_contract_are_refused_at_load() {
     assert!(err.contains("contract version 0.2.0"), "{err}");
 
     let err = load_error(&dir.path().join("missing.wasm"));
-    assert!(err.contains("missing.wasm") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("missing.wasm") && err.contains("cannot read"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -58,11 +58,21 @@ fn recurring_price_and_subscription_with_items() {
     let out = s.run(&server.base_url());
     out.assert_success();
     assert!(!out.printed(" error: "), "{out}");
-    let price = out.value_after("price ").split(' ').next().unwrap().to_string();
+    let price = out
+        .value_after("price ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
     out.assert_printed(&format!("price {price} 1500 month"));
     out.assert_printed("qty=2");
     out.assert_printed(&format!("price={price}"));
-    let customer = out.value_after("customer=").split(' ').next().unwrap().to_string();
+    let customer = out
+        .value_after("customer=")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
     assert!(customer.starts_with("cus_"), "{out}");
 }
 
@@ -108,5 +118,7 @@ fn bad_key_runs_the_error_flow_with_the_401() {
     let out = run_command(cmd);
     out.assert_success();
     // Real Stripe, and this server, type a bad key `invalid_request_error`.
-    out.assert_printed("create product error: 401 invalid_request_error :: Invalid API Key provided");
+    out.assert_printed(
+        "create product error: 401 invalid_request_error :: Invalid API Key provided",
+    );
 }

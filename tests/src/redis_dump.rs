@@ -14,10 +14,23 @@ pub fn redis_dump(url: &str) -> String {
         let value = match kind.as_str() {
             "string" => redis::cmd("GET").arg(&key).query::<redis::Value>(&mut conn),
             "hash" => redis::cmd("HGETALL").arg(&key).query(&mut conn),
-            "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut conn),
+            "list" => redis::cmd("LRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query(&mut conn),
             "set" => redis::cmd("SMEMBERS").arg(&key).query(&mut conn),
-            "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).arg("WITHSCORES").query(&mut conn),
-            "stream" => redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query(&mut conn),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query(&mut conn),
+            "stream" => redis::cmd("XRANGE")
+                .arg(&key)
+                .arg("-")
+                .arg("+")
+                .query(&mut conn),
             other => panic!("unexpected Redis type {other} for {key}"),
         }
         .unwrap();

@@ -11,6 +11,9 @@ pub const TEST_SECRET: &str = "sk_test_payhost_e2e_4242";
 
 pub struct Scenario {
     dir: tempfile::TempDir,
+    flows: PathBuf,
+    plugin: String,
+    env: Vec<(String, String)>,
 }
 
 /// What one run printed.
@@ -30,7 +33,10 @@ impl RunOutput {
     /// Panics with the whole output unless some stdout line contains `needle`.
     #[track_caller]
     pub fn assert_printed(&self, needle: &str) {
-        assert!(self.printed(needle), "expected a line containing {needle:?}\n{self}");
+        assert!(
+            self.printed(needle),
+            "expected a line containing {needle:?}\n{self}"
+        );
     }
 
     /// The value printed after `prefix` on the first line that has it.
@@ -38,13 +44,24 @@ impl RunOutput {
     pub fn value_after(&self, prefix: &str) -> String {
         self.stdout
             .lines()
-            .find_map(|line| line.split_once(prefix).map(|(_, rest)| rest.trim().to_string()))
+            .find_map(|line| {
+                line.split_once(prefix)
+                    .map(|(_, rest)| rest.trim().to_string())
+            })
             .unwrap_or_else(|| panic!("no line with {prefix:?}\n{self}"))
     }
 
     #[track_caller]
     pub fn assert_success(&self) {
         assert!(self.status.success(), "payhost failed\n{self}");
+    }
+
+    /// Every stdout line that starts with `prefix`, in order.
+    pub fn lines_starting(&self, prefix: &str) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|line| line.starts_with(prefix))
+            .collect()
     }
 
     /// The summary line payhost prints last on stderr.
@@ -76,12 +93,44 @@ impl Default for Scenario {
 impl Scenario {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir(dir.path().join("flows")).unwrap();
-        Self { dir }
+        let flows = dir.path().join("flows");
+        std::fs::create_dir(&flows).unwrap();
+        Self {
+            dir,
+            flows,
+            plugin: "stripe".into(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Keeps the flows in `<dir>/<relative>` instead of `<dir>/flows`, e.g.
+    /// `a/b/flows`, so a test can put decoys around (`..`) the flows dir.
+    pub fn with_flows_at(mut self, relative: &str) -> Self {
+        self.flows = self.dir.path().join(relative);
+        std::fs::create_dir_all(&self.flows).unwrap();
+        self
+    }
+
+    /// Runs and workers load `target/plugins/<name>.wasm` instead of stripe.
+    pub fn with_plugin(mut self, name: &str) -> Self {
+        self.plugin = name.into();
+        self
+    }
+
+    /// Sets an environment variable for every run and worker of this
+    /// scenario (after the defaults, so it can replace STRIPE_SECRET_KEY).
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// The scenario's temporary directory (holds `main.rhai` and the flows).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn flows_dir(&self) -> PathBuf {
-        self.dir.path().join("flows")
+        self.flows.clone()
     }
 
     /// Writes `flows/<name>.rhai`.
@@ -110,12 +159,13 @@ impl Scenario {
         cmd.arg("run")
             .arg(self.dir.path().join("main.rhai"))
             .arg("--plugin")
-            .arg(crate::plugin("stripe"))
+            .arg(crate::plugin(&self.plugin))
             .arg("--flows")
             .arg(self.flows_dir())
             .args(["--base-url", base_url, "--timeout", "60"])
             .env("STRIPE_SECRET_KEY", TEST_SECRET)
-            .env("PAYHOST_CACHE_DIR", crate::cache_dir());
+            .env("PAYHOST_CACHE_DIR", crate::cache_dir())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -149,20 +199,34 @@ pub struct WorkerProcess {
 
 impl Scenario {
     /// Starts `payhost worker --worker-id <worker_id>` on these flows.
-    pub fn worker(&self, redis_url: &str, worker_id: &str, base_url: &str, extra: &[&str]) -> WorkerProcess {
+    pub fn worker(
+        &self,
+        redis_url: &str,
+        worker_id: &str,
+        base_url: &str,
+        extra: &[&str],
+    ) -> WorkerProcess {
         let dir = tempfile::tempdir().unwrap();
         let stdout = dir.path().join("stdout");
         let stderr = dir.path().join("stderr");
         let mut cmd = crate::payhost();
         cmd.arg("worker")
-            .args(["--redis", redis_url, "--worker-id", worker_id, "--base-url", base_url])
+            .args([
+                "--redis",
+                redis_url,
+                "--worker-id",
+                worker_id,
+                "--base-url",
+                base_url,
+            ])
             .arg("--plugin")
-            .arg(crate::plugin("stripe"))
+            .arg(crate::plugin(&self.plugin))
             .arg("--flows")
             .arg(self.flows_dir())
             .args(extra)
             .env("STRIPE_SECRET_KEY", TEST_SECRET)
             .env("PAYHOST_CACHE_DIR", crate::cache_dir())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(std::process::Stdio::null())
             .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(&stderr).unwrap());
@@ -173,7 +237,10 @@ impl Scenario {
             stderr,
             _dir: dir,
         };
-        worker.wait_for_stderr("reading payhost:stream:", std::time::Duration::from_secs(30));
+        worker.wait_for_stderr(
+            "reading payhost:stream:",
+            std::time::Duration::from_secs(30),
+        );
         worker
     }
 

@@ -1,0 +1,168 @@
+//! Shared fixtures for payhost's end-to-end tests.
+//!
+//! The tests drive the real `payhost` binary against real servers that we did
+//! not write, started on 127.0.0.1 for the length of one test: localstripe,
+//! stripe-stateful-mock and redis-server (see tests/servers/README.md for
+//! what each one supports). Everything they need is found through
+//! environment variables that `cargo xtask test` sets after installing and
+//! building it all:
+//!
+//! | variable               | what                                                    |
+//! |------------------------|---------------------------------------------------------|
+//! | `PAYHOST_BIN`          | the `payhost` binary                                    |
+//! | `PAYHOST_PLUGINS`      | directory of components: `stripe.wasm`, `<name>.wasm`   |
+//! | `PAYHOST_PYTHON`       | the venv's python, with `stripe` and `localstripe`      |
+//! | `PAYHOST_SERVERS`      | tests/servers: the wrappers, the oracle, node_modules   |
+//! | `PAYHOST_REDIS_SERVER` | the `redis-server` binary                               |
+//!
+//! A missing variable or file is a panic that says how to fix it, never a
+//! skipped test. To run `cargo test` by hand: `eval "$(cargo xtask env)"`.
+//!
+//! Servers are children of the test process, each in its own process group,
+//! killed (the whole group) and reaped when their fixture is dropped, which
+//! also happens when a test panics. The Python and Node wrappers also exit by
+//! themselves when the test process dies outright (their stdin is a pipe
+//! from us).
+
+mod http;
+mod redis_dump;
+pub mod scenario;
+mod servers;
+pub mod stub;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+pub use http::{HttpResponse, http_request};
+pub use redis_dump::redis_dump;
+pub use servers::{LocalStripe, RedisServer, StatefulMock};
+
+/// A compiled-plugin cache shared by the tests' `payhost` runs, so each run
+/// does not recompile the plugin: `payhost-test-cache` beside the plugins'
+/// directory in the target directory.
+pub fn cache_dir() -> PathBuf {
+    let plugins = env_path("PAYHOST_PLUGINS");
+    plugins
+        .parent()
+        .unwrap_or(&plugins)
+        .join("payhost-test-cache")
+}
+
+/// The path in environment variable `var` (one of the `PAYHOST_*` above).
+///
+/// Panics when the variable is unset or empty, or names a path that does not
+/// exist: tests that need it cannot run, and must not pass by skipping.
+pub fn env_path(var: &str) -> PathBuf {
+    let value = std::env::var_os(var)
+        .filter(|value| !value.is_empty())
+        .unwrap_or_else(|| panic!("{var} is not set: run the tests through `cargo xtask test`"));
+    let path = PathBuf::from(value);
+    assert!(
+        path.exists(),
+        "{var} points to a missing file: {} (`cargo xtask test` installs and builds it)",
+        path.display()
+    );
+    path
+}
+
+/// The component `target/plugins/<name>.wasm` (`stripe`, or a test plugin
+/// from tests/plugins/<name>), through `PAYHOST_PLUGINS`.
+pub fn plugin(name: &str) -> PathBuf {
+    let path = env_path("PAYHOST_PLUGINS").join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "plugin `{name}` is not built: {} is missing (`cargo xtask plugins` builds \
+         guest-stripe and every tests/plugins/<name>)",
+        path.display()
+    );
+    path
+}
+
+/// A `Command` for the `payhost` binary (`PAYHOST_BIN`).
+///
+/// The environment is cleared of what could change a test's outcome from
+/// outside: `RUST_LOG`, every `PAYHOST_*` variable (payhost reads some, such
+/// as a default plugin or base URL) and every `*_SECRET_KEY`. A test that
+/// wants one sets it on the returned command.
+pub fn payhost() -> Command {
+    let mut command = Command::new(env_path("PAYHOST_BIN"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name == "RUST_LOG" || name.starts_with("PAYHOST_") || name.ends_with("_SECRET_KEY") {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
+/// released). Another process may take it before the caller binds it; the
+/// server fixtures here avoid that window where they can.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("cannot bind a port on 127.0.0.1")
+        .port()
+}
+
+/// The exact form bodies stripe-python (tests/servers/requirements.txt pins
+/// the version) sends for each params object in `cases`, in order.
+///
+/// Runs tests/servers/stripe_encode_oracle.py once for all cases. Object key
+/// order matters to the encoding and is kept (the workspace's serde_json has
+/// `preserve_order`). Keep booleans and nulls out of lists in the cases:
+/// stripe-python sends those as `True`/`None` (see the README there).
+pub fn oracle_encode(cases: &[Value]) -> Vec<String> {
+    let mut input = String::new();
+    for (index, case) in cases.iter().enumerate() {
+        assert!(
+            case.is_object(),
+            "oracle case {index} must be a JSON object (a params dict), got {case}"
+        );
+        input.push_str(&case.to_string());
+        input.push('\n');
+    }
+    let script = env_path("PAYHOST_SERVERS").join("stripe_encode_oracle.py");
+    let mut child = Command::new(env_path("PAYHOST_PYTHON"))
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {}: {err}", script.display()));
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    // Write from a thread: with many cases both pipes can fill up at once.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .expect("cannot wait for the encoding oracle");
+    let written = writer.join().expect("oracle writer thread panicked");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the encoding oracle failed ({}):\n{stderr}",
+        output.status
+    );
+    written.expect("cannot write the cases to the encoding oracle");
+
+    let stdout = String::from_utf8(output.stdout).expect("oracle output is not UTF-8");
+    let bodies: Vec<String> = stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|err| panic!("oracle line {line:?} is not a JSON string: {err}"))
+        })
+        .collect();
+    assert_eq!(
+        bodies.len(),
+        cases.len(),
+        "the encoding oracle answered {} lines for {} cases; its stderr:\n{stderr}",
+        bodies.len(),
+        cases.len()
+    );
+    bodies
+}

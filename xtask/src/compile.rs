@@ -1,0 +1,208 @@
+//! Cargo builds whose outputs we need to find: the plugin components and the
+//! `payhost` binary.
+//!
+//! Paths come from cargo's own `--message-format=json` artifact messages, not
+//! from guessing `target/<triple>/<profile>/<lib name>.wasm`, so a `[lib]
+//! name`, a `CARGO_TARGET_DIR` or a renamed crate cannot send us to a stale
+//! file.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::Workspace;
+use crate::process::{cargo, describe};
+
+/// The Stripe plugin: package `guest-stripe`, installed as `stripe.wasm`.
+const STRIPE_PACKAGE: &str = "guest-stripe";
+const STRIPE_NAME: &str = "stripe";
+
+/// One plugin crate: its cargo package and the name its component gets in
+/// target/plugins (`<name>.wasm`).
+pub struct Plugin {
+    pub package: String,
+    pub name: String,
+    manifest_dir: PathBuf,
+}
+
+/// Builds guest-stripe and every tests/plugins/* crate for wasm32-wasip2 in
+/// the `plugin` profile (release without debug info, LTO), in one cargo invocation, and copies each component to
+/// target/plugins/<name>.wasm.
+pub fn plugins(workspace: &Workspace) -> Result<Vec<Plugin>> {
+    let plugins = discover_plugins(workspace)?;
+    let mut command = cargo();
+    command.current_dir(&workspace.root).args([
+        "build",
+        "--target",
+        "wasm32-wasip2",
+        "--profile",
+        "plugin",
+    ]);
+    for plugin in &plugins {
+        command.args(["-p", &plugin.package]);
+    }
+    let artifacts = build_artifacts(&mut command, "building the plugins")?;
+
+    let out_dir = workspace.plugins_dir();
+    fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    for plugin in &plugins {
+        let wasm = artifacts
+            .iter()
+            .filter(|a| a.manifest_dir == plugin.manifest_dir)
+            .flat_map(|a| &a.filenames)
+            .find(|f| f.extension().is_some_and(|e| e == "wasm"))
+            .with_context(|| {
+                format!(
+                    "cargo built no .wasm for package `{}` (is its crate-type \"cdylib\"?)",
+                    plugin.package
+                )
+            })?;
+        let dest = out_dir.join(format!("{}.wasm", plugin.name));
+        fs::copy(wasm, &dest)
+            .with_context(|| format!("cannot copy {} to {}", wasm.display(), dest.display()))?;
+    }
+    Ok(plugins)
+}
+
+/// Builds the `payhost` binary (debug) and returns its absolute path.
+pub fn payhost(workspace: &Workspace) -> Result<PathBuf> {
+    let artifacts = build_artifacts(
+        cargo()
+            .current_dir(&workspace.root)
+            .args(["build", "-p", "payhost", "--bin", "payhost"]),
+        "building payhost",
+    )?;
+    artifacts
+        .into_iter()
+        .find_map(|a| a.executable)
+        .context("cargo built no `payhost` executable")
+}
+
+/// guest-stripe, then tests/plugins/<dir> in name order: package name from
+/// each Cargo.toml, component name = directory name.
+fn discover_plugins(workspace: &Workspace) -> Result<Vec<Plugin>> {
+    let stripe_dir = workspace.root.join(STRIPE_PACKAGE);
+    let mut plugins = vec![Plugin {
+        package: STRIPE_PACKAGE.into(),
+        name: STRIPE_NAME.into(),
+        manifest_dir: canonical(&stripe_dir)?,
+    }];
+    let tests_dir = workspace.root.join("tests").join("plugins");
+    let Ok(entries) = fs::read_dir(&tests_dir) else {
+        return Ok(plugins); // no test plugins (yet)
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let manifest = dir.join("Cargo.toml");
+        let text = fs::read_to_string(&manifest)
+            .with_context(|| format!("cannot read {}", manifest.display()))?;
+        let package = package_name(&text)
+            .with_context(|| format!("no [package] name in {}", manifest.display()))?;
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("plugin directory name is not UTF-8")?
+            .to_string();
+        plugins.push(Plugin {
+            package,
+            name,
+            manifest_dir: canonical(&dir)?,
+        });
+    }
+    Ok(plugins)
+}
+
+/// `name = "..."` in the `[package]` table. Enough TOML for a Cargo.toml we
+/// write ourselves.
+fn package_name(manifest: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            if key.trim() == "name" {
+                let value = value.trim();
+                return Some(value.trim_matches(|c| c == '"' || c == '\'').to_string());
+            }
+        }
+    }
+    None
+}
+
+fn canonical(path: &Path) -> Result<PathBuf> {
+    path.canonicalize()
+        .with_context(|| format!("{} does not exist", path.display()))
+}
+
+/// What one `compiler-artifact` message says.
+struct Artifact {
+    manifest_dir: PathBuf,
+    filenames: Vec<PathBuf>,
+    executable: Option<PathBuf>,
+}
+
+/// Runs a `cargo build` with JSON messages on stdout (diagnostics still
+/// rendered on stderr, as usual) and collects its artifacts.
+fn build_artifacts(command: &mut Command, what: &str) -> Result<Vec<Artifact>> {
+    command
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("{what}: cannot start {}", describe(command)))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut artifacts = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.with_context(|| format!("{what}: reading cargo's output"))?;
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if message["reason"] == "compiler-artifact" {
+            artifacts.push(parse_artifact(&message));
+        }
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("{what}: waiting for cargo"))?;
+    if !status.success() {
+        bail!("{what} failed ({status}): {}", describe(command));
+    }
+    Ok(artifacts)
+}
+
+fn parse_artifact(message: &Value) -> Artifact {
+    let path = |v: &Value| v.as_str().map(PathBuf::from);
+    Artifact {
+        manifest_dir: path(&message["manifest_path"])
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default(),
+        filenames: message["filenames"]
+            .as_array()
+            .map(|files| files.iter().filter_map(path).collect())
+            .unwrap_or_default(),
+        executable: path(&message["executable"]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::package_name;
+
+    #[test]
+    fn package_name_is_read_from_the_package_table_only() {
+        let manifest = "[workspace]\nname = \"no\"\n\n[package]\nversion = \"0.1.0\"\nname = \"plugin-spin\"\n\n[lib]\nname = \"spin\"\n";
+        assert_eq!(package_name(manifest).as_deref(), Some("plugin-spin"));
+        assert_eq!(package_name("[lib]\nname = \"x\"\n"), None);
+    }
+}
