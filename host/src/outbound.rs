@@ -35,7 +35,8 @@ pub struct Checked {
     pub method: reqwest::Method,
     pub url: Url,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    /// Cheap to clone for each retry.
+    pub body: bytes::Bytes,
 }
 
 /// Headers a plugin may not set: the host owns them.
@@ -138,7 +139,7 @@ impl Destination {
             method: method(request.method),
             url,
             headers,
-            body: request.body.clone(),
+            body: bytes::Bytes::copy_from_slice(&request.body),
         })
     }
 

@@ -16,9 +16,18 @@ fn form(body: &[u8]) -> String {
 fn builders_send_exactly_what_the_script_set() {
     let stub = StubServer::ok_objects();
     let s = Scenario::new();
-    s.flow("new_create_subscription_response", r#"print(`ok ${parsed_data.id}`);"#)
-        .flow("new_update_customer_response", r#"print(`ok ${parsed_data.id}`);"#)
-        .flow("new_list_customer_response", r#"print(`ok ${parsed_data.id}`);"#);
+    s.flow(
+        "new_create_subscription_response",
+        r#"print(`ok ${parsed_data.id}`);"#,
+    )
+    .flow(
+        "new_update_customer_response",
+        r#"print(`ok ${parsed_data.id}`);"#,
+    )
+    .flow(
+        "new_list_customer_response",
+        r#"print(`ok ${parsed_data.id}`);"#,
+    );
     s.script(
         r#"
         new_subscription()
@@ -41,7 +50,10 @@ fn builders_send_exactly_what_the_script_set() {
     out.assert_success();
     let seen = stub.seen();
     assert_eq!(seen.len(), 3, "{out}");
-    let sub = seen.iter().find(|r| r.path == "/v1/subscriptions").expect("subscription create");
+    let sub = seen
+        .iter()
+        .find(|r| r.path == "/v1/subscriptions")
+        .expect("subscription create");
     assert_eq!(sub.method, "POST");
     assert_eq!(
         form(&sub.body),
@@ -51,17 +63,33 @@ fn builders_send_exactly_what_the_script_set() {
          &payment_settings[save_default_payment_method]=on_subscription"
     );
     assert_eq!(sub.headers["idempotency-key"], "sub-key-1");
-    assert_eq!(sub.headers["content-type"], "application/x-www-form-urlencoded");
+    assert_eq!(
+        sub.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
     let auth = &sub.headers["authorization"];
     assert!(auth.starts_with("Basic "), "{auth}");
 
-    let update = seen.iter().find(|r| r.path == "/v1/customers/cus_9").expect("update");
-    assert_eq!((update.method.as_str(), form(&update.body).as_str()), ("POST", "email=new%40example.com"));
+    let update = seen
+        .iter()
+        .find(|r| r.path == "/v1/customers/cus_9")
+        .expect("update");
+    assert_eq!(
+        (update.method.as_str(), form(&update.body).as_str()),
+        ("POST", "email=new%40example.com")
+    );
     let generated = &update.headers["idempotency-key"];
-    assert_eq!(generated.len(), 36, "a UUID is generated for POSTs: {generated}");
+    assert_eq!(
+        generated.len(),
+        36,
+        "a UUID is generated for POSTs: {generated}"
+    );
 
     let list = seen.iter().find(|r| r.method == "GET").expect("list");
-    assert_eq!(list.path, "/v1/customers?expand[0]=data.default_source&limit=3");
+    assert_eq!(
+        list.path,
+        "/v1/customers?expand[0]=data.default_source&limit=3"
+    );
     assert!(list.body.is_empty());
     assert!(!list.headers.contains_key("idempotency-key"));
 }
@@ -94,7 +122,11 @@ fn requests_in_flight_never_exceed_the_bound_and_the_script_waits() {
     let out = run_command(cmd);
     out.assert_success();
     assert_eq!(peak.load(Ordering::SeqCst), 3, "bounded at 3 and reached");
-    assert!(out.summary().contains("20 requests (0 retries), 20 flows run"), "{out}");
+    assert!(
+        out.summary()
+            .contains("20 requests (0 retries), 20 flows run"),
+        "{out}"
+    );
     // 20 requests, 3 at a time, 100 ms each: at least 7 rounds.
     assert!(started.elapsed() >= Duration::from_millis(700));
 }
@@ -102,7 +134,10 @@ fn requests_in_flight_never_exceed_the_bound_and_the_script_waits() {
 #[test]
 fn timeout_stops_the_run_and_says_what_was_left() {
     let stub = StubServer::start(|_, _| {
-        Action::Delay(Duration::from_secs(10), Box::new(Action::json(200, r#"{"id":"x"}"#)))
+        Action::Delay(
+            Duration::from_secs(10),
+            Box::new(Action::json(200, r#"{"id":"x"}"#)),
+        )
     });
     let s = Scenario::new();
     s.script(r#"new_product().name("slow").create_async();"#);
@@ -113,8 +148,9 @@ fn timeout_stops_the_run_and_says_what_was_left() {
     assert!(!out.status.success(), "{out}");
     assert!(started.elapsed() < Duration::from_secs(8), "{out}");
     assert!(
-        out.summary()
-            .contains("stopped early: timed out after 1s with 1 requests in flight and 0 flows pending"),
+        out.summary().contains(
+            "stopped early: timed out after 1s with 1 requests in flight and 0 flows pending"
+        ),
         "{out}"
     );
 }
@@ -122,7 +158,10 @@ fn timeout_stops_the_run_and_says_what_was_left() {
 #[test]
 fn ctrl_c_stops_new_requests_and_reports_what_was_abandoned() {
     let stub = StubServer::start(|_, _| {
-        Action::Delay(Duration::from_secs(10), Box::new(Action::json(200, r#"{"id":"x"}"#)))
+        Action::Delay(
+            Duration::from_secs(10),
+            Box::new(Action::json(200, r#"{"id":"x"}"#)),
+        )
     });
     let s = Scenario::new();
     s.flow("new_create_product_response", r#"print("flow ran");"#);
@@ -145,8 +184,14 @@ fn ctrl_c_stops_new_requests_and_reports_what_was_abandoned() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "{stderr}");
-    assert!(stdout.contains("dispatched") && !stdout.contains("flow ran"), "{stdout}");
-    assert!(stderr.contains("interrupted; no new requests; waiting up to 1s"), "{stderr}");
+    assert!(
+        stdout.contains("dispatched") && !stdout.contains("flow ran"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("interrupted; no new requests; waiting up to 1s"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("interrupted; abandoned 1 requests in flight and 0 flows pending"),
         "{stderr}"

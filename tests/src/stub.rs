@@ -110,7 +110,12 @@ impl StubServer {
     /// id is `obj_<n>`.
     pub fn ok_objects() -> Self {
         Self::start(|req, n| {
-            let object = req.path.trim_start_matches("/v1/").split('/').next().unwrap_or("x");
+            let object = req
+                .path
+                .trim_start_matches("/v1/")
+                .split('/')
+                .next()
+                .unwrap_or("x");
             Action::json(
                 200,
                 &format!(r#"{{"id":"obj_{n}","object":"{object}","livemode":false,"n":{n}}}"#),
@@ -139,14 +144,21 @@ impl Drop for StubServer {
     }
 }
 
-fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<SeenRequest>>, counter: &AtomicU64) {
+fn serve(
+    stream: TcpStream,
+    handler: &Handler,
+    seen: &Mutex<Vec<SeenRequest>>,
+    counter: &AtomicU64,
+) {
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
         Err(_) => return,
     };
     let mut reader = BufReader::new(stream);
     loop {
-        let Some(request) = read_request(&mut reader) else { return };
+        let Some(request) = read_request(&mut reader) else {
+            return;
+        };
         seen.lock().unwrap().push(request.clone());
         let n = counter.fetch_add(1, Ordering::SeqCst);
         if !act(&mut writer, handler(&request, n)) {

@@ -194,9 +194,7 @@ impl Plugin {
         };
         let mut probe =
             PluginInstance::new_unchecked(&loaded).map_err(|e| refuse(e.to_string()))?;
-        let info = probe
-            .call_info(&loaded)
-            .map_err(|e| refuse(e.to_string()))?;
+        let info = probe.call_info().map_err(|e| refuse(e.to_string()))?;
         validate_info(&info).map_err(refuse)?;
         loaded.name = info.name.as_str().into();
         loaded.info = info;
@@ -288,6 +286,8 @@ impl ResourceLimiter for MemoryCap {
 /// One plugin instance with its own store. Belongs to one thread.
 pub struct PluginInstance {
     plugin: Option<Plugin>,
+    name: Arc<str>,
+    limits: SandboxLimits,
     store: Store<SandboxState>,
     world: PluginWorld,
     /// Set after a failed call: the guest's state may be broken, so the next
@@ -323,19 +323,14 @@ impl PluginInstance {
                 })?;
         Ok(PluginInstance {
             plugin: None,
+            name: loaded.name.clone(),
+            limits: loaded.limits.clone(),
             store,
             world,
             poisoned: false,
         })
     }
 
-    fn loaded(&self) -> &Loaded {
-        &self
-            .plugin
-            .as_ref()
-            .expect("instances handed out carry their plugin")
-            .inner
-    }
 
     /// Replaces a poisoned instance before the next call.
     fn ensure_fresh(&mut self) -> Result<(), PluginCallError> {
@@ -355,17 +350,47 @@ impl PluginInstance {
         function: &'static str,
         f: impl FnOnce(&PluginWorld, &mut Store<SandboxState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginCallError> {
-        let (name, limits) = {
-            let loaded = self.loaded();
-            (loaded.name.to_string(), loaded.limits.clone())
-        };
-        call_guarded(self, &name, &limits, function, f)
+        self.store
+            .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
+        self.store.data_mut().limiter.refused = None;
+        let result = f(&self.world, &mut self.store);
+        result.map_err(|err| {
+            self.poisoned = true;
+            self.describe_failure(function, &err)
+        })
     }
 
-    fn call_info(&mut self, loaded: &Loaded) -> Result<wit::ProviderInfo, PluginCallError> {
-        let name = loaded.name.to_string();
-        let limits = loaded.limits.clone();
-        call_guarded(self, &name, &limits, "info", |world, store| {
+    fn describe_failure(&self, function: &'static str, err: &wasmtime::Error) -> PluginCallError {
+        let plugin = self.name.to_string();
+        if let Some(wanted) = self.store.data().limiter.refused {
+            return PluginCallError::MemoryLimit {
+                plugin,
+                function,
+                wanted,
+                limit: self.limits.memory_bytes,
+            };
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginCallError::Timeout {
+                plugin,
+                function,
+                limit: self.limits.call_timeout,
+            },
+            Some(trap) => PluginCallError::Trap {
+                plugin,
+                function,
+                detail: describe_trap(*trap),
+            },
+            None => PluginCallError::Trap {
+                plugin,
+                function,
+                detail: format!("{err:#}"),
+            },
+        }
+    }
+
+    fn call_info(&mut self) -> Result<wit::ProviderInfo, PluginCallError> {
+        self.guarded("info", |world, store| {
             world.payhost_plugin_provider().call_info(store)
         })
     }
@@ -408,48 +433,6 @@ impl PluginInstance {
             world.payhost_plugin_provider().call_info(store)
         })
     }
-}
-
-fn call_guarded<R>(
-    instance: &mut PluginInstance,
-    plugin: &str,
-    limits: &SandboxLimits,
-    function: &'static str,
-    f: impl FnOnce(&PluginWorld, &mut Store<SandboxState>) -> wasmtime::Result<R>,
-) -> Result<R, PluginCallError> {
-    instance
-        .store
-        .set_epoch_deadline(deadline_ticks(limits.call_timeout));
-    instance.store.data_mut().limiter.refused = None;
-    let result = f(&instance.world, &mut instance.store);
-    result.map_err(|err| {
-        instance.poisoned = true;
-        if let Some(wanted) = instance.store.data().limiter.refused {
-            return PluginCallError::MemoryLimit {
-                plugin: plugin.to_string(),
-                function,
-                wanted,
-                limit: limits.memory_bytes,
-            };
-        }
-        match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginCallError::Timeout {
-                plugin: plugin.to_string(),
-                function,
-                limit: limits.call_timeout,
-            },
-            Some(trap) => PluginCallError::Trap {
-                plugin: plugin.to_string(),
-                function,
-                detail: describe_trap(*trap),
-            },
-            None => PluginCallError::Trap {
-                plugin: plugin.to_string(),
-                function,
-                detail: format!("{err:#}"),
-            },
-        }
-    })
 }
 
 fn describe_trap(trap: Trap) -> String {
