@@ -331,7 +331,6 @@ impl PluginInstance {
         })
     }
 
-
     /// Replaces a poisoned instance before the next call.
     fn ensure_fresh(&mut self) -> Result<(), PluginCallError> {
         if self.poisoned {
