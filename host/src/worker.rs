@@ -15,6 +15,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use anyhow::Context;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -169,11 +171,16 @@ async fn consume(
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<String>();
     let mut held: HashSet<String> = HashSet::new();
-    let lease_ms = options.redis.lease.as_millis() as usize;
-    let mut renew = tokio::time::interval(options.redis.lease / 3);
-    let mut reclaim = tokio::time::interval(options.redis.lease / 2);
-    let stop = shutdown_signal();
-    tokio::pin!(stop);
+    let lease = options.redis.lease;
+    // Reads block at most a quarter lease, so renewals are never late.
+    let block = (lease / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut next_renew = Instant::now() + lease / 3;
+    let mut next_reclaim = Instant::now();
 
     let ctx = JobContext {
         conn: writer.clone(),
@@ -182,65 +189,54 @@ async fn consume(
         consumer: consumer.clone(),
         settled: settled_tx,
     };
-    loop {
+    // Every Redis command below runs to completion before the next: a read
+    // raced against a timer and dropped mid-flight would leave its entries
+    // delivered to us but never seen, until a lease expired.
+    while !*stop.borrow() {
         while let Ok(id) = settled_rx.try_recv() {
             held.remove(&id);
         }
+        let now = Instant::now();
+        if now >= next_renew {
+            renew(&mut reader, &stream, &consumer, &held).await;
+            next_renew = now + lease / 3;
+        }
         let available = permits.available_permits();
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = renew.tick() => {
-                if !held.is_empty() {
-                    let ids: Vec<&String> = held.iter().collect();
-                    let claimed: redis::RedisResult<redis::Value> = redis::cmd("XCLAIM")
-                        .arg(&stream).arg(keys::GROUP).arg(&consumer).arg(0).arg(&ids)
-                        .arg("JUSTID")
-                        .query_async(&mut reader).await;
-                    if let Err(err) = claimed {
-                        tracing::warn!("could not renew leases: {err}");
+        if available == 0 {
+            // Wait for a job to settle (cancel-safe: no Redis command here).
+            tokio::select! {
+                permit = permits.clone().acquire_owned() => drop(permit),
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep_until(next_renew) => {}
+            }
+            continue;
+        }
+        let mut started = Vec::new();
+        if now >= next_reclaim {
+            started.extend(reclaim(&mut reader, &stream, &consumer, lease, available).await);
+            next_reclaim = now + lease / 2;
+        }
+        if started.is_empty() {
+            match read(&mut reader, &stream, &consumer, available, block).await {
+                Ok(reply) => started.extend(reply.keys.into_iter().flat_map(|key| key.ids)),
+                Err(err) => {
+                    if err.code() == Some("NOGROUP") {
+                        let mut conn = writer.clone();
+                        let _ = rq::ensure_group(&mut conn, &options.worker_id).await;
+                    } else {
+                        tracing::warn!("reading {stream} failed ({err}); retrying");
                     }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
-            _ = reclaim.tick(), if available > 0 => {
-                let reply: redis::RedisResult<redis::streams::StreamAutoClaimReply> = reader
-                    .xautoclaim_options(
-                        &stream, keys::GROUP, &consumer, lease_ms, "0-0",
-                        StreamAutoClaimOptions::default().count(available),
-                    )
-                    .await;
-                match reply {
-                    Ok(reply) => for entry in reply.claimed {
-                        let permit = permits.clone().try_acquire_owned().expect("count <= available");
-                        tracing::warn!("claimed job entry {} left by a worker that stopped", entry.id);
-                        held.insert(entry.id.clone());
-                        tokio::spawn(start(entry, permit, ctx.clone()));
-                    },
-                    Err(err) => tracing::warn!("could not claim stale jobs: {err}"),
-                }
-            }
-            permit = permits.clone().acquire_owned(), if available == 0 => {
-                drop(permit);
-            }
-            reply = read(&mut reader, &stream, &consumer, available), if available > 0 => {
-                match reply {
-                    Ok(reply) => for key in reply.keys {
-                        for entry in key.ids {
-                            let permit = permits.clone().try_acquire_owned().expect("count <= available");
-                            held.insert(entry.id.clone());
-                            tokio::spawn(start(entry, permit, ctx.clone()));
-                        }
-                    },
-                    Err(err) => {
-                        if err.code() == Some("NOGROUP") {
-                            let mut conn = writer.clone();
-                            let _ = rq::ensure_group(&mut conn, &options.worker_id).await;
-                        } else {
-                            tracing::warn!("reading {stream} failed ({err}); retrying");
-                        }
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                }
-            }
+        }
+        for entry in started {
+            let permit = permits
+                .clone()
+                .try_acquire_owned()
+                .expect("never more entries than permits");
+            held.insert(entry.id.clone());
+            tokio::spawn(start(entry, permit, ctx.clone()));
         }
     }
     let holding = options.concurrency.max(1) - permits.available_permits();
@@ -261,16 +257,72 @@ async fn consume(
     Ok(())
 }
 
+/// Renews the lease of every entry this worker holds (resets their idle time).
+async fn renew(conn: &mut ConnectionManager, stream: &str, consumer: &str, held: &HashSet<String>) {
+    if held.is_empty() {
+        return;
+    }
+    let ids: Vec<&String> = held.iter().collect();
+    let renewed: redis::RedisResult<redis::Value> = redis::cmd("XCLAIM")
+        .arg(stream)
+        .arg(keys::GROUP)
+        .arg(consumer)
+        .arg(0)
+        .arg(&ids)
+        .arg("JUSTID")
+        .query_async(conn)
+        .await;
+    if let Err(err) = renewed {
+        tracing::warn!("could not renew leases: {err}");
+    }
+}
+
+/// Takes up to `count` entries idle longer than the lease: their worker died.
+async fn reclaim(
+    conn: &mut ConnectionManager,
+    stream: &str,
+    consumer: &str,
+    lease: Duration,
+    count: usize,
+) -> Vec<StreamId> {
+    let reply: redis::RedisResult<redis::streams::StreamAutoClaimReply> = conn
+        .xautoclaim_options(
+            stream,
+            keys::GROUP,
+            consumer,
+            lease.as_millis() as usize,
+            "0-0",
+            StreamAutoClaimOptions::default().count(count),
+        )
+        .await;
+    match reply {
+        Ok(reply) => {
+            for entry in &reply.claimed {
+                tracing::warn!(
+                    "claimed job entry {} left by a worker that stopped",
+                    entry.id
+                );
+            }
+            reply.claimed
+        }
+        Err(err) => {
+            tracing::warn!("could not claim stale jobs: {err}");
+            Vec::new()
+        }
+    }
+}
+
 async fn read(
     conn: &mut ConnectionManager,
     stream: &str,
     consumer: &str,
     count: usize,
+    block: Duration,
 ) -> redis::RedisResult<StreamReadReply> {
     let options = StreamReadOptions::default()
         .group(keys::GROUP, consumer)
         .count(count)
-        .block(1000);
+        .block(block.as_millis() as usize);
     let reply: Option<StreamReadReply> = conn.xread_options(&[stream], &[">"], &options).await?;
     Ok(reply.unwrap_or(StreamReadReply { keys: Vec::new() }))
 }

@@ -68,17 +68,26 @@ pub fn plugins(workspace: &Workspace) -> Result<Vec<Plugin>> {
     Ok(plugins)
 }
 
-/// Builds the `payhost` binary (debug) and returns its absolute path.
+/// Builds every test of the workspace (`cargo test --workspace --no-run`)
+/// and returns the absolute path of the `payhost` binary built with them
+/// (host/tests has an integration test, so cargo builds the binary too).
+///
+/// Building through the same command the tests run with keeps one feature
+/// resolution for the whole workspace: a separate `cargo build -p payhost`
+/// would resolve features differently and make cargo compile wasmtime and
+/// friends a second time.
 pub fn payhost(workspace: &Workspace) -> Result<PathBuf> {
     let artifacts = build_artifacts(
         cargo()
             .current_dir(&workspace.root)
-            .args(["build", "-p", "payhost", "--bin", "payhost"]),
-        "building payhost",
+            .args(["test", "--workspace", "--no-run"]),
+        "building payhost and the tests",
     )?;
     artifacts
-        .into_iter()
-        .find_map(|a| a.executable)
+        .iter()
+        .filter_map(|a| a.executable.as_ref())
+        .find(|exe| exe.file_name().is_some_and(|n| n == "payhost"))
+        .cloned()
         .context("cargo built no `payhost` executable")
 }
 
