@@ -63,27 +63,13 @@ struct WorkerArgs {
     /// The worker id whose jobs to run (the first argument of `*_async`).
     #[arg(long)]
     worker_id: String,
-    /// Path to the provider plugin.
-    #[arg(
-        long = "plugin",
-        env = "PAYHOST_PLUGIN",
-        default_value = "target/plugins/stripe.wasm"
-    )]
-    plugin_path: PathBuf,
+    #[command(flatten)]
+    flow: FlowArgs,
     #[command(flatten)]
     plugin: PluginArgs,
-    /// Directory holding the flow scripts.
-    #[arg(long, default_value = "flows")]
-    flows: PathBuf,
     /// Jobs run at the same time.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// Provider base URL [default: the plugin's].
-    #[arg(long, env = "PAYHOST_BASE_URL")]
-    base_url: Option<String>,
-    /// Environment variable holding the secret key [default: <PROVIDER>_SECRET_KEY].
-    #[arg(long)]
-    secret_env: Option<String>,
     /// On SIGTERM/Ctrl-C, how long held jobs may take to finish.
     #[arg(long, default_value_t = 10.0)]
     grace: f64,
@@ -105,6 +91,27 @@ struct JobsArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// What `run` and `worker` share: the plugin, the flows, the provider.
+#[derive(Args)]
+struct FlowArgs {
+    /// Path to the provider plugin (a WebAssembly component).
+    #[arg(
+        long = "plugin",
+        env = "PAYHOST_PLUGIN",
+        default_value = "target/plugins/stripe.wasm"
+    )]
+    plugin_path: PathBuf,
+    /// Directory holding the flow scripts.
+    #[arg(long, default_value = "flows")]
+    flows: PathBuf,
+    /// Provider base URL [default: the plugin's].
+    #[arg(long, env = "PAYHOST_BASE_URL")]
+    base_url: Option<String>,
+    /// Environment variable holding the secret key [default: <PROVIDER>_SECRET_KEY].
+    #[arg(long)]
+    secret_env: Option<String>,
 }
 
 #[derive(Args)]
@@ -149,30 +156,16 @@ impl PluginArgs {
 struct RunArgs {
     /// The Rhai script to run.
     script: PathBuf,
-    /// Path to the provider plugin (a WebAssembly component).
-    #[arg(
-        long = "plugin",
-        env = "PAYHOST_PLUGIN",
-        default_value = "target/plugins/stripe.wasm"
-    )]
-    plugin_path: PathBuf,
+    #[command(flatten)]
+    flow: FlowArgs,
     #[command(flatten)]
     plugin: PluginArgs,
-    /// Directory holding the flow scripts.
-    #[arg(long, default_value = "flows")]
-    flows: PathBuf,
-    /// Provider base URL [default: the plugin's].
-    #[arg(long, env = "PAYHOST_BASE_URL")]
-    base_url: Option<String>,
     /// Give up after this many seconds (exit non-zero).
     #[arg(long)]
     timeout: Option<f64>,
     /// After Ctrl-C, how long in-flight work may take to finish.
     #[arg(long, default_value_t = 10.0)]
     grace: f64,
-    /// Environment variable holding the secret key [default: <PROVIDER>_SECRET_KEY].
-    #[arg(long)]
-    secret_env: Option<String>,
     /// Worker id used when a script passes none.
     #[arg(long, default_value = "worker-1")]
     worker_id: String,
@@ -255,12 +248,12 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
-            let mut options = RunOptions::new(args.script, args.plugin_path);
-            options.flows_dir = args.flows;
-            options.base_url = args.base_url;
+            let mut options = RunOptions::new(args.script, args.flow.plugin_path);
+            options.flows_dir = args.flow.flows;
+            options.base_url = args.flow.base_url;
             options.timeout = args.timeout.map(Duration::from_secs_f64);
             options.grace = Duration::from_secs_f64(args.grace);
-            options.secret_env = args.secret_env;
+            options.secret_env = args.flow.secret_env;
             options.worker_id = args.worker_id;
             options.context_id = args.context_id;
             if let Some(workers) = args.workers {
@@ -292,11 +285,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run_worker(WorkerOptions {
                 redis: args.queue.config(args.redis),
                 worker_id: args.worker_id,
-                plugin: args.plugin_path,
-                flows_dir: args.flows,
+                plugin: args.flow.plugin_path,
+                flows_dir: args.flow.flows,
                 concurrency: args.concurrency.max(1),
-                base_url: args.base_url,
-                secret_env: args.secret_env,
+                base_url: args.flow.base_url,
+                secret_env: args.flow.secret_env,
                 grace: Duration::from_secs_f64(args.grace),
                 http,
                 script_limits: Default::default(),

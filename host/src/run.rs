@@ -14,15 +14,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::flow::{ScriptLimits, script_engine};
-use crate::http::{HttpConfig, HttpExecutor, ProviderWire};
+use crate::http::HttpConfig;
 use crate::ledger::{Event, Ledger, Summary, Token};
-use crate::outbound::Destination;
 use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
 use crate::queue::redis::{Publisher, RedisConfig};
 use crate::queue::{self, Placement, WorkerPool, WorkerSetup};
-use crate::schema::Schema;
-use crate::script_api::{Defaults, Dispatcher, ScriptHost};
-use crate::secret::Secret;
+use crate::script_api::{Dispatcher, ProviderConfig, ScriptHost};
 
 /// Everything `payhost run` is configured with.
 #[derive(Debug, Clone)]
@@ -72,35 +69,11 @@ impl RunOptions {
     }
 }
 
-/// The secret variable a provider uses by default: `stripe` -> `STRIPE_SECRET_KEY`.
-pub fn default_secret_env(provider: &str) -> String {
-    format!("{}_SECRET_KEY", provider.to_ascii_uppercase())
-}
+pub use crate::script_api::default_secret_env;
 
 /// Runs the script to completion and returns the summary.
 pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
     let plugin = Plugin::load(&options.plugin, options.sandbox.clone(), &options.cache)?;
-    let info = plugin.info();
-    let secret_env = options
-        .secret_env
-        .clone()
-        .unwrap_or_else(|| default_secret_env(&info.name));
-    let secret = std::env::var(&secret_env)
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(Secret::new);
-    let base_url = options
-        .base_url
-        .clone()
-        .unwrap_or_else(|| info.default_base_url.clone());
-    let destination = Destination::new(
-        &base_url,
-        &info.name,
-        info.idempotency_header.as_deref(),
-        options.sandbox.max_request_body,
-    )
-    .map_err(anyhow::Error::msg)?;
-    let wire = ProviderWire::from_info(info).map_err(anyhow::Error::msg)?;
     let script_source = std::fs::read_to_string(&options.script)
         .with_context(|| format!("cannot read script {}", options.script.display()))?;
 
@@ -123,25 +96,19 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
         None => Placement::Local,
     };
     let (sink, receiver) = queue::channel();
-    let executor = HttpExecutor::new(
-        runtime.handle().clone(),
-        options.http.clone(),
-        wire,
-        Arc::new(sink),
-    )
-    .context("cannot build the HTTP client")?;
-    let dispatcher = Dispatcher {
-        schema: Arc::new(Schema::new(info)),
-        plugin: plugin.clone(),
-        destination: Arc::new(destination),
-        executor: executor.clone(),
-        defaults: Arc::new(Defaults {
+    let dispatcher = Dispatcher::build(
+        &plugin,
+        &ProviderConfig {
+            base_url: options.base_url.clone(),
+            secret_env: options.secret_env.clone(),
             worker_id: options.worker_id.clone(),
             context_id: options.context_id.clone(),
-            secret,
-            secret_env,
-        }),
-    };
+            http: options.http.clone(),
+        },
+        runtime.handle().clone(),
+        Arc::new(sink),
+    )?;
+    let executor = dispatcher.executor.clone();
     let pool = WorkerPool::start(
         receiver,
         options.workers,

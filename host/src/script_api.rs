@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 
-use crate::http::{HttpExecutor, Outbound, Route};
+use crate::http::{HttpConfig, HttpExecutor, Outbound, OutcomeSink, ProviderWire, Route};
 use crate::ledger::Token;
 use crate::outbound::Destination;
 use crate::plugin::{self, Plugin, PluginInstance, wit};
@@ -59,6 +59,67 @@ pub struct Dispatcher {
     pub destination: Arc<Destination>,
     pub executor: HttpExecutor,
     pub defaults: Arc<Defaults>,
+}
+
+/// How the operator configured the provider connection.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// `--base-url`; the plugin's default when `None`.
+    pub base_url: Option<String>,
+    /// `--secret-env`; `<PROVIDER>_SECRET_KEY` when `None`.
+    pub secret_env: Option<String>,
+    pub worker_id: String,
+    pub context_id: String,
+    pub http: HttpConfig,
+}
+
+/// The secret variable a provider uses by default: `stripe` -> `STRIPE_SECRET_KEY`.
+pub fn default_secret_env(provider: &str) -> String {
+    format!("{}_SECRET_KEY", provider.to_ascii_uppercase())
+}
+
+impl Dispatcher {
+    /// Everything `*_async` needs for `plugin`: the destination policy, the
+    /// secret from the environment, and an HTTP executor on `runtime` that
+    /// delivers outcomes into `sink`.
+    pub fn build(
+        plugin: &Plugin,
+        config: &ProviderConfig,
+        runtime: tokio::runtime::Handle,
+        sink: Arc<dyn OutcomeSink>,
+    ) -> anyhow::Result<Dispatcher> {
+        let info = plugin.info();
+        let secret_env = config
+            .secret_env
+            .clone()
+            .unwrap_or_else(|| default_secret_env(&info.name));
+        let secret = std::env::var(&secret_env)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(Secret::new);
+        let base_url = config.base_url.as_deref().unwrap_or(&info.default_base_url);
+        let destination = Destination::new(
+            base_url,
+            &info.name,
+            info.idempotency_header.as_deref(),
+            plugin.limits().max_request_body,
+        )
+        .map_err(anyhow::Error::msg)?;
+        let wire = ProviderWire::from_info(info).map_err(anyhow::Error::msg)?;
+        let executor = HttpExecutor::new(runtime, config.http.clone(), wire, sink)?;
+        Ok(Dispatcher {
+            plugin: plugin.clone(),
+            schema: Arc::new(Schema::new(info)),
+            destination: Arc::new(destination),
+            executor,
+            defaults: Arc::new(Defaults {
+                worker_id: config.worker_id.clone(),
+                context_id: config.context_id.clone(),
+                secret,
+                secret_env,
+            }),
+        })
+    }
 }
 
 /// One thread's view: its plugin instance and the work it is doing now.

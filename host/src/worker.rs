@@ -24,17 +24,13 @@ use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, Stream
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::flow::{FlowJob, ScriptLimits};
-use crate::http::{HttpConfig, HttpExecutor, ProviderWire};
+use crate::http::HttpConfig;
 use crate::ledger::Ledger;
-use crate::outbound::Destination;
 use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
 use crate::queue::keys::{self, field, status};
 use crate::queue::redis::{self as rq, Publisher, RedisConfig, retry_forever, transition};
 use crate::queue::{self, Placement, WorkSender, WorkerPool, WorkerSetup};
-use crate::run::default_secret_env;
-use crate::schema::Schema;
-use crate::script_api::{Defaults, Dispatcher};
-use crate::secret::Secret;
+use crate::script_api::{Dispatcher, ProviderConfig};
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -74,7 +70,18 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
     })?;
 
     let (sender, receiver) = queue::channel();
-    let dispatcher = build_dispatcher(&plugin, &options, &runtime, sender.clone())?;
+    let dispatcher = Dispatcher::build(
+        &plugin,
+        &ProviderConfig {
+            base_url: options.base_url.clone(),
+            secret_env: options.secret_env.clone(),
+            worker_id: options.worker_id.clone(),
+            context_id: "context-1".into(),
+            http: options.http.clone(),
+        },
+        runtime.handle().clone(),
+        Arc::new(sender.clone()),
+    )?;
     let publisher = Publisher::start(runtime.handle(), writer.clone());
     let pool = WorkerPool::start(
         receiver,
@@ -105,52 +112,6 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
     pool.shutdown();
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
-}
-
-fn build_dispatcher(
-    plugin: &Plugin,
-    options: &WorkerOptions,
-    runtime: &tokio::runtime::Runtime,
-    sink: WorkSender,
-) -> anyhow::Result<Dispatcher> {
-    let info = plugin.info();
-    let secret_env = options
-        .secret_env
-        .clone()
-        .unwrap_or_else(|| default_secret_env(&info.name));
-    let secret = std::env::var(&secret_env)
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(Secret::new);
-    let base_url = options
-        .base_url
-        .clone()
-        .unwrap_or_else(|| info.default_base_url.clone());
-    let destination = Destination::new(
-        &base_url,
-        &info.name,
-        info.idempotency_header.as_deref(),
-        options.sandbox.max_request_body,
-    )
-    .map_err(anyhow::Error::msg)?;
-    let executor = HttpExecutor::new(
-        runtime.handle().clone(),
-        options.http.clone(),
-        ProviderWire::from_info(info).map_err(anyhow::Error::msg)?,
-        Arc::new(sink),
-    )?;
-    Ok(Dispatcher {
-        plugin: plugin.clone(),
-        schema: Arc::new(Schema::new(info)),
-        destination: Arc::new(destination),
-        executor,
-        defaults: Arc::new(Defaults {
-            worker_id: options.worker_id.clone(),
-            context_id: "context-1".into(),
-            secret,
-            secret_env,
-        }),
-    })
 }
 
 /// The read loop: claim, read, start, renew, until asked to stop.

@@ -23,6 +23,7 @@
 //! own one. Nothing here is global and nothing takes a lock.
 
 mod cache;
+mod contract;
 mod convert;
 mod stderr;
 
@@ -30,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -146,7 +147,7 @@ impl Plugin {
         };
         let bytes =
             std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
-        check_header(&bytes).map_err(refuse)?;
+        contract::check_header(&bytes).map_err(refuse)?;
 
         let mut config = Config::new();
         config.wasm_component_model(true);
@@ -156,7 +157,7 @@ impl Plugin {
         let (component, cache_outcome) = cache
             .load(&engine, &bytes)
             .map_err(|e| refuse(format!("not a valid WebAssembly component: {e:#}")))?;
-        check_world(&engine, &component).map_err(refuse)?;
+        contract::check_world(&engine, &component).map_err(refuse)?;
 
         let mut linker = Linker::<SandboxState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
@@ -195,7 +196,7 @@ impl Plugin {
         let mut probe =
             PluginInstance::new_unchecked(&loaded).map_err(|e| refuse(e.to_string()))?;
         let info = probe.call_info().map_err(|e| refuse(e.to_string()))?;
-        validate_info(&info).map_err(refuse)?;
+        contract::validate_info(&info).map_err(refuse)?;
         loaded.name = info.name.as_str().into();
         loaded.info = info;
         Ok(Plugin {
@@ -460,91 +461,4 @@ fn spawn_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the epoch ticker thread");
-}
-
-/// Cheap checks on the bytes before handing them to the compiler, so the
-/// common mistakes get a precise message.
-fn check_header(bytes: &[u8]) -> Result<(), String> {
-    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err("the file is not WebAssembly (it lacks the `\\0asm` header)".into());
-    }
-    match &bytes[4..8] {
-        [0x01, 0x00, 0x00, 0x00] => Err(
-            "it is a core WebAssembly module, not a component; build the plugin for \
-             wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
-                .into(),
-        ),
-        [_, _, 0x01, 0x00] => Ok(()),
-        other => Err(format!(
-            "unknown WebAssembly binary version/layer {other:02x?}"
-        )),
-    }
-}
-
-/// Checks the component exports this host's contract, and explains what it
-/// exports otherwise.
-fn check_world(engine: &Engine, component: &Component) -> Result<(), String> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect();
-    if exports.iter().any(|name| name == CONTRACT_EXPORT) {
-        return Ok(());
-    }
-    let prefix = format!("{CONTRACT_PACKAGE}/provider@");
-    if let Some(other) = exports.iter().find_map(|name| name.strip_prefix(&prefix)) {
-        return Err(format!(
-            "it implements contract version {other} ({CONTRACT_PACKAGE}/provider@{other}), \
-             but this host speaks version {CONTRACT_VERSION}"
-        ));
-    }
-    Err(format!(
-        "it does not export {CONTRACT_EXPORT}; it exports [{}], so it was built for another world",
-        exports.join(", ")
-    ))
-}
-
-/// Refuses a self-description the host could not act on safely.
-fn validate_info(info: &wit::ProviderInfo) -> Result<(), String> {
-    let url = reqwest::Url::parse(&info.default_base_url).map_err(|e| {
-        format!(
-            "its info names an unusable default base URL `{}`: {e}",
-            info.default_base_url
-        )
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "its default base URL `{}` is not http or https",
-            info.default_base_url
-        ));
-    }
-    let valid_name = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    };
-    if !valid_name(&info.name) {
-        return Err(format!(
-            "its provider name `{}` is not [a-z0-9_]+",
-            info.name
-        ));
-    }
-    for object in &info.objects {
-        if !valid_name(&object.name) {
-            return Err(format!(
-                "its object name `{}` is not [a-z0-9_]+",
-                object.name
-            ));
-        }
-        for op in &object.operations {
-            if !valid_name(&op.name) {
-                return Err(format!(
-                    "operation `{}` of `{}` is not named [a-z0-9_]+",
-                    op.name, object.name
-                ));
-            }
-        }
-    }
-    Ok(())
 }
