@@ -292,3 +292,38 @@ fn no_redis_key_or_value_contains_the_secret() {
             .all(|r| !String::from_utf8_lossy(&r.body).contains(TEST_SECRET))
     );
 }
+
+#[test]
+fn detached_run_returns_once_its_jobs_are_queued() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
+    s.script(r#"new_customer().email("d@example.com").create_async("later", "ctx");"#);
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.arg("--detach");
+    let out = run_command(run);
+    out.assert_success();
+    assert!(out.stderr.contains("detached; see `payhost jobs`"), "{out}");
+
+    // No worker ran it yet: the job waits in Redis, queued.
+    let mut jobs = payhost_e2e::payhost();
+    jobs.args([
+        "jobs",
+        "--redis",
+        &redis.url(),
+        "--worker-id",
+        "later",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&run_command(jobs).stdout).unwrap();
+    assert_eq!(report[0]["counts"]["queued"], 1);
+
+    // A worker started afterwards picks it up.
+    let mut worker = s.worker(&redis.url(), "later", &stub.base_url(), &[]);
+    worker.wait_for_stdout("ran obj_0", Duration::from_secs(30));
+    worker.terminate();
+}
