@@ -149,7 +149,9 @@ fn classify(response: HttpResponse) -> Payload {
             );
         }
     };
-    if error.get("type").is_none_or(Json::is_null) {
+    // A `type` or `message` that is not a string is as good as missing:
+    // flows rely on both being strings.
+    if !error.get("type").is_some_and(Json::is_string) {
         // stripe-python: a 400 with code `rate_limit` is a rate-limit error
         // (older API versions reported rate limits that way).
         let error_type =
@@ -160,7 +162,7 @@ fn classify(response: HttpResponse) -> Payload {
             };
         error.insert("type".into(), error_type.into());
     }
-    if error.get("message").is_none_or(Json::is_null) {
+    if !error.get("message").is_some_and(Json::is_string) {
         error.insert(
             "message".into(),
             format!("the API answered HTTP {status} without an error message").into(),

@@ -65,29 +65,41 @@ pub fn is_valid_flow_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// Turns a finished request into its flow job. A plugin that fails to parse
+/// Turns a finished request into its flow job. Whatever goes wrong (the
+/// plugin fails, or hands back a payload a flow could not take as a value)
 /// still yields an error flow, so no outcome is lost.
 pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finished) -> FlowJob {
     let route = &finished.route;
-    let (outcome, payload) =
-        match instance.parse_response(&route.object, &route.operation, &finished.outcome) {
-            Ok(wit::FlowPayload::Success(json)) => (Outcome::Response, json),
-            Ok(wit::FlowPayload::Failure(json)) => (Outcome::Error, json),
-            Err(err) => {
-                let status = match &finished.outcome {
-                    wit::TransportOutcome::Response(r) => r.status,
-                    wit::TransportOutcome::Failed(f) => f.status.unwrap_or(0),
-                };
-                let payload = serde_json::json!({
-                    "error": {
-                        "type": "api_error",
-                        "message": format!("the plugin could not parse the response: {err}"),
-                    },
-                    "http_status": status,
-                });
-                (Outcome::Error, payload.to_string())
-            }
-        };
+    let status = match &finished.outcome {
+        wit::TransportOutcome::Response(r) => r.status,
+        wit::TransportOutcome::Failed(f) => f.status.unwrap_or(0),
+    };
+    let unusable = |why: String| {
+        let payload = serde_json::json!({
+            "error": { "type": "api_error", "message": why },
+            "http_status": status,
+        });
+        (Outcome::Error, payload.to_string())
+    };
+    let parsed = instance.parse_response(&route.object, &route.operation, &finished.outcome);
+    let (outcome, payload) = match parsed {
+        Ok(wit::FlowPayload::Success(json)) | Ok(wit::FlowPayload::Failure(json))
+            if !is_usable_payload(&json) =>
+        {
+            unusable(format!(
+                "the response cannot be given to a flow: {}",
+                serde_json::from_str::<serde::de::IgnoredAny>(&json)
+                    .err()
+                    .map_or_else(
+                        || format!("it nests deeper than {MAX_PAYLOAD_DEPTH} levels"),
+                        |e| e.to_string()
+                    )
+            ))
+        }
+        Ok(wit::FlowPayload::Success(json)) => (Outcome::Response, json),
+        Ok(wit::FlowPayload::Failure(json)) => (Outcome::Error, json),
+        Err(err) => unusable(format!("the plugin could not parse the response: {err}")),
+    };
     FlowJob {
         flow: flow_name(&route.operation, &route.object, outcome),
         outcome,
@@ -96,6 +108,45 @@ pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finis
         caller_id: caller_id.to_string(),
         payload,
     }
+}
+
+/// Deepest nesting a payload may have: below serde_json's recursion limit
+/// (128), which the flow runner's parser enforces.
+const MAX_PAYLOAD_DEPTH: usize = 100;
+
+/// Whether a flow can bind `payload` as a value: valid JSON nested at most
+/// [`MAX_PAYLOAD_DEPTH`] deep. Checked without building the value.
+fn is_usable_payload(payload: &str) -> bool {
+    nesting_within(payload, MAX_PAYLOAD_DEPTH)
+        && serde_json::from_str::<serde::de::IgnoredAny>(payload).is_ok()
+}
+
+/// Whether the JSON text nests arrays and objects at most `limit` deep.
+fn nesting_within(json: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 /// Bounds on what one script or flow may do.
@@ -107,6 +158,9 @@ pub struct ScriptLimits {
     pub max_array_size: usize,
     pub max_map_size: usize,
     pub max_expr_depth: usize,
+    /// Wall-clock limit for one flow. Operation counts alone do not bound
+    /// time: some single operations (growing a huge array) are slow.
+    pub flow_timeout: std::time::Duration,
 }
 
 impl Default for ScriptLimits {
@@ -115,9 +169,10 @@ impl Default for ScriptLimits {
             max_operations: 50_000_000,
             max_call_levels: 64,
             max_string_size: 16 << 20,
-            max_array_size: 1_000_000,
-            max_map_size: 1_000_000,
+            max_array_size: 100_000,
+            max_map_size: 100_000,
             max_expr_depth: 128,
+            flow_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -136,14 +191,23 @@ pub fn script_engine(host: &Rc<ScriptHost>, limits: &ScriptLimits) -> Engine {
     engine.on_debug(|text, source, pos| {
         tracing::info!(target: "payhost::script", "{}{pos:?}: {text}", source.unwrap_or(""))
     });
+    // Checked every 4096 operations: cheap, and often enough.
+    let progress_host = host.clone();
+    engine.on_progress(move |operations| {
+        (operations % 4096 == 0 && progress_host.past_deadline()).then(|| Dynamic::from(TIME_LIMIT))
+    });
     script_api::register(&mut engine, host);
     engine
 }
+
+/// The value a script is terminated with when it runs past its deadline.
+const TIME_LIMIT: &str = "time limit";
 
 /// Runs flow jobs on one thread.
 pub struct FlowRunner {
     host: Rc<ScriptHost>,
     engine: Engine,
+    limits: ScriptLimits,
     flows_dir: PathBuf,
     compiled: HashMap<String, Option<AST>>,
 }
@@ -154,6 +218,7 @@ impl FlowRunner {
         Self {
             host,
             engine,
+            limits: limits.clone(),
             flows_dir,
             compiled: HashMap::new(),
         }
@@ -238,12 +303,21 @@ impl FlowRunner {
         scope.push(text_name, job.payload.clone());
         scope.push(value_name, parsed);
 
+        let timeout = self.limits.flow_timeout;
         self.host.set_current(Some(token.clone()));
+        self.host
+            .set_deadline(Some(std::time::Instant::now() + timeout));
         let result = self.engine.run_ast_with_scope(&mut scope, ast);
+        self.host.set_deadline(None);
         self.host.set_current(None);
-        result
-            .map(|()| true)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        result.map(|()| true).map_err(|e| match *e {
+            rhai::EvalAltResult::ErrorTerminated(_, pos) => format!(
+                "{}: ran longer than the {}s flow time limit ({pos})",
+                path.display(),
+                timeout.as_secs_f64()
+            ),
+            e => format!("{}: {e}", path.display()),
+        })
     }
 }
 
@@ -261,6 +335,16 @@ mod tests {
             flow_name("cancel", "subscription", Outcome::Error),
             "new_cancel_subscription_error"
         );
+    }
+
+    #[test]
+    fn payload_nesting_is_measured_outside_strings() {
+        assert!(nesting_within(r#"{"a":[{"b":"[[[["}]}"#, 3));
+        assert!(!nesting_within(r#"{"a":[{"b":[]}]}"#, 3));
+        assert!(nesting_within(r#"{"a":"\"{{{{"}"#, 1));
+        let deep = format!("{}{}", "[".repeat(101), "]".repeat(101));
+        assert!(!is_usable_payload(&deep));
+        assert!(is_usable_payload(r#"{"id":"cus_1"}"#));
     }
 
     #[test]

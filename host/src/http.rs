@@ -17,8 +17,9 @@
 //! header sensitive, so its own debug output redacts it too. Some servers
 //! echo the credentials they were sent inside an error message; so that the
 //! secret cannot travel on into a plugin, a flow, a queue or a log through a
-//! response, the executor replaces every verbatim occurrence of it in
-//! response headers and bodies with `[REDACTED]` before handing them on.
+//! response, the executor replaces every form of it that it sent (the secret
+//! itself, and its base64 form for basic auth) in response headers and
+//! bodies with `[REDACTED]` before handing them on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,9 +226,12 @@ impl Inner {
             }
             _ => None,
         };
+        let forms = secret.map(|s| self.secret_forms(s)).unwrap_or_default();
         let mut retries = 0;
         loop {
-            let (outcome, attempt) = self.send_once(&request, secret, idempotency.as_ref()).await;
+            let (outcome, attempt) = self
+                .send_once(&request, secret, &forms, idempotency.as_ref())
+                .await;
             if !self.config.retry.should_retry(attempt, retries) {
                 return (outcome, retries);
             }
@@ -242,10 +246,24 @@ impl Inner {
         }
     }
 
+    /// Every form in which `secret` leaves the host with a request.
+    fn secret_forms(&self, secret: &Secret) -> Vec<Vec<u8>> {
+        use base64::Engine as _;
+        let mut forms = vec![secret.expose().as_bytes().to_vec()];
+        if matches!(self.wire.auth, wit::AuthScheme::BasicUser) {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{}:", secret.expose()));
+            forms.push(encoded.into_bytes());
+        }
+        forms.retain(|form| !form.is_empty());
+        forms
+    }
+
     async fn send_once(
         &self,
         request: &Checked,
         secret: Option<&Secret>,
+        forms: &[Vec<u8>],
         idempotency: Option<&(HeaderName, HeaderValue)>,
     ) -> (wit::TransportOutcome, Attempt) {
         let mut builder = self
@@ -283,12 +301,7 @@ impl Inner {
             .iter()
             .filter_map(|(name, value)| {
                 let value = value.to_str().ok()?;
-                let value = match secret {
-                    Some(secret) => {
-                        String::from_utf8(scrub(value.as_bytes().to_vec(), secret)).ok()?
-                    }
-                    None => value.to_string(),
-                };
+                let value = String::from_utf8(scrub(value.as_bytes().to_vec(), forms)).ok()?;
                 Some((name.as_str().to_string(), value))
             })
             .collect();
@@ -297,10 +310,7 @@ impl Inner {
                 wit::TransportOutcome::Response(wit::HttpResponse {
                     status,
                     headers,
-                    body: match secret {
-                        Some(secret) => scrub(body, secret),
-                        None => body,
-                    },
+                    body: scrub(body, forms),
                 }),
                 Attempt::Response {
                     status,
@@ -325,21 +335,23 @@ impl Inner {
     }
 }
 
-/// Replaces every occurrence of the secret in `bytes` with `[REDACTED]`.
-fn scrub(bytes: Vec<u8>, secret: &Secret) -> Vec<u8> {
-    let needle = secret.expose().as_bytes();
-    if needle.is_empty() || memchr::memmem::find(&bytes, needle).is_none() {
-        return bytes;
+/// Replaces every occurrence of each of `forms` in `bytes` with `[REDACTED]`.
+fn scrub(mut bytes: Vec<u8>, forms: &[Vec<u8>]) -> Vec<u8> {
+    for needle in forms {
+        if memchr::memmem::find(&bytes, needle).is_none() {
+            continue;
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut rest = &bytes[..];
+        while let Some(at) = memchr::memmem::find(rest, needle) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(b"[REDACTED]");
+            rest = &rest[at + needle.len()..];
+        }
+        out.extend_from_slice(rest);
+        bytes = out;
     }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut rest = &bytes[..];
-    while let Some(at) = memchr::memmem::find(rest, needle) {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(b"[REDACTED]");
-        rest = &rest[at + needle.len()..];
-    }
-    out.extend_from_slice(rest);
-    out
+    bytes
 }
 
 enum BodyError {
@@ -367,9 +379,11 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
 /// Describes a transport error for people. reqwest's messages name the URL
 /// (base URL + path; never credentials, which travel in headers).
 fn failure(err: &reqwest::Error, status: Option<u16>) -> wit::TransportOutcome {
+    // `is_request()` is also true for a connection closed after the request
+    // went out, so only `is_connect()` counts as a connect failure.
     let kind = if err.is_timeout() {
         wit::FailureKind::Timeout
-    } else if err.is_connect() || err.is_request() {
+    } else if err.is_connect() {
         wit::FailureKind::Connect
     } else {
         wit::FailureKind::Io
@@ -393,15 +407,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scrub_replaces_every_occurrence_of_the_secret() {
-        let secret = Secret::new("sk_test_abc");
+    fn scrub_replaces_every_occurrence_of_every_form() {
+        // "c2tfdGVzdF9hYmM6" is base64("sk_test_abc:"), the basic-auth form.
+        let forms = vec![b"sk_test_abc".to_vec(), b"c2tfdGVzdF9hYmM6".to_vec()];
         let body =
-            br#"{"error":{"message":"Invalid API Key provided: sk_test_abc (sk_test_abc)"}}"#;
-        let clean = scrub(body.to_vec(), &secret);
+            br#"{"message":"bad key sk_test_abc (sk_test_abc), header Basic c2tfdGVzdF9hYmM6"}"#;
+        let clean = scrub(body.to_vec(), &forms);
         assert_eq!(
             String::from_utf8(clean).unwrap(),
-            r#"{"error":{"message":"Invalid API Key provided: [REDACTED] ([REDACTED])"}}"#
+            r#"{"message":"bad key [REDACTED] ([REDACTED]), header Basic [REDACTED]"}"#
         );
-        assert_eq!(scrub(b"nothing here".to_vec(), &secret), b"nothing here");
+        assert_eq!(scrub(b"nothing here".to_vec(), &forms), b"nothing here");
     }
 }

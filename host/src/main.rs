@@ -112,6 +112,18 @@ struct FlowArgs {
     /// Environment variable holding the secret key [default: <PROVIDER>_SECRET_KEY].
     #[arg(long)]
     secret_env: Option<String>,
+    /// Seconds one flow script may run before it is stopped.
+    #[arg(long, default_value_t = 60.0)]
+    flow_timeout: f64,
+}
+
+impl FlowArgs {
+    fn script_limits(&self) -> payhost::flow::ScriptLimits {
+        payhost::flow::ScriptLimits {
+            flow_timeout: Duration::from_secs_f64(self.flow_timeout.max(0.001)),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -248,7 +260,9 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
+            let script_limits = args.flow.script_limits();
             let mut options = RunOptions::new(args.script, args.flow.plugin_path);
+            options.script_limits = script_limits;
             options.flows_dir = args.flow.flows;
             options.base_url = args.flow.base_url;
             options.timeout = args.timeout.map(Duration::from_secs_f64);
@@ -281,6 +295,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Worker(args) => {
+            let script_limits = args.flow.script_limits();
             let http = payhost::http::HttpConfig::default();
             run_worker(WorkerOptions {
                 redis: args.queue.config(args.redis),
@@ -292,7 +307,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 secret_env: args.flow.secret_env,
                 grace: Duration::from_secs_f64(args.grace),
                 http,
-                script_limits: Default::default(),
+                script_limits,
                 sandbox: args.plugin.limits(),
                 cache: args.plugin.cache(),
             })?;

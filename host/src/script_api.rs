@@ -127,6 +127,8 @@ pub struct ScriptHost {
     dispatcher: Dispatcher,
     instance: RefCell<PluginInstance>,
     current: RefCell<Option<Token>>,
+    /// When the running script must stop (flows have a wall-clock limit).
+    deadline: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 impl ScriptHost {
@@ -136,6 +138,7 @@ impl ScriptHost {
             dispatcher,
             instance: RefCell::new(instance),
             current: RefCell::new(None),
+            deadline: std::cell::Cell::new(None),
         }))
     }
 
@@ -143,6 +146,18 @@ impl ScriptHost {
     /// flow's); `None` once it is done.
     pub fn set_current(&self, token: Option<Token>) {
         *self.current.borrow_mut() = token;
+    }
+
+    /// Sets the wall-clock deadline of the script about to run, or none.
+    pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        self.deadline.set(deadline);
+    }
+
+    /// Whether the running script is past its deadline.
+    pub fn past_deadline(&self) -> bool {
+        self.deadline
+            .get()
+            .is_some_and(|d| std::time::Instant::now() >= d)
     }
 
     pub fn dispatcher(&self) -> &Dispatcher {

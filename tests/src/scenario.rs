@@ -14,6 +14,7 @@ pub struct Scenario {
     flows: PathBuf,
     plugin: String,
     env: Vec<(String, String)>,
+    timeout: u32,
 }
 
 /// What one run printed.
@@ -100,6 +101,7 @@ impl Scenario {
             flows,
             plugin: "stripe".into(),
             env: Vec::new(),
+            timeout: 60,
         }
     }
 
@@ -121,6 +123,12 @@ impl Scenario {
     /// scenario (after the defaults, so it can replace STRIPE_SECRET_KEY).
     pub fn with_env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// `payhost run --timeout` in seconds, instead of 60.
+    pub fn with_timeout(mut self, seconds: u32) -> Self {
+        self.timeout = seconds;
         self
     }
 
@@ -152,8 +160,9 @@ impl Scenario {
         path
     }
 
-    /// `payhost run main.rhai` against `base_url`, with the stripe plugin, a
-    /// 60 s timeout, fast retries and the test secret in STRIPE_SECRET_KEY.
+    /// `payhost run main.rhai` against `base_url`, with the stripe plugin (or
+    /// the one chosen), a 60 s timeout (or the one chosen) and the test
+    /// secret in STRIPE_SECRET_KEY (plus the scenario's environment).
     pub fn command(&self, base_url: &str) -> Command {
         let mut cmd = crate::payhost();
         cmd.arg("run")
@@ -162,7 +171,8 @@ impl Scenario {
             .arg(crate::plugin(&self.plugin))
             .arg("--flows")
             .arg(self.flows_dir())
-            .args(["--base-url", base_url, "--timeout", "60"])
+            .args(["--base-url", base_url, "--timeout"])
+            .arg(self.timeout.to_string())
             .env("STRIPE_SECRET_KEY", TEST_SECRET)
             .env("PAYHOST_CACHE_DIR", crate::cache_dir())
             .envs(self.env.iter().map(|(k, v)| (k, v)));

@@ -41,6 +41,10 @@ pub enum Action {
     SlowBody { every: Duration, body: Vec<u8> },
     /// Wait, then answer.
     Delay(Duration, Box<Action>),
+    /// Write these bytes as they are (status line, headers, body: valid
+    /// HTTP or not, e.g. a lying Content-Length or a chunked body), then
+    /// close the connection.
+    Raw(Vec<u8>),
 }
 
 impl Action {
@@ -134,6 +138,11 @@ impl StubServer {
     /// Every request seen so far.
     pub fn seen(&self) -> Vec<SeenRequest> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// How many requests were seen so far (without copying them).
+    pub fn seen_count(&self) -> usize {
+        self.seen.lock().unwrap().len()
     }
 }
 
@@ -237,6 +246,10 @@ fn act(writer: &mut TcpStream, action: Action) -> bool {
         Action::Delay(delay, then) => {
             std::thread::sleep(delay);
             act(writer, *then)
+        }
+        Action::Raw(bytes) => {
+            let _ = writer.write_all(&bytes);
+            false
         }
     }
 }

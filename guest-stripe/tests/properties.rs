@@ -1,0 +1,314 @@
+//! Property tests: the encoder, the response parser and the arena decoder
+//! take anything a script, a server or a host can hand them without
+//! panicking, and what they return keeps its promises.
+//!
+//! - `encode_form`: any parameter tree (NaN and infinite floats, any
+//!   Unicode, empty keys, deep nesting) encodes to URL-safe ASCII, and a flat
+//!   map of strings decodes back to itself.
+//! - `parse_response`: any status, headers and body bytes (random bytes, any
+//!   JSON, Stripe-like error bodies with fields of the wrong type) give a
+//!   payload that is valid JSON; a success only for a 2xx JSON object, with
+//!   the body unchanged; a failure always has `error.type` and
+//!   `error.message` strings and the status in `http_status`. Transport
+//!   failures likewise.
+//! - `Value::from_arena`: any node list (indices out of range, shared,
+//!   cyclic, deep) is a tree or an error, and a tree round-trips.
+//!
+//! 256 cases per property (proptest's default), small inputs: seconds.
+
+use guest_stripe::encode::encode_form;
+use guest_stripe::response::{FailureKind, HttpResponse, Outcome, Payload, TransportFailure};
+use guest_stripe::value::{ArenaNode, MAX_DEPTH};
+use guest_stripe::{Value, parse_response};
+use proptest::prelude::*;
+use serde_json::Value as Json;
+
+/// Short strings from all of Unicode, plus the characters that matter to
+/// form encoding.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,12}",
+        "[ &=+%\\[\\]a-z0-9_.~-]{0,12}",
+        Just(String::new()),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        any::<f64>().prop_map(Value::Float),
+        text().prop_map(Value::Str),
+    ];
+    leaf.prop_recursive(8, 96, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::List),
+            prop::collection::vec((text(), inner), 0..6).prop_map(Value::Map),
+        ]
+    })
+}
+
+/// Percent-decodes one form component (`+` is a space).
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn json() -> impl Strategy<Value = Json> {
+    let leaf = prop_oneof![
+        Just(Json::Null),
+        any::<bool>().prop_map(Json::Bool),
+        any::<i64>().prop_map(Json::from),
+        (-1e300f64..1e300).prop_map(Json::from),
+        text().prop_map(Json::String),
+    ];
+    leaf.prop_recursive(5, 48, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Json::Array),
+            prop::collection::vec((text(), inner), 0..5)
+                .prop_map(|pairs| Json::Object(pairs.into_iter().collect())),
+        ]
+    })
+}
+
+/// Bodies a server might send: random bytes, any JSON, Stripe-shaped errors
+/// whose fields may have any type, OAuth-style errors, success objects.
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    let field = || prop_oneof![json(), text().prop_map(Json::String)];
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..64),
+        json().prop_map(|j| j.to_string().into_bytes()),
+        (field(), field(), field(), json()).prop_map(|(kind, message, code, extra)| {
+            serde_json::json!({"error": {"type": kind, "message": message, "code": code, "x": extra}})
+                .to_string()
+                .into_bytes()
+        }),
+        (field(), field()).prop_map(|(code, description)| {
+            serde_json::json!({"error": code, "error_description": description})
+                .to_string()
+                .into_bytes()
+        }),
+        prop::collection::vec((text(), json()), 0..4).prop_map(|pairs| {
+            Json::Object(pairs.into_iter().collect())
+                .to_string()
+                .into_bytes()
+        }),
+    ]
+}
+
+fn status() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        prop::sample::select(vec![
+            200u16, 201, 204, 299, 300, 302, 400, 401, 402, 403, 404, 409, 429, 500, 503,
+        ]),
+        any::<u16>(),
+    ]
+}
+
+fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+    let name = prop_oneof![
+        Just("request-id".to_string()),
+        Just("Request-Id".to_string()),
+        "[a-z-]{1,12}",
+    ];
+    prop::collection::vec((name, text()), 0..4)
+}
+
+/// Checks a failure payload's shape; returns the parsed payload.
+fn check_failure(json_text: &str, status: u16) -> Result<Json, TestCaseError> {
+    let payload: Json = serde_json::from_str(json_text)
+        .map_err(|e| TestCaseError::fail(format!("not JSON ({e}): {json_text}")))?;
+    prop_assert_eq!(
+        &payload["http_status"],
+        &Json::from(status),
+        "{}",
+        json_text
+    );
+    let error = payload["error"]
+        .as_object()
+        .ok_or_else(|| TestCaseError::fail(format!("no error object: {json_text}")))?;
+    prop_assert!(
+        error.get("type").is_some_and(Json::is_string),
+        "error.type is not a string: {}",
+        json_text
+    );
+    prop_assert!(
+        error.get("message").is_some_and(Json::is_string),
+        "error.message is not a string: {}",
+        json_text
+    );
+    Ok(payload)
+}
+
+fn arena() -> impl Strategy<Value = Vec<ArenaNode>> {
+    (0usize..24).prop_flat_map(|len| {
+        // Indices mostly in range, some just past the end, some huge.
+        let index = prop_oneof![
+            8 => 0..(len as u32 + 2),
+            1 => Just(u32::MAX),
+        ];
+        let node = prop_oneof![
+            Just(ArenaNode::Null),
+            any::<bool>().prop_map(ArenaNode::Bool),
+            any::<i64>().prop_map(ArenaNode::Int),
+            any::<f64>().prop_map(ArenaNode::Float),
+            text().prop_map(ArenaNode::Text),
+            prop::collection::vec(index.clone(), 0..4).prop_map(ArenaNode::List),
+            prop::collection::vec((text(), index), 0..4).prop_map(ArenaNode::Map),
+        ];
+        prop::collection::vec(node, len)
+    })
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::List(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| depth(v)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+proptest! {
+    // No regression files: a failure prints its minimal input.
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn encoder_takes_any_tree_and_emits_url_safe_ascii(params in value()) {
+        let encoded = encode_form(&params);
+        prop_assert!(
+            encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-~[]%+=&".contains(&b)),
+            "{}", encoded
+        );
+        if !matches!(params, Value::Map(_)) {
+            prop_assert_eq!(encoded, "");
+        }
+    }
+
+    #[test]
+    fn encoder_round_trips_a_flat_map_of_strings(
+        entries in prop::collection::vec(("[^\\[\\]]{1,10}", text()), 0..6)
+    ) {
+        let params = Value::Map(
+            entries.iter().map(|(k, v)| (k.clone(), Value::Str(v.clone()))).collect(),
+        );
+        let encoded = encode_form(&params);
+        let decoded: Vec<(String, String)> = if encoded.is_empty() {
+            Vec::new()
+        } else {
+            encoded
+                .split('&')
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').expect("key=value");
+                    (form_decode(k), form_decode(v))
+                })
+                .collect()
+        };
+        prop_assert_eq!(decoded, entries);
+    }
+
+    #[test]
+    fn parser_takes_any_response_and_keeps_its_promises(
+        status in status(),
+        headers in headers(),
+        body in body(),
+    ) {
+        let outcome = Outcome::Response(HttpResponse { status, headers, body: body.clone() });
+        match parse_response("customer", "create", outcome) {
+            Payload::Success(text) => {
+                prop_assert!((200..300).contains(&status), "success on {}", status);
+                prop_assert_eq!(text.as_bytes(), &body[..]);
+                let parsed: Json = serde_json::from_str(&text)
+                    .map_err(|e| TestCaseError::fail(format!("not JSON ({e}): {text}")))?;
+                prop_assert!(parsed.is_object());
+            }
+            Payload::Failure(text) => {
+                check_failure(&text, status)?;
+            }
+        }
+    }
+
+    #[test]
+    fn parser_maps_every_transport_failure_to_a_stripe_error(
+        kind in prop::sample::select(vec![
+            FailureKind::Connect, FailureKind::Timeout, FailureKind::BodyTooLarge, FailureKind::Io,
+        ]),
+        status in prop::option::of(any::<u16>()),
+        message in text(),
+    ) {
+        let outcome = Outcome::Failed(TransportFailure { kind, status, message });
+        let Payload::Failure(text) = parse_response("customer", "create", outcome) else {
+            return Err(TestCaseError::fail("a transport failure became a success"));
+        };
+        let payload = check_failure(&text, status.unwrap_or(0))?;
+        let expected = if kind == FailureKind::BodyTooLarge { "api_error" } else { "api_connection_error" };
+        prop_assert_eq!(&payload["error"]["type"], expected);
+        prop_assert!(payload["error"]["failure_kind"].is_string());
+    }
+
+    #[test]
+    fn arena_decoder_takes_any_node_list(nodes in arena()) {
+        if let Ok(tree) = Value::from_arena(nodes) {
+            prop_assert!(depth(&tree) <= MAX_DEPTH);
+            let again = Value::from_arena(tree.to_arena()).expect("a tree's own arena decodes");
+            // Debug, not ==, so that NaN compares equal to itself.
+            prop_assert_eq!(format!("{again:?}"), format!("{tree:?}"));
+        }
+    }
+
+    #[test]
+    fn arena_round_trips_any_tree(tree in value()) {
+        let again = Value::from_arena(tree.to_arena()).expect("a tree's own arena decodes");
+        prop_assert_eq!(format!("{again:?}"), format!("{tree:?}"));
+    }
+}
+
+/// The case the parser property finds within a few runs, pinned down: a
+/// Stripe-shaped error body whose `type` or `message` is not a string. Flows
+/// rely on `parsed_error.error.type` being a string (the fixed contract);
+/// the parser must derive one from the status, as it does when `type` is
+/// missing, and give a string message.
+#[test]
+fn error_fields_of_the_wrong_type_become_strings() {
+    for body in [
+        r#"{"error":{"type":false,"message":"m"}}"#,
+        r#"{"error":{"type":5,"message":"m"}}"#,
+        r#"{"error":{"type":{"nested":"x"},"message":"m"}}"#,
+        r#"{"error":{"type":"card_error","message":["a"]}}"#,
+        r#"{"error":{"type":"card_error","message":7}}"#,
+    ] {
+        let outcome = Outcome::Response(HttpResponse {
+            status: 402,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        });
+        let Payload::Failure(text) = parse_response("charge", "create", outcome) else {
+            panic!("a 402 is a failure");
+        };
+        let payload: Json = serde_json::from_str(&text).unwrap();
+        assert!(
+            payload["error"]["type"].is_string() && payload["error"]["message"].is_string(),
+            "PLUGIN BUG: guest-stripe/src/response.rs `classify` keeps a non-string \
+             `type`/`message` from the body ({body} gave {text}); it should treat them \
+             like missing ones"
+        );
+    }
+}

@@ -1,0 +1,364 @@
+//! Hostile input reaching the flows: response data full of Rhai syntax is
+//! data, byte for byte, and never code; flow names that would leave the flows
+//! directory are refused, even when a crafted job is put straight into Redis.
+
+use std::time::{Duration, Instant};
+
+use payhost::flow::{FlowJob, Outcome};
+use payhost_e2e::RedisServer;
+use payhost_e2e::scenario::{Scenario, run_command};
+use payhost_e2e::stub::{Action, StubServer};
+use serde_json::{Value, json};
+
+/// Everything that would mean something in Rhai source or in the seed's
+/// `format!`-into-source flows: backticks and interpolation, quotes that
+/// close a string and call `exit()`, backslashes, escapes, newlines, a NUL.
+const HOSTILE: &str = "tick ` interp ${print(\"INJECTED\")} `${print(\"INJECTED\")}` \
+     close \"; exit(); \" single '; exit(); ' backslash \\ \\\" \\n \\u0041 \
+     newline\nCRLF\r\ntab\t nul\u{0} snowman \u{2603} end";
+
+/// Prints each value between markers so the test can cut it out exactly,
+/// then a last line to prove the flow ran to its end.
+const RESPONSE_FLOW: &str = r#"
+print("<<description>>" + parsed_data.description + "<</description>>");
+print("<<response_json>>" + response_json + "<</response_json>>");
+print(`<<id>>${parsed_data.id}<</id>>`);
+for key in parsed_data.metadata.keys() {
+    print(`<<meta>>${key}=${parsed_data.metadata[key]}<</meta>>`);
+}
+print("response flow finished");
+"#;
+
+const ERROR_FLOW: &str = r#"
+print("<<message>>" + parsed_error.error.message + "<</message>>");
+print("error flow finished");
+"#;
+
+/// The text between `<<tag>>` and `<</tag>>` in stdout, for every occurrence.
+fn between(out: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<<{tag}>>"), format!("<</{tag}>>"));
+    let mut found = Vec::new();
+    let mut rest = out;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let end = after.find(&close).expect("closing marker");
+        found.push(after[..end].to_string());
+        rest = &after[end + close.len()..];
+    }
+    found
+}
+
+fn hostile_body() -> String {
+    json!({
+        "id": format!("cus_{HOSTILE}"),
+        "object": "customer",
+        "description": HOSTILE,
+        "metadata": { HOSTILE: HOSTILE, "plain": "value" },
+    })
+    .to_string()
+}
+
+/// The stub answers customers with the hostile object and products with a
+/// 400 whose message is hostile.
+fn hostile_stub() -> StubServer {
+    StubServer::start(|req, _| {
+        if req.path.starts_with("/v1/products") {
+            let body = json!({"error": {"type": "invalid_request_error", "message": HOSTILE}});
+            Action::json(400, &body.to_string())
+        } else {
+            Action::json(200, &hostile_body())
+        }
+    })
+}
+
+fn hostile_scenario() -> Scenario {
+    let s = Scenario::new();
+    s.flow("new_create_customer_response", RESPONSE_FLOW)
+        .flow("new_create_product_error", ERROR_FLOW);
+    s.script(
+        r#"
+        new_customer().email("i@example.com").create_async("injected", "ctx");
+        new_product().name("p").create_async("injected", "ctx");
+        "#,
+    );
+    s
+}
+
+#[track_caller]
+fn assert_data_stayed_data(stdout: &str, context: &dyn std::fmt::Display) {
+    assert_eq!(between(stdout, "description"), [HOSTILE], "{context}");
+    assert_eq!(
+        between(stdout, "response_json"),
+        [hostile_body()],
+        "{context}"
+    );
+    assert_eq!(
+        between(stdout, "id"),
+        [format!("cus_{HOSTILE}")],
+        "{context}"
+    );
+    let mut meta = between(stdout, "meta");
+    meta.sort();
+    let mut expected = vec![format!("{HOSTILE}={HOSTILE}"), "plain=value".to_string()];
+    expected.sort();
+    assert_eq!(meta, expected, "{context}");
+    assert_eq!(between(stdout, "message"), [HOSTILE], "{context}");
+    // Nothing in the data ran: no `print("INJECTED")`, no early `exit()`.
+    assert!(
+        !stdout.lines().any(|l| l.trim() == "INJECTED"),
+        "data was run as code\n{context}"
+    );
+    for line in ["response flow finished", "error flow finished"] {
+        assert_eq!(
+            stdout.lines().filter(|l| *l == line).count(),
+            1,
+            "{line}\n{context}"
+        );
+    }
+}
+
+#[test]
+fn response_data_full_of_rhai_syntax_reaches_flows_byte_for_byte_and_never_runs() {
+    let stub = hostile_stub();
+    let out = hostile_scenario().run(&stub.base_url());
+    out.assert_success();
+    assert_data_stayed_data(&out.stdout, &out);
+    assert_eq!(
+        out.summary(),
+        "payhost: 2 requests (0 retries), 2 flows run, 0 flows missing, 0 failures",
+        "{out}"
+    );
+}
+
+#[test]
+fn response_data_full_of_rhai_syntax_survives_the_redis_queue_too() {
+    let redis = RedisServer::start();
+    let stub = hostile_stub();
+    let s = hostile_scenario();
+    let mut worker = s.worker(&redis.url(), "injected", &stub.base_url(), &[]);
+    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
+    out.assert_success();
+    assert!(
+        out.summary()
+            .contains("2 flow jobs via Redis (2 done, 0 dead, 0 redelivered)"),
+        "{out}"
+    );
+    assert!(worker.terminate().success());
+    let stdout = worker.stdout();
+    assert_data_stayed_data(&stdout, &stdout);
+}
+
+#[test]
+fn deeply_nested_response_is_one_error_flow_not_a_crash() {
+    // 100,000 nested arrays: a recursive parser without a depth limit would
+    // overflow its stack (in the plugin or in the host).
+    let deep = format!(
+        r#"{{"id":"cus_deep","deep":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let stub = StubServer::start(move |_, _| Action::json(200, &deep));
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`response ${parsed_data.id}`);"#,
+    )
+    .flow(
+        "new_create_customer_error",
+        r#"print(`error ${parsed_error.http_status} ${parsed_error.error.type}`);"#,
+    );
+    s.script(r#"new_customer().email("d@example.com").create_async();"#);
+    let out = s.run(&stub.base_url());
+    let flows: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("response ") || l.starts_with("error "))
+        .collect();
+    assert_eq!(
+        flows,
+        ["error 200 api_error"],
+        "HOST BUG: a 2xx body too deep for the flow runner's JSON parser (128 levels) \
+         is classified a success by the plugin, so the response flow fails to start \
+         instead of the error flow running; host/src/flow.rs `classify` should check \
+         that a success payload parses and turn it into an api_error otherwise\n{out}"
+    );
+    out.assert_success();
+    assert_eq!(
+        out.summary(),
+        "payhost: 1 requests (0 retries), 1 flows run, 0 flows missing, 0 failures",
+        "{out}"
+    );
+}
+
+/// Puts a job on `worker_id`'s stream the way a publisher does (record
+/// first, then the stream entry), with whatever flow name it is given.
+fn craft_job(
+    conn: &mut redis::Connection,
+    job_id: &str,
+    worker_id: &str,
+    flow: &str,
+    payload: &str,
+) {
+    use payhost::queue::keys::{self, field, status};
+    let job = FlowJob {
+        flow: flow.to_string(),
+        outcome: Outcome::Response,
+        worker_id: worker_id.to_string(),
+        context_id: "ctx".to_string(),
+        caller_id: "stripe".to_string(),
+        payload: payload.to_string(),
+    };
+    let job_json = serde_json::to_string(&job).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    redis::pipe()
+        .atomic()
+        .cmd("HSET")
+        .arg(keys::job(job_id))
+        .arg(&[
+            (field::JOB, job_json.as_str()),
+            (field::STATUS, status::QUEUED),
+            (field::ATTEMPTS, "0"),
+            (field::WORKER_ID, worker_id),
+            (field::FLOW, flow),
+            (field::RUN_ID, ""),
+            (field::CREATED_AT, now.as_str()),
+            (field::UPDATED_AT, now.as_str()),
+        ])
+        .ignore()
+        .cmd("HINCRBY")
+        .arg(keys::counts(worker_id))
+        .arg(status::QUEUED)
+        .arg(1)
+        .ignore()
+        .cmd("SADD")
+        .arg(keys::workers())
+        .arg(worker_id)
+        .ignore()
+        .cmd("XADD")
+        .arg(keys::stream(worker_id))
+        .arg("*")
+        .arg(field::JOB_ID)
+        .arg(job_id)
+        .arg(field::JOB)
+        .arg(&job_json)
+        .ignore()
+        .query::<()>(conn)
+        .unwrap();
+}
+
+fn jobs_report(redis_url: &str, worker_id: &str) -> Value {
+    let mut jobs = payhost_e2e::payhost();
+    jobs.args([
+        "jobs",
+        "--redis",
+        redis_url,
+        "--worker-id",
+        worker_id,
+        "--json",
+    ]);
+    let out = run_command(jobs);
+    out.assert_success();
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    report[0].clone()
+}
+
+#[test]
+fn crafted_jobs_with_flow_names_outside_the_flows_dir_are_refused() {
+    // flows live in <tmp>/a/b/flows; every crafted name has a decoy where a
+    // naive `flows_dir.join(name + ".rhai")` would find it.
+    let s = Scenario::new().with_flows_at("a/b/flows");
+    let decoy = |path: &std::path::Path, name: &str| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("print(\"DECOY RAN: {name}\");")).unwrap();
+    };
+    let flows = s.flows_dir();
+    decoy(&s.dir().join("a/etc/passwd.rhai"), "../../etc/passwd");
+    decoy(&flows.join("a/b.rhai"), "a/b");
+    decoy(&flows.join("New_X.rhai"), "New_X");
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`control ran ${parsed_data.id}`);"#,
+    );
+
+    let redis = RedisServer::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let crafted = ["../../etc/passwd", "a/b", "New_X"];
+    for (i, flow) in crafted.iter().enumerate() {
+        craft_job(
+            &mut conn,
+            &format!("crafted{i}"),
+            "w",
+            flow,
+            r#"{"id":"x"}"#,
+        );
+    }
+    craft_job(
+        &mut conn,
+        "control",
+        "w",
+        "new_create_customer_response",
+        r#"{"id":"cus_control"}"#,
+    );
+
+    let mut worker = s.worker(
+        &redis.url(),
+        "w",
+        "http://127.0.0.1:9",
+        &["--max-deliveries", "2"],
+    );
+    let started = Instant::now();
+    let report = loop {
+        let report = jobs_report(&redis.url(), "w");
+        if report["counts"]["dead"] == 3 && report["counts"]["done"] == 1 {
+            break report;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "jobs never settled: {report:#}\n{}",
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(worker.terminate().success());
+
+    assert_eq!(report["counts"]["queued"], 0, "{report:#}");
+    assert_eq!(report["counts"]["running"], 0, "{report:#}");
+    assert_eq!(report["dead_letters"], 3, "{report:#}");
+    let failures = report["failures"].as_array().unwrap();
+    for (i, flow) in crafted.iter().enumerate() {
+        let failure = failures
+            .iter()
+            .find(|f| f["job_id"] == format!("crafted{i}"))
+            .unwrap_or_else(|| panic!("no failure listed for {flow}: {report:#}"));
+        assert_eq!(failure["status"], "dead");
+        assert_eq!(failure["flow"], *flow);
+        assert_eq!(
+            failure["last_error"],
+            format!("refused flow name {flow:?}: flow names must match ^[a-z0-9_]+$")
+        );
+    }
+    // The table a person reads says the same.
+    let mut jobs = payhost_e2e::payhost();
+    jobs.args(["jobs", "--redis", &redis.url(), "--worker-id", "w"]);
+    let table = run_command(jobs);
+    table.assert_success();
+    let refused = table
+        .stdout
+        .lines()
+        .filter(|l| l.contains("refused flow name"));
+    assert_eq!(refused.count(), 3, "{table}");
+
+    let stdout = worker.stdout();
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["control ran cus_control"],
+        "{stdout}"
+    );
+    assert!(!stdout.contains("DECOY"), "{stdout}");
+    assert!(!worker.stderr().contains("DECOY"));
+}
