@@ -204,14 +204,15 @@ impl Ledger {
     }
 }
 
+/// Flow failures are logged as they happen; the script's own failure is
+/// printed by the script thread.
 fn log_event(event: &Event) {
-    match event {
-        Event::FlowDone {
-            flow,
-            error: Some(error),
-        } => tracing::error!("flow `{flow}` failed: {error}"),
-        Event::ScriptFailed(error) => tracing::error!("script failed: {error}"),
-        _ => {}
+    if let Event::FlowDone {
+        flow,
+        error: Some(error),
+    } = event
+    {
+        tracing::error!("flow `{flow}` failed: {error}");
     }
 }
 
