@@ -4,19 +4,22 @@
 //! flow those caused, transitively. Each such unit of work holds a [`Token`];
 //! new work is created with a clone of the token of the work that caused it
 //! (a request clones the script's or flow's token, a flow job clones its
-//! request's). The [`Ledger`] owns the receiving end of the channel the tokens
-//! send on: when the last token is dropped the channel closes and the run is
-//! done. Dropping is what signals completion, so a unit that panics or is
-//! abandoned still counts down; nothing needs a shared counter or a lock.
+//! request's). Tokens count themselves: cloning one adds one to the run's
+//! open count, dropping one takes one off, and the drop that reaches zero
+//! wakes the [`Ledger`]. Dropping is what signals completion, so a unit that
+//! panics or is abandoned still counts down.
 //!
-//! Tokens also carry the run's events (requests, retries, flows), which the
-//! ledger folds into the one-line [`Summary`].
+//! Tokens also report the run's events (requests, retries, flows). Counts
+//! are atomics, so reporting never wakes anyone: the ledger reads them when
+//! the run ends. Only error texts travel on a channel, since they are rare.
+//! The state is one `Arc` per run, passed with the tokens; no global, no lock.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Something that happened during a run.
 #[derive(Debug)]
@@ -35,14 +38,59 @@ pub enum Event {
     ScriptFailed(String),
 }
 
+/// One run's counts and open-work count, shared by its tokens and ledger.
+#[derive(Default)]
+struct Shared {
+    open: AtomicUsize,
+    all_done: Notify,
+    requests: AtomicU64,
+    requests_done: AtomicU64,
+    retries: AtomicU64,
+    flows_queued: AtomicU64,
+    flows_run: AtomicU64,
+    flows_failed: AtomicU64,
+    flows_missing: AtomicU64,
+    script_failed: AtomicBool,
+}
+
 /// Keeps the run open while held; reports events.
 ///
 /// A token may name the run it belongs to (Redis mode), so that jobs caused
 /// by work in another process are still followed by the run that started it.
-#[derive(Clone, Debug)]
 pub struct Token {
-    events: mpsc::UnboundedSender<Event>,
+    shared: Arc<Shared>,
+    errors: mpsc::UnboundedSender<String>,
     run_id: Option<Arc<str>>,
+}
+
+impl Clone for Token {
+    fn clone(&self) -> Self {
+        self.shared.open.fetch_add(1, Ordering::Relaxed);
+        Token {
+            shared: self.shared.clone(),
+            errors: self.errors.clone(),
+            run_id: self.run_id.clone(),
+        }
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        if self.shared.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last unit of work is done. A stored permit wakes the
+            // ledger even if it is not waiting yet.
+            self.shared.all_done.notify_one();
+        }
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("open", &self.shared.open.load(Ordering::Relaxed))
+            .field("run_id", &self.run_id)
+            .finish()
+    }
 }
 
 impl Token {
@@ -51,8 +99,32 @@ impl Token {
     }
 
     pub fn report(&self, event: Event) {
-        // The ledger only goes away after the run; a late event is harmless.
-        let _ = self.events.send(event);
+        let s = &self.shared;
+        let add = |counter: &AtomicU64, n: u64| counter.fetch_add(n, Ordering::Relaxed);
+        match event {
+            Event::RequestSent => add(&s.requests, 1),
+            Event::RequestDone { retries } => {
+                add(&s.retries, u64::from(retries));
+                add(&s.requests_done, 1)
+            }
+            Event::FlowQueued => add(&s.flows_queued, 1),
+            Event::FlowDone { flow, error } => {
+                if let Some(error) = error {
+                    tracing::error!("flow `{flow}` failed: {error}");
+                    add(&s.flows_failed, 1);
+                    // The ledger only goes away after the run; a late error
+                    // is harmless.
+                    let _ = self.errors.send(error);
+                }
+                add(&s.flows_run, 1)
+            }
+            Event::FlowMissing { .. } => add(&s.flows_missing, 1),
+            Event::ScriptFailed(error) => {
+                s.script_failed.store(true, Ordering::Relaxed);
+                let _ = self.errors.send(error);
+                0
+            }
+        };
     }
 }
 
@@ -95,29 +167,6 @@ impl Summary {
         self.flows_queued
             .saturating_sub(self.flows_run + self.flows_missing)
     }
-
-    fn apply(&mut self, event: &Event) {
-        match event {
-            Event::RequestSent => self.requests += 1,
-            Event::RequestDone { retries } => {
-                self.requests_done += 1;
-                self.retries += u64::from(*retries);
-            }
-            Event::FlowQueued => self.flows_queued += 1,
-            Event::FlowDone { error, .. } => {
-                self.flows_run += 1;
-                if let Some(error) = error {
-                    self.flows_failed += 1;
-                    self.last_error = Some(error.clone());
-                }
-            }
-            Event::FlowMissing { .. } => self.flows_missing += 1,
-            Event::ScriptFailed(error) => {
-                self.script_failed = true;
-                self.last_error = Some(error.clone());
-            }
-        }
-    }
 }
 
 impl fmt::Display for Summary {
@@ -153,10 +202,11 @@ impl fmt::Display for Summary {
     }
 }
 
-/// The receiving side: counts events until every token is gone.
+/// The run's side: waits until every token is gone, then sums up.
 pub struct Ledger {
-    events: mpsc::UnboundedReceiver<Event>,
-    summary: Summary,
+    shared: Arc<Shared>,
+    errors: mpsc::UnboundedReceiver<String>,
+    last_error: Option<String>,
 }
 
 impl Ledger {
@@ -167,52 +217,65 @@ impl Ledger {
 
     /// A ledger whose tokens name `run_id`.
     pub fn for_run(run_id: Option<Arc<str>>) -> (Ledger, Token) {
+        let shared = Arc::new(Shared {
+            open: AtomicUsize::new(1),
+            ..Shared::default()
+        });
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Ledger {
-                events: rx,
-                summary: Summary::default(),
+                shared: shared.clone(),
+                errors: rx,
+                last_error: None,
             },
-            Token { events: tx, run_id },
+            Token {
+                shared,
+                errors: tx,
+                run_id,
+            },
         )
     }
 
-    /// Folds events until every token is dropped; `Ok` then. Returns `Err`
-    /// with the summary so far when `limit` passes first.
+    /// Waits until every token is dropped; `Ok` with the summary then.
+    /// Returns `Err` with the summary so far when `limit` passes first.
     pub async fn wait(&mut self, limit: Option<Duration>) -> Result<Summary, Summary> {
-        let drain = async {
-            while let Some(event) = self.events.recv().await {
-                log_event(&event);
-                self.summary.apply(&event);
+        let shared = self.shared.clone();
+        let all_done = async move {
+            while shared.open.load(Ordering::Acquire) != 0 {
+                shared.all_done.notified().await;
             }
         };
-        match limit {
+        let finished = match limit {
             None => {
-                drain.await;
-                Ok(self.summary.clone())
+                all_done.await;
+                true
             }
-            Some(limit) => match tokio::time::timeout(limit, drain).await {
-                Ok(()) => Ok(self.summary.clone()),
-                Err(_) => Err(self.summary.clone()),
-            },
+            Some(limit) => tokio::time::timeout(limit, all_done).await.is_ok(),
+        };
+        let summary = self.summary();
+        if finished { Ok(summary) } else { Err(summary) }
+    }
+
+    /// The counts so far.
+    pub fn summary(&mut self) -> Summary {
+        while let Ok(error) = self.errors.try_recv() {
+            self.last_error = Some(error);
         }
-    }
-
-    /// Stops accepting work: events already sent are still counted.
-    pub fn summary(&self) -> &Summary {
-        &self.summary
-    }
-}
-
-/// Flow failures are logged as they happen; the script's own failure is
-/// printed by the script thread.
-fn log_event(event: &Event) {
-    if let Event::FlowDone {
-        flow,
-        error: Some(error),
-    } = event
-    {
-        tracing::error!("flow `{flow}` failed: {error}");
+        let s = &self.shared;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Summary {
+            requests: get(&s.requests),
+            requests_done: get(&s.requests_done),
+            retries: get(&s.retries),
+            flows_queued: get(&s.flows_queued),
+            flows_run: get(&s.flows_run),
+            flows_failed: get(&s.flows_failed),
+            flows_missing: get(&s.flows_missing),
+            script_failed: s.script_failed.load(Ordering::Relaxed),
+            last_error: self.last_error.clone(),
+            abandoned: None,
+            remote: None,
+        }
     }
 }
 
