@@ -403,7 +403,9 @@ fn dispatch(
         ))
     })?;
 
-    let mut params = b.params.clone();
+    // An id goes into the path, or (for creates that take a custom id, like
+    // coupons) into the parameters; only then are the parameters copied.
+    let mut with_id = None;
     let id = if op.needs_id {
         let id = b.id.clone().ok_or_else(|| {
             script_error(format!(
@@ -416,15 +418,17 @@ fn dispatch(
         if let Some(id) = &b.id
             && op.accepts.iter().any(|f| f == "id")
         {
+            let mut params = b.params.clone();
             params.insert("id".into(), id.as_str().into());
+            with_id = Some(params);
         }
         None
     };
     let input = wit::RequestInput {
         id,
-        params: plugin::rhai_to_tree(&Dynamic::from_map(params))
+        params: plugin::rhai_map_to_tree(with_id.as_ref().unwrap_or(&b.params))
             .map_err(|e| script_error(format!("{}.{operation}: {e}", b.object)))?,
-        extra: plugin::rhai_to_tree(&Dynamic::from_map(b.extra.clone()))
+        extra: plugin::rhai_map_to_tree(&b.extra)
             .map_err(|e| script_error(format!("{}.{operation}: {e}", b.object)))?,
     };
 

@@ -12,16 +12,52 @@ use super::wit::ValueNode;
 /// Flattens a Rhai value. Values that have no parameter meaning (functions,
 /// custom types, timestamps) are refused with the path where they sit.
 pub fn rhai_to_tree(root: &Dynamic) -> Result<Vec<ValueNode>, String> {
-    let mut nodes = Vec::new();
-    push_rhai(root, &mut nodes, &mut String::new())?;
+    let mut nodes = Vec::with_capacity(16);
+    push_rhai(root, &mut nodes).map_err(|bad| bad.describe())?;
     Ok(nodes)
 }
 
-fn push_rhai(
-    value: &Dynamic,
-    nodes: &mut Vec<ValueNode>,
-    path: &mut String,
-) -> Result<u32, String> {
+/// Flattens a Rhai map as the root, without copying it into a `Dynamic`.
+pub fn rhai_map_to_tree(root: &rhai::Map) -> Result<Vec<ValueNode>, String> {
+    let mut nodes = Vec::with_capacity(1 + root.len() * 2);
+    nodes.push(ValueNode::Null);
+    let node = push_rhai_map(root, &mut nodes).map_err(|bad| bad.describe())?;
+    nodes[0] = node;
+    Ok(nodes)
+}
+
+/// A value that cannot be a parameter, and where it sits (segments collected
+/// innermost first while unwinding, so the happy path builds no paths).
+struct Unsendable {
+    type_name: &'static str,
+    path: Vec<String>,
+}
+
+impl Unsendable {
+    fn describe(mut self) -> String {
+        self.path.reverse();
+        let mut at = String::new();
+        for (i, segment) in self.path.iter().enumerate() {
+            // Top-level keys bare, nested keys in brackets, indexes as is.
+            if (i == 0 && !segment.starts_with('[')) || segment.starts_with('[') {
+                at.push_str(segment);
+            } else {
+                at.push_str(&format!("[{segment}]"));
+            }
+        }
+        let at = if at.is_empty() {
+            "the parameters".to_string()
+        } else {
+            at
+        };
+        format!(
+            "{at}: a value of type `{}` cannot be sent as a parameter (use strings, numbers, booleans, arrays or maps)",
+            self.type_name
+        )
+    }
+}
+
+fn push_rhai(value: &Dynamic, nodes: &mut Vec<ValueNode>) -> Result<u32, Unsendable> {
     let index = nodes.len() as u32;
     nodes.push(ValueNode::Null);
     let node = if value.is_unit() {
@@ -32,45 +68,43 @@ fn push_rhai(
         ValueNode::Integer(i)
     } else if let Ok(f) = value.as_float() {
         ValueNode::Float(f)
-    } else if value.is_string() || value.is_char() {
+    } else if let Ok(s) = value.as_immutable_string_ref() {
+        ValueNode::Text(s.to_string())
+    } else if value.is_char() {
         ValueNode::Text(value.to_string())
     } else if value.is_array() {
         let array = value.read_lock::<rhai::Array>().expect("checked is_array");
         let mut children = Vec::with_capacity(array.len());
         for (i, item) in array.iter().enumerate() {
-            let len = path.len();
-            path.push_str(&format!("[{i}]"));
-            children.push(push_rhai(item, nodes, path)?);
-            path.truncate(len);
+            children.push(push_rhai(item, nodes).map_err(|mut bad| {
+                bad.path.push(format!("[{i}]"));
+                bad
+            })?);
         }
         ValueNode::List(children)
     } else if value.is_map() {
         let map = value.read_lock::<rhai::Map>().expect("checked is_map");
-        let mut entries = Vec::with_capacity(map.len());
-        for (key, item) in map.iter() {
-            let len = path.len();
-            if path.is_empty() {
-                path.push_str(key);
-            } else {
-                path.push_str(&format!("[{key}]"));
-            }
-            entries.push((key.to_string(), push_rhai(item, nodes, path)?));
-            path.truncate(len);
-        }
-        ValueNode::Map(entries)
+        push_rhai_map(&map, nodes)?
     } else {
-        let at = if path.is_empty() {
-            "the parameters"
-        } else {
-            path.as_str()
-        };
-        return Err(format!(
-            "{at}: a value of type `{}` cannot be sent as a parameter (use strings, numbers, booleans, arrays or maps)",
-            value.type_name()
-        ));
+        return Err(Unsendable {
+            type_name: value.type_name(),
+            path: Vec::new(),
+        });
     };
     nodes[index as usize] = node;
     Ok(index)
+}
+
+fn push_rhai_map(map: &rhai::Map, nodes: &mut Vec<ValueNode>) -> Result<ValueNode, Unsendable> {
+    let mut entries = Vec::with_capacity(map.len());
+    for (key, item) in map.iter() {
+        let child = push_rhai(item, nodes).map_err(|mut bad| {
+            bad.path.push(key.to_string());
+            bad
+        })?;
+        entries.push((key.to_string(), child));
+    }
+    Ok(ValueNode::Map(entries))
 }
 
 /// Flattens a JSON value (key order preserved).

@@ -36,7 +36,7 @@ use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use cache::{CacheOutcome, ComponentCache};
-pub use convert::{json_to_tree, rhai_to_tree};
+pub use convert::{json_to_tree, rhai_map_to_tree, rhai_to_tree};
 
 mod bindings {
     wasmtime::component::bindgen!({
