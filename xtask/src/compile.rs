@@ -91,6 +91,35 @@ pub fn payhost(workspace: &Workspace) -> Result<PathBuf> {
         .context("cargo built no `payhost` executable")
 }
 
+/// Builds the `payhost` and `payhost-bench` binaries in release mode (one
+/// cargo invocation) and returns their absolute paths, in that order.
+pub fn release_bench_bins(workspace: &Workspace) -> Result<(PathBuf, PathBuf)> {
+    let artifacts = build_artifacts(
+        cargo().current_dir(&workspace.root).args([
+            "build",
+            "--release",
+            "-p",
+            "payhost",
+            "--bin",
+            "payhost",
+            "-p",
+            "payhost-bench",
+            "--bin",
+            "payhost-bench",
+        ]),
+        "building payhost and payhost-bench (release)",
+    )?;
+    let find = |name: &str| {
+        artifacts
+            .iter()
+            .filter_map(|a| a.executable.as_ref())
+            .find(|exe| exe.file_name().is_some_and(|n| n == name))
+            .cloned()
+            .with_context(|| format!("cargo built no `{name}` executable"))
+    };
+    Ok((find("payhost")?, find("payhost-bench")?))
+}
+
 /// guest-stripe, then tests/plugins/<dir> in name order: package name from
 /// each Cargo.toml, component name = directory name.
 fn discover_plugins(workspace: &Workspace) -> Result<Vec<Plugin>> {

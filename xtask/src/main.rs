@@ -7,6 +7,7 @@
 //! cargo xtask test [ARGS]      fmt, clippy, setup, plugins, build payhost, cargo test --workspace ARGS
 //! cargo xtask ci               what .ci/run calls: `test --no-fail-fast`
 //! cargo xtask demo             run flows/main.rhai against a local localstripe
+//! cargo xtask bench [ARGS]     setup, plugins, release builds, then the benchmark suite
 //! cargo xtask env              print the PAYHOST_* variables, for `eval "$(cargo xtask env)"`
 //! ```
 //!
@@ -40,6 +41,9 @@ commands:
                  cargo test --workspace ARGS with the PAYHOST_* variables set
   ci             what .ci/run calls: test --no-fail-fast
   demo           run flows/main.rhai with the Stripe plugin against localstripe on 127.0.0.1
+  bench [ARGS]   setup, plugins, release builds of payhost and payhost-bench, then every
+                 benchmark (bench/): one table, written to target/bench/results.json;
+                 ARGS go to payhost-bench (e.g. --only e2e,rss, --quick)
   env            print `export PAYHOST_...=...` lines for running cargo test by hand";
 
 fn main() -> ExitCode {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         "test" => test(&workspace, rest),
         "ci" => no_args(command, rest).and_then(|()| ci(&workspace)),
         "env" => no_args(command, rest).and_then(|()| env(&workspace)),
+        "bench" => bench(&workspace, rest),
         "demo" => {
             // The demo's exit code is payhost's own.
             return match no_args(command, rest).and_then(|()| demo(&workspace)) {
@@ -151,6 +156,43 @@ fn env(workspace: &Workspace) -> Result<()> {
 fn demo(workspace: &Workspace) -> Result<u8> {
     let env = prepare(workspace)?;
     demo::run(workspace, &env)
+}
+
+/// `cargo xtask bench [ARGS]`: set-up and release builds, then the
+/// `payhost-bench` binary with the paths it needs; it prints the table and
+/// writes target/bench/results.json.
+fn bench(workspace: &Workspace, bench_args: &[String]) -> Result<()> {
+    let started = std::time::Instant::now();
+    setup::install(workspace)?;
+    let plugins_dir = plugins(workspace)?;
+    let (payhost_bin, bench_bin) = compile::release_bench_bins(workspace)?;
+    println!("build: payhost at {}", payhost_bin.display());
+    let redis_server =
+        process::which("redis-server").context("redis-server is not on PATH although setup ran")?;
+    let redis_benchmark = process::which("redis-benchmark").context(
+        "redis-benchmark is not on PATH (Debian's redis-tools, installed with redis-server)",
+    )?;
+    let mut command = Command::new(&bench_bin);
+    command
+        .current_dir(&workspace.root)
+        .arg("--plugin")
+        .arg(plugins_dir.join("stripe.wasm"))
+        .arg("--payhost-bin")
+        .arg(&payhost_bin)
+        .arg("--redis-server")
+        .arg(&redis_server)
+        .arg("--redis-benchmark")
+        .arg(&redis_benchmark)
+        .arg("--out")
+        .arg(workspace.target_dir.join("bench").join("results.json"))
+        .args(bench_args);
+    println!("bench: {}", process::describe(&command));
+    run(&mut command, "payhost-bench")?;
+    println!(
+        "bench: done in {:.0}s (set-up and builds included)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// `cargo fmt --check`, then clippy with warnings denied: fail fast, before

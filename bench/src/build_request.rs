@@ -1,0 +1,224 @@
+//! Plugin `build-request` vs the same encoding done natively.
+//!
+//! The plugin side is the real component: `Plugin::load`, `instantiate`, and
+//! `PluginInstance::build_request` with the `request-input` the host builds
+//! (`rhai_to_tree` of the builder's Rhai map, as `script_api::dispatch`
+//! does). The native side is the same crate compiled for the host,
+//! `guest_stripe::request::build_request`, on the same 10 fields. Both get
+//! their input ready-made and return the finished request (method, path,
+//! form body), so the difference is exactly what the sandbox adds: lowering
+//! the tree into the component's memory, the guest rebuilding it, the
+//! component call and the lifting of the result. The host-side tree building
+//! (`rhai_to_tree`) is timed on its own, since a native design would need
+//! some conversion of the script's values too.
+//!
+//! Each figure is the median over batches of the mean time per call in a
+//! batch, after a warm-up, so that a burst of noise on this 2-core machine
+//! moves at most a batch or two. Before timing, both sides' bodies are
+//! checked to be byte-for-byte equal.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use guest_stripe::value::ArenaNode;
+use payhost::plugin::{Plugin, PluginInstance, rhai_to_tree, wit};
+use rhai::Dynamic;
+
+use crate::fixtures::{self, OBJECT, OPERATION};
+
+/// Everything one call needs, built once.
+pub struct Fixture {
+    instance: PluginInstance,
+    input: wit::RequestInput,
+    script_params: Dynamic,
+    native_params: guest_stripe::Value,
+    native_extra: guest_stripe::Value,
+}
+
+impl Fixture {
+    pub fn new(plugin: &Plugin) -> anyhow::Result<Fixture> {
+        let json = fixtures::params_json();
+        let script_params: Dynamic = rhai::serde::to_dynamic(&json)
+            .map_err(|e| anyhow::anyhow!("params as a Rhai map: {e}"))?;
+        let input = wit::RequestInput {
+            id: None,
+            params: rhai_to_tree(&script_params).map_err(anyhow::Error::msg)?,
+            extra: rhai_to_tree(&Dynamic::from_map(rhai::Map::new()))
+                .map_err(anyhow::Error::msg)?,
+        };
+        // The same fields in the order the host sends them (a Rhai map is
+        // sorted by key).
+        let native_params = guest_stripe::Value::from_serde_json(
+            &rhai::serde::from_dynamic::<serde_json::Value>(&script_params)
+                .map_err(|e| anyhow::anyhow!("params back to JSON: {e}"))?,
+        );
+        let mut fixture = Fixture {
+            instance: plugin.instantiate()?,
+            input,
+            script_params,
+            native_params,
+            native_extra: guest_stripe::Value::Map(Vec::new()),
+        };
+        let plugin_body = fixture.plugin_call()?;
+        let native_body = fixture.native_call()?;
+        if plugin_body != native_body {
+            bail!(
+                "plugin and native bodies differ:\n  plugin: {}\n  native: {}",
+                String::from_utf8_lossy(&plugin_body),
+                String::from_utf8_lossy(&native_body)
+            );
+        }
+        Ok(fixture)
+    }
+
+    /// One `build-request` through the component; returns the body.
+    pub fn plugin_call(&mut self) -> anyhow::Result<Vec<u8>> {
+        let request = self
+            .instance
+            .build_request(OBJECT, OPERATION, &self.input)?
+            .map_err(|e| anyhow::anyhow!("plugin refused: {}", e.message))?;
+        Ok(request.body)
+    }
+
+    /// The same request built natively; returns the body.
+    pub fn native_call(&self) -> anyhow::Result<Vec<u8>> {
+        let request = guest_stripe::request::build_request(
+            OBJECT,
+            OPERATION,
+            None,
+            &self.native_params,
+            &self.native_extra,
+        )
+        .map_err(|e| anyhow::anyhow!("native refused: {}", e.message))?;
+        Ok(request.body)
+    }
+
+    /// What the guest does inside `build-request`, natively: the arena
+    /// (copied, as the canonical ABI copies it in), decoded, then built.
+    pub fn native_arena_call(&self) -> anyhow::Result<Vec<u8>> {
+        let arena = |tree: &[wit::ValueNode]| -> Vec<ArenaNode> {
+            tree.iter()
+                .map(|node| match node {
+                    wit::ValueNode::Null => ArenaNode::Null,
+                    wit::ValueNode::Boolean(b) => ArenaNode::Bool(*b),
+                    wit::ValueNode::Integer(i) => ArenaNode::Int(*i),
+                    wit::ValueNode::Float(f) => ArenaNode::Float(*f),
+                    wit::ValueNode::Text(s) => ArenaNode::Text(s.clone()),
+                    wit::ValueNode::List(items) => ArenaNode::List(items.clone()),
+                    wit::ValueNode::Map(entries) => ArenaNode::Map(entries.clone()),
+                })
+                .collect()
+        };
+        let request = guest_stripe::request::build_request_from_arena(
+            OBJECT,
+            OPERATION,
+            None,
+            arena(&self.input.params),
+            arena(&self.input.extra),
+        )
+        .map_err(|e| anyhow::anyhow!("native refused: {}", e.message))?;
+        Ok(request.body)
+    }
+
+    /// The host's conversion of the builder's map into the WIT tree.
+    pub fn tree_call(&self) -> usize {
+        rhai_to_tree(&self.script_params)
+            .map(|tree| tree.len())
+            .unwrap_or(0)
+    }
+
+    /// The whole host side of one request's encoding: the tree, then the
+    /// plugin call.
+    pub fn tree_and_plugin_call(&mut self) -> anyhow::Result<Vec<u8>> {
+        self.input.params = rhai_to_tree(&self.script_params).map_err(anyhow::Error::msg)?;
+        self.plugin_call()
+    }
+}
+
+/// The figures, in nanoseconds per call.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub plugin_ns: f64,
+    pub native_ns: f64,
+    pub tree_ns: f64,
+    pub tree_and_plugin_ns: f64,
+    pub calls: u64,
+}
+
+impl Figures {
+    pub fn ratio(&self) -> f64 {
+        self.plugin_ns / self.native_ns
+    }
+}
+
+/// Median over `batches` of the mean time of `per_batch` calls of `f`.
+fn time_batches(
+    batches: usize,
+    per_batch: u32,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<f64> {
+    for _ in 0..per_batch {
+        f()?; // warm-up
+    }
+    let mut means = Vec::with_capacity(batches);
+    for _ in 0..batches {
+        let started = Instant::now();
+        for _ in 0..per_batch {
+            f()?;
+        }
+        means.push(started.elapsed().as_nanos() as f64 / f64::from(per_batch));
+    }
+    Ok(fixtures::median(&mut means))
+}
+
+/// Times all four, interleaved batch by batch so that noise hits all alike.
+pub fn measure(plugin: &Plugin, budget: Duration) -> anyhow::Result<Figures> {
+    let mut fixture = Fixture::new(plugin)?;
+    // Size batches to about 10 ms of plugin calls.
+    let started = Instant::now();
+    for _ in 0..1_000 {
+        black_box(fixture.plugin_call()?);
+    }
+    let per_call = started.elapsed() / 1_000;
+    let per_batch = (Duration::from_millis(10).as_nanos() / per_call.as_nanos().max(1))
+        .clamp(100, 100_000) as u32;
+    let rounds = (budget.as_millis() / 40).max(5) as usize;
+
+    let (mut plugin_ns, mut native_ns, mut tree_ns, mut both_ns) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        plugin_ns.push(time_batches(1, per_batch, || {
+            black_box(fixture.plugin_call()?);
+            Ok(())
+        })?);
+        native_ns.push(time_batches(1, per_batch, || {
+            black_box(fixture.native_call()?);
+            Ok(())
+        })?);
+        tree_ns.push(time_batches(1, per_batch, || {
+            black_box(fixture.tree_call());
+            Ok(())
+        })?);
+        both_ns.push(time_batches(1, per_batch, || {
+            black_box(fixture.tree_and_plugin_call()?);
+            Ok(())
+        })?);
+    }
+    Ok(Figures {
+        plugin_ns: fixtures::median(&mut plugin_ns),
+        native_ns: fixtures::median(&mut native_ns),
+        tree_ns: fixtures::median(&mut tree_ns),
+        tree_and_plugin_ns: fixtures::median(&mut both_ns),
+        calls: u64::from(per_batch) * rounds as u64 * 2,
+    })
+}
+
+/// `PAYHOST_PLUGIN`, else `target/plugins/stripe.wasm` in this workspace.
+pub fn default_plugin_path() -> std::path::PathBuf {
+    std::env::var_os("PAYHOST_PLUGIN")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/stripe.wasm")
+        })
+}

@@ -1,0 +1,179 @@
+//! `create_async` return latency while 1,000 requests are in flight.
+//!
+//! The pieces are built as `host/src/run.rs` builds them (plugin, one tokio
+//! runtime with two threads, the embedded queue, the HTTP executor, the
+//! worker pool, a `ScriptHost` and `flow::script_engine` on this thread), with
+//! `max_in_flight` at 4,096 so that no call waits for a permit. The stub
+//! answers only after several seconds, so requests pile up.
+//!
+//! A compiled one-call AST, `b.create_async(...)` with `b` the 10-field
+//! builder in the scope, is evaluated repeatedly; `Instant` brackets each
+//! evaluation, so a sample is the whole script-visible cost of the call
+//! (Rhai dispatch, plugin `build-request`, destination check, hand-off to
+//! the runtime). First 1,000 calls put 1,000 requests in flight; once the
+//! stub has received all of them, the timed calls follow back to back (in
+//! flight grows from 1,000 to 1,000 + timed calls). The connections the new
+//! requests open are made on the runtime's threads meanwhile, competing for
+//! the 2 cores as they would in production.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use payhost::flow::{ScriptLimits, script_engine};
+use payhost::ledger::Ledger;
+use payhost::plugin::Plugin;
+use payhost::script_api::ScriptHost;
+use rhai::{Dynamic, Scope};
+
+use crate::fixtures::{self, BUILDER, CONTEXT_ID, SECRET, WORKER_ID};
+use crate::rig::Rig;
+use crate::stub::Stub;
+
+/// Requests put in flight before timing.
+pub const IN_FLIGHT: usize = 1_000;
+
+#[derive(Debug, Clone)]
+pub struct Figures {
+    /// Timed calls (each with at least `IN_FLIGHT` requests in flight).
+    pub calls: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+    /// Timed calls of `SLOW_US` or more, by what happened meanwhile.
+    pub slow: Slow,
+    /// The first `IN_FLIGHT` calls (in flight growing from 0).
+    pub fill_p50_us: f64,
+    pub fill_p99_us: f64,
+    /// Requests in flight (executor permits taken) after the last call.
+    pub in_flight_at_end: usize,
+}
+
+pub fn measure(
+    plugin: &Plugin,
+    stub: &Stub,
+    delay: Duration,
+    timed: usize,
+) -> anyhow::Result<Figures> {
+    let rig = Rig::new(plugin, &stub.base_url(delay), 4_096, 0)?;
+    let limits = ScriptLimits::default();
+    let dispatcher = rig.dispatcher.clone();
+    let (mut ledger, token) = Ledger::new();
+    let executor = dispatcher.executor.clone();
+    let host = ScriptHost::new(dispatcher)?;
+    let engine = script_engine(&host, &limits);
+    host.set_current(Some(token));
+
+    let builder: Dynamic = engine
+        .eval(BUILDER)
+        .map_err(|e| anyhow::anyhow!("building the builder: {e}"))?;
+    let mut scope = Scope::new();
+    scope.push("b", builder);
+    let call = engine
+        .compile(format!(
+            r#"b.create_async("{WORKER_ID}", "{CONTEXT_ID}", "{SECRET}")"#
+        ))
+        .map_err(|e| anyhow::anyhow!("compiling the call: {e}"))?;
+    // Slow calls are classified by what the thread's context-switch counts
+    // did meanwhile (read outside the timed bracket): preempted, blocked, or
+    // neither (the call itself was slow).
+    let mut slow = Slow::default();
+    let mut time_calls = |n: usize, slow: &mut Slow| -> anyhow::Result<Vec<f64>> {
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let before = switches();
+            let started = Instant::now();
+            let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &call);
+            let micros = started.elapsed().as_nanos() as f64 / 1_000.0;
+            let after = switches();
+            samples.push(micros);
+            if micros >= SLOW_US {
+                slow.count(before, after);
+            }
+            let _ = black_box(result.map_err(|e| anyhow::anyhow!("create_async failed: {e}"))?);
+        }
+        samples.sort_by(f64::total_cmp);
+        Ok(samples)
+    };
+
+    let open_before = stub.open();
+    let fill = time_calls(IN_FLIGHT, &mut Slow::default())?;
+    if !stub.wait_open(open_before + IN_FLIGHT as u64, Duration::from_secs(20)) {
+        bail!(
+            "only {} of {IN_FLIGHT} requests reached the stub",
+            stub.open() - open_before
+        );
+    }
+    let samples = time_calls(timed, &mut slow)?;
+    let in_flight_at_end = executor.in_flight();
+    if stub.open() < open_before + IN_FLIGHT as u64 {
+        bail!("requests finished during the timed calls: make the stub delay longer");
+    }
+
+    // Let every request and flow finish before the next measurement.
+    host.set_current(None);
+    drop(engine);
+    drop(host);
+    let summary = rig
+        .runtime
+        .block_on(ledger.wait(Some(delay + Duration::from_secs(60))))
+        .map_err(|s| anyhow::anyhow!("requests still open after the delay: {s}"))
+        .context("create_async measurement")?;
+    if summary.flows_run as usize != IN_FLIGHT + timed || summary.flows_failed > 0 {
+        bail!("create_async measurement: unexpected outcome: {summary}");
+    }
+    rig.finish();
+
+    let mean_us = samples.iter().sum::<f64>() / samples.len() as f64;
+    Ok(Figures {
+        calls: samples.len(),
+        p50_us: fixtures::percentile(&samples, 50.0),
+        p99_us: fixtures::percentile(&samples, 99.0),
+        max_us: samples.last().copied().unwrap_or(f64::NAN),
+        mean_us,
+        slow,
+        fill_p50_us: fixtures::percentile(&fill, 50.0),
+        fill_p99_us: fixtures::percentile(&fill, 99.0),
+        in_flight_at_end,
+    })
+}
+
+/// A call this slow or slower misses the goal on its own.
+pub const SLOW_US: f64 = 50.0;
+
+/// Slow calls by cause, from the thread's context-switch counters.
+#[derive(Debug, Clone, Default)]
+pub struct Slow {
+    /// The kernel took the core away (involuntary switch).
+    pub preempted: usize,
+    /// The thread waited (voluntary switch: a lock, a blocking call).
+    pub blocked: usize,
+    /// Neither: the call's own work took that long.
+    pub running: usize,
+}
+
+impl Slow {
+    fn count(&mut self, before: (i64, i64), after: (i64, i64)) {
+        if after.1 > before.1 {
+            self.preempted += 1;
+        } else if after.0 > before.0 {
+            self.blocked += 1;
+        } else {
+            self.running += 1;
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.preempted + self.blocked + self.running
+    }
+}
+
+/// This thread's (voluntary, involuntary) context switches so far.
+fn switches() -> (i64, i64) {
+    // SAFETY: getrusage writes only the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_THREAD reports on the calling thread.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    (usage.ru_nvcsw, usage.ru_nivcsw)
+}

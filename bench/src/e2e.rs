@@ -1,0 +1,153 @@
+//! End to end: 10,000 requests, script -> HTTP to the stub -> response flow
+//! done, in requests per second.
+//!
+//! Three contenders, each run in this process against the same stub (no
+//! delay) with the same concurrency bound (256, payhost's default
+//! `max_in_flight`), on the same 10-field payment intent and form body:
+//!
+//! - payhost, in process through the library, wired as `run.rs` wires it
+//!   ([`crate::rig`]): one script thread sending 10,000 `create_async`,
+//!   the plugin building each request, the shared executor, the plugin
+//!   classifying each response, the flow run by the worker pool;
+//! - the seed-style baseline ([`crate::seed`]): the same script against the
+//!   seed's design (thread, runtime and client per request, flow compiled
+//!   from generated source per response);
+//! - a bare reqwest loop: one client, 256 tasks on a two-thread runtime
+//!   POSTing the ready-made form body and reading the answer; no plugin, no
+//!   Rhai, no flow. That is the most this machine can do for this traffic
+//!   with this HTTP stack, so payhost's share of it is its overhead.
+//!
+//! The clock runs from the script's start (the loop's, for bare reqwest) to
+//! the last flow (the last body); building runtimes and pools is outside it.
+//! All three run `rounds` times, interleaved, and the best round of each
+//! counts (the least disturbed by other work on the machine).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use payhost::plugin::Plugin;
+
+use crate::fixtures::{self, SECRET};
+use crate::rig::{self, Rig};
+use crate::seed::Seed;
+use crate::stub::Stub;
+
+/// Concurrency bound for all three.
+pub const CONCURRENCY: usize = 256;
+
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub requests: usize,
+    pub payhost_rps: f64,
+    pub seed_rps: f64,
+    pub bare_rps: f64,
+    /// Every round's rate, for the record.
+    pub payhost_rounds: Vec<f64>,
+    pub bare_rounds: Vec<f64>,
+    pub seed_rounds: Vec<f64>,
+}
+
+impl Figures {
+    pub fn vs_seed(&self) -> f64 {
+        self.payhost_rps / self.seed_rps
+    }
+
+    pub fn share_of_bare(&self) -> f64 {
+        self.payhost_rps / self.bare_rps
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(600);
+
+pub fn measure(
+    plugin: &Plugin,
+    stub: &Stub,
+    requests: usize,
+    rounds: usize,
+) -> anyhow::Result<Figures> {
+    let base_url = stub.base_url(Duration::ZERO);
+    let mut payhost_rounds = Vec::new();
+    let mut bare_rounds = Vec::new();
+    let mut seed_rounds = Vec::new();
+    for _ in 0..rounds.max(1) {
+        bare_rounds.push(rate(requests, bare_reqwest(&base_url, requests)?));
+        payhost_rounds.push(rate(requests, payhost(plugin, &base_url, requests)?));
+        seed_rounds.push(rate(requests, seed_style(&base_url, requests)?));
+    }
+    let best = |rounds: &[f64]| rounds.iter().copied().fold(0.0, f64::max);
+    Ok(Figures {
+        requests,
+        payhost_rps: best(&payhost_rounds),
+        seed_rps: best(&seed_rounds),
+        bare_rps: best(&bare_rounds),
+        payhost_rounds,
+        bare_rounds,
+        seed_rounds,
+    })
+}
+
+fn rate(requests: usize, elapsed: Duration) -> f64 {
+    requests as f64 / elapsed.as_secs_f64()
+}
+
+/// payhost through the library; returns script start to last flow.
+pub fn payhost(plugin: &Plugin, base_url: &str, requests: usize) -> anyhow::Result<Duration> {
+    let rig = Rig::new(plugin, base_url, CONCURRENCY, requests)?;
+    let (summary, elapsed) = rig.run_to_end(LIMIT)?;
+    rig.finish();
+    rig::check_complete(&summary, requests)?;
+    Ok(elapsed)
+}
+
+/// The seed-style baseline with the same bound.
+pub fn seed_style(base_url: &str, requests: usize) -> anyhow::Result<Duration> {
+    let seed = Seed::new(base_url, CONCURRENCY);
+    crate::seed::run_to_end(&seed, &fixtures::send_script(requests), requests, LIMIT)
+}
+
+/// One client, `CONCURRENCY` tasks, the ready-made body.
+pub fn bare_reqwest(base_url: &str, requests: usize) -> anyhow::Result<Duration> {
+    let runtime = fixtures::http_runtime()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()?;
+    let url: reqwest::Url = format!("{base_url}/v1/payment_intents").parse()?;
+    let body = bytes::Bytes::from(fixtures::form_body()?);
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..CONCURRENCY {
+            let (client, url, body) = (client.clone(), url.clone(), body.clone());
+            let (next, ok) = (next.clone(), ok.clone());
+            tasks.spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < requests {
+                    let sent = client
+                        .post(url.clone())
+                        .basic_auth(SECRET, Some(""))
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    if let Ok(response) = sent
+                        && response.status().is_success()
+                        && response.bytes().await.is_ok()
+                    {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+    let elapsed = started.elapsed();
+    runtime.shutdown_background();
+    let ok = ok.load(Ordering::Relaxed);
+    if ok != requests {
+        bail!("bare reqwest: {ok} of {requests} requests succeeded");
+    }
+    Ok(elapsed)
+}

@@ -1,0 +1,215 @@
+//! What every measurement shares: the payment intent with 10 fields, the
+//! scripts and flow that send and handle it, and the pieces of payhost wired
+//! the way `host/src/run.rs` wires them.
+//!
+//! One definition of the request and one flow body are used by payhost and
+//! by every baseline, so all sides do the same work per request: encode the
+//! same 10 fields, send the same form body with the same secret, and run the
+//! same response flow on the same response.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use payhost::http::{HttpConfig, OutcomeSink};
+use payhost::plugin::{ComponentCache, Plugin, SandboxLimits};
+use payhost::script_api::{Dispatcher, ProviderConfig};
+use serde_json::json;
+
+pub const OBJECT: &str = "payment_intent";
+pub const OPERATION: &str = "create";
+/// The secret every side sends (the stub ignores it).
+pub const SECRET: &str = "sk_test_payhost_bench";
+pub const WORKER_ID: &str = "worker-1";
+pub const CONTEXT_ID: &str = "bench-context";
+/// The flow the stub's answer runs.
+pub const RESPONSE_FLOW: &str = "new_create_payment_intent_response";
+
+/// The 10 fields, as JSON (key order is the order the script sets them).
+pub fn params_json() -> serde_json::Value {
+    json!({
+        "amount": 2000,
+        "currency": "usd",
+        "customer": "cus_NffrFeUfNV2Hib",
+        "description": "payhost benchmark order 6735",
+        "metadata": {"order_id": "6735", "channel": "web"},
+        "payment_method_types": ["card"],
+        "capture_method": "manual",
+        "receipt_email": "jenny.rosen@example.com",
+        "statement_descriptor": "PAYHOST BENCH",
+        "setup_future_usage": "off_session"
+    })
+}
+
+/// The same 10 fields as a script sets them (payhost's script API and the
+/// seed-style baseline both register these setters).
+pub const BUILDER: &str = r#"new_payment_intent()
+        .amount(2000)
+        .currency("usd")
+        .customer("cus_NffrFeUfNV2Hib")
+        .description("payhost benchmark order 6735")
+        .metadata("order_id", "6735")
+        .metadata("channel", "web")
+        .payment_method_types(["card"])
+        .capture_method("manual")
+        .receipt_email("jenny.rosen@example.com")
+        .statement_descriptor("PAYHOST BENCH")
+        .setup_future_usage("off_session")"#;
+
+/// A script that sends `n` payment intents, as the seed's main script does
+/// (worker id, context id and secret passed to `create_async`).
+pub fn send_script(n: usize) -> String {
+    format!(
+        "for i in 0..{n} {{\n    let result = {BUILDER}\n        .create_async(\"{WORKER_ID}\", \"{CONTEXT_ID}\", \"{SECRET}\");\n}}\n"
+    )
+}
+
+/// The response flow: the seed's `new_create_payment_intent_response.rhai`
+/// without its `print`s (10,000 lines of output would measure the terminal).
+pub const FLOW_BODY: &str = r#"let payment_intent_id = parsed_data.id;
+let status = parsed_data.status;
+let message = `Payment Intent Created: ${payment_intent_id} (${status})`;
+if status == "requires_payment_method" {
+    let ready = true;
+}
+"#;
+
+/// A temporary directory holding the send script and the response flow.
+pub struct Scripts {
+    dir: tempfile::TempDir,
+}
+
+impl Scripts {
+    /// Writes `main.rhai` (sending `n` requests) and the response flow.
+    pub fn new(n: usize) -> anyhow::Result<Scripts> {
+        let dir = tempfile::Builder::new().prefix("payhost-bench").tempdir()?;
+        std::fs::write(dir.path().join("main.rhai"), send_script(n))?;
+        let flows = dir.path().join("flows");
+        std::fs::create_dir(&flows)?;
+        std::fs::write(flows.join(format!("{RESPONSE_FLOW}.rhai")), FLOW_BODY)?;
+        Ok(Scripts { dir })
+    }
+
+    pub fn main_script(&self) -> PathBuf {
+        self.dir.path().join("main.rhai")
+    }
+
+    pub fn flows_dir(&self) -> PathBuf {
+        self.dir.path().join("flows")
+    }
+}
+
+/// Loads the plugin as `payhost run` does (compiled-component cache on).
+pub fn load_plugin(path: &Path) -> anyhow::Result<Plugin> {
+    Plugin::load(path, SandboxLimits::default(), &ComponentCache::new(None))
+        .with_context(|| format!("loading {}", path.display()))
+}
+
+/// The executor and dispatcher, built by the code `payhost run` uses
+/// (`Dispatcher::build`). The secret comes from the scripts' third argument
+/// (a variable no one sets is named, so the environment cannot add one).
+pub fn dispatcher(
+    plugin: &Plugin,
+    runtime: &tokio::runtime::Runtime,
+    base_url: &str,
+    http: HttpConfig,
+    sink: Arc<dyn OutcomeSink>,
+) -> anyhow::Result<Dispatcher> {
+    Dispatcher::build(
+        plugin,
+        &ProviderConfig {
+            base_url: Some(base_url.to_string()),
+            secret_env: Some("PAYHOST_BENCH_NO_SECRET".into()),
+            worker_id: WORKER_ID.into(),
+            context_id: CONTEXT_ID.into(),
+            http,
+        },
+        runtime.handle().clone(),
+        sink,
+    )
+}
+
+/// The runtime `payhost run` starts: two worker threads.
+pub fn http_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("payhost-http")
+        .enable_all()
+        .build()?)
+}
+
+/// The form body of the 10-field request, as the plugin encodes it.
+pub fn form_body() -> anyhow::Result<Vec<u8>> {
+    let params = guest_stripe::Value::from_serde_json(&params_json());
+    let request = guest_stripe::build_request(
+        OBJECT,
+        OPERATION,
+        None,
+        &params,
+        &guest_stripe::Value::Map(Vec::new()),
+    )
+    .map_err(|e| anyhow::anyhow!("native build_request: {}", e.message))?;
+    Ok(request.body)
+}
+
+/// This process's peak resident set (VmHWM), in KiB.
+pub fn vm_hwm_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}
+
+/// Percentile (0..=100) of sorted samples, nearest rank.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Median of unsorted samples.
+pub fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    percentile(samples, 50.0)
+}
+
+/// Raises this process's open-file limit to `wanted` (root may raise the
+/// hard limit too): 10,000 requests in flight need 10,000 sockets, and the
+/// seed-style design a runtime's descriptors per request on top. Returns
+/// the limit now in force.
+pub fn raise_fd_limit(wanted: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        if limit.rlim_cur >= wanted {
+            return limit.rlim_cur;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max.max(wanted),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            return wanted;
+        }
+        // Not allowed past the hard limit: take what there is.
+        let soft = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &soft) == 0 {
+            limit.rlim_max
+        } else {
+            limit.rlim_cur
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! `payhost-bench`: runs every measurement and prints one table.
+//!
+//! ```text
+//! payhost-bench [--plugin PATH] [--payhost-bin PATH] [--redis-server PATH]
+//!               [--redis-benchmark PATH] [--out PATH] [--only a,b,...] [--quick]
+//! payhost-bench child rss-payhost|rss-seed --base-url URL --plugin PATH --requests N
+//! payhost-bench child build-request-loop|build-request-native-loop --plugin PATH --requests N
+//! payhost-bench child e2e-payhost|e2e-seed|e2e-bare [--plugin PATH] --requests N
+//! ```
+//!
+//! `cargo xtask bench` passes the paths. `--only` takes any of
+//! `build_request,create_async,e2e,rss,redis`; `--quick` shrinks every run
+//! (for trying the harness, not for figures). The `child` form is how the
+//! RSS measurement runs each side in a process of its own;
+//! the other child modes give profilers one piece alone.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use payhost_bench::report::{self, Results};
+use payhost_bench::stub::Stub;
+use payhost_bench::{build_request, child, create_async, e2e, fixtures, redis_queue, rss};
+
+struct Args {
+    plugin: PathBuf,
+    payhost_bin: PathBuf,
+    redis_server: PathBuf,
+    redis_benchmark: PathBuf,
+    out: PathBuf,
+    only: Option<Vec<String>>,
+    quick: bool,
+    base_url: String,
+    requests: usize,
+}
+
+fn parse(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
+    let mut args = Args {
+        plugin: build_request::default_plugin_path(),
+        payhost_bin: "target/release/payhost".into(),
+        redis_server: "redis-server".into(),
+        redis_benchmark: "redis-benchmark".into(),
+        out: "target/bench/results.json".into(),
+        only: None,
+        quick: false,
+        base_url: String::new(),
+        requests: 10_000,
+    };
+    while let Some(flag) = argv.next() {
+        let mut value = || argv.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--plugin" => args.plugin = value()?.into(),
+            "--payhost-bin" => args.payhost_bin = value()?.into(),
+            "--redis-server" => args.redis_server = value()?.into(),
+            "--redis-benchmark" => args.redis_benchmark = value()?.into(),
+            "--out" => args.out = value()?.into(),
+            "--only" => args.only = Some(value()?.split(',').map(String::from).collect()),
+            "--base-url" => args.base_url = value()?,
+            "--requests" => args.requests = value()?.parse()?,
+            "--quick" => args.quick = true,
+            other => bail!("unknown argument `{other}`"),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> anyhow::Result<()> {
+    // The same for every process of the bench: see `raise_fd_limit`.
+    fixtures::raise_fd_limit(100_000);
+    let mut argv = std::env::args().skip(1).peekable();
+    if argv.peek().map(String::as_str) == Some("child") {
+        argv.next();
+        let mode = argv.next().context("child needs a mode")?;
+        let args = parse(argv)?;
+        return child::run(&mode, &args.plugin, &args.base_url, args.requests);
+    }
+    let args = parse(argv)?;
+    let runs = |name: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|n| n == name))
+    };
+    let q = |full: usize, quick: usize| if args.quick { quick } else { full };
+
+    let started = Instant::now();
+    let plugin = fixtures::load_plugin(&args.plugin)?;
+    let stub = Stub::start(2)?;
+    let mut results = Results {
+        machine: report::machine(),
+        ..Results::default()
+    };
+    let step = |name: &str| eprintln!("bench: {name} ({:.0}s)", started.elapsed().as_secs_f64());
+
+    if runs("build_request") {
+        step("plugin build-request vs native");
+        let budget = Duration::from_millis(q(3_000, 300) as u64);
+        results.build_request = Some(build_request::measure(&plugin, budget)?);
+    }
+    if runs("create_async") {
+        step("create_async latency with 1,000 in flight");
+        let delay = Duration::from_secs(4);
+        results.create_async = Some(create_async::measure(&plugin, &stub, delay, q(2_000, 200))?);
+    }
+    if runs("e2e") {
+        step("end to end: payhost, bare reqwest, seed-style");
+        results.e2e = Some(e2e::measure(&plugin, &stub, q(10_000, 1_000), q(3, 1))?);
+    }
+    if runs("rss") {
+        step("peak RSS with 10,000 in flight (child processes)");
+        let exe = std::env::current_exe()?;
+        let (n, common) = (q(10_000, 1_000), q(3_000, 300));
+        let delay = Duration::from_secs(1);
+        results.rss = Some(rss::measure(&exe, &args.plugin, &stub, n, common, delay)?);
+    }
+    if runs("redis") {
+        step("Redis flow jobs with two payhost workers, then redis-benchmark");
+        let tools = redis_queue::Tools {
+            payhost_bin: &args.payhost_bin,
+            redis_server: &args.redis_server,
+            redis_benchmark: &args.redis_benchmark,
+            plugin: &args.plugin,
+        };
+        results.redis = Some(redis_queue::measure(&tools, q(20_000, 2_000), 16)?);
+    }
+    drop(stub);
+    results.seconds = started.elapsed().as_secs_f64();
+
+    let table = report::table(&results);
+    println!("\n{table}");
+    let machine = &results.machine;
+    println!(
+        "machine: {} x {}, {} GiB; load before {}; {:.0} s",
+        machine["nproc"],
+        machine["cpu"],
+        machine["memory_gib"],
+        machine["loadavg"],
+        results.seconds
+    );
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut json = report::json(&results);
+    json["table"] = table.into();
+    std::fs::write(&args.out, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!("results: {}", args.out.display());
+    Ok(())
+}

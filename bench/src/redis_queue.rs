@@ -1,0 +1,231 @@
+//! Flow jobs per second through Redis with two `payhost worker` processes,
+//! against what `redis-benchmark` gets from the same redis-server.
+//!
+//! The bench starts its own redis-server on a free loopback port (no
+//! persistence), and two release `payhost worker` processes on one worker id
+//! (so they share the stream's consumer group, as a deployment would), each
+//! with `--concurrency` jobs at a time and the bench's response flow. Once
+//! both say they are reading, it publishes N flow jobs with payhost's own
+//! `queue::redis::enqueue` (the record, the run set, the counts and the
+//! XADD, one MULTI/EXEC per job, as a `payhost run --redis` does) from 32
+//! tasks, and the clock runs until the `done` count reaches N. Every job
+//! then cost: the publish transaction, XREADGROUP, start and running
+//! transactions, the flow (parse the 1.5 KB payload, run the script), and
+//! the settling transaction with XACK.
+//!
+//! Then, with the workers stopped, `redis-benchmark` runs against the same
+//! server: `-t set` (the classic figure) and an XADD of a job-sized entry.
+//! The ratio says how many flow jobs payhost completes per plain Redis
+//! command the server can answer.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use payhost::flow::{FlowJob, Outcome};
+use payhost::queue::redis as rq;
+use redis::AsyncCommands;
+
+use crate::fixtures::{CONTEXT_ID, RESPONSE_FLOW, Scripts};
+use crate::stub::PAYMENT_INTENT_JSON;
+
+const WORKER_ID: &str = "bench";
+
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub jobs: usize,
+    pub workers: usize,
+    pub concurrency: usize,
+    pub jobs_per_s: f64,
+    pub publish_seconds: f64,
+    pub set_rps: f64,
+    pub xadd_rps: f64,
+}
+
+pub struct Tools<'a> {
+    pub payhost_bin: &'a Path,
+    pub redis_server: &'a Path,
+    pub redis_benchmark: &'a Path,
+    pub plugin: &'a Path,
+}
+
+/// Kills the child (and waits) when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub fn measure(tools: &Tools, jobs: usize, concurrency: usize) -> anyhow::Result<Figures> {
+    let port = free_port()?;
+    let _server = Guard(
+        Command::new(tools.redis_server)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", tools.redis_server.display()))?,
+    );
+    let url = format!("redis://127.0.0.1:{port}/");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let mut conn = runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match rq::connect(&url).await {
+                Ok(conn) => return Ok(conn),
+                Err(err) if Instant::now() > deadline => return Err(err),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })?;
+
+    let scripts = Scripts::new(0)?;
+    let workers: Vec<Guard> = (0..2)
+        .map(|_| start_worker(tools, &url, &scripts, concurrency))
+        .collect::<anyhow::Result<_>>()?;
+
+    let job = FlowJob {
+        flow: RESPONSE_FLOW.into(),
+        outcome: Outcome::Response,
+        worker_id: WORKER_ID.into(),
+        context_id: CONTEXT_ID.into(),
+        caller_id: "stripe".into(),
+        payload: serde_json::from_str::<serde_json::Value>(PAYMENT_INTENT_JSON)?.to_string(),
+    };
+    let job_json = serde_json::to_string(&job)?;
+    let started = Instant::now();
+    let published = runtime.block_on(async {
+        rq::ensure_group(&mut conn, WORKER_ID).await?;
+        let mut tasks = tokio::task::JoinSet::new();
+        const TASKS: usize = 32;
+        for t in 0..TASKS {
+            let (mut conn, job, job_json) = (conn.clone(), job.clone(), job_json.clone());
+            tasks.spawn(async move {
+                for i in (t..jobs).step_by(TASKS) {
+                    let id = format!("bench{i:09}");
+                    rq::enqueue(&mut conn, &id, &job_json, &job, None).await?;
+                }
+                redis::RedisResult::Ok(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        anyhow::Ok(started.elapsed())
+    })?;
+    let counts = payhost::queue::keys::counts(WORKER_ID);
+    let elapsed = runtime.block_on(async {
+        loop {
+            let done: Option<usize> = conn.hget(&counts, "done").await?;
+            if done.unwrap_or(0) >= jobs {
+                return anyhow::Ok(started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(300) {
+                bail!("only {done:?} of {jobs} flow jobs done after 300 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })?;
+    drop(workers);
+
+    let bench = |args: &[&str]| redis_benchmark(tools.redis_benchmark, port, args);
+    let set_rps = bench(&["-t", "set"])?;
+    let xadd_rps = bench(&[
+        "XADD",
+        "bench:xadd",
+        "*",
+        "job_id",
+        "bench000000001",
+        "job",
+        &job_json,
+    ])?;
+    drop(runtime);
+    Ok(Figures {
+        jobs,
+        workers: 2,
+        concurrency,
+        jobs_per_s: jobs as f64 / elapsed.as_secs_f64(),
+        publish_seconds: published.as_secs_f64(),
+        set_rps,
+        xadd_rps,
+    })
+}
+
+/// Starts one `payhost worker` and waits for its "reading" line.
+fn start_worker(
+    tools: &Tools,
+    url: &str,
+    scripts: &Scripts,
+    concurrency: usize,
+) -> anyhow::Result<Guard> {
+    let mut child = Command::new(tools.payhost_bin)
+        .args(["worker", "--redis", url, "--worker-id", WORKER_ID])
+        .arg("--plugin")
+        .arg(tools.plugin)
+        .arg("--flows")
+        .arg(scripts.flows_dir())
+        .args(["--concurrency", &concurrency.to_string()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", tools.payhost_bin.display()))?;
+    let stderr = child.stderr.take().expect("piped");
+    let guard = Guard(child);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && line.contains("reading") {
+                let _ = ready_tx.send(());
+                sent = true;
+            } else if sent {
+                eprintln!("worker: {line}");
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(60))
+        .context("payhost worker did not start reading within 60 s")?;
+    Ok(guard)
+}
+
+/// Runs `redis-benchmark -q -n 100000 ARGS` and returns its requests/s.
+fn redis_benchmark(program: &Path, port: u16, args: &[&str]) -> anyhow::Result<f64> {
+    let out = Command::new(program)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "-n",
+            "100000",
+        ])
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {}", program.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // -q prints progress lines ended by \r, then "NAME: N requests per second".
+    text.split(['\r', '\n'])
+        .filter_map(|line| line.split_once(" requests per second"))
+        .filter_map(|(before, _)| before.rsplit(' ').next()?.parse::<f64>().ok())
+        .next_back()
+        .with_context(|| format!("no requests/s in redis-benchmark's output: {text:?}"))
+}
