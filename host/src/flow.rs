@@ -65,41 +65,81 @@ pub fn is_valid_flow_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// Turns a finished request into its flow job. Whatever goes wrong (the
-/// plugin fails, or hands back a payload a flow could not take as a value)
-/// still yields an error flow, so no outcome is lost.
+/// Turns a finished request into its flow job, for a queue that carries it
+/// elsewhere as text (Redis). Whatever goes wrong (the plugin fails, or
+/// hands back a payload a flow could not take as a value) still yields an
+/// error flow, so no outcome is lost.
 pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finished) -> FlowJob {
+    let (outcome, payload) = match plugin_payload(instance, finished) {
+        Ok((outcome, json)) if is_usable_payload(&json) => (outcome, json),
+        Ok((_, json)) => unusable_payload(
+            finished,
+            &serde_json::from_str::<serde::de::IgnoredAny>(&json)
+                .err()
+                .map_or_else(
+                    || format!("it nests deeper than {MAX_PAYLOAD_DEPTH} levels"),
+                    |e| e.to_string(),
+                ),
+        ),
+        Err(why) => unusable_payload(finished, &why),
+    };
+    flow_job(finished, caller_id, outcome, payload)
+}
+
+/// Like [`classify`], for a flow about to run on this thread: the payload is
+/// parsed once, here, into the value the flow will see.
+pub fn classify_parsed(
+    instance: &mut PluginInstance,
+    caller_id: &str,
+    finished: &Finished,
+) -> (FlowJob, Dynamic) {
+    let (outcome, payload, value) = match plugin_payload(instance, finished) {
+        Ok((outcome, json)) => match serde_json::from_str::<Dynamic>(&json) {
+            Ok(value) => (outcome, json, value),
+            Err(e) => parsed_unusable(finished, &e.to_string()),
+        },
+        Err(why) => parsed_unusable(finished, &why),
+    };
+    (flow_job(finished, caller_id, outcome, payload), value)
+}
+
+/// The plugin's classification, or why there is none.
+fn plugin_payload(
+    instance: &mut PluginInstance,
+    finished: &Finished,
+) -> Result<(Outcome, String), String> {
     let route = &finished.route;
+    match instance.parse_response(&route.object, &route.operation, &finished.outcome) {
+        Ok(wit::FlowPayload::Success(json)) => Ok((Outcome::Response, json)),
+        Ok(wit::FlowPayload::Failure(json)) => Ok((Outcome::Error, json)),
+        Err(err) => Err(format!("the plugin could not parse the response: {err}")),
+    }
+}
+
+/// An `api_error` payload saying why the real one could not be used.
+fn unusable_payload(finished: &Finished, why: &str) -> (Outcome, String) {
     let status = match &finished.outcome {
         wit::TransportOutcome::Response(r) => r.status,
         wit::TransportOutcome::Failed(f) => f.status.unwrap_or(0),
     };
-    let unusable = |why: String| {
-        let payload = serde_json::json!({
-            "error": { "type": "api_error", "message": why },
-            "http_status": status,
-        });
-        (Outcome::Error, payload.to_string())
-    };
-    let parsed = instance.parse_response(&route.object, &route.operation, &finished.outcome);
-    let (outcome, payload) = match parsed {
-        Ok(wit::FlowPayload::Success(json)) | Ok(wit::FlowPayload::Failure(json))
-            if !is_usable_payload(&json) =>
-        {
-            unusable(format!(
-                "the response cannot be given to a flow: {}",
-                serde_json::from_str::<serde::de::IgnoredAny>(&json)
-                    .err()
-                    .map_or_else(
-                        || format!("it nests deeper than {MAX_PAYLOAD_DEPTH} levels"),
-                        |e| e.to_string()
-                    )
-            ))
-        }
-        Ok(wit::FlowPayload::Success(json)) => (Outcome::Response, json),
-        Ok(wit::FlowPayload::Failure(json)) => (Outcome::Error, json),
-        Err(err) => unusable(format!("the plugin could not parse the response: {err}")),
-    };
+    let payload = serde_json::json!({
+        "error": {
+            "type": "api_error",
+            "message": format!("the response cannot be given to a flow: {why}"),
+        },
+        "http_status": status,
+    });
+    (Outcome::Error, payload.to_string())
+}
+
+fn parsed_unusable(finished: &Finished, why: &str) -> (Outcome, String, Dynamic) {
+    let (outcome, payload) = unusable_payload(finished, why);
+    let value = serde_json::from_str::<Dynamic>(&payload).expect("our own payload parses");
+    (outcome, payload, value)
+}
+
+fn flow_job(finished: &Finished, caller_id: &str, outcome: Outcome, payload: String) -> FlowJob {
+    let route = &finished.route;
     FlowJob {
         flow: flow_name(&route.operation, &route.object, outcome),
         outcome,
@@ -231,7 +271,18 @@ impl FlowRunner {
     /// Runs `job`, charging any requests it makes to `token`, and reports the
     /// result on it. Returns the error text when the flow failed.
     pub fn run(&mut self, job: &FlowJob, token: &Token) -> Result<(), String> {
-        let result = self.run_inner(job, token);
+        self.run_with_value(job, None, token)
+    }
+
+    /// [`FlowRunner::run`] with the payload already parsed (by
+    /// [`classify_parsed`]).
+    pub fn run_with_value(
+        &mut self,
+        job: &FlowJob,
+        value: Option<Dynamic>,
+        token: &Token,
+    ) -> Result<(), String> {
+        let result = self.run_inner(job, value, token);
         match &result {
             Ok(true) => token.report(Event::FlowDone {
                 flow: job.flow.clone(),
@@ -249,7 +300,12 @@ impl FlowRunner {
     }
 
     /// `Ok(false)` when there is no flow file for the job.
-    fn run_inner(&mut self, job: &FlowJob, token: &Token) -> Result<bool, String> {
+    fn run_inner(
+        &mut self,
+        job: &FlowJob,
+        value: Option<Dynamic>,
+        token: &Token,
+    ) -> Result<bool, String> {
         if !is_valid_flow_name(&job.flow) {
             return Err(format!(
                 "refused flow name {:?}: flow names must match ^[a-z0-9_]+$",
@@ -288,10 +344,11 @@ impl FlowRunner {
             return Ok(false);
         };
 
-        let value: serde_json::Value = serde_json::from_str(&job.payload)
-            .map_err(|e| format!("flow {}: payload is not JSON: {e}", job.flow))?;
-        let parsed: Dynamic = rhai::serde::to_dynamic(&value)
-            .map_err(|e| format!("flow {}: payload cannot be a Rhai value: {e}", job.flow))?;
+        let parsed = match value {
+            Some(value) => value,
+            None => serde_json::from_str::<Dynamic>(&job.payload)
+                .map_err(|e| format!("flow {}: payload is not JSON: {e}", job.flow))?,
+        };
         let mut scope = Scope::new();
         let (value_name, text_name) = match job.outcome {
             Outcome::Response => ("parsed_data", "response_json"),

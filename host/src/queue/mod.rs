@@ -27,7 +27,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::flow::{FlowJob, FlowRunner, ScriptLimits, classify};
+use crate::flow::{FlowJob, FlowRunner, ScriptLimits, classify, classify_parsed};
 use crate::http::{Finished, OutcomeSink};
 use crate::ledger::{Event, Token};
 use crate::script_api::{Dispatcher, ScriptHost};
@@ -142,14 +142,18 @@ fn work(rx: Receiver<Work>, setup: WorkerSetup) {
     while let Ok(message) = rx.recv() {
         match message {
             Work::Outcome(finished) => {
-                let job = classify(&mut runner.host().instance(), &caller_id, &finished);
-                let Finished { token, .. } = *finished;
-                token.report(Event::FlowQueued);
+                finished.token.report(Event::FlowQueued);
                 match &setup.placement {
                     Placement::Local => {
-                        let _ = runner.run(&job, &token);
+                        let (job, value) =
+                            classify_parsed(&mut runner.host().instance(), &caller_id, &finished);
+                        let _ = runner.run_with_value(&job, Some(value), &finished.token);
                     }
-                    Placement::Redis(publisher) => publisher.publish(job, token),
+                    Placement::Redis(publisher) => {
+                        let job = classify(&mut runner.host().instance(), &caller_id, &finished);
+                        let Finished { token, .. } = *finished;
+                        publisher.publish(job, token);
+                    }
                 }
             }
             Work::Job(job, token) => {
