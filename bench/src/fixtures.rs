@@ -131,11 +131,7 @@ pub fn dispatcher(
 
 /// The runtime `payhost run` starts: two worker threads.
 pub fn http_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("payhost-http")
-        .enable_all()
-        .build()?)
+    Ok(payhost::http::io_runtime()?)
 }
 
 /// The form body of the 10-field request, as the plugin encodes it.

@@ -77,12 +77,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
     let script_source = std::fs::read_to_string(&options.script)
         .with_context(|| format!("cannot read script {}", options.script.display()))?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("payhost-http")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::http::io_runtime().context("cannot start the async runtime")?;
     let started = std::time::Instant::now();
     let redis = match &options.redis {
         Some(config) => Some(runtime.block_on(crate::queue::redis::connect(&config.url))?),

@@ -56,12 +56,7 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
         options.worker_id
     );
     let plugin = Plugin::load(&options.plugin, options.sandbox.clone(), &options.cache)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("payhost-io")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::http::io_runtime().context("cannot start the async runtime")?;
     let (reader, writer) = runtime.block_on(async {
         // Blocking reads get their own connection so they never stall writes.
         let reader = rq::connect(&options.redis.url).await?;
