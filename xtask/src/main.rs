@@ -238,7 +238,13 @@ pub struct Workspace {
 
 impl Workspace {
     fn locate() -> Workspace {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        // `cargo run` sets CARGO_MANIFEST_DIR for the process; prefer it to
+        // the compile-time value, which goes stale when two checkouts share
+        // one target directory.
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        let root = manifest_dir
             .parent()
             .expect("xtask/ sits inside the workspace")
             .to_path_buf();
