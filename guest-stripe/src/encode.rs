@@ -27,7 +27,7 @@
 //! trees that came through the WIT arena).
 
 pub use crate::pyfloat::write_py_float;
-use crate::value::Value;
+use crate::value::{Path, Seg, Value};
 use std::fmt::Write as _;
 
 /// Encodes `params` as a form body or query string.
@@ -109,20 +109,6 @@ const SAFE: [bool; 256] = {
     }
     t
 };
-
-/// One step of a key path.
-#[derive(Clone, Copy)]
-enum Seg<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-/// A key path as a chain of stack frames: `items[0][price]` is
-/// `Key("items") <- Index(0) <- Key("price")`.
-struct Path<'a> {
-    parent: Option<&'a Path<'a>>,
-    seg: Seg<'a>,
-}
 
 fn write_key(out: &mut String, path: &Path<'_>) {
     match path.parent {

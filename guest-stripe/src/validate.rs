@@ -21,7 +21,7 @@
 use crate::encode::write_py_float;
 use crate::error::{ErrorCode, PluginError, close_matches};
 use crate::schema::{Field, Kind, Object, Operation, find_field};
-use crate::value::Value;
+use crate::value::{Path, Seg, Value};
 
 /// Checks `params` (the fields a script set) for `operation` on `object`.
 pub fn validate_params(
@@ -102,18 +102,8 @@ pub fn validate_extra(object: &Object, extra: &Value) -> Result<(), PluginError>
     }
 }
 
-#[derive(Clone, Copy)]
-enum Seg<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-/// A field path as a chain of stack frames, rendered only for messages.
-struct Path<'a> {
-    parent: Option<&'a Path<'a>>,
-    seg: Seg<'a>,
-}
-
+/// Field paths render as `items[0].price` in messages (the encoder renders
+/// the same [`Path`] as the form key `items[0][price]`).
 impl Path<'_> {
     fn render(&self) -> String {
         let mut out = String::new();

@@ -350,3 +350,19 @@ mod tests {
         assert_eq!(v.get("missing"), None);
     }
 }
+
+/// One step of a path into a parameter tree.
+#[derive(Clone, Copy)]
+pub(crate) enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// A path into a parameter tree as a chain of stack frames, built while
+/// walking it and rendered only when needed: `items[0][price]` is
+/// `Key("items") <- Index(0) <- Key("price")`. The encoder renders it as a
+/// form key, the validator as a field path in messages.
+pub(crate) struct Path<'a> {
+    pub(crate) parent: Option<&'a Path<'a>>,
+    pub(crate) seg: Seg<'a>,
+}
