@@ -313,7 +313,14 @@ impl Inner {
             .iter()
             .filter_map(|(name, value)| {
                 let value = value.to_str().ok()?;
-                let value = String::from_utf8(scrub(value.as_bytes().to_vec(), forms)).ok()?;
+                let value = if forms
+                    .iter()
+                    .any(|form| memchr::memmem::find(value.as_bytes(), form).is_some())
+                {
+                    String::from_utf8(scrub(value.as_bytes().to_vec(), forms)).ok()?
+                } else {
+                    value.to_string()
+                };
                 Some((name.as_str().to_string(), value))
             })
             .collect();
