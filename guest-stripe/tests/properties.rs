@@ -184,10 +184,10 @@ fn depth(v: &Value) -> usize {
 }
 
 proptest! {
-    // No regression files: a failure prints its minimal input.
+    // Failures are saved to properties.proptest-regressions (committed) and
+    // replayed first on every run, so a case once found keeps being checked.
     #![proptest_config(ProptestConfig {
         cases: 256,
-        failure_persistence: None,
         ..ProptestConfig::default()
     })]
 

@@ -109,9 +109,12 @@ fn plugin_payload(
     finished: &Finished,
 ) -> Result<(Outcome, String), String> {
     let route = &finished.route;
+    // The payload is what flows, queues and logs will see: judge it decoded,
+    // whatever the plugin made of the (already scrubbed) response.
+    let scrub = |json| finished.redactor.scrub_json_text(json);
     match instance.parse_response(&route.object, &route.operation, &finished.outcome) {
-        Ok(wit::FlowPayload::Success(json)) => Ok((Outcome::Response, json)),
-        Ok(wit::FlowPayload::Failure(json)) => Ok((Outcome::Error, json)),
+        Ok(wit::FlowPayload::Success(json)) => Ok((Outcome::Response, scrub(json))),
+        Ok(wit::FlowPayload::Failure(json)) => Ok((Outcome::Error, scrub(json))),
         Err(err) => Err(format!("the plugin could not parse the response: {err}")),
     }
 }
@@ -189,7 +192,25 @@ fn nesting_within(json: &str, limit: usize) -> bool {
     true
 }
 
+/// Stack reserved for each thread that runs scripts (the main script's and
+/// every flow thread). Rhai walks script data recursively (its data-size
+/// checks, `print`, dropping a value), so the stack bounds how deep a
+/// script's data may nest before the process aborts. The size limits of
+/// [`ScriptLimits`] bound that depth: they count every entry of a value,
+/// nested ones included, so a value nests at most `max_map_size +
+/// max_array_size` levels (20,000 by default). 64 MiB is several times what
+/// building, printing and dropping such a value takes; the reservation is
+/// virtual, and only a script that nests that deep touches it.
+pub const SCRIPT_THREAD_STACK: usize = 64 << 20;
+
 /// Bounds on what one script or flow may do.
+///
+/// Array and map sizes count a value's entries at every level of nesting,
+/// and Rhai re-measures a value after each change, walking all of it, a walk
+/// no operation count sees. So these limits bound both how deep script data
+/// can nest and the cost of those walks: 10,000 entries keep the worst case
+/// (a value grown or nested one entry at a time) to seconds, where 100,000
+/// took minutes.
 #[derive(Debug, Clone)]
 pub struct ScriptLimits {
     pub max_operations: u64,
@@ -209,8 +230,8 @@ impl Default for ScriptLimits {
             max_operations: 50_000_000,
             max_call_levels: 64,
             max_string_size: 16 << 20,
-            max_array_size: 100_000,
-            max_map_size: 100_000,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
             max_expr_depth: 128,
             flow_timeout: std::time::Duration::from_secs(60),
         }

@@ -15,11 +15,12 @@
 //!
 //! The executor never logs headers or the secret; reqwest marks the auth
 //! header sensitive, so its own debug output redacts it too. Some servers
-//! echo the credentials they were sent inside an error message; so that the
-//! secret cannot travel on into a plugin, a flow, a queue or a log through a
-//! response, the executor replaces every form of it that it sent (the secret
-//! itself, and its base64 form for basic auth) in response headers and
-//! bodies with `[REDACTED]` before handing them on.
+//! echo the credentials they were sent inside an error message, sometimes
+//! encoded; so that the secret cannot travel on into a plugin, a flow, a
+//! queue or a log through a response, the executor passes response headers
+//! and bodies through the request's [`Redactor`] before handing them on, and
+//! hands the redactor on with the outcome so the plugin's payload is judged
+//! again (see [`crate::secret`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,7 @@ use crate::ledger::{Event, Token};
 use crate::outbound::Checked;
 use crate::plugin::wit;
 use crate::retry::{Attempt, RetryPolicy, parse_should_retry};
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 
 /// The one tokio runtime of a process: HTTP (and Redis) I/O. Scripts and
 /// flows run on their own threads, so two I/O threads suffice. (One thread
@@ -83,6 +84,9 @@ pub struct Finished {
     pub route: Route,
     pub outcome: wit::TransportOutcome,
     pub retries: u32,
+    /// Scrubs the request's secret from whatever the plugin makes of the
+    /// outcome.
+    pub redactor: Redactor,
     /// Keeps the run open until the outcome's flow is done.
     pub token: Token,
 }
@@ -97,7 +101,11 @@ pub struct Outbound {
     pub request: Checked,
     pub route: Route,
     pub secret: Option<Secret>,
-    /// Caller-chosen idempotency key; a fresh one is made for POSTs otherwise.
+    /// Recognises `secret` in responses; built once per secret by the caller.
+    pub redactor: Redactor,
+    /// Caller-chosen idempotency key, already checked to be a valid header
+    /// value (see [`check_idempotency_key`]); a fresh one is made for POSTs
+    /// otherwise.
     pub idempotency_key: Option<String>,
     pub token: Token,
 }
@@ -195,11 +203,12 @@ impl HttpExecutor {
                 request,
                 route,
                 secret,
+                redactor,
                 idempotency_key,
                 token,
             } = outbound;
             let (outcome, retries) = inner
-                .send_with_retries(request, secret.as_ref(), idempotency_key)
+                .send_with_retries(request, secret.as_ref(), &redactor, idempotency_key)
                 .await;
             drop(permit);
             token.report(Event::RequestDone { retries });
@@ -207,6 +216,7 @@ impl HttpExecutor {
                 route,
                 outcome,
                 retries,
+                redactor,
                 token,
             });
         });
@@ -229,20 +239,23 @@ impl Inner {
         &self,
         request: Checked,
         secret: Option<&Secret>,
+        redactor: &Redactor,
         idempotency_key: Option<String>,
     ) -> (wit::TransportOutcome, u32) {
         let idempotency = match (&self.wire.idempotency_header, &request.method) {
             (Some(name), &reqwest::Method::POST) => {
                 let key = idempotency_key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-                HeaderValue::from_str(&key).ok().map(|v| (name.clone(), v))
+                // Keys from scripts were checked at the call site; a
+                // generated one is a UUID. Neither can fail here.
+                let value = HeaderValue::from_str(&key).expect("idempotency keys are checked");
+                Some((name.clone(), value))
             }
             _ => None,
         };
-        let forms = secret.map(|s| self.secret_forms(s)).unwrap_or_default();
         let mut retries = 0;
         loop {
             let (outcome, attempt) = self
-                .send_once(&request, secret, &forms, idempotency.as_ref())
+                .send_once(&request, secret, redactor, idempotency.as_ref())
                 .await;
             if !self.config.retry.should_retry(attempt, retries) {
                 return (outcome, retries);
@@ -258,24 +271,11 @@ impl Inner {
         }
     }
 
-    /// Every form in which `secret` leaves the host with a request.
-    fn secret_forms(&self, secret: &Secret) -> Vec<Vec<u8>> {
-        use base64::Engine as _;
-        let mut forms = vec![secret.expose().as_bytes().to_vec()];
-        if matches!(self.wire.auth, wit::AuthScheme::BasicUser) {
-            let encoded =
-                base64::engine::general_purpose::STANDARD.encode(format!("{}:", secret.expose()));
-            forms.push(encoded.into_bytes());
-        }
-        forms.retain(|form| !form.is_empty());
-        forms
-    }
-
     async fn send_once(
         &self,
         request: &Checked,
         secret: Option<&Secret>,
-        forms: &[Vec<u8>],
+        redactor: &Redactor,
         idempotency: Option<&(HeaderName, HeaderValue)>,
     ) -> (wit::TransportOutcome, Attempt) {
         let mut builder = self
@@ -313,14 +313,9 @@ impl Inner {
             .iter()
             .filter_map(|(name, value)| {
                 let value = value.to_str().ok()?;
-                let value = if forms
-                    .iter()
-                    .any(|form| memchr::memmem::find(value.as_bytes(), form).is_some())
-                {
-                    String::from_utf8(scrub(value.as_bytes().to_vec(), forms)).ok()?
-                } else {
-                    value.to_string()
-                };
+                let value = redactor
+                    .scrub_str(value)
+                    .unwrap_or_else(|| value.to_string());
                 Some((name.as_str().to_string(), value))
             })
             .collect();
@@ -329,7 +324,7 @@ impl Inner {
                 wit::TransportOutcome::Response(wit::HttpResponse {
                     status,
                     headers,
-                    body: scrub(body, forms),
+                    body: redactor.scrub_body(body),
                 }),
                 Attempt::Response {
                     status,
@@ -352,25 +347,6 @@ impl Inner {
             }
         }
     }
-}
-
-/// Replaces every occurrence of each of `forms` in `bytes` with `[REDACTED]`.
-fn scrub(mut bytes: Vec<u8>, forms: &[Vec<u8>]) -> Vec<u8> {
-    for needle in forms {
-        if memchr::memmem::find(&bytes, needle).is_none() {
-            continue;
-        }
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut rest = &bytes[..];
-        while let Some(at) = memchr::memmem::find(rest, needle) {
-            out.extend_from_slice(&rest[..at]);
-            out.extend_from_slice(b"[REDACTED]");
-            rest = &rest[at + needle.len()..];
-        }
-        out.extend_from_slice(rest);
-        bytes = out;
-    }
-    bytes
 }
 
 enum BodyError {
@@ -421,21 +397,50 @@ fn failure(err: &reqwest::Error, status: Option<u16>) -> wit::TransportOutcome {
     })
 }
 
+/// Why a script's idempotency key cannot be sent, if it cannot: a key must
+/// be a valid header value (visible ASCII and spaces, no control characters)
+/// of at most 255 bytes. Dropping an unsendable key would let a retried POST
+/// go out without one, so the script hears about it at the call.
+pub fn check_idempotency_key(key: &str) -> Result<(), String> {
+    const MAX: usize = 255;
+    if key.trim().is_empty() {
+        return Err("the idempotency key is empty".into());
+    }
+    if key.len() > MAX {
+        return Err(format!(
+            "the idempotency key is {} bytes long; the limit is {MAX}",
+            key.len()
+        ));
+    }
+    if let Some((at, c)) = key
+        .char_indices()
+        .find(|&(_, c)| !(c == ' ' || c.is_ascii_graphic()))
+    {
+        return Err(format!(
+            "the idempotency key cannot be sent as a header: it contains {c:?} at byte {at} \
+             (use visible ASCII characters)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn scrub_replaces_every_occurrence_of_every_form() {
-        // "c2tfdGVzdF9hYmM6" is base64("sk_test_abc:"), the basic-auth form.
-        let forms = vec![b"sk_test_abc".to_vec(), b"c2tfdGVzdF9hYmM6".to_vec()];
-        let body =
-            br#"{"message":"bad key sk_test_abc (sk_test_abc), header Basic c2tfdGVzdF9hYmM6"}"#;
-        let clean = scrub(body.to_vec(), &forms);
-        assert_eq!(
-            String::from_utf8(clean).unwrap(),
-            r#"{"message":"bad key [REDACTED] ([REDACTED]), header Basic [REDACTED]"}"#
-        );
-        assert_eq!(scrub(b"nothing here".to_vec(), &forms), b"nothing here");
+    fn idempotency_keys_must_be_sendable_header_values() {
+        assert!(check_idempotency_key("order-42").is_ok());
+        assert!(check_idempotency_key("order 42/a:b").is_ok());
+        for bad in ["order-42\n", "a\rb", "", "  ", "caf\u{e9}", "x\0"] {
+            let err = check_idempotency_key(bad).unwrap_err();
+            assert!(!err.is_empty(), "{bad:?}");
+        }
+        assert!(check_idempotency_key(&"k".repeat(256)).unwrap_err().contains("256 bytes"));
+        // Everything accepted is a valid header value.
+        for ok in ["order-42", "~!@#$%^&*()_+", "a b"] {
+            check_idempotency_key(ok).unwrap();
+            HeaderValue::from_str(ok).unwrap();
+        }
     }
 }

@@ -172,9 +172,10 @@ struct RunArgs {
     flow: FlowArgs,
     #[command(flatten)]
     plugin: PluginArgs,
-    /// Give up after this many seconds (exit non-zero).
-    #[arg(long)]
-    timeout: Option<f64>,
+    /// Give up after this many seconds (exit non-zero); the script itself
+    /// is stopped then too. 0: wait as long as it takes.
+    #[arg(long, default_value_t = 600.0)]
+    timeout: f64,
     /// After Ctrl-C, how long in-flight work may take to finish.
     #[arg(long, default_value_t = 10.0)]
     grace: f64,
@@ -265,7 +266,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             options.script_limits = script_limits;
             options.flows_dir = args.flow.flows;
             options.base_url = args.flow.base_url;
-            options.timeout = args.timeout.map(Duration::from_secs_f64);
+            options.timeout = (args.timeout > 0.0).then(|| Duration::from_secs_f64(args.timeout));
             options.grace = Duration::from_secs_f64(args.grace);
             options.secret_env = args.flow.secret_env;
             options.worker_id = args.worker_id;

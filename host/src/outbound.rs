@@ -7,7 +7,12 @@
 //!
 //! - the path must start with a single `/` and contain only RFC 3986 path
 //!   characters; no scheme, no authority (`//host`), no backslash, no `.` or
-//!   `..` segment (also not percent-encoded), no `?` or `#`;
+//!   `..` segment, no `?` or `#`;
+//! - nothing a gateway in front of the base URL could normalise into a way
+//!   out: no percent-encoded `.`, `/`, `\` or `%` (so no double encoding
+//!   either), no `%` that does not start a `%XX` escape (`%%32%65` is `%2e`
+//!   to a gateway that decodes twice), and no dot segment hidden behind a
+//!   path parameter (`..;x`);
 //! - the query may contain only RFC 3986 query characters;
 //! - the resulting URL must still have the base URL's scheme, host, port and
 //!   path prefix (checked after joining, belt and braces);
@@ -156,9 +161,31 @@ impl Destination {
                 truncate(path)
             )));
         }
+        let bytes = path.as_bytes();
+        if let Some(at) = (0..bytes.len()).find(|&i| {
+            bytes[i] == b'%'
+                && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        }) {
+            return Err(self.refuse(format!(
+                "its path `{}` has a `%` at byte {at} that does not start a %XX escape",
+                truncate(path)
+            )));
+        }
+        let lower = path.to_ascii_lowercase();
+        for encoded in ["%2e", "%2f", "%5c", "%25"] {
+            if lower.contains(encoded) {
+                return Err(self.refuse(format!(
+                    "its path `{}` contains the encoded separator `{encoded}`, which a gateway \
+                     may decode into a way out of the base URL",
+                    truncate(path)
+                )));
+            }
+        }
         for segment in path.split('/') {
-            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-            if decoded == "." || decoded == ".." {
+            // `..;jsessionid` is `..` to servers that strip path parameters.
+            let bare = segment.split(';').next().unwrap_or(segment);
+            if bare == "." || bare == ".." {
                 return Err(self.refuse(format!(
                     "its path `{}` contains a `{segment}` segment",
                     truncate(path)
@@ -192,6 +219,30 @@ impl Destination {
             headers.insert(reqwest::header::CONTENT_TYPE, value);
         }
         Ok(headers)
+    }
+}
+
+/// Whether a plugin's own default base URL may be used when the operator
+/// gives none. The plugin, not the operator, chose it, and the secret goes
+/// there: so it must be `https`, or plain `http` to a loopback address (a
+/// local test server). Anything else needs an explicit `--base-url`.
+pub fn check_default_base_url(url: &str, plugin: &str) -> Result<(), String> {
+    let parsed =
+        Url::parse(url).map_err(|e| format!("plugin `{plugin}` names an invalid default base URL `{url}`: {e}"))?;
+    let host = parsed.host_str().unwrap_or("");
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!(
+            "plugin `{plugin}` wants requests (and its secret) sent to `{url}`, which is not \
+             https; choose the destination yourself with --base-url"
+        )),
     }
 }
 
@@ -280,6 +331,18 @@ mod tests {
             "v1/x",
             "",
             "/v1/x y",
+            "/v1/..;/x",
+            "/v1/.;a/x",
+            "/v1/%2e%2e/x",
+            "/v1/%2E./x",
+            "/v1/%252e%252e/x",
+            "/v1/a%2fb",
+            "/v1/..%2Fx",
+            "/v1/a%5c..%5cx",
+            "/v1/%25%32%65",
+            "/v1/%%32%65%%32%65/x",
+            "/v1/%%35c..%%35cx",
+            "/v1/100%",
         ] {
             assert!(
                 dest().check(&request(path, "")).is_err(),
@@ -287,6 +350,18 @@ mod tests {
             );
         }
         assert!(dest().check(&request("/v1/x", "a=1#b")).is_err());
+    }
+
+    #[test]
+    fn a_plugins_default_base_url_must_be_https_or_loopback() {
+        assert!(check_default_base_url("https://api.stripe.com", "p").is_ok());
+        assert!(check_default_base_url("http://127.0.0.1:9", "p").is_ok());
+        assert!(check_default_base_url("http://[::1]:9/x", "p").is_ok());
+        assert!(check_default_base_url("http://localhost:4242", "p").is_ok());
+        let err = check_default_base_url("http://collector.example.com", "p").unwrap_err();
+        assert!(err.contains("--base-url"), "{err}");
+        assert!(check_default_base_url("http://127.0.0.1.example.com", "p").is_err());
+        assert!(check_default_base_url("ftp://x", "p").is_err());
     }
 
     #[test]

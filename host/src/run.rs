@@ -119,9 +119,21 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
     let (mut ledger, script_token) = Ledger::for_run(run_id.clone());
     let script_path = options.script.clone();
     let limits = options.script_limits.clone();
+    // The main script stops at the run's deadline too, so its thread ends.
+    let script_deadline = options.timeout.map(|t| started + t);
     std::thread::Builder::new()
         .name("payhost-script".into())
-        .spawn(move || run_script(dispatcher, script_path, script_source, limits, script_token))
+        .stack_size(crate::flow::SCRIPT_THREAD_STACK)
+        .spawn(move || {
+            run_script(
+                dispatcher,
+                script_path,
+                script_source,
+                limits,
+                script_deadline,
+                script_token,
+            )
+        })
         .context("cannot start the script thread")?;
 
     let summary = runtime.block_on(async {
@@ -200,6 +212,7 @@ fn run_script(
     path: PathBuf,
     source: String,
     limits: ScriptLimits,
+    deadline: Option<std::time::Instant>,
     token: Token,
 ) {
     let host = match ScriptHost::new(dispatcher) {
@@ -211,6 +224,7 @@ fn run_script(
     };
     let engine = script_engine(&host, &limits);
     host.set_current(Some(token.clone()));
+    host.set_deadline(deadline);
     let result = engine
         .compile(&source)
         .map_err(|e| e.to_string())
@@ -218,6 +232,7 @@ fn run_script(
             ast.set_source(path.display().to_string());
             engine.run_ast(&ast).map_err(|e| e.to_string())
         });
+    host.set_deadline(None);
     host.set_current(None);
     if let Err(error) = result {
         eprintln!("payhost: {}: {error}", path.display());

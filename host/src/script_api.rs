@@ -34,12 +34,14 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 
-use crate::http::{HttpConfig, HttpExecutor, Outbound, OutcomeSink, ProviderWire, Route};
+use crate::http::{
+    HttpConfig, HttpExecutor, Outbound, OutcomeSink, ProviderWire, Route, check_idempotency_key,
+};
 use crate::ledger::Token;
 use crate::outbound::Destination;
 use crate::plugin::{self, Plugin, PluginInstance, wit};
 use crate::schema::{ObjectSchema, Schema};
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 
 /// Ids and secret used when a script does not pass them.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct Defaults {
     pub worker_id: String,
     pub context_id: String,
     pub secret: Option<Secret>,
+    /// Recognises `secret` in responses (built once, not per request).
+    pub redactor: Redactor,
     /// The variable the secret came from (or would), for error messages.
     pub secret_env: String,
 }
@@ -97,7 +101,15 @@ impl Dispatcher {
             .ok()
             .filter(|s| !s.is_empty())
             .map(Secret::new);
-        let base_url = config.base_url.as_deref().unwrap_or(&info.default_base_url);
+        let base_url = match config.base_url.as_deref() {
+            Some(url) => url,
+            None => {
+                crate::outbound::check_default_base_url(&info.default_base_url, &info.name)
+                    .map_err(anyhow::Error::msg)?;
+                &info.default_base_url
+            }
+        };
+        tracing::info!(provider = %info.name, "requests go to {base_url}");
         let destination = Destination::new(
             base_url,
             &info.name,
@@ -115,6 +127,7 @@ impl Dispatcher {
             defaults: Arc::new(Defaults {
                 worker_id: config.worker_id.clone(),
                 context_id: config.context_id.clone(),
+                redactor: Redactor::new(secret.iter()),
                 secret,
                 secret_env,
             }),
@@ -232,9 +245,11 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
     });
     engine.register_fn(
         "idempotency_key",
-        |b: &mut RequestBuilder, key: ImmutableString| {
+        |b: &mut RequestBuilder, key: ImmutableString| -> RhaiResult<RequestBuilder> {
+            check_idempotency_key(&key)
+                .map_err(|why| script_error(format!("{}.idempotency_key: {why}", b.object)))?;
             b.idempotency_key = Some(key.to_string());
-            b.clone()
+            Ok(b.clone())
         },
     );
     engine.register_fn(
@@ -443,9 +458,13 @@ fn dispatch(
         .check(&request)
         .map_err(|e| script_error(e.to_string()))?;
 
-    let secret = match secret {
-        Some(s) if !s.is_empty() => Some(Secret::new(s.as_str())),
-        _ => d.defaults.secret.clone(),
+    let (secret, redactor) = match secret {
+        Some(s) if !s.is_empty() => {
+            let secret = Secret::new(s.as_str());
+            let redactor = Redactor::new([&secret]);
+            (Some(secret), redactor)
+        }
+        _ => (d.defaults.secret.clone(), d.defaults.redactor.clone()),
     };
     if secret.is_none() && !matches!(d.plugin.info().auth, wit::AuthScheme::None) {
         return Err(script_error(format!(
@@ -468,6 +487,7 @@ fn dispatch(
             request: checked,
             route,
             secret,
+            redactor,
             idempotency_key: b.idempotency_key.clone(),
             token,
         })

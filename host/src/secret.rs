@@ -1,14 +1,38 @@
-//! The provider secret, kept out of everything but the Authorization header.
+//! The provider secret, and the one place that keeps it out of what a
+//! response can carry back.
 //!
 //! [`Secret`] has no `Display`, and its `Debug` prints a fixed placeholder,
 //! so formatting a struct that holds one (in a log line, an error, a panic)
 //! cannot leak it. The only way to read it is [`Secret::expose`], which the
-//! HTTP executor calls when it sets the header. It is never passed to a
+//! HTTP executor calls when it sets the auth header. It is never passed to a
 //! plugin, written to a queue or stored in Redis: flow jobs carry no secret,
 //! and a worker takes its own from its configuration.
+//!
+//! A server can still echo the credentials it was sent (an error message
+//! quoting the key, a debug endpoint printing the `Authorization` header),
+//! and it can encode them on the way: JSON `\u0073k_...` escapes, URL
+//! encoding, base64 in any variant. [`Redactor`] is the single enforcement
+//! point against that. It is built from the secrets a request was sent with
+//! and scrubs what the plugin receives (response headers and body) and what
+//! a flow receives (the plugin's payload), judging *decoded* text:
+//!
+//! - JSON text is judged by its decoded string values (and keys), so escapes
+//!   cannot hide a key; a JSON document that needed changing is re-serialised;
+//! - any run of the secret of [`PARTIAL_WINDOW`] characters or more counts
+//!   (a key cut short, or with a masked middle, still gives its long runs);
+//! - a token with `%` escapes is judged percent-decoded;
+//! - a run of base64 characters (standard or URL-safe, padded or not) is
+//!   judged decoded, so `Basic <base64(key:)>` is caught wherever it appears.
+//!
+//! What matched is replaced by `[REDACTED]` (for decoded forms: the whole
+//! encoded token). Plain text with no backslash is judged as it is: its bytes
+//! are its decoded content, so the common case costs one automaton pass.
 
 use std::fmt;
 use std::sync::Arc;
+
+use aho_corasick::AhoCorasick;
+use base64::Engine as _;
 
 #[derive(Clone)]
 pub struct Secret(Arc<str>);
@@ -18,13 +42,9 @@ impl Secret {
         Self(value.into())
     }
 
-    /// The secret itself; for the Authorization header only.
+    /// The secret itself; for the auth header (and webhook MACs) only.
     pub fn expose(&self) -> &str {
         &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -34,9 +54,315 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// What replaces a secret, in any form.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Runs of a secret this long or longer are redacted wherever they appear
+/// (for secrets shorter than [`MIN_PARTIAL_SECRET`], only the whole secret).
+/// Ten characters of a random key are meaningful; ten characters matching by
+/// chance in a response are not a realistic worry.
+pub const PARTIAL_WINDOW: usize = 10;
+
+/// Secrets shorter than this are only redacted whole.
+const MIN_PARTIAL_SECRET: usize = 16;
+
+/// Shortest base64 run worth decoding: the encoding of [`PARTIAL_WINDOW`]
+/// bytes is 14 characters, and a run must decode to at least that.
+const MIN_BASE64_RUN: usize = 14;
+
+/// Scrubs every form of a set of secrets from text, bytes and JSON. Cheap to
+/// clone; an empty redactor (no secret sent) changes nothing.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    matcher: Option<Arc<AhoCorasick>>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.matcher.is_some() {
+            "Redactor(<armed>)"
+        } else {
+            "Redactor(<empty>)"
+        })
+    }
+}
+
+impl Redactor {
+    /// A redactor for these secrets (empty ones are ignored).
+    pub fn new<'s>(secrets: impl IntoIterator<Item = &'s Secret>) -> Self {
+        let mut patterns: Vec<&[u8]> = Vec::new();
+        for secret in secrets {
+            let bytes = secret.expose().as_bytes();
+            if bytes.is_empty() {
+                continue;
+            }
+            if bytes.len() < MIN_PARTIAL_SECRET {
+                patterns.push(bytes);
+            } else {
+                patterns.extend(bytes.windows(PARTIAL_WINDOW));
+            }
+        }
+        if patterns.is_empty() {
+            return Self::default();
+        }
+        let matcher = AhoCorasick::new(&patterns).expect("literal patterns always build");
+        Self {
+            matcher: Some(Arc::new(matcher)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_none()
+    }
+
+    fn contains(&self, haystack: &[u8]) -> bool {
+        self.matcher
+            .as_ref()
+            .is_some_and(|m| m.find(haystack).is_some())
+    }
+
+    /// `text` with every form of the secrets replaced, or `None` if it holds
+    /// none. Does not interpret JSON escapes; see [`Redactor::scrub_json_text`].
+    pub fn scrub_str(&self, text: &str) -> Option<String> {
+        let matcher = self.matcher.as_ref()?;
+        let mut spans: Vec<(usize, usize)> = matcher
+            .find_overlapping_iter(text.as_bytes())
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        spans.extend(self.encoded_spans(text));
+        if spans.is_empty() {
+            return None;
+        }
+        Some(replace_spans(text, spans))
+    }
+
+    /// Tokens of `text` that reveal a secret once percent- or base64-decoded.
+    fn encoded_spans(&self, text: &str) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let bytes = text.as_bytes();
+        for (start, end) in runs(bytes, is_token_byte) {
+            let token = &bytes[start..end];
+            if token.contains(&b'%') {
+                let decoded: Vec<u8> = percent_encoding::percent_decode(token).collect();
+                if self.contains(&decoded) || self.base64_reveals(&decoded) {
+                    spans.push((start, end));
+                    continue;
+                }
+            }
+            for (b_start, b_end) in runs(token, is_base64_byte) {
+                if self.base64_run_reveals(&token[b_start..b_end]) {
+                    spans.push((start + b_start, start + b_end));
+                }
+            }
+        }
+        spans
+    }
+
+    /// Whether any base64 run inside `bytes` decodes to a secret.
+    fn base64_reveals(&self, bytes: &[u8]) -> bool {
+        runs(bytes, is_base64_byte).any(|(s, e)| self.base64_run_reveals(&bytes[s..e]))
+    }
+
+    fn base64_run_reveals(&self, run: &[u8]) -> bool {
+        if run.len() < MIN_BASE64_RUN {
+            return false;
+        }
+        let trimmed = run.strip_suffix(b"==").or(run.strip_suffix(b"=")).unwrap_or(run);
+        // Decoding from each of the first four offsets finds a secret that
+        // was encoded inside a longer value, whatever its alignment.
+        (0..4).any(|skip| {
+            let Some(part) = trimmed.get(skip..) else {
+                return false;
+            };
+            // One character past a whole quantum encodes no byte.
+            let usable = if part.len() % 4 == 1 {
+                &part[..part.len() - 1]
+            } else {
+                part
+            };
+            [&LENIENT_STANDARD, &LENIENT_URL_SAFE]
+                .iter()
+                .filter_map(|engine| engine.decode(usable).ok())
+                .any(|decoded| self.contains(&decoded))
+        })
+    }
+
+    /// JSON text with every string (and key) judged decoded. Returns the
+    /// input unchanged when nothing was found.
+    pub fn scrub_json_text(&self, json: String) -> String {
+        if self.is_empty() {
+            return json;
+        }
+        if !json.contains('\\') {
+            // No escapes: the text's bytes are its strings' decoded bytes,
+            // and `[REDACTED]` cannot break the JSON's structure.
+            return self.scrub_str(&json).unwrap_or(json);
+        }
+        match serde_json::from_str::<serde_json::Value>(&json) {
+            Ok(mut value) => {
+                if self.scrub_json(&mut value) {
+                    value.to_string()
+                } else {
+                    json
+                }
+            }
+            // Not JSON after all: judge it as text.
+            Err(_) => self.scrub_str(&json).unwrap_or(json),
+        }
+    }
+
+    /// Scrubs every string and key of `value` in place; whether any changed.
+    pub fn scrub_json(&self, value: &mut serde_json::Value) -> bool {
+        use serde_json::Value;
+        // An explicit stack: a hostile body may nest deeply.
+        let mut changed = false;
+        let mut stack = vec![value];
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::String(s) => {
+                    if let Some(clean) = self.scrub_str(s) {
+                        *s = clean;
+                        changed = true;
+                    }
+                }
+                Value::Array(items) => stack.extend(items.iter_mut()),
+                Value::Object(map) => {
+                    if map.keys().any(|k| self.scrub_str(k).is_some()) {
+                        let entries = std::mem::take(map);
+                        for (key, item) in entries {
+                            let key = self.scrub_str(&key).unwrap_or(key);
+                            map.insert(key, item);
+                        }
+                        changed = true;
+                    }
+                    stack.extend(map.values_mut());
+                }
+                _ => {}
+            }
+        }
+        changed
+    }
+
+    /// A response body as the plugin may see it: bytes kept as they are
+    /// unless they hold a secret in some form.
+    pub fn scrub_body(&self, body: Vec<u8>) -> Vec<u8> {
+        if self.is_empty() {
+            return body;
+        }
+        match String::from_utf8(body) {
+            Ok(text) => self.scrub_json_text(text).into_bytes(),
+            Err(err) => {
+                let bytes = err.into_bytes();
+                // Not text: only the raw secret can be recognised.
+                let Some(matcher) = &self.matcher else {
+                    return bytes;
+                };
+                let spans: Vec<(usize, usize)> = matcher
+                    .find_overlapping_iter(&bytes)
+                    .map(|m| (m.start(), m.end()))
+                    .collect();
+                if spans.is_empty() {
+                    bytes
+                } else {
+                    replace_byte_spans(&bytes, spans)
+                }
+            }
+        }
+    }
+}
+
+const LENIENT: base64::engine::GeneralPurposeConfig = base64::engine::GeneralPurposeConfig::new()
+    .with_decode_allow_trailing_bits(true)
+    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
+const LENIENT_STANDARD: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
+const LENIENT_URL_SAFE: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
+
+/// Characters of a "token": what a percent-encoded value can span.
+fn is_token_byte(b: u8) -> bool {
+    !b.is_ascii_whitespace() && !b"\"'<>(){}[],;\\".contains(&b)
+}
+
+fn is_base64_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
+}
+
+/// Maximal runs of bytes satisfying `keep`, as `(start, end)`.
+fn runs(bytes: &[u8], keep: fn(u8) -> bool) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < bytes.len() && !keep(bytes[at]) {
+            at += 1;
+        }
+        if at >= bytes.len() {
+            return None;
+        }
+        let start = at;
+        while at < bytes.len() && keep(bytes[at]) {
+            at += 1;
+        }
+        Some((start, at))
+    })
+}
+
+/// Merges overlapping spans, sorted by start.
+fn merge(mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+fn replace_byte_spans(bytes: &[u8], spans: Vec<(usize, usize)>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    for (start, end) in merge(spans) {
+        out.extend_from_slice(&bytes[at..start]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        at = end;
+    }
+    out.extend_from_slice(&bytes[at..]);
+    out
+}
+
+fn replace_spans(text: &str, spans: Vec<(usize, usize)>) -> String {
+    // Spans come from ASCII secrets or ASCII tokens; widen any that would cut
+    // a multi-byte character so the result stays UTF-8.
+    let widened = spans
+        .into_iter()
+        .map(|(mut s, mut e)| {
+            while !text.is_char_boundary(s) {
+                s -= 1;
+            }
+            while !text.is_char_boundary(e) {
+                e += 1;
+            }
+            (s, e)
+        })
+        .collect();
+    String::from_utf8(replace_byte_spans(text.as_bytes(), widened))
+        .expect("spans end on character boundaries")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const KEY: &str = "sk_test_SENTINEL_9f8e7d";
+
+    fn redactor() -> Redactor {
+        Redactor::new([&Secret::new(KEY)])
+    }
+
+    fn b64(engine: &impl base64::Engine, text: &str) -> String {
+        engine.encode(text)
+    }
 
     #[test]
     fn debug_never_shows_the_value() {
@@ -44,5 +370,97 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
         assert_eq!(format!("{:?}", Some(s.clone())), "Some(Secret(<redacted>))");
         assert_eq!(s.expose(), "sk_test_sentinel");
+    }
+
+    #[test]
+    fn plain_and_partial_copies_are_redacted() {
+        let r = redactor();
+        assert_eq!(
+            r.scrub_str(&format!("bad key {KEY}!")).unwrap(),
+            "bad key [REDACTED]!"
+        );
+        // A key cut short keeps a long run of the secret.
+        let cut = &KEY[..14];
+        assert!(!r.scrub_str(&format!("key {cut}...")).unwrap().contains(cut));
+        let tail = &KEY[KEY.len() - 12..];
+        assert!(!r.scrub_str(&format!("...{tail}")).unwrap().contains(tail));
+        // Masked the way Stripe masks keys: nothing meaningful is left.
+        assert_eq!(r.scrub_str("sk_test_****************9f8e"), None);
+        assert_eq!(r.scrub_str("an ordinary message"), None);
+    }
+
+    #[test]
+    fn json_escapes_are_judged_decoded() {
+        let r = redactor();
+        let escaped: String = KEY.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let body = format!(r#"{{"error":{{"message":"Invalid key: {escaped}"}}}}"#);
+        let clean = r.scrub_json_text(body);
+        let value: serde_json::Value = serde_json::from_str(&clean).unwrap();
+        assert_eq!(value["error"]["message"], "Invalid key: [REDACTED]");
+        // Keys too.
+        let clean = r.scrub_json_text(format!(r#"{{"{escaped}":1}}"#));
+        assert!(!clean.contains("SENTINEL"), "{clean}");
+    }
+
+    #[test]
+    fn url_encoded_copies_are_redacted() {
+        let r = redactor();
+        let encoded: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
+        let clean = r.scrub_str(&format!("see https://x.test/?k={encoded} now")).unwrap();
+        assert_eq!(clean, "see [REDACTED] now");
+        let partly = KEY.replace('_', "%5f");
+        assert!(r.scrub_str(&format!("k={partly}")).is_some());
+    }
+
+    #[test]
+    fn every_base64_variant_is_redacted() {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        let r = redactor();
+        for text in [KEY.to_string(), format!("{KEY}:"), format!("user:{KEY}"), format!("xx{KEY}yy")] {
+            for encoded in [
+                b64(&STANDARD, &text),
+                b64(&STANDARD_NO_PAD, &text),
+                b64(&URL_SAFE, &text),
+                b64(&URL_SAFE_NO_PAD, &text),
+            ] {
+                let clean = r
+                    .scrub_str(&format!("Authorization: Basic {encoded}"))
+                    .unwrap_or_else(|| panic!("{encoded} ({text}) not caught"));
+                assert_eq!(clean, "Authorization: Basic [REDACTED]");
+            }
+        }
+        // Ordinary ids and base64 of other things stay.
+        assert_eq!(r.scrub_str("pi_3MtwBwLkdIwHu7ix28a3tqPa"), None);
+        assert_eq!(r.scrub_str(&b64(&STANDARD, "hello there, general")), None);
+    }
+
+    #[test]
+    fn bodies_stay_byte_identical_unless_they_hold_a_secret() {
+        let r = redactor();
+        let body = br#"{"id": "cus_1",   "n": 1.50}"#.to_vec();
+        assert_eq!(r.scrub_body(body.clone()), body);
+        let mut binary = vec![0xff, 0xfe];
+        binary.extend_from_slice(KEY.as_bytes());
+        assert_eq!(r.scrub_body(binary), b"\xff\xfe[REDACTED]");
+        assert_eq!(Redactor::default().scrub_body(body.clone()), body);
+    }
+
+    #[test]
+    fn deep_json_does_not_overflow() {
+        let r = redactor();
+        let depth = 100;
+        let mut value = serde_json::json!(format!("{KEY}"));
+        for _ in 0..depth {
+            value = serde_json::json!({ "a": [value] });
+        }
+        assert!(r.scrub_json(&mut value));
+        assert!(!value.to_string().contains(KEY));
+    }
+
+    #[test]
+    fn short_secrets_are_only_redacted_whole() {
+        let r = Redactor::new([&Secret::new("abc123")]);
+        assert_eq!(r.scrub_str("x abc123 y").unwrap(), "x [REDACTED] y");
+        assert_eq!(r.scrub_str("abc12"), None);
     }
 }

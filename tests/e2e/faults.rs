@@ -202,15 +202,13 @@ fn body_slower_than_the_request_timeout_is_a_timeout_and_is_retried() {
         every: Duration::from_millis(50),
         body: vec![b' '; 200],
     });
-    let started = Instant::now();
     let out = run_one(&stub, &["--request-timeout", "1", "--max-retries", "1"]);
-    let took = started.elapsed();
+    // The failure kind says the 1 s timeout ended each attempt, not the end
+    // of the 10 s body (no wall-clock bound: the machine may be loaded).
     assert_eq!(the_flow(&out), "error 200 api_connection_error");
     assert_eq!(the_error(&out)["error"]["failure_kind"], "timeout");
     assert_eq!(attempts_with_one_key(&stub.seen()), 2);
     assert_summary(&out, "1 requests (1 retries)");
-    // Two 1 s attempts and one backoff of 0.5..1 s, not the 10 s body.
-    assert!(took < Duration::from_secs(6), "took {took:?}");
 }
 
 /// The three ways a body can be too big: announced, chunked, or announced

