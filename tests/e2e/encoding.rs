@@ -607,6 +607,32 @@ fn plugin_sends(
     }
 }
 
+/// Both encodings from the first byte where they differ (bodies run to
+/// kilobytes; the start they share says nothing).
+fn difference(python: &str, plugin: &str) -> String {
+    let at = python
+        .bytes()
+        .zip(plugin.bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or(python.len().min(plugin.len()));
+    // Both are ASCII (form encoding), so any byte index is a char boundary.
+    let from = at.saturating_sub(30);
+    let tail = |s: &str| {
+        s.get(from..)
+            .unwrap_or("")
+            .chars()
+            .take(120)
+            .collect::<String>()
+    };
+    format!(
+        "  differ from byte {at} (lengths {} and {}):\n  python …{}\n  plugin …{}",
+        python.len(),
+        plugin.len(),
+        tail(python),
+        tail(plugin)
+    )
+}
+
 /// Compares the plugin with stripe-python for every call, on the Rhai path
 /// and (where JSON can carry the case) the JSON path; panics listing every
 /// difference.
@@ -622,11 +648,11 @@ fn assert_same_as_stripe_python(sent: Sent, calls: &[Call<'_>]) {
         let got = plugin_sends(&mut instance, call, &call.rhai_input(), sent);
         if got != want_rhai[i] {
             mismatches.push(format!(
-                "rhai path, {}.{} input {}\n  python {}\n  plugin {got}",
+                "rhai path, {}.{} input {}\n{}",
                 call.object,
                 call.operation,
                 rhai_dicts[i].python_json(),
-                want_rhai[i]
+                difference(&want_rhai[i], &got)
             ));
         }
         if let Some(input) = call.json_input() {
@@ -634,11 +660,11 @@ fn assert_same_as_stripe_python(sent: Sent, calls: &[Call<'_>]) {
             let got = plugin_sends(&mut instance, call, &input, sent);
             if got != want_json[i] {
                 mismatches.push(format!(
-                    "json path, {}.{} input {}\n  python {}\n  plugin {got}",
+                    "json path, {}.{} input {}\n{}",
                     call.object,
                     call.operation,
                     json_dicts[i].python_json(),
-                    want_json[i]
+                    difference(&want_json[i], &got)
                 ));
             }
         }
