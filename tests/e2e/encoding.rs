@@ -25,8 +25,12 @@
 //! - GET: `customer.list` / `price.list` / `customer.retrieve` with real
 //!   list parameters (`limit`, `created[gte]`, `expand[0]`, ...) plus random
 //!   escape-hatch trees, comparing the plugin's `query` with the query string
-//!   of the URL stripe-python builds; and one `payhost run` script against a
-//!   StubServer, comparing the request line the server saw.
+//!   of the URL stripe-python builds.
+//! - End to end: `payhost run` scripts against a StubServer, comparing the
+//!   request line (GET) and the body (POST) the server saw.
+//!
+//! The cases, their forms for each side and the generator are in
+//! `encoding/params.rs`.
 //!
 //! Left out on purpose (DESIGN.md): booleans and nulls as items of a list
 //! that stripe-python encodes item by item (a list in a map, or a list in a
@@ -626,4 +630,67 @@ fn a_scripts_list_request_line_carries_stripe_pythons_query_string() {
         "the request line differs from stripe-python's"
     );
     assert!(seen[0].body.is_empty());
+}
+
+/// `payhost run`: a script creates a price with a decimal amount and float
+/// metadata; the body the server saw is stripe-python's.
+#[test]
+fn a_scripts_create_body_is_stripe_pythons() {
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow("new_create_price_response", r#"print("created");"#);
+    s.flow("new_create_price_error", r#"print("create failed");"#);
+    s.script(
+        r#"
+        let r = new_price()
+            .currency("usd")
+            .product("prod_1")
+            .unit_amount_decimal(0.07)
+            .metadata("tiny", 1.0e-7)
+            .metadata("rate", 0.1)
+            .metadata("a b&c", "x/y z")
+            .set("ratios", [[true, 2.5e-5], -0.0])
+            .create_async("w1", "ctx-1");
+        print(r);
+        "#,
+    );
+    let out = s.run(&stub.base_url());
+    out.assert_success();
+    out.assert_printed("price_request_dispatched");
+    out.assert_printed("created");
+
+    let t = Param::text;
+    let f = Param::Float;
+    let dict = Param::map(&[
+        ("currency", t("usd")),
+        (
+            "metadata",
+            Param::map(&[("a b&c", t("x/y z")), ("rate", f(0.1)), ("tiny", f(1e-7))]),
+        ),
+        ("product", t("prod_1")),
+        ("unit_amount_decimal", f(0.07)),
+        (
+            "ratios",
+            Param::List(vec![
+                Param::List(vec![Param::Bool(true), f(2.5e-5)]),
+                f(-0.0),
+            ]),
+        ),
+    ]);
+    let body = stripe_python(Sent::Body, &[dict]).remove(0);
+    assert!(
+        body.contains("metadata[tiny]=1e-07") && body.contains("ratios[0][0]=true"),
+        "{body}"
+    );
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}\n{out}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/v1/prices")
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&seen[0].body),
+        body,
+        "the body differs from stripe-python's"
+    );
 }
