@@ -1,9 +1,16 @@
-"""Encoding oracle: the exact form body stripe-python sends for given params.
+"""Encoding oracle: the exact form body (or query string) stripe-python sends
+for given params.
 
 Reads JSON lines on stdin, each one JSON object (a params dict, parsed with
-`json.loads`, so key order is kept as written). Writes one line per input on
-stdout: `json.dumps(body)`, the body as a JSON string, so that any character
-survives the trip. Blank input lines are skipped.
+`json.loads`, so key order is kept as written; `NaN`, `Infinity` and
+`-Infinity` are read as floats, as `json.loads` does by default). Writes one
+line per input on stdout: `json.dumps(body)`, the body as a JSON string, so
+that any character survives the trip. Blank input lines are skipped.
+
+`--method get` answers, instead of the POST body, the query string of the
+URL stripe-python builds for a GET with those params (without the `?`;
+empty when nothing is sent). It is the same encoding: for GET and DELETE the
+builder puts `encoded_params` into the URL's query instead of the body.
 
 The body is not re-implemented here. It comes from stripe-python's own
 request builder, `_APIRequestor._args_for_request_with_retries`, the function
@@ -20,11 +27,14 @@ ever differ the oracle stops with an error instead of answering.
 
     echo '{"metadata": {"a b": "c&d"}}' | python stripe_encode_oracle.py
     "metadata[a+b]=c%26d"
+    echo '{"limit": 3, "created": {"gte": 1}}' | python stripe_encode_oracle.py --method get
+    "limit=3&created[gte]=1"
 """
 
+import argparse
 import json
 import sys
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import stripe
 from stripe._encode import _api_encode
@@ -36,10 +46,11 @@ EXPECTED_STRIPE_VERSION = "16.1.0"
 _REQUESTOR = stripe.StripeClient("sk_test_encode_oracle")._requestor
 
 
-def library_body(params: dict) -> str:
-    """The POST body exactly as stripe-python builds it."""
+def library_body(params: dict, method: str) -> str:
+    """The POST body, or the GET query string, exactly as stripe-python
+    builds it."""
     args = _REQUESTOR._args_for_request_with_retries(
-        "post",
+        method,
         "/v1/encode_oracle",
         params,
         None,
@@ -47,6 +58,12 @@ def library_body(params: dict) -> str:
         api_mode="V1",
     )
     # (method, abs_url, headers, post_data, max_network_retries, usage, ...)
+    if method == "get":
+        if args[3] is not None:
+            raise TypeError("stripe-python built a body for a GET")
+        # The query is everything after the `?`: `quote_plus` leaves no `?`
+        # or `#` unencoded in it, so `urlsplit` cannot cut it short.
+        return urlsplit(args[1]).query
     post_data = args[3]
     if not isinstance(post_data, str):
         raise TypeError(f"stripe-python built a {type(post_data).__name__} body")
@@ -60,6 +77,14 @@ def mirrored(params: dict) -> str:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--method",
+        choices=["post", "get"],
+        default="post",
+        help="post: answer the form body (default); get: answer the query string",
+    )
+    method = parser.parse_args().method
     if stripe.VERSION != EXPECTED_STRIPE_VERSION:
         print(
             f"stripe_encode_oracle: expected stripe {EXPECTED_STRIPE_VERSION}, "
@@ -82,7 +107,7 @@ def main() -> int:
                 file=sys.stderr,
             )
             return 2
-        body = library_body(params)
+        body = library_body(params, method)
         check = mirrored(params)
         if body != check:
             print(
