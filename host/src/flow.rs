@@ -70,37 +70,50 @@ pub fn is_valid_flow_name(name: &str) -> bool {
 /// hands back a payload a flow could not take as a value) still yields an
 /// error flow, so no outcome is lost.
 pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finished) -> FlowJob {
-    let (outcome, payload) = match plugin_payload(instance, finished) {
-        Ok((outcome, json)) if is_usable_payload(&json) => (outcome, json),
-        Ok((_, json)) => unusable_payload(
-            finished,
-            &serde_json::from_str::<serde::de::IgnoredAny>(&json)
-                .err()
-                .map_or_else(
-                    || format!("it nests deeper than {MAX_PAYLOAD_DEPTH} levels"),
-                    |e| e.to_string(),
-                ),
-        ),
+    let (outcome, payload) = match usable_payload(instance, finished, |json| {
+        serde_json::from_str::<serde::de::IgnoredAny>(json).map(drop)
+    }) {
+        Ok((outcome, json, ())) => (outcome, json),
         Err(why) => unusable_payload(finished, &why),
     };
     flow_job(finished, caller_id, outcome, payload)
 }
 
 /// Like [`classify`], for a flow about to run on this thread: the payload is
-/// parsed once, here, into the value the flow will see.
+/// parsed once, here, into the value the flow will see. Both take the same
+/// path, with the same limits, so a payload runs the same flow in either
+/// queue.
 pub fn classify_parsed(
     instance: &mut PluginInstance,
     caller_id: &str,
     finished: &Finished,
 ) -> (FlowJob, Dynamic) {
-    let (outcome, payload, value) = match plugin_payload(instance, finished) {
-        Ok((outcome, json)) => match serde_json::from_str::<Dynamic>(&json) {
-            Ok(value) => (outcome, json, value),
-            Err(e) => parsed_unusable(finished, &e.to_string()),
-        },
-        Err(why) => parsed_unusable(finished, &why),
+    let (outcome, payload, value) = match usable_payload(instance, finished, |json| {
+        serde_json::from_str::<Dynamic>(json)
+    }) {
+        Ok(parsed) => parsed,
+        Err(why) => {
+            let (outcome, payload) = unusable_payload(finished, &why);
+            let value = serde_json::from_str::<Dynamic>(&payload).expect("our own payload parses");
+            (outcome, payload, value)
+        }
     };
     (flow_job(finished, caller_id, outcome, payload), value)
+}
+
+/// The plugin's payload, if a flow can bind it: JSON nested at most
+/// [`MAX_PAYLOAD_DEPTH`] deep that `parse` accepts; else why not.
+fn usable_payload<T>(
+    instance: &mut PluginInstance,
+    finished: &Finished,
+    parse: impl FnOnce(&str) -> serde_json::Result<T>,
+) -> Result<(Outcome, String, T), String> {
+    let (outcome, json) = plugin_payload(instance, finished)?;
+    if !nesting_within(&json, MAX_PAYLOAD_DEPTH) {
+        return Err(format!("it nests deeper than {MAX_PAYLOAD_DEPTH} levels"));
+    }
+    let parsed = parse(&json).map_err(|e| e.to_string())?;
+    Ok((outcome, json, parsed))
 }
 
 /// The plugin's classification, or why there is none.
@@ -135,12 +148,6 @@ fn unusable_payload(finished: &Finished, why: &str) -> (Outcome, String) {
     (Outcome::Error, payload.to_string())
 }
 
-fn parsed_unusable(finished: &Finished, why: &str) -> (Outcome, String, Dynamic) {
-    let (outcome, payload) = unusable_payload(finished, why);
-    let value = serde_json::from_str::<Dynamic>(&payload).expect("our own payload parses");
-    (outcome, payload, value)
-}
-
 fn flow_job(finished: &Finished, caller_id: &str, outcome: Outcome, payload: String) -> FlowJob {
     let route = &finished.route;
     FlowJob {
@@ -153,16 +160,9 @@ fn flow_job(finished: &Finished, caller_id: &str, outcome: Outcome, payload: Str
     }
 }
 
-/// Deepest nesting a payload may have: below serde_json's recursion limit
-/// (128), which the flow runner's parser enforces.
+/// Deepest nesting a payload may have, in both queues: below serde_json's
+/// recursion limit (128), which the flow runner's parser enforces.
 const MAX_PAYLOAD_DEPTH: usize = 100;
-
-/// Whether a flow can bind `payload` as a value: valid JSON nested at most
-/// [`MAX_PAYLOAD_DEPTH`] deep. Checked without building the value.
-fn is_usable_payload(payload: &str) -> bool {
-    nesting_within(payload, MAX_PAYLOAD_DEPTH)
-        && serde_json::from_str::<serde::de::IgnoredAny>(payload).is_ok()
-}
 
 /// Whether the JSON text nests arrays and objects at most `limit` deep.
 fn nesting_within(json: &str, limit: usize) -> bool {
@@ -421,8 +421,8 @@ mod tests {
         assert!(!nesting_within(r#"{"a":[{"b":[]}]}"#, 3));
         assert!(nesting_within(r#"{"a":"\"{{{{"}"#, 1));
         let deep = format!("{}{}", "[".repeat(101), "]".repeat(101));
-        assert!(!is_usable_payload(&deep));
-        assert!(is_usable_payload(r#"{"id":"cus_1"}"#));
+        assert!(!nesting_within(&deep, MAX_PAYLOAD_DEPTH));
+        assert!(nesting_within(r#"{"id":"cus_1"}"#, MAX_PAYLOAD_DEPTH));
     }
 
     #[test]

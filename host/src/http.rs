@@ -436,7 +436,11 @@ mod tests {
             let err = check_idempotency_key(bad).unwrap_err();
             assert!(!err.is_empty(), "{bad:?}");
         }
-        assert!(check_idempotency_key(&"k".repeat(256)).unwrap_err().contains("256 bytes"));
+        assert!(
+            check_idempotency_key(&"k".repeat(256))
+                .unwrap_err()
+                .contains("256 bytes")
+        );
         // Everything accepted is a valid header value.
         for ok in ["order-42", "~!@#$%^&*()_+", "a b"] {
             check_idempotency_key(ok).unwrap();

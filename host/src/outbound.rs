@@ -227,8 +227,8 @@ impl Destination {
 /// there: so it must be `https`, or plain `http` to a loopback address (a
 /// local test server). Anything else needs an explicit `--base-url`.
 pub fn check_default_base_url(url: &str, plugin: &str) -> Result<(), String> {
-    let parsed =
-        Url::parse(url).map_err(|e| format!("plugin `{plugin}` names an invalid default base URL `{url}`: {e}"))?;
+    let parsed = Url::parse(url)
+        .map_err(|e| format!("plugin `{plugin}` names an invalid default base URL `{url}`: {e}"))?;
     let host = parsed.host_str().unwrap_or("");
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host

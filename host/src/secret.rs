@@ -167,7 +167,10 @@ impl Redactor {
         if run.len() < MIN_BASE64_RUN {
             return false;
         }
-        let trimmed = run.strip_suffix(b"==").or(run.strip_suffix(b"=")).unwrap_or(run);
+        let trimmed = run
+            .strip_suffix(b"==")
+            .or(run.strip_suffix(b"="))
+            .unwrap_or(run);
         // Decoding from each of the first four offsets finds a secret that
         // was encoded inside a longer value, whatever its alignment.
         (0..4).any(|skip| {
@@ -392,7 +395,10 @@ mod tests {
     #[test]
     fn json_escapes_are_judged_decoded() {
         let r = redactor();
-        let escaped: String = KEY.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let escaped: String = KEY
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
         let body = format!(r#"{{"error":{{"message":"Invalid key: {escaped}"}}}}"#);
         let clean = r.scrub_json_text(body);
         let value: serde_json::Value = serde_json::from_str(&clean).unwrap();
@@ -406,7 +412,9 @@ mod tests {
     fn url_encoded_copies_are_redacted() {
         let r = redactor();
         let encoded: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
-        let clean = r.scrub_str(&format!("see https://x.test/?k={encoded} now")).unwrap();
+        let clean = r
+            .scrub_str(&format!("see https://x.test/?k={encoded} now"))
+            .unwrap();
         assert_eq!(clean, "see [REDACTED] now");
         let partly = KEY.replace('_', "%5f");
         assert!(r.scrub_str(&format!("k={partly}")).is_some());
@@ -414,9 +422,16 @@ mod tests {
 
     #[test]
     fn every_base64_variant_is_redacted() {
-        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
         let r = redactor();
-        for text in [KEY.to_string(), format!("{KEY}:"), format!("user:{KEY}"), format!("xx{KEY}yy")] {
+        for text in [
+            KEY.to_string(),
+            format!("{KEY}:"),
+            format!("user:{KEY}"),
+            format!("xx{KEY}yy"),
+        ] {
             for encoded in [
                 b64(&STANDARD, &text),
                 b64(&STANDARD_NO_PAD, &text),

@@ -39,9 +39,6 @@
 //! items like map values (`a[0][0]=true`, nulls skipped), and the cases have
 //! them there.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use payhost::plugin::{self, ComponentCache, Plugin, PluginInstance, SandboxLimits, wit};
 use payhost_e2e::scenario::Scenario;
 use payhost_e2e::stub::{Action, StubServer};
@@ -128,56 +125,24 @@ enum Sent {
 /// What stripe-python sends for each case, in order: the POST body or the
 /// GET query string.
 ///
-/// Like `payhost_e2e::oracle_encode`, but writes the cases itself (JSON
-/// cannot carry the `NaN` and `Infinity` that Python's `json.loads` reads)
-/// and can ask for query strings (`--method get`).
+/// Through `payhost_e2e::oracle_lines`: the cases are written as Python
+/// reads them (JSON cannot carry the `NaN` and `Infinity` that Python's
+/// `json.loads` takes).
 fn stripe_python(sent: Sent, cases: &[Param]) -> Vec<String> {
-    let mut input = String::new();
-    for case in cases {
-        assert!(matches!(case, Param::Map(_)), "cases are maps: {case:?}");
-        case.write_python_json(&mut input);
-        input.push('\n');
-    }
-    let script = payhost_e2e::env_path("PAYHOST_SERVERS").join("stripe_encode_oracle.py");
+    let lines: Vec<String> = cases
+        .iter()
+        .map(|case| {
+            assert!(matches!(case, Param::Map(_)), "cases are maps: {case:?}");
+            let mut line = String::new();
+            case.write_python_json(&mut line);
+            line
+        })
+        .collect();
     let method = match sent {
         Sent::Body => "post",
         Sent::Query => "get",
     };
-    let mut child = Command::new(payhost_e2e::env_path("PAYHOST_PYTHON"))
-        .arg(&script)
-        .args(["--method", method])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("cannot start {}: {err}", script.display()));
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    // Write from a thread: with many cases both pipes can fill up at once.
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child
-        .wait_with_output()
-        .expect("cannot wait for the encoding oracle");
-    let written = writer.join().expect("oracle writer thread panicked");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the encoding oracle failed ({}):\n{stderr}",
-        output.status
-    );
-    written.expect("cannot write the cases to the encoding oracle");
-    let answers: Vec<String> = String::from_utf8(output.stdout)
-        .expect("the oracle writes UTF-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("the oracle writes JSON strings"))
-        .collect();
-    assert_eq!(
-        answers.len(),
-        cases.len(),
-        "the oracle answered {} of {} cases:\n{stderr}",
-        answers.len(),
-        cases.len()
-    );
-    answers
+    payhost_e2e::oracle_lines(method, &lines)
 }
 
 fn stripe_plugin() -> PluginInstance {

@@ -225,7 +225,11 @@ fn deeply_nested_script_data_fails_the_script_not_the_process() {
         "#,
     );
     let out = s.run(&stub.base_url());
-    assert_eq!(out.status.code(), Some(1), "a script failure, not a crash\n{out}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a script failure, not a crash\n{out}"
+    );
     out.assert_printed("in-flight request finished: cus_slow");
     assert!(!out.printed("never"), "{out}");
     assert!(

@@ -495,18 +495,29 @@ fn encoded_echoes() -> Vec<(&'static str, String)> {
         ("JSON escapes on every other character", half_escaped),
         ("URL encoding", url_encoded),
         ("base64 of the key", b64.clone()),
-        ("base64 of the key, no padding", b64.trim_end_matches('=').to_string()),
+        (
+            "base64 of the key, no padding",
+            b64.trim_end_matches('=').to_string(),
+        ),
         ("base64 of `key:`, URL-safe, no padding", url_safe_no_pad),
-        ("base64 with JSON-escaped slashes", b64_credentials.replace('/', "\\/")),
+        (
+            "base64 with JSON-escaped slashes",
+            b64_credentials.replace('/', "\\/"),
+        ),
         ("the key cut to 16 characters", SENTINEL[..16].to_string()),
-        ("the key's last 12 characters", SENTINEL[SENTINEL.len() - 12..].to_string()),
+        (
+            "the key's last 12 characters",
+            SENTINEL[SENTINEL.len() - 12..].to_string(),
+        ),
     ]
 }
 
 /// Every 10-character run of the secret: a flow that prints any of them
 /// printed a meaningful part of the key.
 fn partial_forms() -> Vec<&'static str> {
-    (0..=SENTINEL.len() - 10).map(|i| &SENTINEL[i..i + 10]).collect()
+    (0..=SENTINEL.len() - 10)
+        .map(|i| &SENTINEL[i..i + 10])
+        .collect()
 }
 
 #[test]
@@ -528,7 +539,12 @@ fn server_echoing_an_encoded_key_does_not_leak_it() {
         let out = s.run(&stub.base_url());
         assert!(out.status.success(), "{name}: {}", Brief(&out));
         let flows = out.lines_starting("auth error 401: Invalid API Key provided: ");
-        assert_eq!(flows.len(), 1, "{name}: the error flow runs once\n{}", Brief(&out));
+        assert_eq!(
+            flows.len(),
+            1,
+            "{name}: the error flow runs once\n{}",
+            Brief(&out)
+        );
         assert!(
             flows[0].contains("[REDACTED]"),
             "{name}: the flow should see the key redacted: {}",
@@ -561,7 +577,8 @@ fn idempotency_key_that_cannot_be_sent_is_a_script_error_and_nothing_is_sent() {
     let out = s.run(&stub.base_url());
     assert!(!out.status.success(), "{}", Brief(&out));
     assert!(
-        out.stderr.contains("idempotency key cannot be sent as a header")
+        out.stderr
+            .contains("idempotency key cannot be sent as a header")
             && out.stderr.contains("line 2"),
         "the error names the problem and the line\n{}",
         Brief(&out)

@@ -117,18 +117,33 @@ pub fn free_port() -> u16 {
 /// `preserve_order`). Keep booleans and nulls out of lists in the cases:
 /// stripe-python sends those as `True`/`None` (see the README there).
 pub fn oracle_encode(cases: &[Value]) -> Vec<String> {
+    let lines: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .map(|(index, case)| {
+            assert!(
+                case.is_object(),
+                "oracle case {index} must be a JSON object (a params dict), got {case}"
+            );
+            case.to_string()
+        })
+        .collect();
+    oracle_lines("post", &lines)
+}
+
+/// What stripe-python sends for each params dict in `lines` (one per line,
+/// in the JSON that Python's `json.loads` reads, so `NaN` and `Infinity`
+/// too): the POST body for `method` `post`, the query string for `get`.
+pub fn oracle_lines(method: &str, lines: &[String]) -> Vec<String> {
     let mut input = String::new();
-    for (index, case) in cases.iter().enumerate() {
-        assert!(
-            case.is_object(),
-            "oracle case {index} must be a JSON object (a params dict), got {case}"
-        );
-        input.push_str(&case.to_string());
+    for line in lines {
+        input.push_str(line);
         input.push('\n');
     }
     let script = env_path("PAYHOST_SERVERS").join("stripe_encode_oracle.py");
     let mut child = Command::new(env_path("PAYHOST_PYTHON"))
         .arg(&script)
+        .args(["--method", method])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -159,10 +174,10 @@ pub fn oracle_encode(cases: &[Value]) -> Vec<String> {
         .collect();
     assert_eq!(
         bodies.len(),
-        cases.len(),
+        lines.len(),
         "the encoding oracle answered {} lines for {} cases; its stderr:\n{stderr}",
         bodies.len(),
-        cases.len()
+        lines.len()
     );
     bodies
 }

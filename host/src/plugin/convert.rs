@@ -78,7 +78,10 @@ impl Unsendable {
         let at = if at.is_empty() {
             "the parameters".to_string()
         } else if at.len() > 200 {
-            let cut = (0..=200).rev().find(|&i| at.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=200)
+                .rev()
+                .find(|&i| at.is_char_boundary(i))
+                .unwrap_or(0);
             format!("{}…", &at[..cut])
         } else {
             at
@@ -87,12 +90,10 @@ impl Unsendable {
             Problem::Type(type_name) => format!(
                 "{at}: a value of type `{type_name}` cannot be sent as a parameter (use strings, numbers, booleans, arrays or maps)"
             ),
-            Problem::TooDeep => format!(
-                "{at}: parameters nest deeper than {MAX_DEPTH} levels of maps and arrays"
-            ),
-            Problem::TooMany => format!(
-                "{at}: parameters hold more than {MAX_NODES} values"
-            ),
+            Problem::TooDeep => {
+                format!("{at}: parameters nest deeper than {MAX_DEPTH} levels of maps and arrays")
+            }
+            Problem::TooMany => format!("{at}: parameters hold more than {MAX_NODES} values"),
         }
     }
 }
