@@ -142,6 +142,19 @@ pub struct ScriptHost {
     current: RefCell<Option<Token>>,
     /// When the running script must stop (flows have a wall-clock limit).
     deadline: std::cell::Cell<Option<std::time::Instant>>,
+    /// Idempotency keys for the running flow job's requests, when the job
+    /// may run more than once (see [`ScriptHost::set_delivery`]).
+    delivery: RefCell<Option<DeliveryKeys>>,
+}
+
+/// The idempotency keys of one flow job's requests: the job's identity and
+/// the request's place in the flow. A job re-delivered after its worker died
+/// mid-flow makes the same requests in the same order, so each gets the key
+/// it had the first time and the provider answers it as a replay instead of
+/// charging twice.
+struct DeliveryKeys {
+    job_id: String,
+    next: u32,
 }
 
 impl ScriptHost {
@@ -152,7 +165,28 @@ impl ScriptHost {
             instance: RefCell::new(instance),
             current: RefCell::new(None),
             deadline: std::cell::Cell::new(None),
+            delivery: RefCell::new(None),
         }))
+    }
+
+    /// Derives the idempotency keys of the requests the next flow makes from
+    /// `job_id` (a job that may be delivered again), or lets the executor
+    /// make random ones (`None`). A script's own `.idempotency_key(...)`
+    /// always wins.
+    pub fn set_delivery(&self, job_id: Option<&str>) {
+        *self.delivery.borrow_mut() = job_id.map(|job_id| DeliveryKeys {
+            job_id: job_id.to_string(),
+            next: 0,
+        });
+    }
+
+    /// The key of the running flow job's next request, if it has a delivery.
+    fn next_delivery_key(&self) -> Option<String> {
+        let mut delivery = self.delivery.borrow_mut();
+        let keys = delivery.as_mut()?;
+        let key = format!("payhost-{}-{}", keys.job_id, keys.next);
+        keys.next += 1;
+        Some(key)
     }
 
     /// Sets the token new requests are charged to (the running script's or
@@ -488,7 +522,10 @@ fn dispatch(
             route,
             secret,
             redactor,
-            idempotency_key: b.idempotency_key.clone(),
+            idempotency_key: b
+                .idempotency_key
+                .clone()
+                .or_else(|| host.next_delivery_key()),
             token,
         })
         .map_err(|e| script_error(format!("{}.{operation}: {e}", b.object)))?;
