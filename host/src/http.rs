@@ -291,13 +291,13 @@ impl Inner {
                 wit::AuthScheme::None => builder,
                 wit::AuthScheme::BasicUser => builder.basic_auth(secret.expose(), Some("")),
                 wit::AuthScheme::Bearer => builder.bearer_auth(secret.expose()),
-                wit::AuthScheme::Header(name) => match HeaderValue::from_str(secret.expose()) {
-                    Ok(mut value) => {
-                        value.set_sensitive(true);
-                        builder.header(name.as_str(), value)
-                    }
-                    Err(_) => builder,
-                },
+                wit::AuthScheme::Header(name) => {
+                    // Checked by `check_secret` where the secret came in.
+                    let mut value =
+                        HeaderValue::from_str(secret.expose()).expect("secrets are checked");
+                    value.set_sensitive(true);
+                    builder.header(name.as_str(), value)
+                }
             };
         }
         let response = match builder.send().await {
@@ -395,6 +395,26 @@ fn failure(err: &reqwest::Error, status: Option<u16>) -> wit::TransportOutcome {
         status,
         message,
     })
+}
+
+/// Why a secret cannot be sent in a header, if it cannot (a newline or other
+/// control character, say a key pasted with its line end). Dropping the
+/// header instead would send the request unauthenticated. The message never
+/// quotes the secret.
+pub fn check_secret(secret: &Secret) -> Result<(), String> {
+    if secret.expose().is_empty() {
+        return Err("the secret is empty".into());
+    }
+    match secret
+        .expose()
+        .bytes()
+        .position(|b| !(b == b' ' || b == b'\t' || b.is_ascii_graphic()))
+    {
+        Some(at) => Err(format!(
+            "the secret cannot be sent in a header: byte {at} of it is a control or non-ASCII character"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Why a script's idempotency key cannot be sent, if it cannot: a key must

@@ -67,6 +67,8 @@ pub struct Destination {
     prefix: String,
     plugin: String,
     idempotency_header: Option<String>,
+    /// The header that carries credentials under `auth-scheme::header`.
+    auth_header: Option<String>,
     max_body: usize,
 }
 
@@ -96,8 +98,19 @@ impl Destination {
             prefix,
             plugin: plugin.to_string(),
             idempotency_header: idempotency_header.map(str::to_ascii_lowercase),
+            auth_header: None,
             max_body,
         })
+    }
+
+    /// Makes the header that carries the provider's credentials (its
+    /// `auth-scheme::header(name)`) host-owned too: a plugin may not set it.
+    /// Refuses a name that is not a valid header, or is one the host owns
+    /// for another purpose.
+    pub fn with_auth_header(mut self, name: &str) -> Result<Self, String> {
+        check_auth_header(name, &self.plugin)?;
+        self.auth_header = Some(name.to_ascii_lowercase());
+        Ok(self)
     }
 
     pub fn base(&self) -> &Url {
@@ -201,6 +214,7 @@ impl Destination {
             let lower = name.to_ascii_lowercase();
             if HOST_OWNED.contains(&lower.as_str())
                 || self.idempotency_header.as_deref() == Some(lower.as_str())
+                || self.auth_header.as_deref() == Some(lower.as_str())
             {
                 return Err(
                     self.refuse(format!("it sets the `{name}` header, which the host owns"))
@@ -220,6 +234,23 @@ impl Destination {
         }
         Ok(headers)
     }
+}
+
+/// Whether `name` can carry credentials for an `auth-scheme::header`: a
+/// valid header name that the host does not own for something else.
+pub fn check_auth_header(name: &str, plugin: &str) -> Result<(), String> {
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!(
+            "plugin `{plugin}` declares its credentials go in header `{name}`, which is not a valid header name"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if HOST_OWNED.contains(&lower.as_str()) && lower != "authorization" {
+        return Err(format!(
+            "plugin `{plugin}` declares its credentials go in header `{name}`, which the host owns"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a plugin's own default base URL may be used when the operator
@@ -350,6 +381,20 @@ mod tests {
             );
         }
         assert!(dest().check(&request("/v1/x", "a=1#b")).is_err());
+    }
+
+    #[test]
+    fn the_auth_header_is_host_owned_and_must_be_valid() {
+        let d = dest().with_auth_header("X-API-Key").unwrap();
+        let mut r = request("/v1/x", "");
+        r.headers = vec![("x-api-key".into(), "mine".into())];
+        assert!(d.check(&r).unwrap_err().reason.contains("host owns"));
+        // Without the auth scheme naming it, it is an ordinary header.
+        assert!(dest().check(&r).is_ok());
+        for bad in ["X API Key", "", "x-key\n", "Host", "Content-Length"] {
+            let err = dest().with_auth_header(bad).unwrap_err();
+            assert!(err.contains("plugin `test`") && err.contains(bad), "{err}");
+        }
     }
 
     #[test]

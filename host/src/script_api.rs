@@ -36,6 +36,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 
 use crate::http::{
     HttpConfig, HttpExecutor, Outbound, OutcomeSink, ProviderWire, Route, check_idempotency_key,
+    check_secret,
 };
 use crate::ledger::Token;
 use crate::outbound::Destination;
@@ -101,6 +102,9 @@ impl Dispatcher {
             .ok()
             .filter(|s| !s.is_empty())
             .map(Secret::new);
+        if let Some(secret) = &secret {
+            check_secret(secret).map_err(|why| anyhow::anyhow!("{secret_env}: {why}"))?;
+        }
         let base_url = match config.base_url.as_deref() {
             Some(url) => url,
             None => {
@@ -117,6 +121,12 @@ impl Dispatcher {
             plugin.limits().max_request_body,
         )
         .map_err(anyhow::Error::msg)?;
+        let destination = match &info.auth {
+            wit::AuthScheme::Header(name) => destination
+                .with_auth_header(name)
+                .map_err(anyhow::Error::msg)?,
+            _ => destination,
+        };
         let wire = ProviderWire::from_info(info).map_err(anyhow::Error::msg)?;
         let executor = HttpExecutor::new(runtime, config.http.clone(), wire, sink)?;
         Ok(Dispatcher {
@@ -495,6 +505,9 @@ fn dispatch(
     let (secret, redactor) = match secret {
         Some(s) if !s.is_empty() => {
             let secret = Secret::new(s.as_str());
+            check_secret(&secret).map_err(|why| {
+                script_error(format!("{}.{operation}: {why} (third argument)", b.object))
+            })?;
             let redactor = Redactor::new([&secret]);
             (Some(secret), redactor)
         }

@@ -585,3 +585,19 @@ fn idempotency_key_that_cannot_be_sent_is_a_script_error_and_nothing_is_sent() {
     );
     assert_eq!(stub.seen_count(), 0, "nothing was sent");
 }
+
+#[test]
+fn a_secret_that_cannot_be_a_header_value_is_refused_at_start_without_quoting_it() {
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new().with_env("STRIPE_SECRET_KEY", &format!("{SENTINEL}\n"));
+    s.script(r#"new_customer().email("a@example.com").create_async();"#);
+    let out = s.run(&stub.base_url());
+    assert!(!out.status.success(), "{}", Brief(&out));
+    assert!(
+        out.stderr.contains("STRIPE_SECRET_KEY: the secret cannot be sent in a header"),
+        "the error names the variable and the problem\n{}",
+        Brief(&out)
+    );
+    assert_no_secret("payhost run's stderr", &out.stderr);
+    assert_eq!(stub.seen_count(), 0, "nothing was sent unauthenticated");
+}
