@@ -110,6 +110,18 @@ impl Dispatcher {
             None => {
                 crate::outbound::check_default_base_url(&info.default_base_url, &info.name)
                     .map_err(anyhow::Error::msg)?;
+                // The plugin chose this destination, and the secret goes
+                // there: say so before anything is sent.
+                tracing::warn!(
+                    "no --base-url: `{}` requests{} go to the plugin's default {}",
+                    info.name,
+                    if secret.is_some() {
+                        format!(" (with the secret from {secret_env})")
+                    } else {
+                        String::new()
+                    },
+                    info.default_base_url
+                );
                 &info.default_base_url
             }
         };

@@ -594,7 +594,8 @@ fn a_secret_that_cannot_be_a_header_value_is_refused_at_start_without_quoting_it
     let out = s.run(&stub.base_url());
     assert!(!out.status.success(), "{}", Brief(&out));
     assert!(
-        out.stderr.contains("STRIPE_SECRET_KEY: the secret cannot be sent in a header"),
+        out.stderr
+            .contains("STRIPE_SECRET_KEY: the secret cannot be sent in a header"),
         "the error names the variable and the problem\n{}",
         Brief(&out)
     );
