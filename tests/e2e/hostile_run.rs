@@ -53,18 +53,37 @@ fn assert_stderr(out: &RunOutput, needle: &str) {
 fn a_plugin_that_sleeps_in_build_request_fails_the_call_and_sends_nothing() {
     let stub = ok_stub();
     let s = thing_scenario("sleeper");
-    s.script(&create_thing_script("x"));
+    // The first call is caught, so the script goes on: its thread is free,
+    // and the second call (on a fresh instance) fails the same way.
+    s.script(
+        r#"
+        print("script started");
+        try {
+            new_thing().name("x").create_async("w", "c", "sk_test_hostile");
+            print("first call sent");
+        } catch (err) {
+            print(`first call refused: ${err}`);
+        }
+        print("script continues");
+        new_thing().name("y").create_async("w", "c", "sk_test_hostile");
+        print("second call sent");
+        "#,
+    );
     let out = s.run(&stub.base_url());
 
     assert!(!out.status.success(), "{out}");
-    out.assert_printed("script started");
-    assert!(!out.printed("script sent"), "{out}");
-    assert_stderr(
-        &out,
-        "plugin `sleeper` tried to block in build-request: it called \
-         `wasi:clocks/monotonic-clock.subscribe-duration`",
+    let refused = out.value_after("first call refused:");
+    assert!(
+        refused.contains(
+            "plugin `sleeper` tried to block in build-request: it called \
+             `wasi:clocks/monotonic-clock.subscribe-duration`"
+        ),
+        "{out}"
     );
-    assert_stderr(&out, "a plugin may not sleep or wait");
+    assert!(refused.contains("a plugin may not sleep or wait"), "{out}");
+    out.assert_printed("script continues");
+    assert!(!out.printed("call sent"), "{out}");
+    assert_stderr(&out, "plugin `sleeper` tried to block in build-request");
     assert!(!out.stderr.contains("timed out"), "{out}");
     assert_eq!(stub.seen_count(), 0, "nothing may be sent\n{out}");
 }
@@ -73,25 +92,32 @@ fn a_plugin_that_sleeps_in_build_request_fails_the_call_and_sends_nothing() {
 fn a_plugin_that_sleeps_in_parse_response_runs_the_error_flow_at_once() {
     let stub = ok_stub();
     let s = thing_scenario("sleep-parse");
-    s.script(&create_thing_script("x"));
+    s.script(
+        r#"
+        new_thing().name("x").create_async("w", "c", "sk_test_hostile");
+        new_thing().name("y").create_async("w", "c", "sk_test_hostile");
+        print("script done");
+        "#,
+    );
     let out = s.run(&stub.base_url());
 
-    out.assert_printed("script sent: thing_request_dispatched");
-    let message = out.value_after("thing error:");
-    assert!(
-        message.contains(
-            "plugin `sleep_parse` tried to block in parse-response: it called \
-             `wasi:clocks/monotonic-clock.subscribe-duration`"
-        ),
-        "{out}"
-    );
+    out.assert_printed("script done");
+    // One error flow per response: the instance that tried to sleep is
+    // replaced and the next parse-response fails the same way.
+    let errors = out.lines_starting("thing error: ");
+    assert_eq!(errors.len(), 2, "{out}");
+    for line in errors {
+        assert!(
+            line.contains(
+                "plugin `sleep_parse` tried to block in parse-response: it called \
+                 `wasi:clocks/monotonic-clock.subscribe-duration`"
+            ),
+            "{line}\n{out}"
+        );
+    }
     assert!(!out.printed("thing response"), "{out}");
     assert!(!out.stderr.contains("timed out"), "{out}");
-    assert_eq!(
-        stub.seen_count(),
-        1,
-        "the request itself is sent once\n{out}"
-    );
+    assert_eq!(stub.seen_count(), 2, "each request is sent once\n{out}");
 }
 
 #[test]

@@ -65,6 +65,17 @@ fn endless_loop_is_stopped_in_under_a_second() {
 }
 
 #[test]
+fn a_sleep_is_refused_at_once_and_the_instance_recovers() {
+    let (err, _) = failing_call("sleeper");
+    assert!(matches!(err, PluginCallError::Blocked { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("plugin `sleeper` tried to block in build-request"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unbounded_allocation_hits_the_memory_cap() {
     let (err, _) = failing_call("balloon");
     assert!(matches!(err, PluginCallError::MemoryLimit { .. }), "{err}");
