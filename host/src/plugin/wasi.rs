@@ -73,9 +73,6 @@ pub struct BlockingRefused {
 /// one that traps with [`BlockingRefused`].
 pub fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
-    // Shadowing reopens the instances wasmtime-wasi defined and overwrites
-    // the named functions in place; everything else in them stays.
-    linker.allow_shadowing(true);
     let refusals: [(&str, &str, &'static str, &'static str); 4] = [
         (
             "wasi:io/poll",
@@ -103,11 +100,28 @@ pub fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> 
         ),
     ];
     for (interface, function, call, why) in refusals {
-        linker
-            .instance(&format!("{interface}@{WASI_VERSION}"))?
-            .func_new(function, move |_store, _ty, _params, _results| {
-                Err(wasmtime::Error::new(BlockingRefused { call, why }))
-            })?;
+        let instance = format!("{interface}@{WASI_VERSION}");
+        let trap = move |_: wasmtime::StoreContextMut<'_, SandboxState>,
+                         _: wasmtime::component::types::ComponentFunc,
+                         _: &[wasmtime::component::Val],
+                         _: &mut [wasmtime::component::Val]| {
+            Err(wasmtime::Error::new(BlockingRefused { call, why }))
+        };
+        // First without shadowing: defining the function must fail because
+        // wasmtime-wasi defined it. If it succeeds, wasmtime-wasi registers
+        // another version and the real, blocking function would stay in
+        // place for plugins, so refuse to link at all.
+        linker.allow_shadowing(false);
+        if linker.instance(&instance)?.func_new(function, trap).is_ok() {
+            wasmtime::bail!(
+                "wasmtime-wasi does not define `{function}` in {instance}; \
+                 update WASI_VERSION in host/src/plugin/wasi.rs"
+            );
+        }
+        // Then shadow it: the instance is reopened and only this function
+        // is replaced.
+        linker.allow_shadowing(true);
+        linker.instance(&instance)?.func_new(function, trap)?;
     }
     linker.allow_shadowing(false);
     Ok(())
@@ -149,5 +163,33 @@ impl HostMonotonicClock for FrozenClock {
 
     fn now(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails when a wasmtime-wasi upgrade moves WASI to another version than
+    /// [`WASI_VERSION`], instead of silently leaving blocking calls in.
+    #[test]
+    fn the_blocking_functions_are_replaced_in_the_wasi_wasmtime_registers() {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        let engine = wasmtime::Engine::new(&config).unwrap();
+        let mut linker = Linker::<SandboxState>::new(&engine);
+        add_to_linker(&mut linker).unwrap();
+    }
+
+    #[test]
+    fn the_refusal_says_what_was_called_and_why() {
+        let refused = BlockingRefused {
+            call: "wasi:io/poll.poll",
+            why: "a wait for I/O or a timer",
+        };
+        assert_eq!(
+            refused.to_string(),
+            "it called `wasi:io/poll.poll`, which waits (a wait for I/O or a timer)"
+        );
     }
 }
