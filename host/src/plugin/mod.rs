@@ -51,7 +51,7 @@ pub use cache::{CacheOutcome, ComponentCache};
 pub use convert::{json_to_tree, rhai_map_to_tree, rhai_to_tree};
 use limits::StoreCaps;
 pub use limits::StoreCounts;
-use wasi::BlockingRefused;
+pub use wasi::BlockingRefused;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -158,7 +158,7 @@ struct Loaded {
     cache: CacheOutcome,
     /// Read once at load from a throwaway instance.
     info: wit::ProviderInfo,
-    /// The names of the component's imports (WASI interfaces).
+    /// The names of the component's imports (the contract's types, WASI).
     imports: Vec<String>,
     name: Arc<str>,
 }

@@ -12,7 +12,7 @@
 //!
 //! | interface                        | what the plugin gets                     |
 //! |----------------------------------|------------------------------------------|
-//! | `cli/environment`                | no variables, no arguments, no cwd       |
+//! | `cli/environment`                | no variables, no arguments, no cwd (`/`) |
 //! | `cli/stdin`, `cli/stdout`        | a closed stream, a sink                  |
 //! | `cli/stderr`                     | the host log ([`super::stderr`])         |
 //! | `cli/exit`                       | traps: the call fails, naming the exit   |
