@@ -76,6 +76,17 @@ fn a_sleep_is_refused_at_once_and_the_instance_recovers() {
 }
 
 #[test]
+fn exit_fails_the_call_instead_of_ending_the_host() {
+    let (err, _) = failing_call("exiter");
+    assert!(matches!(err, PluginCallError::Trap { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("plugin `exiter` crashed in build-request: it called exit("),
+        "{err}"
+    );
+}
+
+#[test]
 fn unbounded_allocation_hits_the_memory_cap() {
     let (err, _) = failing_call("balloon");
     assert!(matches!(err, PluginCallError::MemoryLimit { .. }), "{err}");
