@@ -137,7 +137,8 @@ struct PluginArgs {
     /// Memory cap per plugin instance, in MiB.
     #[arg(long, default_value_t = 128)]
     plugin_memory_mib: usize,
-    /// CPU limit per plugin call, in milliseconds.
+    /// Deadline per plugin call, in milliseconds of wall-clock time (not CPU
+    /// time). A plugin cannot sleep or wait, so this bounds how long it runs.
     #[arg(long, default_value_t = 250)]
     plugin_timeout_ms: u64,
 }

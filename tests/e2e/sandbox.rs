@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use payhost::outbound::Destination;
-use payhost::plugin::{ComponentCache, Plugin, PluginCallError, SandboxLimits, wit};
+use payhost::plugin::{ComponentCache, Plugin, PluginCallError, SandboxLimits, StoreCounts, wit};
 
 fn load(name: &str) -> Plugin {
     Plugin::load(
@@ -60,8 +60,30 @@ fn failing_call(name: &str) -> (PluginCallError, Duration) {
 fn endless_loop_is_stopped_in_under_a_second() {
     let (err, elapsed) = failing_call("spin");
     assert!(matches!(err, PluginCallError::Timeout { .. }), "{err}");
-    assert!(err.to_string().contains("CPU limit"), "{err}");
+    assert!(err.to_string().contains("250ms deadline"), "{err}");
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+}
+
+#[test]
+fn a_sleep_is_refused_at_once_and_the_instance_recovers() {
+    let (err, _) = failing_call("sleeper");
+    assert!(matches!(err, PluginCallError::Blocked { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("plugin `sleeper` tried to block in build-request"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exit_fails_the_call_instead_of_ending_the_host() {
+    let (err, _) = failing_call("exiter");
+    assert!(matches!(err, PluginCallError::Trap { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("plugin `exiter` crashed in build-request: it called exit("),
+        "{err}"
+    );
 }
 
 #[test]
@@ -128,7 +150,7 @@ fn requests_to_other_hosts_are_refused() {
 
 #[test]
 fn huge_request_body_is_refused() {
-    // Generous CPU time: filling 100 MiB may take a while on a loaded
+    // A generous deadline: filling 100 MiB may take a while on a loaded
     // machine, and this test is about the body cap, not the deadline.
     let limits = SandboxLimits {
         call_timeout: Duration::from_secs(10),
@@ -204,4 +226,78 @@ fn second_load_uses_the_compiled_cache() {
     assert_eq!(second.cache_outcome(), payhost::plugin::CacheOutcome::Hit);
     eprintln!("cached load took {:?}", started.elapsed());
     assert_eq!(first.info().name, second.info().name);
+}
+
+/// Besides the contract's types: what std needs to start, panic and log;
+/// nothing that reaches files, sockets or clocks (see
+/// host/src/plugin/wasi.rs).
+#[test]
+fn the_stripe_plugin_imports_only_what_std_needs_to_start() {
+    let stripe = load("stripe");
+    eprintln!("the Stripe plugin imports {:#?}", stripe.imports());
+    for import in stripe.imports() {
+        assert!(
+            [
+                "payhost:plugin/types@",
+                "wasi:cli/",
+                "wasi:io/",
+                "wasi:random/"
+            ]
+            .iter()
+            .any(|allowed| import.starts_with(allowed)),
+            "unexpected import {import}"
+        );
+    }
+}
+
+/// StoreCounts::STRIPE is what the Stripe plugin needs: with one instance,
+/// memory or table fewer, a store cannot hold it and the load is refused
+/// naming the count.
+#[test]
+fn stores_are_limited_to_a_few_instances_memories_and_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ComponentCache::new(Some(dir.path().to_path_buf()));
+    let with = |store_counts: StoreCounts| {
+        let limits = SandboxLimits {
+            store_counts,
+            ..SandboxLimits::default()
+        };
+        Plugin::load(&payhost_e2e::plugin("stripe"), limits, &cache)
+    };
+    let stripe = StoreCounts::STRIPE;
+    with(stripe).expect("the Stripe plugin fits its measured counts");
+    with(StoreCounts::default()).expect("and the defaults");
+    for (what, fewer) in [
+        (
+            "instance",
+            StoreCounts {
+                instances: stripe.instances - 1,
+                ..stripe
+            },
+        ),
+        (
+            "memory",
+            StoreCounts {
+                memories: stripe.memories - 1,
+                ..stripe
+            },
+        ),
+        (
+            "table",
+            StoreCounts {
+                tables: stripe.tables - 1,
+                ..stripe
+            },
+        ),
+    ] {
+        let err = match with(fewer) {
+            Ok(_) => panic!("{fewer:?} must not hold the Stripe plugin"),
+            Err(err) => err.to_string(),
+        };
+        assert!(
+            err.contains("stripe.wasm")
+                && err.contains(&format!("resource limit exceeded: {what} count too high")),
+            "{err}"
+        );
+    }
 }

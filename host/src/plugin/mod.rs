@@ -7,15 +7,25 @@
 //! [`ComponentCache`]) and pre-links it ([`PluginPre`]), so that a new
 //! [`PluginInstance`] is cheap.
 //!
-//! Sandbox, per store: a memory cap enforced by a [`ResourceLimiter`], a CPU
-//! deadline enforced by epoch interruption (a ticker thread advances the
-//! engine's epoch; each call gets a deadline a fixed number of ticks away),
-//! and WASI with no preopened directories, no environment, no arguments, no
-//! sockets and no name lookup. The plugin's stderr goes to the host log.
+//! Sandbox, per store:
+//! - a memory cap and bounds on the number of core instances, memories and
+//!   tables ([`limits`]);
+//! - a deadline per call, enforced by epoch interruption: a ticker thread
+//!   advances the engine's epoch every [`EPOCH_TICK`] and each call gets a
+//!   deadline a fixed number of ticks away. It is wall-clock time, not CPU
+//!   time: a call on a busy machine gets less CPU within it;
+//! - WASI that cannot block or observe the outside ([`wasi`]): no files, no
+//!   environment, no sockets, no name lookup, frozen clocks, and a trap for
+//!   every call that would wait (sleep, poll). Epochs only interrupt running
+//!   wasm, so a waiting host call would outlive any deadline; since nothing a
+//!   plugin calls can wait, the deadline bounds the whole call.
 //!
-//! A call that traps, runs past its deadline or outgrows its memory fails with
-//! a [`PluginCallError`]; the instance is then discarded and the next call
-//! gets a fresh one, so one bad call never poisons the next.
+//! The plugin's stderr goes to the host log.
+//!
+//! A call that traps, runs past its deadline, tries to wait or outgrows its
+//! memory fails with a [`PluginCallError`] naming the plugin and the function;
+//! the instance is then discarded and the next call gets a fresh one, so one
+//! bad call never poisons the next.
 //!
 //! Threading: a [`Plugin`] is cheap to clone and shared between threads (the
 //! engine and pre-linked component are immutable). A [`PluginInstance`] owns
@@ -25,18 +35,23 @@
 mod cache;
 mod contract;
 mod convert;
+mod limits;
 mod stderr;
+mod wasi;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 pub use cache::{CacheOutcome, ComponentCache};
 pub use convert::{json_to_tree, rhai_map_to_tree, rhai_to_tree};
+use limits::StoreCaps;
+pub use limits::StoreCounts;
+pub use wasi::BlockingRefused;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -59,10 +74,13 @@ const CONTRACT_EXPORT: &str = "payhost:plugin/provider@0.1.0";
 pub struct SandboxLimits {
     /// Largest linear memory a plugin instance may grow to.
     pub memory_bytes: usize,
-    /// CPU time one call may take before it is interrupted.
+    /// Wall-clock time one call may take before it is interrupted. A plugin
+    /// cannot block (see [`wasi`]), so this is time spent running.
     pub call_timeout: Duration,
     /// Largest request body a plugin may return.
     pub max_request_body: usize,
+    /// Core instances, memories and tables one instance may create.
+    pub store_counts: StoreCounts,
 }
 
 impl Default for SandboxLimits {
@@ -71,6 +89,7 @@ impl Default for SandboxLimits {
             memory_bytes: 128 << 20,
             call_timeout: Duration::from_millis(250),
             max_request_body: 1 << 20,
+            store_counts: StoreCounts::default(),
         }
     }
 }
@@ -89,11 +108,20 @@ pub struct LoadError {
 /// A plugin call that did not return normally.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginCallError {
-    #[error("plugin `{plugin}` ran past its {}ms CPU limit in {function} and was stopped", limit.as_millis())]
+    #[error("plugin `{plugin}` ran past its {}ms deadline in {function} and was stopped", limit.as_millis())]
     Timeout {
         plugin: String,
         function: &'static str,
         limit: Duration,
+    },
+    #[error(
+        "plugin `{plugin}` tried to block in {function}: {refused}; a plugin may not sleep or \
+         wait, so the call was stopped"
+    )]
+    Blocked {
+        plugin: String,
+        function: &'static str,
+        refused: BlockingRefused,
     },
     #[error(
         "plugin `{plugin}` tried to grow its memory to {wanted} bytes in {function}; the limit is {limit} bytes"
@@ -130,6 +158,8 @@ struct Loaded {
     cache: CacheOutcome,
     /// Read once at load from a throwaway instance.
     info: wit::ProviderInfo,
+    /// The names of the component's imports (the contract's types, WASI).
+    imports: Vec<String>,
     name: Arc<str>,
 }
 
@@ -158,9 +188,14 @@ impl Plugin {
             .load(&engine, &bytes)
             .map_err(|e| refuse(format!("not a valid WebAssembly component: {e:#}")))?;
         contract::check_world(&engine, &component).map_err(refuse)?;
+        let imports = component
+            .component_type()
+            .imports(&engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
 
         let mut linker = Linker::<SandboxState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasi::add_to_linker(&mut linker)
             .map_err(|e| refuse(format!("linking WASI failed: {e:#}")))?;
         let instance_pre = linker
             .instantiate_pre(&component)
@@ -191,6 +226,7 @@ impl Plugin {
                 should_retry_header: None,
                 objects: Vec::new(),
             },
+            imports,
             name: file_name,
         };
         let mut probe =
@@ -217,6 +253,11 @@ impl Plugin {
         &self.inner.name
     }
 
+    /// What the component imports, e.g. `wasi:cli/stderr@0.2.6`.
+    pub fn imports(&self) -> &[String] {
+        &self.inner.imports
+    }
+
     pub fn limits(&self) -> &SandboxLimits {
         &self.inner.limits
     }
@@ -235,11 +276,11 @@ impl Plugin {
     }
 }
 
-/// Per-store state: WASI context and the memory limiter.
+/// Per-store state: WASI context and the limiter.
 pub struct SandboxState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limiter: MemoryCap,
+    limiter: StoreCaps,
 }
 
 impl WasiView for SandboxState {
@@ -248,39 +289,6 @@ impl WasiView for SandboxState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
-    }
-}
-
-/// Refuses memory growth past the cap, remembering what was asked so the
-/// error can say it.
-struct MemoryCap {
-    limit: usize,
-    refused: Option<usize>,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.refused = Some(desired);
-            // Trap instead of returning -1 to the guest: a Rust guest would
-            // abort anyway, and a trap lets us say why.
-            return Err(wasmtime::Error::msg("memory limit reached"));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
     }
 }
 
@@ -298,18 +306,10 @@ pub struct PluginInstance {
 
 impl PluginInstance {
     fn new_unchecked(loaded: &Loaded) -> Result<PluginInstance, PluginCallError> {
-        let mut wasi = WasiCtx::builder();
-        wasi.stderr(stderr::PluginStderr::new(loaded.name.clone()))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
         let state = SandboxState {
-            wasi: wasi.build(),
+            wasi: wasi::context(loaded.name.clone()),
             table: ResourceTable::new(),
-            limiter: MemoryCap {
-                limit: loaded.limits.memory_bytes,
-                refused: None,
-            },
+            limiter: StoreCaps::new(loaded.limits.memory_bytes, loaded.limits.store_counts),
         };
         let mut store = Store::new(&loaded.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -352,7 +352,7 @@ impl PluginInstance {
     ) -> Result<R, PluginCallError> {
         self.store
             .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
-        self.store.data_mut().limiter.refused = None;
+        self.store.data_mut().limiter.reset();
         let result = f(&self.world, &mut self.store);
         result.map_err(|err| {
             self.poisoned = true;
@@ -362,12 +362,26 @@ impl PluginInstance {
 
     fn describe_failure(&self, function: &'static str, err: &wasmtime::Error) -> PluginCallError {
         let plugin = self.name.to_string();
-        if let Some(wanted) = self.store.data().limiter.refused {
+        if let Some(wanted) = self.store.data().limiter.refused() {
             return PluginCallError::MemoryLimit {
                 plugin,
                 function,
                 wanted,
                 limit: self.limits.memory_bytes,
+            };
+        }
+        if let Some(refused) = err.downcast_ref::<BlockingRefused>() {
+            return PluginCallError::Blocked {
+                plugin,
+                function,
+                refused: refused.clone(),
+            };
+        }
+        if let Some(I32Exit(code)) = err.downcast_ref::<I32Exit>() {
+            return PluginCallError::Trap {
+                plugin,
+                function,
+                detail: format!("it called exit({code})"),
             };
         }
         match err.downcast_ref::<Trap>() {

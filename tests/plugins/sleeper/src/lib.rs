@@ -1,0 +1,43 @@
+//! Hostile test plugin `sleeper`: `build-request` sleeps for 60 s (a blocking
+//! WASI call: `monotonic-clock.subscribe-duration` + `pollable.block`, where
+//! an epoch deadline cannot fire), then returns a well-formed POST
+//! `/v1/things`. The host is expected to refuse the sleep at once, fail the
+//! call with an error naming the plugin, the function and the blocking, send
+//! nothing, and free the script thread.
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+include!("../../common.rs");
+
+use std::time::Duration;
+
+use exports::payhost::plugin::provider::Guest;
+use payhost::plugin::types::{
+    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+};
+
+struct Sleeper;
+
+impl Guest for Sleeper {
+    fn info() -> ProviderInfo {
+        thing_info("sleeper")
+    }
+
+    fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(HttpRequest {
+            method: HttpMethod::Post,
+            path: "/v1/things".to_string(),
+            query: String::new(),
+            headers: Vec::new(),
+            content_type: Some("text/plain".to_string()),
+            body: b"slept".to_vec(),
+        })
+    }
+
+    fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
+        body_as_success(outcome)
+    }
+}
+
+export!(Sleeper);
