@@ -237,3 +237,24 @@ fn a_plugin_that_builds_a_huge_body_is_refused_by_payhost_run() {
     assert_stderr(&out, "104857600 bytes; the limit is 1048576 bytes");
     assert_eq!(stub.seen_count(), 0, "{out}");
 }
+
+/// An auth scheme naming a header that cannot exist would have made the
+/// executor drop the header and send requests unauthenticated; the plugin is
+/// refused at load instead, by `plugin info` and `run` alike.
+#[test]
+fn auth_header_that_cannot_exist_is_refused_at_load() {
+    let plugin = payhost_e2e::plugin("bad-auth-header");
+    let info = payhost_e2e::scenario::run_command({
+        let mut cmd = payhost_e2e::payhost();
+        cmd.args(["plugin", "info"]).arg(&plugin);
+        cmd
+    });
+    assert!(!info.status.success(), "{info}");
+    assert!(
+        info.stderr.contains("bad-auth-header.wasm")
+            && info.stderr.contains("plugin `bad_auth_header`")
+            && info.stderr.contains("`X API Key`")
+            && info.stderr.contains("not a valid header name"),
+        "the refusal names the file, the plugin and the header\n{info}"
+    );
+}

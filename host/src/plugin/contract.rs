@@ -54,6 +54,23 @@ pub fn check_world(engine: &Engine, component: &Component) -> Result<(), String>
 
 /// Refuses a self-description the host could not act on safely.
 pub fn validate_info(info: &wit::ProviderInfo) -> Result<(), String> {
+    // Header names the host will use on the plugin's behalf: checked here so
+    // a bad one is a load error, not a header silently dropped later.
+    if let wit::AuthScheme::Header(name) = &info.auth {
+        crate::outbound::check_auth_header(name, &info.name)?;
+    }
+    for (what, name) in [
+        ("idempotency", &info.idempotency_header),
+        ("should-retry", &info.should_retry_header),
+    ] {
+        if let Some(name) = name
+            && reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+        {
+            return Err(format!(
+                "its {what} header `{name}` is not a valid header name"
+            ));
+        }
+    }
     let url = reqwest::Url::parse(&info.default_base_url).map_err(|e| {
         format!(
             "its info names an unusable default base URL `{}`: {e}",

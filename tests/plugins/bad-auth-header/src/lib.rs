@@ -1,0 +1,42 @@
+//! Test plugin `bad-auth-header`: well-behaved, except that its auth scheme
+//! names a header that cannot exist (`X API Key`, with spaces). The host must
+//! refuse it at load, naming the plugin and the header, instead of dropping
+//! the header later and sending requests unauthenticated.
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+include!("../../common.rs");
+
+use exports::payhost::plugin::provider::Guest;
+use payhost::plugin::types::{
+    AuthScheme, FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput,
+    TransportOutcome,
+};
+
+struct BadAuthHeader;
+
+impl Guest for BadAuthHeader {
+    fn info() -> ProviderInfo {
+        ProviderInfo {
+            auth: AuthScheme::Header("X API Key".to_string()),
+            ..thing_info("bad_auth_header")
+        }
+    }
+
+    fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
+        Ok(HttpRequest {
+            method: payhost::plugin::types::HttpMethod::Post,
+            path: "/v1/things".to_string(),
+            query: String::new(),
+            headers: Vec::new(),
+            content_type: None,
+            body: Vec::new(),
+        })
+    }
+
+    fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
+        body_as_success(outcome)
+    }
+}
+
+export!(BadAuthHeader);
