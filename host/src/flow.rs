@@ -385,7 +385,11 @@ impl FlowRunner {
         self.host.set_current(Some(token.clone()));
         self.host
             .set_deadline(Some(std::time::Instant::now() + timeout));
+        // `*_async()` without ids stays in this flow's worker and context.
+        self.host
+            .set_ids(Some((job.worker_id.as_str(), job.context_id.as_str())));
         let result = self.engine.run_ast_with_scope(&mut scope, ast);
+        self.host.set_ids(None);
         self.host.set_deadline(None);
         self.host.set_current(None);
         result.map(|()| true).map_err(|e| match *e {

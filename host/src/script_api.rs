@@ -167,6 +167,9 @@ pub struct ScriptHost {
     /// Idempotency keys for the running flow job's requests, when the job
     /// may run more than once (see [`ScriptHost::set_delivery`]).
     delivery: RefCell<Option<DeliveryKeys>>,
+    /// The running flow's `(WORKER_ID, CONTEXT_ID)`: what `*_async` without
+    /// ids routes to, so a flow's requests stay in its worker and context.
+    ids: RefCell<Option<(String, String)>>,
 }
 
 /// The idempotency keys of one flow job's requests: the job's identity and
@@ -188,7 +191,14 @@ impl ScriptHost {
             current: RefCell::new(None),
             deadline: std::cell::Cell::new(None),
             delivery: RefCell::new(None),
+            ids: RefCell::new(None),
         }))
+    }
+
+    /// The worker and context ids `*_async` uses when the script passes none:
+    /// the running flow's own, or (`None`) the configured defaults.
+    pub fn set_ids(&self, ids: Option<(&str, &str)>) {
+        *self.ids.borrow_mut() = ids.map(|(w, c)| (w.to_string(), c.to_string()));
     }
 
     /// Derives the idempotency keys of the requests the next flow makes from
@@ -538,8 +548,20 @@ fn dispatch(
     let route = Route {
         object: b.object.to_string(),
         operation: operation.to_string(),
-        worker_id: worker.map_or_else(|| d.defaults.worker_id.clone(), |w| w.to_string()),
-        context_id: context.map_or_else(|| d.defaults.context_id.clone(), |c| c.to_string()),
+        worker_id: worker.map_or_else(
+            || match &*host.ids.borrow() {
+                Some((worker_id, _)) => worker_id.clone(),
+                None => d.defaults.worker_id.clone(),
+            },
+            |w| w.to_string(),
+        ),
+        context_id: context.map_or_else(
+            || match &*host.ids.borrow() {
+                Some((_, context_id)) => context_id.clone(),
+                None => d.defaults.context_id.clone(),
+            },
+            |c| c.to_string(),
+        ),
     };
     d.executor
         .submit(Outbound {

@@ -195,3 +195,24 @@ fn ctrl_c_stops_new_requests_and_reports_what_was_abandoned() {
         "{stderr}"
     );
 }
+
+/// A flow that calls `*_async()` without ids keeps its own worker and
+/// context: the chain stays together instead of falling back to the run's
+/// `--worker-id` / `--context-id` defaults.
+#[test]
+fn a_flows_requests_without_ids_stay_in_its_worker_and_context() {
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"new_product().name("follow-up").create_async();"#,
+    )
+    .flow(
+        "new_create_product_response",
+        r#"print(`product flow in ${WORKER_ID} / ${CONTEXT_ID}`);"#,
+    );
+    s.script(r#"new_customer().email("ids@example.com").create_async("w-9", "ctx-7");"#);
+    let out = s.run(&stub.base_url());
+    out.assert_success();
+    out.assert_printed("product flow in w-9 / ctx-7");
+}

@@ -9,8 +9,7 @@ include!("../../common.rs");
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    AuthScheme, FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput,
-    TransportOutcome,
+    AuthScheme, FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
 };
 
 struct BadAuthHeader;
