@@ -87,7 +87,11 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
         .as_ref()
         .map(|_| uuid::Uuid::new_v4().simple().to_string().into());
     let placement = match &redis {
-        Some(conn) => Placement::Redis(Publisher::start(runtime.handle(), conn.clone())),
+        Some(conn) => Placement::Redis(Publisher::start(
+            runtime.handle(),
+            conn.clone(),
+            options.redis.as_ref().and_then(|r| r.job_key.clone()),
+        )),
         None => Placement::Local,
     };
     let (sink, receiver) = queue::channel();
@@ -167,11 +171,16 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
             eprintln!("payhost: run {run_id} detached; see `payhost jobs`");
         } else {
             let deadline = options.timeout.map(|t| started + t);
+            // No flow runs in this process in Redis mode: a flow reported
+            // here is a job the publisher could not queue (already counted
+            // as failed), which the run's job set will never hold.
+            let not_queued = summary.flows_run;
+            let published = summary.flows_queued.saturating_sub(not_queued);
             let jobs = runtime
                 .block_on(crate::queue::status::follow_run(
                     &mut conn,
                     run_id,
-                    summary.flows_queued as usize,
+                    published as usize,
                     deadline,
                 ))
                 .context("lost Redis while following the run's jobs")?;
@@ -181,7 +190,8 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
                     jobs.open
                 ));
             }
-            summary.flows_run = (jobs.done + jobs.dead) as u64;
+            summary.flows_run = (jobs.done + jobs.dead) as u64 + not_queued;
+            summary.flows_missing += jobs.missing as u64;
             summary.flows_failed += jobs.dead as u64;
             summary.remote = Some((run_id.to_string(), jobs));
         }
