@@ -47,6 +47,9 @@ struct RedisArgs {
     /// with it (HMAC-SHA256), and a worker with a key runs only signed jobs.
     #[arg(long, value_name = "NAME")]
     job_key_env: Option<String>,
+    /// Seconds finished job records (done, missing, dead) are kept [default: 7 days].
+    #[arg(long, default_value_t = 7.0 * 24.0 * 3600.0, hide_default_value = true)]
+    retention: f64,
 }
 
 impl RedisArgs {
@@ -60,6 +63,15 @@ impl RedisArgs {
                 .as_deref()
                 .map(payhost::queue::jobs::JobKey::from_env)
                 .transpose()?,
+            retention: Duration::try_from_secs_f64(self.retention)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--retention {}: give a positive number of seconds",
+                        self.retention
+                    )
+                })?,
         })
     }
 }

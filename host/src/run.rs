@@ -86,13 +86,11 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
     let run_id: Option<Arc<str>> = redis
         .as_ref()
         .map(|_| uuid::Uuid::new_v4().simple().to_string().into());
-    let placement = match &redis {
-        Some(conn) => Placement::Redis(Publisher::start(
-            runtime.handle(),
-            conn.clone(),
-            options.redis.as_ref().and_then(|r| r.job_key.clone()),
-        )),
-        None => Placement::Local,
+    let placement = match (&redis, &options.redis) {
+        (Some(conn), Some(config)) => {
+            Placement::Redis(Publisher::start(runtime.handle(), conn.clone(), config))
+        }
+        _ => Placement::Local,
     };
     let (sink, receiver) = queue::channel();
     let dispatcher = Dispatcher::build(

@@ -89,11 +89,7 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
         runtime.handle().clone(),
         Arc::new(sender.clone()),
     )?;
-    let publisher = Publisher::start(
-        runtime.handle(),
-        writer.clone(),
-        options.redis.job_key.clone(),
-    );
+    let publisher = Publisher::start(runtime.handle(), writer.clone(), &options.redis);
     let pool = WorkerPool::start(
         receiver,
         options.concurrency,
@@ -134,7 +130,7 @@ async fn consume(
     consumer: String,
 ) -> anyhow::Result<()> {
     let stream = keys::stream(&options.worker_id);
-    let store = JobStore::new(writer);
+    let store = JobStore::new(writer).with_retention(options.redis.retention);
     store
         .ensure_group(&options.worker_id)
         .await
@@ -154,6 +150,9 @@ async fn consume(
     let mut next_reclaim = Instant::now();
     // Where the next XAUTOCLAIM continues in the pending list.
     let mut reclaim_cursor = String::from("0-0");
+    // Acknowledged entries are trimmed this often (a few commands each time).
+    let trim_every = (lease / 2).min(Duration::from_secs(5));
+    let mut next_trim = Instant::now();
 
     let ctx = JobContext {
         store: store.clone(),
@@ -173,6 +172,12 @@ async fn consume(
         if now >= next_renew {
             renew(&mut reader, &stream, &consumer, &held).await;
             next_renew = now + lease / 3;
+        }
+        if now >= next_trim {
+            if let Err(err) = store.trim(&options.worker_id).await {
+                tracing::warn!("could not trim acknowledged entries: {err}");
+            }
+            next_trim = now + trim_every;
         }
         let available = permits.available_permits();
         if available == 0 {

@@ -564,3 +564,81 @@ fn a_grace_period_longer_than_the_lease_keeps_the_job_with_its_worker() {
     );
     other.terminate();
 }
+
+#[test]
+fn finished_jobs_expire_and_acknowledged_entries_are_trimmed_but_never_pending_ones() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
+    s.script(
+        r#"
+        for i in 0..3 {
+            new_customer().email(`t${i}@example.com`).create_async("tidy", `ctx-${i}`);
+        }
+        "#,
+    );
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.arg("--detach");
+    run_command(run).assert_success();
+    // A live consumer holds the last entry, which must stay; the first two
+    // look abandoned, so the worker claims and runs them.
+    let mut conn = redis_conn(&redis.url());
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg(&["GROUP", "workers", "alive", "COUNT", "3", "STREAMS"][..])
+        .arg(&["payhost:stream:tidy", ">"][..])
+        .query(&mut conn)
+        .unwrap();
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(&["payhost:stream:tidy", "-", "+"][..])
+        .query(&mut conn)
+        .unwrap();
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&["payhost:stream:tidy", "workers", "alive", "0"][..])
+        .arg(&[entries[0].0.as_str(), entries[1].0.as_str()][..])
+        .arg(&["IDLE", "3600000", "JUSTID"][..])
+        .query(&mut conn)
+        .unwrap();
+    let held_id = entries[2].0.clone();
+
+    let mut worker = s.worker(
+        &redis.url(),
+        "tidy",
+        &stub.base_url(),
+        &["--lease", "60", "--retention", "1"],
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+            redis::cmd("XRANGE")
+                .arg(&["payhost:stream:tidy", "-", "+"][..])
+                .query(&mut conn)
+                .unwrap();
+        let records: Vec<String> = redis::cmd("KEYS")
+            .arg("payhost:job:*")
+            .query(&mut conn)
+            .unwrap();
+        let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+        if ran_ids(&worker.stdout()).len() == 2 && ids == [held_id.as_str()] && records.len() == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "entries {ids:?} (held {held_id}), records {records:?}\n{}",
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    worker.terminate();
+    // The job still held is intact: its record and its pending entry.
+    let pending: (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING")
+        .arg(&["payhost:stream:tidy", "workers"][..])
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!((pending.0, pending.1), (1, Some(held_id)));
+    let report = jobs_report(&redis.url(), "tidy");
+    assert_eq!(report["counts"]["done"], 2, "{report}");
+}

@@ -40,6 +40,11 @@
 //!   `finish`, `requeue` and `dead_letter` check the record's status and
 //!   current entry id, so a call repeated after a lost reply (or by a second
 //!   worker that also ran a reclaimed job) does not apply twice.
+//! - **Retention.** A terminal record (`done`, `missing`, `dead`) expires
+//!   after the retention (default 7 days, `--retention`), and so does a
+//!   run's job set after its last job was added. Workers trim their stream
+//!   of acknowledged entries ([`JobStore::trim`]): below the oldest pending
+//!   entry, never a pending or undelivered one.
 //! - **Jobs are checked before they run** ([`authorize`]): only response,
 //!   error and event flows, only for the stream's worker id, and with a valid
 //!   HMAC-SHA256 when the worker has a [`JobKey`].
@@ -316,7 +321,7 @@ end
 "#;
 
 /// KEYS: job, stream, counts, workers[, run set].
-/// ARGV: job_id, worker_id, flow, job_json, run_id, now, mac.
+/// ARGV: job_id, worker_id, flow, job_json, run_id, now, mac, retention_ms.
 /// Returns 1 when added, 0 when the job already exists.
 const ENQUEUE: &str = r#"
 local wanted = {{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'}, {KEYS[4], 'set'}}
@@ -331,7 +336,10 @@ redis.call('HSET', KEYS[1], 'job_id', ARGV[1], 'worker_id', ARGV[2], 'flow', ARG
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'mac', ARGV[7]) end
 redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'queued', 1)
-if KEYS[5] then redis.call('SADD', KEYS[5], ARGV[1]) end
+if KEYS[5] then
+  redis.call('SADD', KEYS[5], ARGV[1])
+  redis.call('PEXPIRE', KEYS[5], ARGV[8])
+end
 return 1
 "#;
 
@@ -371,7 +379,7 @@ return {'run', attempts, r[6] or '', r[7] or '', r[8] or ''}
 "#;
 
 /// KEYS: job, stream, counts, failures.
-/// ARGV: job_id, entry, to ('done' or 'missing'), why, now.
+/// ARGV: job_id, entry, to ('done' or 'missing'), why, now, retention_ms.
 /// Returns 1 when applied, 0 when it already was (the entry is acknowledged
 /// either way: its work is over).
 const FINISH: &str = r#"
@@ -389,6 +397,7 @@ if ARGV[3] == 'missing' then
   remember_failure(KEYS[4], ARGV[1])
 end
 move(KEYS[3], 'running', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('XACK', KEYS[2], 'workers', ARGV[2])
 return 1
 "#;
@@ -414,7 +423,7 @@ return 1
 "#;
 
 /// KEYS: job, stream, dead, counts, failures.
-/// ARGV: job_id, worker_id, entry, reason, now.
+/// ARGV: job_id, worker_id, entry, reason, now, retention_ms.
 /// - No record (an injected entry): a `dead` record is made so the refusal
 ///   shows in `payhost jobs`.
 /// - A record that is not this entry's (another worker's, or another entry
@@ -437,6 +446,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
     'updated_at', ARGV[5])
   move(KEYS[4], false, 'dead')
   remember_failure(KEYS[5], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
   bury()
   return 'dead'
 end
@@ -452,6 +462,7 @@ end
 redis.call('HSET', KEYS[1], 'status', 'dead', 'last_error', ARGV[4], 'updated_at', ARGV[5])
 move(KEYS[4], r[3], 'dead')
 remember_failure(KEYS[5], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 bury()
 return 'dead'
 "#;
@@ -466,6 +477,36 @@ redis.call('XACK', KEYS[1], 'workers', ARGV[1])
 return 1
 "#;
 
+/// KEYS: stream. Trims acknowledged entries: everything below the oldest
+/// pending entry or, with none pending, up to the group's last delivered
+/// entry. Never a pending entry, never one not yet delivered. Returns how
+/// many entries went.
+const TRIM: &str = r#"
+local err = check_types({{KEYS[1], 'stream'}})
+if err then return err end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local last = nil
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, delivered = nil, nil
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] end
+    if group[i] == 'last-delivered-id' then delivered = group[i + 1] end
+  end
+  if name == 'workers' then last = delivered end
+end
+if not last then return 0 end
+local minid
+local pending = redis.call('XPENDING', KEYS[1], 'workers')
+if pending[1] > 0 then
+  minid = pending[2]
+else
+  local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+  if not ms then return 0 end
+  minid = ms .. '-' .. (tonumber(seq) + 1)
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', minid)
+"#;
+
 struct Scripts {
     enqueue: Script,
     start: Script,
@@ -473,6 +514,7 @@ struct Scripts {
     requeue: Script,
     dead: Script,
     reject_entry: Script,
+    trim: Script,
 }
 
 impl Scripts {
@@ -488,6 +530,7 @@ impl Scripts {
             requeue: script(REQUEUE),
             dead: script(DEAD),
             reject_entry: script(REJECT_ENTRY),
+            trim: script(TRIM),
         }
     }
 }
@@ -498,7 +541,12 @@ impl Scripts {
 pub struct JobStore {
     conn: ConnectionManager,
     scripts: Arc<Scripts>,
+    /// How long a terminal job's record (and a run's job set) is kept.
+    retention_ms: u64,
 }
+
+/// How long records are kept by default: 7 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A job to publish.
 pub struct NewJob<'a> {
@@ -510,11 +558,19 @@ pub struct NewJob<'a> {
 }
 
 impl JobStore {
+    /// A store keeping terminal records for [`DEFAULT_RETENTION`].
     pub fn new(conn: ConnectionManager) -> JobStore {
         JobStore {
             conn,
             scripts: Arc::new(Scripts::new()),
+            retention_ms: DEFAULT_RETENTION.as_millis() as u64,
         }
+    }
+
+    /// Keeps terminal job records (and runs' job sets) for `retention`.
+    pub fn with_retention(mut self, retention: Duration) -> JobStore {
+        self.retention_ms = (retention.as_millis() as u64).max(1);
+        self
     }
 
     /// Creates the consumer group of `worker_id`'s stream (and the stream)
@@ -563,7 +619,8 @@ impl JobStore {
                 .arg(new.job_json)
                 .arg(new.run_id.unwrap_or(""))
                 .arg(&now)
-                .arg(new.mac.unwrap_or(""));
+                .arg(new.mac.unwrap_or(""))
+                .arg(self.retention_ms);
             async move { call.invoke_async(&mut conn).await }
         })
         .await?;
@@ -649,7 +706,8 @@ impl JobStore {
                 .arg(entry)
                 .arg(to)
                 .arg(why)
-                .arg(&now);
+                .arg(&now)
+                .arg(self.retention_ms);
             async move { call.invoke_async(&mut conn).await }
         })
         .await?;
@@ -704,7 +762,8 @@ impl JobStore {
                 .arg(worker_id)
                 .arg(entry)
                 .arg(reason)
-                .arg(&now);
+                .arg(&now)
+                .arg(self.retention_ms);
             async move { call.invoke_async(&mut conn).await }
         })
         .await?;
@@ -729,6 +788,20 @@ impl JobStore {
         })
         .await?;
         Ok(())
+    }
+}
+
+impl JobStore {
+    /// Trims the acknowledged entries of `worker_id`'s stream (see [`TRIM`]).
+    pub async fn trim(&self, worker_id: &str) -> Result<u64, StoreError> {
+        let stream = keys::stream(worker_id);
+        with_retry(&format!("trimming {stream}"), || {
+            let mut conn = self.conn.clone();
+            let mut call = self.scripts.trim.prepare_invoke();
+            call.key(&stream);
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await
     }
 }
 

@@ -34,6 +34,8 @@ pub struct RedisConfig {
     pub max_deliveries: u32,
     /// Signs published jobs; a worker with a key runs only signed jobs.
     pub job_key: Option<JobKey>,
+    /// How long terminal job records and runs' job sets are kept.
+    pub retention: Duration,
 }
 
 impl RedisConfig {
@@ -43,6 +45,7 @@ impl RedisConfig {
             lease: Duration::from_secs(30),
             max_deliveries: 5,
             job_key: None,
+            retention: super::jobs::DEFAULT_RETENTION,
         }
     }
 }
@@ -90,14 +93,16 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Starts the publishing task on `runtime`; jobs are signed with `key`.
+    /// Starts the publishing task on `runtime`; jobs are signed with the
+    /// configured job key, if any.
     pub fn start(
         runtime: &tokio::runtime::Handle,
         conn: ConnectionManager,
-        key: Option<JobKey>,
+        config: &RedisConfig,
     ) -> Publisher {
         let (tx, rx) = mpsc::unbounded_channel();
-        runtime.spawn(publish_loop(JobStore::new(conn), key, rx));
+        let store = JobStore::new(conn).with_retention(config.retention);
+        runtime.spawn(publish_loop(store, config.job_key.clone(), rx));
         Publisher { tx }
     }
 

@@ -180,6 +180,10 @@ pub async fn report(
                 ])
                 .query_async(conn)
                 .await?;
+            if state.is_none() {
+                // The record expired (retention): nothing left to show.
+                continue;
+            }
             list.push(Failure {
                 job_id,
                 flow: flow.unwrap_or_default(),
