@@ -45,14 +45,21 @@ fn wait_for_dead(url: &str, worker_id: &str, dead: u64) -> serde_json::Value {
 
 /// Writes a job record and its stream entry the way an attacker with write
 /// access to Redis can: a whole, well-formed job whose record names the
-/// entry, so only the worker's own checks stand in the way.
-fn forge_job(conn: &mut redis::Connection, job_id: &str, worker_id: &str, job: &str, mac: &str) {
+/// entry, so only the worker's own checks stand in the way. `seq` makes the
+/// entry id unique when several are forged within one millisecond.
+fn forge_job(
+    conn: &mut redis::Connection,
+    (job_id, seq): (&str, u32),
+    worker_id: &str,
+    job: &str,
+    mac: &str,
+) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
     // An explicit id, so the record can name the entry before it exists.
-    let entry = format!("{}-0", now + 1000);
+    let entry = format!("{}-{seq}", now + 1000);
     let stream = format!("payhost:stream:{worker_id}");
     let mut record = redis::cmd("HSET");
     record.arg(format!("payhost:job:{job_id}")).arg(&[
@@ -104,7 +111,7 @@ fn an_injected_job_naming_the_entry_script_is_dead_lettered_and_sends_nothing() 
         .query::<String>(&mut conn)
         .unwrap();
     // A whole forged job, record and entry.
-    forge_job(&mut conn, "evil2", "worker-1", &main, "");
+    forge_job(&mut conn, ("evil2", 1), "worker-1", &main, "");
 
     let report = wait_for_dead(&redis.url(), "worker-1", 2);
     worker.terminate();
@@ -149,8 +156,14 @@ fn with_a_job_key_a_forged_job_is_refused_and_a_signed_one_runs() {
         "keyed",
         r#"{"id":"cus_forged","object":"customer"}"#,
     );
-    forge_job(&mut conn, "forged1", "keyed", &forged, "");
-    forge_job(&mut conn, "forged2", "keyed", &forged, &"ab".repeat(32));
+    forge_job(&mut conn, ("forged1", 1), "keyed", &forged, "");
+    forge_job(
+        &mut conn,
+        ("forged2", 2),
+        "keyed",
+        &forged,
+        &"ab".repeat(32),
+    );
     let report = wait_for_dead(&redis.url(), "keyed", 2);
     let reasons: Vec<&str> = report["failures"]
         .as_array()

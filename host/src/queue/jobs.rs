@@ -284,6 +284,13 @@ pub fn authorize(
             job.worker_id
         ));
     }
+    if !crate::flow::is_valid_flow_name(&job.flow) {
+        // The flow runner's own words for the same rule.
+        return Err(format!(
+            "refused flow name {:?}: flow names must match ^[a-z0-9_]+$",
+            job.flow
+        ));
+    }
     if !is_job_flow(&job.flow) {
         return Err(format!(
             "refused: flow {:?} is not a response, error or event flow \
@@ -357,7 +364,9 @@ local r = redis.call('HMGET', KEYS[1], 'worker_id', 'entry', 'status', 'consumer
 if r[1] ~= ARGV[1] then
   return {'refused', 'job record ' .. KEYS[1] .. ' belongs to worker id ' .. tostring(r[1])}
 end
-if r[2] ~= ARGV[2] then
+-- A record with no entry (written before entries were recorded) is bound to
+-- the first entry that starts it; any other entry is refused from then on.
+if r[2] and r[2] ~= ARGV[2] then
   return {'refused', 'stream entry ' .. ARGV[2] .. ' is not the current entry of ' ..
     KEYS[1] .. ' (' .. tostring(r[2]) .. ')'}
 end
@@ -373,7 +382,8 @@ local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if attempts > tonumber(ARGV[4]) then
   return {'exhausted', attempts}
 end
-redis.call('HSET', KEYS[1], 'status', 'running', 'consumer', ARGV[3], 'updated_at', ARGV[5])
+redis.call('HSET', KEYS[1], 'status', 'running', 'consumer', ARGV[3], 'entry', ARGV[2],
+  'updated_at', ARGV[5])
 move(KEYS[2], status, 'running')
 return {'run', attempts, r[6] or '', r[7] or '', r[8] or ''}
 "#;
@@ -451,7 +461,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return 'dead'
 end
 local r = redis.call('HMGET', KEYS[1], 'worker_id', 'entry', 'status')
-if r[1] ~= ARGV[2] or r[2] ~= ARGV[3] then
+if r[1] ~= ARGV[2] or (r[2] and r[2] ~= ARGV[3]) then
   bury()
   return 'entry'
 end
