@@ -61,7 +61,7 @@ impl RedisArgs {
             job_key: self
                 .job_key_env
                 .as_deref()
-                .map(payhost::queue::jobs::JobKey::from_env)
+                .map(payhost::queue::trust::JobKey::from_env)
                 .transpose()?,
             retention: Duration::try_from_secs_f64(self.retention)
                 .ok()

@@ -188,7 +188,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
                     jobs.open
                 ));
             }
-            summary.flows_run = (jobs.done + jobs.dead) as u64 + not_queued;
+            summary.flows_run = (jobs.done + jobs.dead) as u64;
             summary.flows_missing += jobs.missing as u64;
             summary.flows_failed += jobs.dead as u64;
             summary.remote = Some((run_id.to_string(), jobs));

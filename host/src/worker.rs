@@ -2,7 +2,7 @@
 //!
 //! A worker reads its worker id's stream through the consumer group, starts
 //! each entry's job through the [`JobStore`] (which owns every state change,
-//! see [`crate::queue::jobs`]), checks it may run ([`jobs::authorize`]: only
+//! see [`crate::queue::jobs`]), checks it may run ([`trust::authorize`]: only
 //! response, error and event flows, for this worker id, signed when
 //! `--job-key-env` is set), hands it to a pool of flow threads, and settles
 //! it once the flow and every request it made are done. A job it refuses is
@@ -41,6 +41,7 @@ use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
 use crate::queue::jobs::{self, Finish, JobStore, Start, StoreError};
 use crate::queue::keys::{self, field};
 use crate::queue::redis::{self as rq, Publisher, RedisConfig};
+use crate::queue::trust;
 use crate::queue::{self, Placement, WorkSender, WorkerPool, WorkerSetup};
 use crate::script_api::{Dispatcher, ProviderConfig};
 
@@ -432,7 +433,7 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
                 .await;
         }
     };
-    let job = match jobs::authorize(
+    let job = match trust::authorize(
         &job_id,
         worker_id,
         &started,

@@ -368,6 +368,10 @@ fn a_key_of_the_wrong_type_fails_the_run_naming_it_and_queues_nothing_twice() {
         !out.summary().contains("stopped early"),
         "the run ended by itself, not at its timeout\n{out}"
     );
+    assert!(
+        out.summary().contains("0 flows run") && out.summary().contains("1 failures"),
+        "{out}"
+    );
     let entries: usize = redis::cmd("XLEN")
         .arg("payhost:stream:worker-1")
         .query(&mut conn)

@@ -19,8 +19,9 @@ use anyhow::Context;
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
-use super::jobs::{JobKey, JobStore, NewJob};
+use super::jobs::{JobStore, NewJob};
 use super::keys;
+use super::trust::JobKey;
 use crate::flow::FlowJob;
 use crate::ledger::{Event, Token};
 
