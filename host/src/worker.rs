@@ -171,7 +171,7 @@ async fn consume(
         }
         let now = Instant::now();
         if now >= next_renew {
-            renew(&mut reader, &stream, &consumer, &held).await;
+            renew(&store, &options.worker_id, &consumer, &mut held).await;
             next_renew = now + lease / 3;
         }
         if now >= next_trim {
@@ -254,7 +254,7 @@ async fn consume(
                 while let Ok(id) = settled_rx.try_recv() {
                     held.remove(&id);
                 }
-                renew(&mut reader, &stream, &consumer, &held).await;
+                renew(&store, &options.worker_id, &consumer, &mut held).await;
                 next_renew = Instant::now() + lease / 3;
             }
         }
@@ -271,23 +271,23 @@ async fn consume(
     Ok(())
 }
 
-/// Renews the lease of every entry this worker holds (resets their idle time).
-async fn renew(conn: &mut ConnectionManager, stream: &str, consumer: &str, held: &HashSet<String>) {
+/// Renews the lease of every entry this worker holds (resets their idle
+/// time), except those another worker claimed meanwhile: those are its now,
+/// and this worker stops renewing them.
+async fn renew(store: &JobStore, worker_id: &str, consumer: &str, held: &mut HashSet<String>) {
     if held.is_empty() {
         return;
     }
-    let ids: Vec<&String> = held.iter().collect();
-    let renewed: redis::RedisResult<redis::Value> = redis::cmd("XCLAIM")
-        .arg(stream)
-        .arg(keys::GROUP)
-        .arg(consumer)
-        .arg(0)
-        .arg(&ids)
-        .arg("JUSTID")
-        .query_async(conn)
-        .await;
-    if let Err(err) = renewed {
-        tracing::warn!("could not renew leases: {err}");
+    match store.renew(worker_id, consumer, held.iter()).await {
+        Ok(lost) => {
+            for entry in lost {
+                tracing::warn!(
+                    "job entry {entry} was claimed by another consumer; no longer renewing it"
+                );
+                held.remove(&entry);
+            }
+        }
+        Err(err) => tracing::warn!("could not renew leases: {err}"),
     }
 }
 

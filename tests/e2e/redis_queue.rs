@@ -646,3 +646,63 @@ fn finished_jobs_expire_and_acknowledged_entries_are_trimmed_but_never_pending_o
     let report = jobs_report(&redis.url(), "tidy");
     assert_eq!(report["counts"]["done"], 2, "{report}");
 }
+
+#[test]
+fn a_lease_renewal_does_not_take_back_a_job_another_worker_claimed() {
+    let redis = RedisServer::start();
+    let stub = StubServer::start(|req, n| {
+        if req.path.contains("/v1/customers/cus_slow") {
+            Action::Delay(
+                Duration::from_secs(6),
+                Box::new(Action::json(
+                    200,
+                    r#"{"id":"cus_slow","object":"customer"}"#,
+                )),
+            )
+        } else {
+            Action::json(200, &format!(r#"{{"id":"cus_{n}","object":"customer"}}"#))
+        }
+    });
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"
+        print(`started ${parsed_data.id}`);
+        new_customer().id("cus_slow").retrieve_async(WORKER_ID, CONTEXT_ID);
+        "#,
+    );
+    s.script(r#"new_customer().email("r@example.com").create_async("renewer", "ctx");"#);
+    let mut worker = s.worker(&redis.url(), "renewer", &stub.base_url(), &["--lease", "3"]);
+    let run = s.command_redis(&stub.base_url(), &redis.url());
+    let run = std::thread::spawn(move || run_command(run));
+    worker.wait_for_stdout("started cus_", Duration::from_secs(30));
+
+    // Another consumer claims the entry, as one would after a lapsed lease.
+    let mut conn = redis_conn(&redis.url());
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(&["payhost:stream:renewer", "-", "+", "COUNT", "1"][..])
+        .query(&mut conn)
+        .unwrap();
+    let entry = entries[0].0.clone();
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&["payhost:stream:renewer", "workers", "other", "0"][..])
+        .arg(&entry)
+        .arg("JUSTID")
+        .query(&mut conn)
+        .unwrap();
+    worker.wait_for_stderr(
+        &format!("job entry {entry} was claimed by another consumer"),
+        Duration::from_secs(30),
+    );
+    let owner: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg(&["payhost:stream:renewer", "workers"][..])
+        .arg(&entry)
+        .arg(&entry)
+        .arg(1)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(owner[0].1, "other", "the renewal took the entry back");
+    let out = run.join().unwrap();
+    out.assert_success();
+    worker.terminate();
+}

@@ -375,6 +375,29 @@ end
 return redis.call('XTRIM', KEYS[1], 'MINID', minid)
 "#;
 
+/// KEYS: stream. ARGV: consumer, entry ids...
+/// Renews the lease (resets the idle time) of each entry still pending with
+/// this consumer. An entry another consumer claimed meanwhile is left to it
+/// (a plain XCLAIM would take it back, and both would run the job) and
+/// returned; an entry no longer pending is skipped.
+const RENEW: &str = r#"
+local err = check_types({{KEYS[1], 'stream'}})
+if err then return err end
+local lost = {}
+if redis.call('EXISTS', KEYS[1]) == 0 then return lost end
+for i = 2, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], 'workers', ARGV[i], ARGV[i], 1)
+  if p[1] then
+    if p[1][2] == ARGV[1] then
+      redis.call('XCLAIM', KEYS[1], 'workers', ARGV[1], 0, ARGV[i], 'JUSTID')
+    else
+      table.insert(lost, ARGV[i])
+    end
+  end
+end
+return lost
+"#;
+
 struct Scripts {
     enqueue: Script,
     start: Script,
@@ -383,6 +406,7 @@ struct Scripts {
     dead: Script,
     reject_entry: Script,
     trim: Script,
+    renew: Script,
 }
 
 impl Scripts {
@@ -399,6 +423,7 @@ impl Scripts {
             dead: script(DEAD),
             reject_entry: script(REJECT_ENTRY),
             trim: script(TRIM),
+            renew: script(RENEW),
         }
     }
 }
@@ -670,6 +695,26 @@ impl JobStore {
             async move { call.invoke_async(&mut conn).await }
         })
         .await
+    }
+}
+
+impl JobStore {
+    /// Renews this consumer's lease on `entries` (see [`RENEW`]); returns the
+    /// entries another consumer holds now. One attempt, no retry: the next
+    /// renewal comes a third of a lease later anyway.
+    pub async fn renew(
+        &self,
+        worker_id: &str,
+        consumer: &str,
+        entries: impl IntoIterator<Item = &String>,
+    ) -> redis::RedisResult<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let mut call = self.scripts.renew.prepare_invoke();
+        call.key(keys::stream(worker_id)).arg(consumer);
+        for entry in entries {
+            call.arg(entry);
+        }
+        call.invoke_async(&mut conn).await
     }
 }
 
