@@ -34,7 +34,7 @@
 //! - **Nothing half-written.** Lua does not roll back, so every script first
 //!   checks the TYPE of every key it may write and, on a mismatch, returns an
 //!   error naming the key before its first write. Such an error is permanent
-//!   (it cannot succeed by retrying) and is returned as [`StoreError::Refused`];
+//!   (it cannot succeed by retrying) and is returned as a [`StoreError`];
 //!   only connection errors are retried, with backoff.
 //! - **Idempotent.** `enqueue` of an existing job id adds nothing. `start`,
 //!   `finish`, `requeue` and `dead_letter` check the record's status and
@@ -45,6 +45,9 @@
 //!   run's job set after its last job was added. Workers trim their stream
 //!   of acknowledged entries ([`JobStore::trim`]): below the oldest pending
 //!   entry, never a pending or undelivered one.
+//! - **Leases.** [`JobStore::renew`] renews only the entries still pending
+//!   with the renewing consumer, so it never takes a job back from a worker
+//!   that claimed it after a lapse.
 //! - **Jobs are checked before they run** ([`super::trust`]): only
 //!   response, error and event flows, only for the stream's worker id, and
 //!   with a valid HMAC-SHA256 when the worker has a job key.
@@ -685,7 +688,7 @@ impl JobStore {
 }
 
 impl JobStore {
-    /// Trims the acknowledged entries of `worker_id`'s stream (see [`TRIM`]).
+    /// Trims the acknowledged entries of `worker_id`'s stream (the `TRIM` script).
     pub async fn trim(&self, worker_id: &str) -> Result<u64, StoreError> {
         let stream = keys::stream(worker_id);
         with_retry(&format!("trimming {stream}"), || {
@@ -699,7 +702,7 @@ impl JobStore {
 }
 
 impl JobStore {
-    /// Renews this consumer's lease on `entries` (see [`RENEW`]); returns the
+    /// Renews this consumer's lease on `entries` (the `RENEW` script); returns the
     /// entries another consumer holds now. One attempt, no retry: the next
     /// renewal comes a third of a lease later anyway.
     pub async fn renew(
