@@ -6,12 +6,12 @@
 //! (so they share the stream's consumer group, as a deployment would), each
 //! with `--concurrency` jobs at a time and the bench's response flow. Once
 //! both say they are reading, it publishes N flow jobs with payhost's own
-//! `queue::redis::enqueue` (the record, the run set, the counts and the
-//! XADD, one MULTI/EXEC per job, as a `payhost run --redis` does) from 32
+//! job store (`queue::jobs::JobStore::enqueue`: the record, the counts and
+//! the XADD, one Lua script per job, as a `payhost run --redis` does) from 32
 //! tasks, and the clock runs until the `done` count reaches N. Every job
-//! then cost: the publish transaction, XREADGROUP, start and running
-//! transactions, the flow (parse the 1.5 KB payload, run the script), and
-//! the settling transaction with XACK.
+//! then cost: the enqueue script, XREADGROUP, the start script, the flow
+//! (parse the 1.5 KB payload, run the script), and the finish script with
+//! XACK.
 //!
 //! Then, with the workers stopped, `redis-benchmark` runs against the same
 //! server: `-t set` (the classic figure) and an XADD of a job-sized entry.
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use payhost::flow::{FlowJob, Outcome};
+use payhost::queue::jobs::{JobStore, NewJob};
 use payhost::queue::redis as rq;
 use redis::AsyncCommands;
 
@@ -110,17 +111,25 @@ pub fn measure(tools: &Tools, jobs: usize, concurrency: usize) -> anyhow::Result
     let job_json = serde_json::to_string(&job)?;
     let started = Instant::now();
     let published = runtime.block_on(async {
-        rq::ensure_group(&mut conn, WORKER_ID).await?;
+        let store = JobStore::new(conn.clone());
+        store.ensure_group(WORKER_ID).await?;
         let mut tasks = tokio::task::JoinSet::new();
         const TASKS: usize = 32;
         for t in 0..TASKS {
-            let (mut conn, job, job_json) = (conn.clone(), job.clone(), job_json.clone());
+            let (store, job, job_json) = (store.clone(), job.clone(), job_json.clone());
             tasks.spawn(async move {
                 for i in (t..jobs).step_by(TASKS) {
                     let id = format!("bench{i:09}");
-                    rq::enqueue(&mut conn, &id, &job_json, &job, None).await?;
+                    let new = NewJob {
+                        job_id: &id,
+                        job: &job,
+                        job_json: &job_json,
+                        run_id: None,
+                        mac: None,
+                    };
+                    store.enqueue(&new).await?;
                 }
-                redis::RedisResult::Ok(())
+                Ok::<(), payhost::queue::jobs::StoreError>(())
             });
         }
         while let Some(done) = tasks.join_next().await {

@@ -11,7 +11,8 @@
 //! `parsed_data` or `parsed_error`, with the raw JSON text as `response_json`
 //! or `error_json`, plus `CALLER_ID`, `CONTEXT_ID` and `WORKER_ID`.
 //!
-//! Each runner compiles a flow file once, on first use, and keeps the AST.
+//! Each runner compiles a flow file once, on first use, and keeps the AST;
+//! a missing file is looked for again by the next job.
 //! Rhai's limits (operations, call depth, sizes) bound every flow: one that
 //! hits a limit fails alone with a clear error.
 
@@ -270,7 +271,7 @@ pub struct FlowRunner {
     engine: Engine,
     limits: ScriptLimits,
     flows_dir: PathBuf,
-    compiled: HashMap<String, Option<AST>>,
+    compiled: HashMap<String, AST>,
 }
 
 impl FlowRunner {
@@ -334,20 +335,17 @@ impl FlowRunner {
             ));
         }
         let path = self.flows_dir.join(format!("{}.rhai", job.flow));
-        if !self.compiled.contains_key(&job.flow) {
-            let ast = if path.is_file() {
-                let mut ast = self
-                    .engine
-                    .compile_file(path.clone())
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                ast.set_source(path.display().to_string());
-                Some(ast)
-            } else {
-                None
-            };
+        // A miss is not cached: a flow file deployed later is found by the
+        // next job that needs it.
+        if !self.compiled.contains_key(&job.flow) && path.is_file() {
+            let mut ast = self
+                .engine
+                .compile_file(path.clone())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            ast.set_source(path.display().to_string());
             self.compiled.insert(job.flow.clone(), ast);
         }
-        let Some(ast) = self.compiled.get(&job.flow).and_then(Option::as_ref) else {
+        let Some(ast) = self.compiled.get(&job.flow) else {
             tracing::warn!(
                 "no flow file {} to handle the {} of {} for worker {} (context {})",
                 path.display(),

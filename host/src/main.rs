@@ -43,15 +43,36 @@ struct RedisArgs {
     /// Deliveries of a job before it goes to the dead-letter stream.
     #[arg(long, default_value_t = 5)]
     max_deliveries: u32,
+    /// Environment variable holding the job key: published jobs are signed
+    /// with it (HMAC-SHA256), and a worker with a key runs only signed jobs.
+    #[arg(long, value_name = "NAME")]
+    job_key_env: Option<String>,
+    /// Seconds finished job records (done, missing, dead) are kept [default: 7 days].
+    #[arg(long, default_value_t = 7.0 * 24.0 * 3600.0, hide_default_value = true)]
+    retention: f64,
 }
 
 impl RedisArgs {
-    fn config(&self, url: String) -> RedisConfig {
-        RedisConfig {
+    fn config(&self, url: String) -> anyhow::Result<RedisConfig> {
+        Ok(RedisConfig {
             url,
             lease: Duration::from_secs_f64(self.lease.max(0.1)),
             max_deliveries: self.max_deliveries.max(1),
-        }
+            job_key: self
+                .job_key_env
+                .as_deref()
+                .map(payhost::queue::trust::JobKey::from_env)
+                .transpose()?,
+            retention: Duration::try_from_secs_f64(self.retention)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--retention {}: give a positive number of seconds",
+                        self.retention
+                    )
+                })?,
+        })
     }
 }
 
@@ -282,7 +303,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             options.http.max_response_bytes = args.max_response_bytes;
             options.sandbox = args.plugin.limits();
             options.cache = args.plugin.cache();
-            options.redis = args.redis.map(|url| args.queue.config(url));
+            options.redis = args.redis.map(|url| args.queue.config(url)).transpose()?;
             options.detach = args.detach;
             if options.redis.is_some() && args.workers.is_none() {
                 // Flows run in `payhost worker`s; here threads only classify.
@@ -300,7 +321,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let script_limits = args.flow.script_limits();
             let http = payhost::http::HttpConfig::default();
             run_worker(WorkerOptions {
-                redis: args.queue.config(args.redis),
+                redis: args.queue.config(args.redis)?,
                 worker_id: args.worker_id,
                 plugin: args.flow.plugin_path,
                 flows_dir: args.flow.flows,

@@ -86,9 +86,11 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
     let run_id: Option<Arc<str>> = redis
         .as_ref()
         .map(|_| uuid::Uuid::new_v4().simple().to_string().into());
-    let placement = match &redis {
-        Some(conn) => Placement::Redis(Publisher::start(runtime.handle(), conn.clone())),
-        None => Placement::Local,
+    let placement = match (&redis, &options.redis) {
+        (Some(conn), Some(config)) => {
+            Placement::Redis(Publisher::start(runtime.handle(), conn.clone(), config))
+        }
+        _ => Placement::Local,
     };
     let (sink, receiver) = queue::channel();
     let dispatcher = Dispatcher::build(
@@ -179,11 +181,16 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
             eprintln!("payhost: run {run_id} detached; see `payhost jobs`");
         } else {
             let deadline = options.timeout.map(|t| started + t);
+            // No flow runs in this process in Redis mode: a flow reported
+            // here is a job the publisher could not queue (already counted
+            // as failed), which the run's job set will never hold.
+            let not_queued = summary.flows_run;
+            let published = summary.flows_queued.saturating_sub(not_queued);
             let jobs = runtime
                 .block_on(crate::queue::status::follow_run(
                     &mut conn,
                     run_id,
-                    summary.flows_queued as usize,
+                    published as usize,
                     deadline,
                 ))
                 .context("lost Redis while following the run's jobs")?;
@@ -194,6 +201,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
                 ));
             }
             summary.flows_run = (jobs.done + jobs.dead) as u64;
+            summary.flows_missing += jobs.missing as u64;
             summary.flows_failed += jobs.dead as u64;
             summary.remote = Some((run_id.to_string(), jobs));
         }

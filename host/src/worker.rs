@@ -1,14 +1,25 @@
 //! `payhost worker`: run the flow jobs Redis holds for one worker id.
 //!
-//! A worker reads its worker id's stream through the consumer group, hands
-//! each job to a pool of flow threads, and settles it (XACK and a terminal or
-//! retry state, see [`crate::queue::redis`]) once the flow and every request
-//! it made are done. It renews the lease on what it holds and claims what
-//! dead workers left behind. `--concurrency` bounds the jobs it holds.
+//! A worker reads its worker id's stream through the consumer group, starts
+//! each entry's job through the [`JobStore`] (which owns every state change,
+//! see [`crate::queue::jobs`]), checks it may run ([`trust::authorize`]: only
+//! response, error and event flows, for this worker id, signed when
+//! `--job-key-env` is set), hands it to a pool of flow threads, and settles
+//! it once the flow and every request it made are done. A job it refuses is
+//! dead-lettered with the reason and nothing runs. It renews the lease on
+//! what it holds and claims what dead workers left behind, paging through
+//! the whole pending list. `--concurrency` bounds the jobs it holds.
+//!
+//! When the store refuses a transition for good (a key of the wrong type),
+//! the error names the key and the entry is left pending: it comes back after
+//! the lease, so a fixed key resumes the work and a broken one is not
+//! retried in a tight loop.
 //!
 //! On SIGTERM or Ctrl-C it stops reading, lets held jobs finish for a grace
-//! period, and exits; whatever is still unfinished stays pending in Redis and
-//! another worker claims it after the lease.
+//! period (still renewing their leases, so a grace longer than the lease does
+//! not let another worker take them), and exits; whatever is still
+//! unfinished stays pending in Redis and another worker claims it after the
+//! lease.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -23,12 +34,14 @@ use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::flow::{FlowJob, ScriptLimits};
+use crate::flow::ScriptLimits;
 use crate::http::HttpConfig;
 use crate::ledger::Ledger;
 use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
-use crate::queue::keys::{self, field, status};
-use crate::queue::redis::{self as rq, Publisher, RedisConfig, retry_forever, transition};
+use crate::queue::jobs::{self, Finish, JobStore, Start, StoreError};
+use crate::queue::keys::{self, field};
+use crate::queue::redis::{self as rq, Publisher, RedisConfig};
+use crate::queue::trust;
 use crate::queue::{self, Placement, WorkSender, WorkerPool, WorkerSetup};
 use crate::script_api::{Dispatcher, ProviderConfig};
 
@@ -77,7 +90,7 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
         runtime.handle().clone(),
         Arc::new(sender.clone()),
     )?;
-    let publisher = Publisher::start(runtime.handle(), writer.clone());
+    let publisher = Publisher::start(runtime.handle(), writer.clone(), &options.redis);
     let pool = WorkerPool::start(
         receiver,
         options.concurrency,
@@ -118,12 +131,11 @@ async fn consume(
     consumer: String,
 ) -> anyhow::Result<()> {
     let stream = keys::stream(&options.worker_id);
-    {
-        let mut conn = writer.clone();
-        rq::ensure_group(&mut conn, &options.worker_id)
-            .await
-            .context("cannot create the consumer group")?;
-    }
+    let store = JobStore::new(writer).with_retention(options.redis.retention);
+    store
+        .ensure_group(&options.worker_id)
+        .await
+        .context("cannot create the consumer group")?;
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<String>();
     let mut held: HashSet<String> = HashSet::new();
@@ -137,9 +149,14 @@ async fn consume(
     });
     let mut next_renew = Instant::now() + lease / 3;
     let mut next_reclaim = Instant::now();
+    // Where the next XAUTOCLAIM continues in the pending list.
+    let mut reclaim_cursor = String::from("0-0");
+    // Acknowledged entries are trimmed this often (a few commands each time).
+    let trim_every = (lease / 2).min(Duration::from_secs(5));
+    let mut next_trim = Instant::now();
 
     let ctx = JobContext {
-        conn: writer.clone(),
+        store: store.clone(),
         pool,
         options: options.clone(),
         consumer: consumer.clone(),
@@ -154,8 +171,14 @@ async fn consume(
         }
         let now = Instant::now();
         if now >= next_renew {
-            renew(&mut reader, &stream, &consumer, &held).await;
+            renew(&store, &options.worker_id, &consumer, &mut held).await;
             next_renew = now + lease / 3;
+        }
+        if now >= next_trim {
+            if let Err(err) = store.trim(&options.worker_id).await {
+                tracing::warn!("could not trim acknowledged entries: {err}");
+            }
+            next_trim = now + trim_every;
         }
         let available = permits.available_permits();
         if available == 0 {
@@ -169,16 +192,33 @@ async fn consume(
         }
         let mut started = Vec::new();
         if now >= next_reclaim {
-            started.extend(reclaim(&mut reader, &stream, &consumer, lease, available).await);
-            next_reclaim = now + lease / 2;
+            started.extend(
+                reclaim(
+                    &mut reader,
+                    &stream,
+                    &consumer,
+                    lease,
+                    available,
+                    &mut reclaim_cursor,
+                )
+                .await,
+            );
+            // Stopped early with more of the list to see: go on as soon as
+            // there is room; else look again in half a lease.
+            next_reclaim = if reclaim_cursor == "0-0" {
+                now + lease / 2
+            } else {
+                now
+            };
         }
         if started.is_empty() {
             match read(&mut reader, &stream, &consumer, available, block).await {
                 Ok(reply) => started.extend(reply.keys.into_iter().flat_map(|key| key.ids)),
                 Err(err) => {
                     if err.code() == Some("NOGROUP") {
-                        let mut conn = writer.clone();
-                        let _ = rq::ensure_group(&mut conn, &options.worker_id).await;
+                        if let Err(err) = store.ensure_group(&options.worker_id).await {
+                            tracing::error!("{err}");
+                        }
                     } else {
                         tracing::warn!("reading {stream} failed ({err}); retrying");
                     }
@@ -202,70 +242,105 @@ async fn consume(
         options.grace.as_secs_f64()
     );
     let all = options.concurrency.max(1) as u32;
-    match tokio::time::timeout(options.grace, permits.acquire_many(all)).await {
-        Ok(_) => eprintln!("payhost worker {}: stopped cleanly", options.worker_id),
-        Err(_) => eprintln!(
+    let grace_ends = Instant::now() + options.grace;
+    let all_settled = permits.acquire_many(all);
+    tokio::pin!(all_settled);
+    // Keep renewing while held jobs finish: the grace may outlast the lease.
+    let clean = loop {
+        tokio::select! {
+            _ = &mut all_settled => break true,
+            _ = tokio::time::sleep_until(grace_ends) => break false,
+            _ = tokio::time::sleep_until(next_renew) => {
+                while let Ok(id) = settled_rx.try_recv() {
+                    held.remove(&id);
+                }
+                renew(&store, &options.worker_id, &consumer, &mut held).await;
+                next_renew = Instant::now() + lease / 3;
+            }
+        }
+    };
+    if clean {
+        eprintln!("payhost worker {}: stopped cleanly", options.worker_id);
+    } else {
+        eprintln!(
             "payhost worker {}: stopped; {} unfinished jobs stay pending for another worker",
             options.worker_id,
             options.concurrency.max(1) - permits.available_permits()
-        ),
+        );
     }
     Ok(())
 }
 
-/// Renews the lease of every entry this worker holds (resets their idle time).
-async fn renew(conn: &mut ConnectionManager, stream: &str, consumer: &str, held: &HashSet<String>) {
+/// Renews the lease of every entry this worker holds (resets their idle
+/// time), except those another worker claimed meanwhile: those are its now,
+/// and this worker stops renewing them.
+async fn renew(store: &JobStore, worker_id: &str, consumer: &str, held: &mut HashSet<String>) {
     if held.is_empty() {
         return;
     }
-    let ids: Vec<&String> = held.iter().collect();
-    let renewed: redis::RedisResult<redis::Value> = redis::cmd("XCLAIM")
-        .arg(stream)
-        .arg(keys::GROUP)
-        .arg(consumer)
-        .arg(0)
-        .arg(&ids)
-        .arg("JUSTID")
-        .query_async(conn)
-        .await;
-    if let Err(err) = renewed {
-        tracing::warn!("could not renew leases: {err}");
+    match store.renew(worker_id, consumer, held.iter()).await {
+        Ok(lost) => {
+            for entry in lost {
+                tracing::warn!(
+                    "job entry {entry} was claimed by another consumer; no longer renewing it"
+                );
+                held.remove(&entry);
+            }
+        }
+        Err(err) => tracing::warn!("could not renew leases: {err}"),
     }
 }
 
 /// Takes up to `count` entries idle longer than the lease: their worker died.
+///
+/// XAUTOCLAIM looks at a bounded slice of the pending list per call and
+/// returns where to continue, so this pages on from `cursor` until it has
+/// `count` entries or has been through the whole list; the cursor is kept
+/// for the next call when it stops early, so entries deep in a long pending
+/// list are reached too.
 async fn reclaim(
     conn: &mut ConnectionManager,
     stream: &str,
     consumer: &str,
     lease: Duration,
     count: usize,
+    cursor: &mut String,
 ) -> Vec<StreamId> {
-    let reply: redis::RedisResult<redis::streams::StreamAutoClaimReply> = conn
-        .xautoclaim_options(
-            stream,
-            keys::GROUP,
-            consumer,
-            lease.as_millis() as usize,
-            "0-0",
-            StreamAutoClaimOptions::default().count(count),
-        )
-        .await;
-    match reply {
-        Ok(reply) => {
-            for entry in &reply.claimed {
-                tracing::warn!(
-                    "claimed job entry {} left by a worker that stopped",
-                    entry.id
-                );
+    let mut claimed = Vec::new();
+    // Bounded: one pass over the list at most (a cursor of 0-0 ends it), and
+    // at most this many calls in any case.
+    for _ in 0..10_000 {
+        let reply: redis::RedisResult<redis::streams::StreamAutoClaimReply> = conn
+            .xautoclaim_options(
+                stream,
+                keys::GROUP,
+                consumer,
+                lease.as_millis() as usize,
+                cursor.as_str(),
+                StreamAutoClaimOptions::default().count(count - claimed.len()),
+            )
+            .await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(err) => {
+                tracing::warn!("could not claim stale jobs: {err}");
+                break;
             }
-            reply.claimed
+        };
+        for entry in &reply.claimed {
+            tracing::warn!(
+                "claimed job entry {} left by a worker that stopped",
+                entry.id
+            );
         }
-        Err(err) => {
-            tracing::warn!("could not claim stale jobs: {err}");
-            Vec::new()
+        claimed.extend(reply.claimed);
+        let wrapped = reply.next_stream_id == "0-0";
+        *cursor = reply.next_stream_id;
+        if wrapped || claimed.len() >= count {
+            break;
         }
     }
+    claimed
 }
 
 async fn read(
@@ -300,180 +375,109 @@ async fn shutdown_signal() {
 
 #[derive(Clone)]
 struct JobContext {
-    conn: ConnectionManager,
+    store: JobStore,
     pool: WorkSender,
     options: WorkerOptions,
     consumer: String,
     settled: mpsc::UnboundedSender<String>,
 }
 
-fn entry_field(entry: &StreamId, name: &str) -> Option<String> {
-    entry.get::<String>(name)
-}
-
-/// Starts one delivered entry and settles it when its work is done.
+/// Processes one delivered entry, then frees its place.
 async fn start(entry: StreamId, permit: OwnedSemaphorePermit, ctx: JobContext) {
     let entry_id = entry.id.clone();
-    settle_entry(entry, &ctx).await;
+    if let Err(err) = process(&entry, &ctx).await {
+        // Permanent store error (it names the key). The entry stays pending
+        // and comes back after the lease, once someone fixed the key.
+        tracing::error!("job entry {entry_id} left pending for a later attempt: {err}");
+    }
     let _ = ctx.settled.send(entry_id);
     drop(permit);
 }
 
-async fn settle_entry(entry: StreamId, ctx: &JobContext) {
+/// Start → check → run → settle, each step one store transition.
+async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
     let worker_id = ctx.options.worker_id.as_str();
-    let stream = keys::stream(worker_id);
-    let Some(job_id) = entry_field(&entry, field::JOB_ID) else {
-        tracing::error!("stream entry {} has no job id; acknowledging it", entry.id);
-        ack(ctx, &stream, &entry.id).await;
-        return;
-    };
-    let job_json = entry_field(&entry, field::JOB).unwrap_or_default();
-    let job_key = keys::job(&job_id);
-    let (attempts, previous, run_id): (u32, Option<String>, Option<String>) =
-        retry_forever("starting a job", || {
-            let mut conn = ctx.conn.clone();
-            let job_key = job_key.clone();
-            async move {
-                redis::pipe()
-                    .atomic()
-                    .hincr(&job_key, field::ATTEMPTS, 1)
-                    .hget(&job_key, field::STATUS)
-                    .hget(&job_key, field::RUN_ID)
-                    .query_async(&mut conn)
-                    .await
-            }
-        })
-        .await;
-    let previous = previous.unwrap_or_else(|| status::QUEUED.to_string());
-    let job: FlowJob = match serde_json::from_str(&job_json) {
-        Ok(job) => job,
-        Err(err) => {
-            let error = format!("unreadable job entry: {err}");
-            dead_letter(ctx, &entry.id, &job_id, &job_json, &previous, &error).await;
-            return;
+    let store = &ctx.store;
+    let job_id = match entry.get::<String>(field::JOB_ID) {
+        Some(id) if jobs::is_valid_job_id(&id) => id,
+        other => {
+            let reason = match other {
+                Some(id) => format!("refused: invalid job id {id:?}"),
+                None => "refused: the stream entry has no job id".to_string(),
+            };
+            tracing::error!("stream entry {}: {reason}", entry.id);
+            return store.reject_entry(worker_id, &entry.id, &reason).await;
         }
     };
-    if attempts > ctx.options.redis.max_deliveries {
-        let error = format!(
-            "delivered {} times without finishing (limit {})",
-            attempts - 1,
-            ctx.options.redis.max_deliveries
-        );
-        dead_letter(ctx, &entry.id, &job_id, &job_json, &previous, &error).await;
-        return;
-    }
-    retry_forever("marking a job running", || {
-        let mut conn = ctx.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        transition(&mut pipe, &job_id, worker_id, &previous, status::RUNNING);
-        pipe.hset(keys::job(&job_id), field::CONSUMER, &ctx.consumer)
-            .ignore();
-        async move { pipe.query_async::<()>(&mut conn).await }
-    })
-    .await;
+    let max = ctx.options.redis.max_deliveries;
+    let started = match store
+        .start(worker_id, &job_id, &entry.id, &ctx.consumer, max)
+        .await?
+    {
+        Start::Run(started) => started,
+        Start::Exhausted { attempts } => {
+            let reason = format!(
+                "delivered {} times without finishing (limit {max})",
+                attempts.saturating_sub(1)
+            );
+            tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
+            return store
+                .dead_letter(worker_id, &job_id, &entry.id, &reason)
+                .await;
+        }
+        Start::Refused(reason) => {
+            let reason = format!("refused: {reason}");
+            tracing::error!(job_id, entry = %entry.id, "{reason}");
+            return store
+                .dead_letter(worker_id, &job_id, &entry.id, &reason)
+                .await;
+        }
+    };
+    let job = match trust::authorize(
+        &job_id,
+        worker_id,
+        &started,
+        ctx.options.redis.job_key.as_ref(),
+    ) {
+        Ok(job) => job,
+        Err(reason) => {
+            tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
+            return store
+                .dead_letter(worker_id, &job_id, &entry.id, &reason)
+                .await;
+        }
+    };
 
-    let run_id = run_id.filter(|r| !r.is_empty()).map(Into::into);
-    let (mut ledger, token) = Ledger::for_run(run_id);
+    let (mut ledger, token) = Ledger::for_run(started.run_id.map(Into::into));
     ctx.pool.run_job(job.clone(), token);
     let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
     match summary.last_error {
-        None => {
-            retry_forever("settling a finished job", || {
-                let mut conn = ctx.conn.clone();
-                let mut pipe = redis::pipe();
-                pipe.atomic();
-                transition(&mut pipe, &job_id, worker_id, status::RUNNING, status::DONE);
-                pipe.xack(&stream, keys::GROUP, &[&entry.id]).ignore();
-                async move { pipe.query_async::<()>(&mut conn).await }
-            })
-            .await;
-        }
-        Some(error) if attempts >= ctx.options.redis.max_deliveries => {
-            dead_letter(ctx, &entry.id, &job_id, &job_json, status::RUNNING, &error).await;
-        }
-        Some(error) => {
-            tracing::warn!(job_id, flow = %job.flow, attempts, "flow failed; it will run again: {error}");
-            retry_forever("re-queueing a failed job", || {
-                let mut conn = ctx.conn.clone();
-                let mut pipe = redis::pipe();
-                pipe.atomic();
-                transition(
-                    &mut pipe,
-                    &job_id,
-                    worker_id,
-                    status::RUNNING,
-                    status::FAILED,
-                );
-                pipe.hset(&job_key, field::LAST_ERROR, &error)
-                    .ignore()
-                    .lpush(keys::failures(worker_id), &job_id)
-                    .ignore()
-                    .ltrim(keys::failures(worker_id), 0, keys::FAILURES_KEPT - 1)
-                    .ignore()
-                    .xack(&stream, keys::GROUP, &[&entry.id])
-                    .ignore()
-                    .xadd(
-                        &stream,
-                        "*",
-                        &[
-                            (field::JOB_ID, job_id.as_str()),
-                            (field::JOB, job_json.as_str()),
-                        ],
-                    )
-                    .ignore();
-                async move { pipe.query_async::<()>(&mut conn).await }
-            })
-            .await;
-        }
-    }
-}
-
-async fn ack(ctx: &JobContext, stream: &str, entry_id: &str) {
-    retry_forever("acknowledging an entry", || {
-        let mut conn = ctx.conn.clone();
-        async move {
-            conn.xack::<_, _, _, ()>(stream, keys::GROUP, &[entry_id])
+        None if summary.flows_missing > 0 => {
+            let why = format!(
+                "no flow file {}",
+                ctx.options
+                    .flows_dir
+                    .join(format!("{}.rhai", job.flow))
+                    .display()
+            );
+            store
+                .finish(worker_id, &job_id, &entry.id, &Finish::Missing { why })
                 .await
         }
-    })
-    .await;
-}
-
-async fn dead_letter(
-    ctx: &JobContext,
-    entry_id: &str,
-    job_id: &str,
-    job_json: &str,
-    from: &str,
-    error: &str,
-) {
-    let worker_id = ctx.options.worker_id.as_str();
-    tracing::error!(job_id, "job moved to the dead-letter stream: {error}");
-    retry_forever("dead-lettering a job", || {
-        let mut conn = ctx.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        transition(&mut pipe, job_id, worker_id, from, status::DEAD);
-        pipe.hset(keys::job(job_id), field::LAST_ERROR, error)
-            .ignore()
-            .xadd(
-                keys::dead(worker_id),
-                "*",
-                &[
-                    (field::JOB_ID, job_id),
-                    (field::JOB, job_json),
-                    (field::LAST_ERROR, error),
-                ],
-            )
-            .ignore()
-            .lpush(keys::failures(worker_id), job_id)
-            .ignore()
-            .ltrim(keys::failures(worker_id), 0, keys::FAILURES_KEPT - 1)
-            .ignore()
-            .xack(keys::stream(worker_id), keys::GROUP, &[entry_id])
-            .ignore();
-        async move { pipe.query_async::<()>(&mut conn).await }
-    })
-    .await;
+        None => {
+            store
+                .finish(worker_id, &job_id, &entry.id, &Finish::Done)
+                .await
+        }
+        Some(error) if started.attempts >= max => {
+            tracing::error!(job_id, "job moved to the dead-letter stream: {error}");
+            store
+                .dead_letter(worker_id, &job_id, &entry.id, &error)
+                .await
+        }
+        Some(error) => {
+            tracing::warn!(job_id, flow = %job.flow, attempts = started.attempts, "flow failed; it will run again: {error}");
+            store.requeue(worker_id, &job_id, &entry.id, &error).await
+        }
+    }
 }

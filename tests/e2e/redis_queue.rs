@@ -327,3 +327,382 @@ fn detached_run_returns_once_its_jobs_are_queued() {
     worker.wait_for_stdout("ran obj_0", Duration::from_secs(30));
     worker.terminate();
 }
+
+/// A plain connection to the test's redis-server, to set up or inspect keys.
+fn redis_conn(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .expect("connect to the test redis-server")
+}
+
+/// `payhost jobs --json --worker-id <worker_id>`: that worker id's report.
+fn jobs_report(url: &str, worker_id: &str) -> serde_json::Value {
+    let mut jobs = payhost_e2e::payhost();
+    jobs.args(["jobs", "--redis", url, "--worker-id", worker_id, "--json"]);
+    let out = run_command(jobs);
+    out.assert_success();
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    report[0].clone()
+}
+
+#[test]
+fn a_key_of_the_wrong_type_fails_the_run_naming_it_and_queues_nothing_twice() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let mut conn = redis_conn(&redis.url());
+    redis::cmd("SET")
+        .arg("payhost:counts:worker-1")
+        .arg("x")
+        .query::<()>(&mut conn)
+        .unwrap();
+    let s = Scenario::new().with_timeout(30);
+    s.flow("new_create_customer_response", r#"print("ran");"#);
+    s.script(r#"new_customer().email("w@example.com").create_async("worker-1", "ctx");"#);
+    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
+    assert!(!out.status.success(), "the job was not queued\n{out}");
+    assert!(
+        out.stderr.contains("payhost:counts:worker-1"),
+        "the error names the key\n{out}"
+    );
+    assert!(
+        !out.summary().contains("stopped early"),
+        "the run ended by itself, not at its timeout\n{out}"
+    );
+    assert!(
+        out.summary().contains("0 flows run") && out.summary().contains("1 failures"),
+        "{out}"
+    );
+    let entries: usize = redis::cmd("XLEN")
+        .arg("payhost:stream:worker-1")
+        .query(&mut conn)
+        .unwrap();
+    assert!(entries <= 1, "{entries} stream entries for one job");
+    assert_eq!(stub.seen_count(), 1, "the request was sent once");
+}
+
+#[test]
+fn a_missing_flow_file_is_reported_missing_and_a_flow_deployed_later_runs() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.script(r#"new_customer().email("m@example.com").create_async("deploy", "ctx");"#);
+    // One flow thread, so the second job meets the runner that missed.
+    let mut worker = s.worker(
+        &redis.url(),
+        "deploy",
+        &stub.base_url(),
+        &["--concurrency", "1"],
+    );
+    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
+    out.assert_success();
+    assert!(
+        out.summary().contains("1 flows missing"),
+        "a missing flow is not a flow run\n{out}"
+    );
+    assert!(
+        out.summary()
+            .contains("1 flow jobs via Redis (0 done, 0 dead"),
+        "{out}"
+    );
+    let report = jobs_report(&redis.url(), "deploy");
+    assert_eq!(report["counts"]["missing"], 1, "{report}");
+    assert_eq!(report["counts"]["done"], 0, "{report}");
+    assert_eq!(report["failures"][0]["status"], "missing", "{report}");
+    let why = report["failures"][0]["last_error"].as_str().unwrap();
+    assert!(
+        why.contains("new_create_customer_response.rhai"),
+        "the reason names the file: {why}"
+    );
+
+    // Deployed now: the same worker finds it for the next job.
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
+    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
+    out.assert_success();
+    assert!(
+        out.summary()
+            .contains("1 flow jobs via Redis (1 done, 0 dead"),
+        "{out}"
+    );
+    worker.wait_for_stdout("ran obj_", Duration::from_secs(30));
+    worker.terminate();
+    let report = jobs_report(&redis.url(), "deploy");
+    assert_eq!(report["counts"]["missing"], 1, "{report}");
+    assert_eq!(report["counts"]["done"], 1, "{report}");
+}
+
+#[test]
+fn stale_jobs_deep_in_the_pending_list_are_claimed() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
+    s.script(
+        r#"
+        for i in 0..40 {
+            new_customer().email(`p${i}@example.com`).create_async("deep", `ctx-${i}`);
+        }
+        "#,
+    );
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.arg("--detach");
+    run_command(run).assert_success();
+
+    // A live consumer holds all 40 entries; the last 3 look abandoned an
+    // hour ago. XAUTOCLAIM looks at 10 pending entries per page here
+    // (COUNT 1 with --concurrency 1), so only paging reaches them.
+    let mut conn = redis_conn(&redis.url());
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg(&["GROUP", "workers", "alive", "COUNT", "100", "STREAMS"][..])
+        .arg(&["payhost:stream:deep", ">"][..])
+        .query(&mut conn)
+        .unwrap();
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(&["payhost:stream:deep", "-", "+"][..])
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(entries.len(), 40);
+    let stale: Vec<&str> = entries[37..].iter().map(|(id, _)| id.as_str()).collect();
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&["payhost:stream:deep", "workers", "alive", "0"][..])
+        .arg(&stale)
+        .arg(&["IDLE", "3600000", "JUSTID"][..])
+        .query(&mut conn)
+        .unwrap();
+
+    // The lease (60 s) outlasts the wait below: only the stale ones qualify.
+    let worker = s.worker(
+        &redis.url(),
+        "deep",
+        &stub.base_url(),
+        &["--lease", "60", "--concurrency", "1"],
+    );
+    let start = std::time::Instant::now();
+    while ran_ids(&worker.stdout()).len() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "the stale entries were not claimed\n{}\n{}",
+            worker.stdout(),
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pending: (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING")
+        .arg(&["payhost:stream:deep", "workers"][..])
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(pending.0, 37, "only the stale entries were taken");
+}
+
+#[test]
+fn a_grace_period_longer_than_the_lease_keeps_the_job_with_its_worker() {
+    let redis = RedisServer::start();
+    let stub = StubServer::start(|req, n| {
+        if req.path.contains("/v1/customers/cus_slow") {
+            Action::Delay(
+                Duration::from_secs(4),
+                Box::new(Action::json(
+                    200,
+                    r#"{"id":"cus_slow","object":"customer"}"#,
+                )),
+            )
+        } else {
+            Action::json(200, &format!(r#"{{"id":"cus_{n}","object":"customer"}}"#))
+        }
+    });
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"
+        print(`started ${parsed_data.id}`);
+        new_customer().id("cus_slow").retrieve_async(WORKER_ID, CONTEXT_ID);
+        "#,
+    )
+    .flow(
+        "new_retrieve_customer_response",
+        r#"print(`finished ${parsed_data.id}`);"#,
+    );
+    s.script(r#"new_customer().email("g@example.com").create_async("graceful", "ctx");"#);
+    let args = ["--lease", "1", "--grace", "30"];
+    let mut first = s.worker(&redis.url(), "graceful", &stub.base_url(), &args);
+    let mut second = s.worker(&redis.url(), "graceful", &stub.base_url(), &args);
+    let run = s.command_redis(&stub.base_url(), &redis.url());
+    let run = std::thread::spawn(move || run_command(run));
+    let start = std::time::Instant::now();
+    while !(first.stdout() + &second.stdout()).contains("started cus_") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no worker started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Whoever took the job is asked to stop while its flow's request is
+    // still out; it finishes within its grace period.
+    let (holder, other) = if first.stdout().contains("started cus_") {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    assert!(holder.terminate().success());
+    assert!(
+        holder.stderr().contains("stopped cleanly"),
+        "{}",
+        holder.stderr()
+    );
+    let out = run.join().unwrap();
+    out.assert_success();
+    assert!(
+        !other.stderr().contains("claimed job entry"),
+        "the job was taken from a worker in its grace period\n{}",
+        other.stderr()
+    );
+    assert!(
+        out.summary()
+            .contains("2 flow jobs via Redis (2 done, 0 dead, 0 redelivered)"),
+        "{out}"
+    );
+    other.terminate();
+}
+
+#[test]
+fn finished_jobs_expire_and_acknowledged_entries_are_trimmed_but_never_pending_ones() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
+    s.script(
+        r#"
+        for i in 0..3 {
+            new_customer().email(`t${i}@example.com`).create_async("tidy", `ctx-${i}`);
+        }
+        "#,
+    );
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.arg("--detach");
+    run_command(run).assert_success();
+    // A live consumer holds the last entry, which must stay; the first two
+    // look abandoned, so the worker claims and runs them.
+    let mut conn = redis_conn(&redis.url());
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg(&["GROUP", "workers", "alive", "COUNT", "3", "STREAMS"][..])
+        .arg(&["payhost:stream:tidy", ">"][..])
+        .query(&mut conn)
+        .unwrap();
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(&["payhost:stream:tidy", "-", "+"][..])
+        .query(&mut conn)
+        .unwrap();
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&["payhost:stream:tidy", "workers", "alive", "0"][..])
+        .arg(&[entries[0].0.as_str(), entries[1].0.as_str()][..])
+        .arg(&["IDLE", "3600000", "JUSTID"][..])
+        .query(&mut conn)
+        .unwrap();
+    let held_id = entries[2].0.clone();
+
+    let mut worker = s.worker(
+        &redis.url(),
+        "tidy",
+        &stub.base_url(),
+        &["--lease", "60", "--retention", "1"],
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+            redis::cmd("XRANGE")
+                .arg(&["payhost:stream:tidy", "-", "+"][..])
+                .query(&mut conn)
+                .unwrap();
+        let records: Vec<String> = redis::cmd("KEYS")
+            .arg("payhost:job:*")
+            .query(&mut conn)
+            .unwrap();
+        let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+        if ran_ids(&worker.stdout()).len() == 2 && ids == [held_id.as_str()] && records.len() == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "entries {ids:?} (held {held_id}), records {records:?}\n{}",
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    worker.terminate();
+    // The job still held is intact: its record and its pending entry.
+    let pending: (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING")
+        .arg(&["payhost:stream:tidy", "workers"][..])
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!((pending.0, pending.1), (1, Some(held_id)));
+    let report = jobs_report(&redis.url(), "tidy");
+    assert_eq!(report["counts"]["done"], 2, "{report}");
+}
+
+#[test]
+fn a_lease_renewal_does_not_take_back_a_job_another_worker_claimed() {
+    let redis = RedisServer::start();
+    let stub = StubServer::start(|req, n| {
+        if req.path.contains("/v1/customers/cus_slow") {
+            Action::Delay(
+                Duration::from_secs(6),
+                Box::new(Action::json(
+                    200,
+                    r#"{"id":"cus_slow","object":"customer"}"#,
+                )),
+            )
+        } else {
+            Action::json(200, &format!(r#"{{"id":"cus_{n}","object":"customer"}}"#))
+        }
+    });
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"
+        print(`started ${parsed_data.id}`);
+        new_customer().id("cus_slow").retrieve_async(WORKER_ID, CONTEXT_ID);
+        "#,
+    );
+    s.script(r#"new_customer().email("r@example.com").create_async("renewer", "ctx");"#);
+    let mut worker = s.worker(&redis.url(), "renewer", &stub.base_url(), &["--lease", "3"]);
+    let run = s.command_redis(&stub.base_url(), &redis.url());
+    let run = std::thread::spawn(move || run_command(run));
+    worker.wait_for_stdout("started cus_", Duration::from_secs(30));
+
+    // Another consumer claims the entry, as one would after a lapsed lease.
+    let mut conn = redis_conn(&redis.url());
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(&["payhost:stream:renewer", "-", "+", "COUNT", "1"][..])
+        .query(&mut conn)
+        .unwrap();
+    let entry = entries[0].0.clone();
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&["payhost:stream:renewer", "workers", "other", "0"][..])
+        .arg(&entry)
+        .arg("JUSTID")
+        .query(&mut conn)
+        .unwrap();
+    worker.wait_for_stderr(
+        &format!("job entry {entry} was claimed by another consumer"),
+        Duration::from_secs(30),
+    );
+    let owner: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg(&["payhost:stream:renewer", "workers"][..])
+        .arg(&entry)
+        .arg(&entry)
+        .arg(1)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(owner[0].1, "other", "the renewal took the entry back");
+    let out = run.join().unwrap();
+    out.assert_success();
+    worker.terminate();
+}

@@ -53,12 +53,18 @@ pub fn workers() -> String {
 /// How many recent failures [`failures`] keeps.
 pub const FAILURES_KEPT: isize = 100;
 
-/// Fields of a stream entry and of a job record.
+/// Fields of a stream entry and of a job record. The Lua scripts in
+/// [`super::jobs`] spell the same names; `names_are_stable` below pins them.
 pub mod field {
-    /// Stream entry: the job id (the record holds the rest).
+    /// Stream entry and record: the job id (the record holds the rest).
     pub const JOB_ID: &str = "job_id";
-    /// Stream entry and record: the [`crate::flow::FlowJob`] as JSON.
+    /// Record: the [`crate::flow::FlowJob`] as JSON, stored once.
     pub const JOB: &str = "job";
+    /// Record: the id of the stream entry currently delivering the job.
+    /// Any other entry naming the job is stale or injected, and refused.
+    pub const ENTRY: &str = "entry";
+    /// Record: HMAC-SHA256 of the job (hex), when the publisher has a job key.
+    pub const MAC: &str = "mac";
     /// Record: the run that caused the job.
     pub const RUN_ID: &str = "run_id";
     /// Record: one of [`super::status`].
@@ -83,13 +89,17 @@ pub mod status {
     pub const DONE: &str = "done";
     /// The last attempt failed; the job will be delivered again.
     pub const FAILED: &str = "failed";
-    /// Delivered the maximum number of times; moved to the dead-letter stream.
+    /// Delivered the maximum number of times, or refused; moved to the
+    /// dead-letter stream.
     pub const DEAD: &str = "dead";
-    pub const ALL: &[&str] = &[QUEUED, RUNNING, DONE, FAILED, DEAD];
+    /// The worker had no flow file for the job. Terminal, but listed with
+    /// the failures: a flow deployed later runs the next such job.
+    pub const MISSING: &str = "missing";
+    pub const ALL: &[&str] = &[QUEUED, RUNNING, DONE, FAILED, DEAD, MISSING];
 
     /// Whether a job in this state will never run again.
     pub fn is_terminal(status: &str) -> bool {
-        status == DONE || status == DEAD
+        status == DONE || status == DEAD || status == MISSING
     }
 }
 
@@ -112,6 +122,11 @@ mod tests {
         assert_eq!(dead("worker-1"), "payhost:dead:worker-1");
         assert_eq!(job("j1"), "payhost:job:j1");
         assert_eq!(run_jobs("r1"), "payhost:run:r1:jobs");
+        // The Lua scripts in `jobs` write these literally.
+        assert_eq!(
+            [field::JOB_ID, field::JOB, field::ENTRY, field::MAC, GROUP],
+            ["job_id", "job", "entry", "mac", "workers"]
+        );
     }
 
     #[test]

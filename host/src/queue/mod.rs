@@ -10,7 +10,9 @@
 //!   the flow at once. No server, no serialization.
 //! - [`Placement::Redis`]: the job is published to the Redis stream of its
 //!   worker id ([`redis`]), and `payhost worker` processes anywhere run it.
-//!   Jobs read back from Redis come into the same pool as [`Work::Job`].
+//!   [`jobs`] is the Redis job store that owns every job's state, [`trust`]
+//!   decides which jobs a worker may run; jobs read back from Redis come into
+//!   the same pool as [`Work::Job`].
 //!
 //! A flow that calls `*_async` again sends through the same executor, whose
 //! outcome comes back through this pool: chains need nothing special.
@@ -18,9 +20,11 @@
 //! bounded by the executor, and each yields one job), and a job's
 //! [`Token`] keeps its run open until its flow is done.
 
+pub mod jobs;
 pub mod keys;
 pub mod redis;
 pub mod status;
+pub mod trust;
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;

@@ -1,39 +1,29 @@
-//! The Redis queue: flow jobs through Redis Streams, at least once.
+//! The Redis queue's connection and its publishing side.
 //!
-//! Protocol (names in [`super::keys`], described in `docs/redis-protocol.md`):
+//! [`connect`] opens the reconnecting connection both sides use;
+//! [`Publisher`] is where classified flow jobs leave a process: one task owns
+//! the connection and enqueues each job through the [`JobStore`], which owns
+//! every state transition (see [`super::jobs`] for the protocol, and
+//! `payhost worker` in [`crate::worker`] for the reading side).
 //!
-//! - Publishing a job writes its record (status `queued`), adds it to its
-//!   run's job set, and appends `{job_id, job}` to the stream of its worker id,
-//!   in one MULTI/EXEC transaction.
-//! - `payhost worker --worker-id W` reads the stream of `W` through the
-//!   consumer group [`keys::GROUP`] (XREADGROUP). Starting a job increments its
-//!   `attempts` and marks it `running`. The entry is acknowledged (XACK) only
-//!   after the flow finished **and** every request the flow made has had its
-//!   own flow job published, so the run's job set is complete before a job
-//!   becomes terminal.
-//! - A failed flow is published again until `max_deliveries`; then the job
-//!   goes to the dead-letter stream and becomes `dead`.
-//! - A worker that dies leaves its entries pending; other workers claim
-//!   entries idle longer than the lease (XAUTOCLAIM) and run them again. A
-//!   live worker renews the lease on what it holds, so slow flows are not
-//!   stolen.
-//!
-//! Connections are `ConnectionManager`s, which reconnect by themselves; every
-//! write is retried with backoff while Redis is away, so a restarted
-//! redis-server loses nothing (with appendonly on). No secret is ever
-//! written: jobs hold the payload and ids only.
+//! A job that cannot be queued because Redis refuses it (a key of the wrong
+//! type, say) is reported to its run as a failed flow naming the key: the run
+//! ends and exits non-zero instead of retrying what can never succeed. Only
+//! connection errors are retried. No secret is ever written: jobs hold the
+//! payload and ids only, and the job key only signs them.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashSet;
+use std::time::Duration;
 
 use anyhow::Context;
-use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
-use super::keys::{self, field, status};
+use super::jobs::{JobStore, NewJob};
+use super::keys;
+use super::trust::JobKey;
 use crate::flow::FlowJob;
-use crate::ledger::Token;
+use crate::ledger::{Event, Token};
 
 /// Queue settings.
 #[derive(Debug, Clone)]
@@ -43,6 +33,10 @@ pub struct RedisConfig {
     pub lease: Duration,
     /// Starts of one job before it is dead-lettered.
     pub max_deliveries: u32,
+    /// Signs published jobs; a worker with a key runs only signed jobs.
+    pub job_key: Option<JobKey>,
+    /// How long terminal job records and runs' job sets are kept.
+    pub retention: Duration,
 }
 
 impl RedisConfig {
@@ -51,6 +45,8 @@ impl RedisConfig {
             url: url.into(),
             lease: Duration::from_secs(30),
             max_deliveries: 5,
+            job_key: None,
+            retention: super::jobs::DEFAULT_RETENTION,
         }
     }
 }
@@ -89,94 +85,6 @@ pub async fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
     Ok(conn)
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Retries `op` with backoff until it succeeds, logging while Redis is away.
-/// Used for writes that must not be lost.
-pub async fn retry_forever<T, F, Fut>(what: &str, mut op: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = redis::RedisResult<T>>,
-{
-    let mut delay = Duration::from_millis(50);
-    let mut failures = 0u32;
-    loop {
-        match op().await {
-            Ok(value) => {
-                if failures > 0 {
-                    tracing::info!("Redis is back; {what} succeeded after {failures} failures");
-                }
-                return value;
-            }
-            Err(err) => {
-                failures += 1;
-                if failures == 1 || failures.is_multiple_of(20) {
-                    tracing::warn!("Redis unavailable for {what} ({err}); retrying");
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(1));
-            }
-        }
-    }
-}
-
-/// Creates the consumer group for `worker_id`'s stream if it does not exist.
-pub async fn ensure_group(conn: &mut ConnectionManager, worker_id: &str) -> redis::RedisResult<()> {
-    let result: redis::RedisResult<()> = conn
-        .xgroup_create_mkstream(keys::stream(worker_id), keys::GROUP, "0")
-        .await;
-    match result {
-        Err(err) if err.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
-    }
-}
-
-/// Writes a new job: record, run set, counts, stream entry. Atomic.
-pub async fn enqueue(
-    conn: &mut ConnectionManager,
-    job_id: &str,
-    job_json: &str,
-    job: &FlowJob,
-    run_id: Option<&str>,
-) -> redis::RedisResult<()> {
-    let now = now_ms();
-    let mut pipe = redis::pipe();
-    pipe.atomic()
-        .hset_multiple(
-            keys::job(job_id),
-            &[
-                (field::JOB, job_json),
-                (field::STATUS, status::QUEUED),
-                (field::WORKER_ID, job.worker_id.as_str()),
-                (field::FLOW, job.flow.as_str()),
-                (field::RUN_ID, run_id.unwrap_or("")),
-                (field::CREATED_AT, &now.to_string()),
-                (field::UPDATED_AT, &now.to_string()),
-            ],
-        )
-        .ignore()
-        .hset(keys::job(job_id), field::ATTEMPTS, 0)
-        .ignore()
-        .sadd(keys::workers(), &job.worker_id)
-        .ignore()
-        .hincr(keys::counts(&job.worker_id), status::QUEUED, 1)
-        .ignore()
-        .xadd(
-            keys::stream(&job.worker_id),
-            "*",
-            &[(field::JOB_ID, job_id), (field::JOB, job_json)],
-        )
-        .ignore();
-    if let Some(run_id) = run_id {
-        pipe.sadd(keys::run_jobs(run_id), job_id).ignore();
-    }
-    pipe.query_async(conn).await
-}
-
 /// Publishes classified flow jobs to Redis from one task that owns the
 /// connection. Each job's token is dropped only after Redis has it, so the
 /// work that caused it is not settled before its child job exists.
@@ -186,10 +94,16 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Starts the publishing task on `runtime`.
-    pub fn start(runtime: &tokio::runtime::Handle, conn: ConnectionManager) -> Publisher {
+    /// Starts the publishing task on `runtime`; jobs are signed with the
+    /// configured job key, if any.
+    pub fn start(
+        runtime: &tokio::runtime::Handle,
+        conn: ConnectionManager,
+        config: &RedisConfig,
+    ) -> Publisher {
         let (tx, rx) = mpsc::unbounded_channel();
-        runtime.spawn(publish_loop(conn, rx));
+        let store = JobStore::new(conn).with_retention(config.retention);
+        runtime.spawn(publish_loop(store, config.job_key.clone(), rx));
         Publisher { tx }
     }
 
@@ -198,57 +112,58 @@ impl Publisher {
     }
 }
 
-async fn publish_loop(conn: ConnectionManager, mut rx: mpsc::UnboundedReceiver<(FlowJob, Token)>) {
-    let mut groups = std::collections::HashSet::new();
+async fn publish_loop(
+    store: JobStore,
+    key: Option<JobKey>,
+    mut rx: mpsc::UnboundedReceiver<(FlowJob, Token)>,
+) {
+    let mut groups = HashSet::new();
     while let Some((job, token)) = rx.recv().await {
-        if !keys::is_valid_worker_id(&job.worker_id) {
-            tracing::error!(
-                "flow {} not queued: worker id {:?} may only contain letters, digits, '-', '_' and '.'",
-                job.flow,
-                job.worker_id
-            );
-            token.report(crate::ledger::Event::FlowDone {
+        if let Err(error) = publish_one(&store, key.as_ref(), &mut groups, &job, &token).await {
+            // Permanent: the job is not in Redis and never will be. Report it
+            // on the run (which then ends and fails) instead of retrying.
+            token.report(Event::FlowDone {
                 flow: job.flow.clone(),
-                error: Some(format!("invalid worker id {:?}", job.worker_id)),
+                error: Some(format!(
+                    "flow job {} for worker id {:?} was not queued: {error}",
+                    job.flow, job.worker_id
+                )),
             });
-            continue;
         }
-        if !groups.contains(&job.worker_id) {
-            let worker_id = job.worker_id.clone();
-            retry_forever("creating a consumer group", || {
-                let mut conn = conn.clone();
-                let worker_id = worker_id.clone();
-                async move { ensure_group(&mut conn, &worker_id).await }
-            })
-            .await;
-            groups.insert(job.worker_id.clone());
-        }
-        let job_id = uuid::Uuid::new_v4().simple().to_string();
-        let job_json = serde_json::to_string(&job).expect("flow jobs serialize");
-        let run_id: Option<Arc<str>> = token.run_id().map(Into::into);
-        retry_forever("queueing a flow job", || {
-            let mut conn = conn.clone();
-            let (job_id, job_json, job, run_id) = (&job_id, &job_json, &job, run_id.clone());
-            async move { enqueue(&mut conn, job_id, job_json, job, run_id.as_deref()).await }
-        })
-        .await;
-        tracing::debug!(job_id, flow = %job.flow, worker = %job.worker_id, "queued flow job");
         drop(token);
     }
 }
 
-/// Moves a job from `from` to `to` in its record and the counts.
-pub fn transition(pipe: &mut redis::Pipeline, job_id: &str, worker_id: &str, from: &str, to: &str) {
-    pipe.hset_multiple(
-        keys::job(job_id),
-        &[
-            (field::STATUS, to),
-            (field::UPDATED_AT, &now_ms().to_string()),
-        ],
-    )
-    .ignore()
-    .hincr(keys::counts(worker_id), from, -1)
-    .ignore()
-    .hincr(keys::counts(worker_id), to, 1)
-    .ignore();
+async fn publish_one(
+    store: &JobStore,
+    key: Option<&JobKey>,
+    groups: &mut HashSet<String>,
+    job: &FlowJob,
+    token: &Token,
+) -> Result<(), String> {
+    if !keys::is_valid_worker_id(&job.worker_id) {
+        return Err("worker ids may only contain letters, digits, '-', '_' and '.'".into());
+    }
+    if !groups.contains(&job.worker_id) {
+        store
+            .ensure_group(&job.worker_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        groups.insert(job.worker_id.clone());
+    }
+    let job_id = uuid::Uuid::new_v4().simple().to_string();
+    let job_json = serde_json::to_string(job).expect("flow jobs serialize");
+    let mac = key.map(|key| key.sign(&job_id, &job.worker_id, &job_json));
+    store
+        .enqueue(&NewJob {
+            job_id: &job_id,
+            job,
+            job_json: &job_json,
+            run_id: token.run_id(),
+            mac: mac.as_deref(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::debug!(job_id, flow = %job.flow, worker = %job.worker_id, "queued flow job");
+    Ok(())
 }

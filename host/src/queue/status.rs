@@ -17,13 +17,16 @@ pub struct RunJobs {
     pub total: usize,
     pub done: usize,
     pub dead: usize,
+    /// Jobs whose flow file the worker did not have.
+    pub missing: usize,
     /// Attempts beyond the first, over all jobs (redeliveries and retries).
     pub redelivered: u64,
     /// Jobs not terminal when following stopped.
     pub open: usize,
 }
 
-/// Polls the run's job set until every job is `done` or `dead`, or
+/// Polls the run's job set until every job is terminal (`done`, `dead`,
+/// `missing`), or
 /// `deadline` passes. Children are added to the set before their parent
 /// becomes terminal, so "all terminal" means the run is complete.
 /// `published` is how many jobs this process queued itself (all already in
@@ -53,10 +56,10 @@ pub async fn follow_run(
                 ..RunJobs::default()
             };
             for (state, attempts) in terminal.values() {
-                if state == status::DONE {
-                    jobs.done += 1;
-                } else {
-                    jobs.dead += 1;
+                match state.as_str() {
+                    status::DONE => jobs.done += 1,
+                    status::MISSING => jobs.missing += 1,
+                    _ => jobs.dead += 1,
                 }
                 jobs.redelivered += attempts.saturating_sub(1);
             }
@@ -177,6 +180,10 @@ pub async fn report(
                 ])
                 .query_async(conn)
                 .await?;
+            if state.is_none() {
+                // The record expired (retention): nothing left to show.
+                continue;
+            }
             list.push(Failure {
                 job_id,
                 flow: flow.unwrap_or_default(),

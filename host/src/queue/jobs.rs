@@ -1,0 +1,728 @@
+//! The Redis job store: every state change of a flow job, each one Lua script.
+//!
+//! This module owns the job lifecycle in Redis. Nothing else writes a job
+//! record, a stream entry, the counts or the failures list; `payhost jobs`
+//! only reads them ([`super::status`]). `docs/redis-protocol.md` is the
+//! operator's view of the same protocol.
+//!
+//! # Keys (names from [`super::keys`])
+//!
+//! - `payhost:job:{job_id}` (hash): the record. It holds the job once (the
+//!   `job` JSON), its `status`, `attempts`, `entry` (the id of the stream
+//!   entry currently responsible for it), `consumer`, `last_error`, `mac`
+//!   (when the publisher has a job key) and timestamps.
+//! - `payhost:stream:{worker_id}` (stream, group `workers`): one entry per
+//!   delivery, carrying only `job_id`. The record says which entry is current,
+//!   so a duplicated or injected entry is recognised and refused.
+//! - `payhost:dead:{worker_id}` (stream): dead letters, `job_id`, `entry`,
+//!   `last_error`.
+//! - `payhost:counts:{worker_id}` (hash), `payhost:failures:{worker_id}`
+//!   (list, the last [`keys::FAILURES_KEPT`] ids), `payhost:workers` (set),
+//!   `payhost:run:{run_id}:jobs` (set).
+//!
+//! # Lifecycle
+//!
+//! `enqueue` (`queued`) → `start` (`running`, `attempts + 1`) → one of
+//! `finish` (`done`, or `missing` when no flow file exists), `requeue`
+//! (`failed`: a new entry is added and the old one acknowledged) or
+//! `dead_letter` (`dead`). `start` past `max_deliveries` dead-letters.
+//!
+//! # Guarantees
+//!
+//! - **One round trip, atomic.** Each transition is one `EVALSHA` of a script
+//!   below: Redis runs it without interleaving anything else.
+//! - **Nothing half-written.** Lua does not roll back, so every script first
+//!   checks the TYPE of every key it may write and, on a mismatch, returns an
+//!   error naming the key before its first write. Such an error is permanent
+//!   (it cannot succeed by retrying) and is returned as a [`StoreError`];
+//!   only connection errors are retried, with backoff.
+//! - **Idempotent.** `enqueue` of an existing job id adds nothing. `start`,
+//!   `finish`, `requeue` and `dead_letter` check the record's status and
+//!   current entry id, so a call repeated after a lost reply (or by a second
+//!   worker that also ran a reclaimed job) does not apply twice.
+//! - **Retention.** A terminal record (`done`, `missing`, `dead`) expires
+//!   after the retention (default 7 days, `--retention`), and so does a
+//!   run's job set after its last job was added. Workers trim their stream
+//!   of acknowledged entries ([`JobStore::trim`]): below the oldest pending
+//!   entry, never a pending or undelivered one.
+//! - **Leases.** [`JobStore::renew`] renews only the entries still pending
+//!   with the renewing consumer, so it never takes a job back from a worker
+//!   that claimed it after a lapse.
+//! - **Jobs are checked before they run** ([`super::trust`]): only
+//!   response, error and event flows, only for the stream's worker id, and
+//!   with a valid HMAC-SHA256 when the worker has a job key.
+//!
+//! No secret is written: a job holds ids, the flow name and the provider's
+//! payload; the job key never leaves the process (only MACs made with it do).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{RedisError, RetryMethod, Script};
+
+use super::keys;
+use crate::flow::FlowJob;
+
+/// A store operation that cannot succeed by retrying (a key of the wrong
+/// type, a script error). The text names the key or the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Whether a Redis error may go away by itself (connection lost, server
+/// loading or restarting). Error replies (WRONGTYPE, a script error) never do.
+pub fn is_transient(err: &RedisError) -> bool {
+    !matches!(err.retry_method(), RetryMethod::NoRetry)
+}
+
+/// Runs `op` until it succeeds or fails permanently. Connection errors are
+/// retried with backoff (up to 1 s between tries), so a restarted
+/// redis-server delays work but loses none; any other error is returned,
+/// prefixed with `what`.
+pub async fn with_retry<T, F, Fut>(what: &str, mut op: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let mut delay = Duration::from_millis(50);
+    let mut failures = 0u32;
+    loop {
+        match op().await {
+            Ok(value) => {
+                if failures > 0 {
+                    tracing::info!("Redis is back; {what} succeeded after {failures} failures");
+                }
+                return Ok(value);
+            }
+            Err(err) if is_transient(&err) => {
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(20) {
+                    tracing::warn!("Redis unavailable for {what} ({err}); retrying");
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+            Err(err) => return Err(StoreError(format!("{what}: {}", describe(&err)))),
+        }
+    }
+}
+
+/// An error reply as text: our scripts' own messages as they are, Redis's
+/// with its code.
+fn describe(err: &RedisError) -> String {
+    match (err.code(), err.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => err.to_string(),
+    }
+}
+
+/// Job ids become part of key names: the same characters as worker ids.
+pub fn is_valid_job_id(id: &str) -> bool {
+    keys::is_valid_worker_id(id)
+}
+
+/// A started job, for the worker to check ([`super::trust::authorize`])
+/// and run.
+#[derive(Debug)]
+pub struct StartedJob {
+    pub attempts: u32,
+    pub job_json: String,
+    pub mac: Option<String>,
+    pub run_id: Option<String>,
+}
+
+/// The answer of [`JobStore::start`].
+#[derive(Debug)]
+pub enum Start {
+    /// Marked `running`: run it (once [`super::trust::authorize`]d).
+    Run(StartedJob),
+    /// Started more than `max_deliveries` times: dead-letter it.
+    Exhausted { attempts: u32 },
+    /// The entry does not designate a job this worker may start (no record,
+    /// another worker's record, a stale or duplicated entry, a finished job).
+    Refused(String),
+}
+
+/// How a job that ran ended, for [`JobStore::finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    Done,
+    /// No flow file for the job; `why` names the missing file.
+    Missing {
+        why: String,
+    },
+}
+
+/// Shared by every script: key type checks before any write, the counts, and
+/// the failures list (the one place it is written).
+const PRELUDE: &str = r#"
+local function check_types(wanted)
+  for _, w in ipairs(wanted) do
+    local t = redis.call('TYPE', w[1])['ok']
+    if t ~= 'none' and t ~= w[2] then
+      return redis.error_reply('WRONGTYPE key ' .. w[1] .. ' holds a ' .. t ..
+        ', but payhost keeps a ' .. w[2] .. ' there (nothing was written; fix or delete the key)')
+    end
+  end
+  return nil
+end
+local function move(counts, from, to)
+  if from then redis.call('HINCRBY', counts, from, -1) end
+  redis.call('HINCRBY', counts, to, 1)
+end
+local function remember_failure(failures, job_id)
+  redis.call('LPUSH', failures, job_id)
+  redis.call('LTRIM', failures, 0, FAILURES_KEPT - 1)
+end
+local function terminal(status)
+  return status == 'done' or status == 'dead' or status == 'missing'
+end
+"#;
+
+/// KEYS: job, stream, counts, workers[, run set].
+/// ARGV: job_id, worker_id, flow, job_json, run_id, now, mac, retention_ms.
+/// Returns 1 when added, 0 when the job already exists.
+const ENQUEUE: &str = r#"
+local wanted = {{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'}, {KEYS[4], 'set'}}
+if KEYS[5] then table.insert(wanted, {KEYS[5], 'set'}) end
+local err = check_types(wanted)
+if err then return err end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local entry = redis.call('XADD', KEYS[2], '*', 'job_id', ARGV[1])
+redis.call('HSET', KEYS[1], 'job_id', ARGV[1], 'worker_id', ARGV[2], 'flow', ARGV[3],
+  'job', ARGV[4], 'run_id', ARGV[5], 'status', 'queued', 'attempts', 0, 'entry', entry,
+  'created_at', ARGV[6], 'updated_at', ARGV[6])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'mac', ARGV[7]) end
+redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'queued', 1)
+if KEYS[5] then
+  redis.call('SADD', KEYS[5], ARGV[1])
+  redis.call('PEXPIRE', KEYS[5], ARGV[8])
+end
+return 1
+"#;
+
+/// KEYS: job, counts. ARGV: worker_id, entry, consumer, max_deliveries, now.
+/// Returns {'run', attempts, job, mac, run_id}, {'exhausted', attempts} or
+/// {'refused', reason}.
+const START: &str = r#"
+local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'hash'}})
+if err then return err end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'refused', 'no job record ' .. KEYS[1]}
+end
+local r = redis.call('HMGET', KEYS[1], 'worker_id', 'entry', 'status', 'consumer',
+  'attempts', 'job', 'mac', 'run_id')
+if r[1] ~= ARGV[1] then
+  return {'refused', 'job record ' .. KEYS[1] .. ' belongs to worker id ' .. tostring(r[1])}
+end
+-- A record with no entry (written before entries were recorded) is bound to
+-- the first entry that starts it; any other entry is refused from then on.
+if r[2] and r[2] ~= ARGV[2] then
+  return {'refused', 'stream entry ' .. ARGV[2] .. ' is not the current entry of ' ..
+    KEYS[1] .. ' (' .. tostring(r[2]) .. ')'}
+end
+local status = r[3]
+if terminal(status) then
+  return {'refused', 'job ' .. KEYS[1] .. ' is already ' .. status}
+end
+if status == 'running' and r[4] == ARGV[3] then
+  -- Our own start, repeated after a lost reply: already applied.
+  return {'run', tonumber(r[5]) or 1, r[6] or '', r[7] or '', r[8] or ''}
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if attempts > tonumber(ARGV[4]) then
+  return {'exhausted', attempts}
+end
+redis.call('HSET', KEYS[1], 'status', 'running', 'consumer', ARGV[3], 'entry', ARGV[2],
+  'updated_at', ARGV[5])
+move(KEYS[2], status, 'running')
+return {'run', attempts, r[6] or '', r[7] or '', r[8] or ''}
+"#;
+
+/// KEYS: job, stream, counts, failures.
+/// ARGV: job_id, entry, to ('done' or 'missing'), why, now, retention_ms.
+/// Returns 1 when applied, 0 when it already was (the entry is acknowledged
+/// either way: its work is over).
+const FINISH: &str = r#"
+local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'},
+  {KEYS[4], 'list'}})
+if err then return err end
+local r = redis.call('HMGET', KEYS[1], 'status', 'entry')
+if r[1] ~= 'running' or r[2] ~= ARGV[2] then
+  redis.call('XACK', KEYS[2], 'workers', ARGV[2])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at', ARGV[5])
+if ARGV[3] == 'missing' then
+  redis.call('HSET', KEYS[1], 'last_error', ARGV[4])
+  remember_failure(KEYS[4], ARGV[1])
+end
+move(KEYS[3], 'running', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('XACK', KEYS[2], 'workers', ARGV[2])
+return 1
+"#;
+
+/// KEYS: job, stream, counts, failures. ARGV: job_id, entry, error, now.
+/// Marks the job `failed`, acknowledges its entry and adds a new one.
+const REQUEUE: &str = r#"
+local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'},
+  {KEYS[4], 'list'}})
+if err then return err end
+local r = redis.call('HMGET', KEYS[1], 'status', 'entry')
+if r[1] ~= 'running' or r[2] ~= ARGV[2] then
+  redis.call('XACK', KEYS[2], 'workers', ARGV[2])
+  return 0
+end
+local entry = redis.call('XADD', KEYS[2], '*', 'job_id', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'failed', 'last_error', ARGV[3], 'entry', entry,
+  'updated_at', ARGV[4])
+move(KEYS[3], 'running', 'failed')
+remember_failure(KEYS[4], ARGV[1])
+redis.call('XACK', KEYS[2], 'workers', ARGV[2])
+return 1
+"#;
+
+/// KEYS: job, stream, dead, counts, failures.
+/// ARGV: job_id, worker_id, entry, reason, now, retention_ms.
+/// - No record (an injected entry): a `dead` record is made so the refusal
+///   shows in `payhost jobs`.
+/// - A record that is not this entry's (another worker's, or another entry
+///   is current): only the entry is dead-lettered; the record is left alone,
+///   so an injected entry cannot kill someone else's job.
+/// - Otherwise the job becomes `dead`.
+///
+/// Returns 'dead', 'entry' or 'already'.
+const DEAD: &str = r#"
+local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'stream'},
+  {KEYS[4], 'hash'}, {KEYS[5], 'list'}})
+if err then return err end
+local function bury()
+  redis.call('XADD', KEYS[3], '*', 'job_id', ARGV[1], 'entry', ARGV[3], 'last_error', ARGV[4])
+  redis.call('XACK', KEYS[2], 'workers', ARGV[3])
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'job_id', ARGV[1], 'worker_id', ARGV[2], 'status', 'dead',
+    'attempts', 0, 'entry', ARGV[3], 'last_error', ARGV[4], 'created_at', ARGV[5],
+    'updated_at', ARGV[5])
+  move(KEYS[4], false, 'dead')
+  remember_failure(KEYS[5], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  bury()
+  return 'dead'
+end
+local r = redis.call('HMGET', KEYS[1], 'worker_id', 'entry', 'status')
+if r[1] ~= ARGV[2] or (r[2] and r[2] ~= ARGV[3]) then
+  bury()
+  return 'entry'
+end
+if terminal(r[3]) then
+  redis.call('XACK', KEYS[2], 'workers', ARGV[3])
+  return 'already'
+end
+redis.call('HSET', KEYS[1], 'status', 'dead', 'last_error', ARGV[4], 'updated_at', ARGV[5])
+move(KEYS[4], r[3], 'dead')
+remember_failure(KEYS[5], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+bury()
+return 'dead'
+"#;
+
+/// KEYS: stream, dead. ARGV: entry, reason.
+/// An entry that names no usable job id: dead-letter the entry alone.
+const REJECT_ENTRY: &str = r#"
+local err = check_types({{KEYS[1], 'stream'}, {KEYS[2], 'stream'}})
+if err then return err end
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[1], 'last_error', ARGV[2])
+redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+return 1
+"#;
+
+/// KEYS: stream. Trims acknowledged entries: everything below the oldest
+/// pending entry or, with none pending, up to the group's last delivered
+/// entry. Never a pending entry, never one not yet delivered. Returns how
+/// many entries went.
+const TRIM: &str = r#"
+local err = check_types({{KEYS[1], 'stream'}})
+if err then return err end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local last = nil
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, delivered = nil, nil
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] end
+    if group[i] == 'last-delivered-id' then delivered = group[i + 1] end
+  end
+  if name == 'workers' then last = delivered end
+end
+if not last then return 0 end
+local minid
+local pending = redis.call('XPENDING', KEYS[1], 'workers')
+if pending[1] > 0 then
+  minid = pending[2]
+else
+  local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+  if not ms then return 0 end
+  minid = ms .. '-' .. (tonumber(seq) + 1)
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', minid)
+"#;
+
+/// KEYS: stream. ARGV: consumer, entry ids...
+/// Renews the lease (resets the idle time) of each entry still pending with
+/// this consumer. An entry another consumer claimed meanwhile is left to it
+/// (a plain XCLAIM would take it back, and both would run the job) and
+/// returned; an entry no longer pending is skipped.
+const RENEW: &str = r#"
+local err = check_types({{KEYS[1], 'stream'}})
+if err then return err end
+local lost = {}
+if redis.call('EXISTS', KEYS[1]) == 0 then return lost end
+for i = 2, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], 'workers', ARGV[i], ARGV[i], 1)
+  if p[1] then
+    if p[1][2] == ARGV[1] then
+      redis.call('XCLAIM', KEYS[1], 'workers', ARGV[1], 0, ARGV[i], 'JUSTID')
+    else
+      table.insert(lost, ARGV[i])
+    end
+  end
+end
+return lost
+"#;
+
+struct Scripts {
+    enqueue: Script,
+    start: Script,
+    finish: Script,
+    requeue: Script,
+    dead: Script,
+    reject_entry: Script,
+    trim: Script,
+    renew: Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        let script = |body: &str| {
+            let prelude = PRELUDE.replace("FAILURES_KEPT", &keys::FAILURES_KEPT.to_string());
+            Script::new(&format!("{prelude}{body}"))
+        };
+        Scripts {
+            enqueue: script(ENQUEUE),
+            start: script(START),
+            finish: script(FINISH),
+            requeue: script(REQUEUE),
+            dead: script(DEAD),
+            reject_entry: script(REJECT_ENTRY),
+            trim: script(TRIM),
+            renew: script(RENEW),
+        }
+    }
+}
+
+/// The job store of one process: a reconnecting connection and the scripts.
+/// Cheap to clone; every clone shares the connection.
+#[derive(Clone)]
+pub struct JobStore {
+    conn: ConnectionManager,
+    scripts: Arc<Scripts>,
+    /// How long a terminal job's record (and a run's job set) is kept.
+    retention_ms: u64,
+}
+
+/// How long records are kept by default: 7 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A job to publish.
+pub struct NewJob<'a> {
+    pub job_id: &'a str,
+    pub job: &'a FlowJob,
+    pub job_json: &'a str,
+    pub run_id: Option<&'a str>,
+    pub mac: Option<&'a str>,
+}
+
+impl JobStore {
+    /// A store keeping terminal records for [`DEFAULT_RETENTION`].
+    pub fn new(conn: ConnectionManager) -> JobStore {
+        JobStore {
+            conn,
+            scripts: Arc::new(Scripts::new()),
+            retention_ms: DEFAULT_RETENTION.as_millis() as u64,
+        }
+    }
+
+    /// Keeps terminal job records (and runs' job sets) for `retention`.
+    pub fn with_retention(mut self, retention: Duration) -> JobStore {
+        self.retention_ms = (retention.as_millis() as u64).max(1);
+        self
+    }
+
+    /// Creates the consumer group of `worker_id`'s stream (and the stream)
+    /// if it does not exist.
+    pub async fn ensure_group(&self, worker_id: &str) -> Result<(), StoreError> {
+        let stream = keys::stream(worker_id);
+        with_retry(&format!("creating the consumer group on {stream}"), || {
+            let mut conn = self.conn.clone();
+            let stream = stream.clone();
+            async move {
+                let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(&stream)
+                    .arg(keys::GROUP)
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query_async(&mut conn)
+                    .await;
+                match created {
+                    Err(err) if err.code() == Some("BUSYGROUP") => Ok(()),
+                    other => other,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Writes a new job: record (`queued`), run set, counts, stream entry.
+    /// `Ok(false)` when a job with this id already exists (nothing written).
+    pub async fn enqueue(&self, new: &NewJob<'_>) -> Result<bool, StoreError> {
+        let worker_id = new.job.worker_id.as_str();
+        let now = now_ms().to_string();
+        let added: i64 = with_retry(&format!("queueing job {}", new.job_id), || {
+            let mut conn = self.conn.clone();
+            let mut call = self.scripts.enqueue.prepare_invoke();
+            call.key(keys::job(new.job_id))
+                .key(keys::stream(worker_id))
+                .key(keys::counts(worker_id))
+                .key(keys::workers());
+            if let Some(run_id) = new.run_id {
+                call.key(keys::run_jobs(run_id));
+            }
+            call.arg(new.job_id)
+                .arg(worker_id)
+                .arg(&new.job.flow)
+                .arg(new.job_json)
+                .arg(new.run_id.unwrap_or(""))
+                .arg(&now)
+                .arg(new.mac.unwrap_or(""))
+                .arg(self.retention_ms);
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await?;
+        Ok(added == 1)
+    }
+
+    /// Starts the job that stream entry `entry` of `worker_id` names.
+    pub async fn start(
+        &self,
+        worker_id: &str,
+        job_id: &str,
+        entry: &str,
+        consumer: &str,
+        max_deliveries: u32,
+    ) -> Result<Start, StoreError> {
+        let now = now_ms().to_string();
+        let reply: Vec<redis::Value> = with_retry(&format!("starting job {job_id}"), || {
+            let mut conn = self.conn.clone();
+            let mut call = self.scripts.start.prepare_invoke();
+            call.key(keys::job(job_id))
+                .key(keys::counts(worker_id))
+                .arg(worker_id)
+                .arg(entry)
+                .arg(consumer)
+                .arg(max_deliveries)
+                .arg(&now);
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await?;
+        let text = |i: usize| -> String {
+            reply
+                .get(i)
+                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+                .unwrap_or_default()
+        };
+        let number = |i: usize| -> u32 {
+            reply
+                .get(i)
+                .and_then(|v| redis::from_redis_value_ref::<u32>(v).ok())
+                .unwrap_or(0)
+        };
+        let optional = |s: String| (!s.is_empty()).then_some(s);
+        Ok(match text(0).as_str() {
+            "run" => Start::Run(StartedJob {
+                attempts: number(1),
+                job_json: text(2),
+                mac: optional(text(3)),
+                run_id: optional(text(4)),
+            }),
+            "exhausted" => Start::Exhausted {
+                attempts: number(1),
+            },
+            "refused" => Start::Refused(text(1)),
+            other => {
+                return Err(StoreError(format!(
+                    "starting job {job_id}: unexpected reply {other:?}"
+                )));
+            }
+        })
+    }
+
+    /// Ends a running job as `done` or `missing` and acknowledges its entry.
+    pub async fn finish(
+        &self,
+        worker_id: &str,
+        job_id: &str,
+        entry: &str,
+        how: &Finish,
+    ) -> Result<(), StoreError> {
+        let (to, why) = match how {
+            Finish::Done => (keys::status::DONE, ""),
+            Finish::Missing { why } => (keys::status::MISSING, why.as_str()),
+        };
+        let now = now_ms().to_string();
+        let _: i64 = with_retry(&format!("settling job {job_id} as {to}"), || {
+            let mut conn = self.conn.clone();
+            let mut call = self.scripts.finish.prepare_invoke();
+            call.key(keys::job(job_id))
+                .key(keys::stream(worker_id))
+                .key(keys::counts(worker_id))
+                .key(keys::failures(worker_id))
+                .arg(job_id)
+                .arg(entry)
+                .arg(to)
+                .arg(why)
+                .arg(&now)
+                .arg(self.retention_ms);
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// After a failed attempt: `failed`, and delivered again on a new entry.
+    pub async fn requeue(
+        &self,
+        worker_id: &str,
+        job_id: &str,
+        entry: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let now = now_ms().to_string();
+        let _: i64 = with_retry(&format!("re-queueing failed job {job_id}"), || {
+            let mut conn = self.conn.clone();
+            let mut call = self.scripts.requeue.prepare_invoke();
+            call.key(keys::job(job_id))
+                .key(keys::stream(worker_id))
+                .key(keys::counts(worker_id))
+                .key(keys::failures(worker_id))
+                .arg(job_id)
+                .arg(entry)
+                .arg(error)
+                .arg(&now);
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the job (or, when the entry is not the job's, the entry alone)
+    /// to the dead-letter stream with `reason`.
+    pub async fn dead_letter(
+        &self,
+        worker_id: &str,
+        job_id: &str,
+        entry: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let now = now_ms().to_string();
+        let _: String = with_retry(&format!("dead-lettering job {job_id}"), || {
+            let mut conn = self.conn.clone();
+            let mut call = self.scripts.dead.prepare_invoke();
+            call.key(keys::job(job_id))
+                .key(keys::stream(worker_id))
+                .key(keys::dead(worker_id))
+                .key(keys::counts(worker_id))
+                .key(keys::failures(worker_id))
+                .arg(job_id)
+                .arg(worker_id)
+                .arg(entry)
+                .arg(reason)
+                .arg(&now)
+                .arg(self.retention_ms);
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Dead-letters an entry that names no usable job id.
+    pub async fn reject_entry(
+        &self,
+        worker_id: &str,
+        entry: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let _: i64 = with_retry(&format!("dead-lettering stream entry {entry}"), || {
+            let mut conn = self.conn.clone();
+            let mut call = self.scripts.reject_entry.prepare_invoke();
+            call.key(keys::stream(worker_id))
+                .key(keys::dead(worker_id))
+                .arg(entry)
+                .arg(reason);
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+impl JobStore {
+    /// Trims the acknowledged entries of `worker_id`'s stream (the `TRIM` script).
+    pub async fn trim(&self, worker_id: &str) -> Result<u64, StoreError> {
+        let stream = keys::stream(worker_id);
+        with_retry(&format!("trimming {stream}"), || {
+            let mut conn = self.conn.clone();
+            let mut call = self.scripts.trim.prepare_invoke();
+            call.key(&stream);
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await
+    }
+}
+
+impl JobStore {
+    /// Renews this consumer's lease on `entries` (the `RENEW` script); returns the
+    /// entries another consumer holds now. One attempt, no retry: the next
+    /// renewal comes a third of a lease later anyway.
+    pub async fn renew(
+        &self,
+        worker_id: &str,
+        consumer: &str,
+        entries: impl IntoIterator<Item = &String>,
+    ) -> redis::RedisResult<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let mut call = self.scripts.renew.prepare_invoke();
+        call.key(keys::stream(worker_id)).arg(consumer);
+        for entry in entries {
+            call.arg(entry);
+        }
+        call.invoke_async(&mut conn).await
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
