@@ -449,7 +449,7 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
     };
 
     let (mut ledger, token) = Ledger::for_run(started.run_id.map(Into::into));
-    ctx.pool.run_job(job.clone(), token);
+    ctx.pool.run_job(job.clone(), &job_id, token);
     let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
     match summary.last_error {
         None if summary.flows_missing > 0 => {

@@ -41,7 +41,9 @@ pub enum Work {
     /// Classify a finished request, then place its flow job.
     Outcome(Box<Finished>),
     /// Run a flow job here (read from Redis by `payhost worker`).
-    Job(Box<FlowJob>, Token),
+    /// The `String` is the job's id: its requests' idempotency keys derive
+    /// from it, so a job delivered again repeats them exactly.
+    Job(Box<FlowJob>, String, Token),
     Stop,
 }
 
@@ -71,8 +73,10 @@ pub fn channel() -> (WorkSender, WorkReceiver) {
 
 impl WorkSender {
     /// Queues a flow job read from Redis to run in this pool.
-    pub fn run_job(&self, job: FlowJob, token: Token) {
-        let _ = self.tx.send(Work::Job(Box::new(job), token));
+    pub fn run_job(&self, job: FlowJob, job_id: &str, token: Token) {
+        let _ = self
+            .tx
+            .send(Work::Job(Box::new(job), job_id.to_string(), token));
     }
 }
 
@@ -161,8 +165,10 @@ fn work(rx: Receiver<Work>, setup: WorkerSetup) {
                     }
                 }
             }
-            Work::Job(job, token) => {
+            Work::Job(job, job_id, token) => {
+                runner.host().set_delivery(Some(&job_id));
                 let _ = runner.run(&job, &token);
+                runner.host().set_delivery(None);
             }
             Work::Stop => break,
         }
