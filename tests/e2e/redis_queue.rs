@@ -211,6 +211,65 @@ fn redis_restarted_mid_run_workers_and_run_reconnect_and_lose_nothing() {
     let run = std::thread::spawn(move || run_command(run));
     worker.wait_for_stdout("ran obj_20", Duration::from_secs(60));
     redis.restart();
+    assert!(
+        ran_ids(&worker.stdout()).len() < 300,
+        "the restart came after the run: it proves nothing"
+    );
+    let out = run.join().unwrap();
+    out.assert_success();
+    assert!(
+        out.summary()
+            .contains("300 flow jobs via Redis (300 done, 0 dead"),
+        "{out}"
+    );
+    worker.terminate();
+    let ran: HashSet<String> = ran_ids(&worker.stdout()).into_iter().collect();
+    assert_eq!(ran.len(), 300, "every job ran at least once");
+}
+
+/// redis-server SIGKILLed mid-run (not a clean SHUTDOWN) with
+/// `appendfsync always`: every write payhost saw acknowledged is in the AOF,
+/// so after the restart the run and its worker finish every job.
+#[test]
+fn redis_killed_mid_run_with_fsync_always_loses_nothing() {
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let stub = StubServer::start(|_, n| {
+        Action::Delay(
+            Duration::from_millis(5),
+            Box::new(Action::json(
+                200,
+                &format!(r#"{{"id":"obj_{n}","object":"customer"}}"#),
+            )),
+        )
+    });
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
+    s.script(
+        r#"
+        for i in 0..300 {
+            new_customer().email(`k${i}@example.com`).create_async("crash", `ctx-${i}`);
+        }
+        "#,
+    );
+    let mut worker = s.worker(
+        &redis.url(),
+        "crash",
+        &stub.base_url(),
+        &["--concurrency", "2"],
+    );
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.args(["--max-in-flight", "4"]);
+    let run = std::thread::spawn(move || run_command(run));
+    worker.wait_for_stdout("ran obj_20", Duration::from_secs(60));
+    redis.crash_and_restart();
+    let ran_before_the_crash = ran_ids(&worker.stdout()).len();
+    assert!(
+        ran_before_the_crash < 300,
+        "the crash came after the run: it proves nothing"
+    );
     let out = run.join().unwrap();
     out.assert_success();
     assert!(

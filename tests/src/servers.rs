@@ -209,6 +209,19 @@ impl RedisServer {
         self.process = Some(process);
     }
 
+    /// SIGKILLs the server (no chance to write anything), then starts it
+    /// again on the same port, in the same directory, with the same
+    /// arguments: what survives is what it had persisted (its AOF, if on).
+    pub fn crash_and_restart(&mut self) {
+        // Dropping the process kills its group with SIGKILL and reaps it.
+        drop(self.process.take());
+        let process =
+            RedisServer::spawn(self.port, &self.args, self.dir.path()).unwrap_or_else(|log| {
+                panic!("redis-server did not restart on port {}:\n{log}", self.port)
+            });
+        self.process = Some(process);
+    }
+
     /// Starts redis-server on `port` and waits for PONG. `Err` carries its
     /// output when it exited because the port was taken.
     fn spawn(port: u16, args: &[String], dir: &Path) -> Result<ServerProcess, String> {
