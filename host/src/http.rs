@@ -5,7 +5,12 @@
 //! as soon as the request is a task on the runtime: it never waits for the
 //! network. It does wait for a permit when `max_in_flight` requests are
 //! already running, which pushes back on a script that produces requests
-//! faster than the provider answers instead of growing without bound.
+//! faster than the provider answers instead of growing without bound. The
+//! main script also waits while `max_in_flight` finished outcomes of its
+//! requests are still waiting for a flow thread (or, with Redis, for Redis),
+//! so slow flows or an unreachable Redis hold the script back instead of
+//! piling response bodies up in memory. Flow threads never wait on that
+//! backlog: they are what drains it.
 //!
 //! Each task attaches auth as the plugin declared, an idempotency key on POST
 //! (the same on every attempt), and retries as [`crate::retry`] says. Bodies
@@ -89,6 +94,17 @@ pub struct Finished {
     pub redactor: Redactor,
     /// Keeps the run open until the outcome's flow is done.
     pub token: Token,
+    /// Held until the outcome has left this process's memory (its flow ran,
+    /// or Redis holds its job); see [`Outbound::waits_for_flows`].
+    pub backlog: BacklogSlot,
+}
+
+/// A place in the backlog of finished outcomes not yet handled by a flow
+/// thread. Dropping it frees the place.
+#[derive(Debug, Default)]
+pub struct BacklogSlot {
+    /// Held only to be dropped.
+    _place: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Receives finished requests. Implemented by the queues.
@@ -107,6 +123,13 @@ pub struct Outbound {
     /// value (see [`check_idempotency_key`]); a fresh one is made for POSTs
     /// otherwise.
     pub idempotency_key: Option<String>,
+    /// Whether the sender waits while `max_in_flight` finished outcomes of
+    /// its earlier requests are still waiting for a flow thread. The main
+    /// script does: it can produce requests much faster than flows handle
+    /// their outcomes, and each outcome holds a response body (up to
+    /// `max_response_bytes`). Flow threads do not: they are what drains the
+    /// backlog, and waiting on it themselves could deadlock.
+    pub waits_for_flows: bool,
     pub token: Token,
 }
 
@@ -151,6 +174,9 @@ struct Inner {
     runtime: Handle,
     client: reqwest::Client,
     permits: Arc<Semaphore>,
+    /// Places for finished outcomes of the main script's requests that no
+    /// flow thread has handled yet (see [`Outbound::waits_for_flows`]).
+    backlog: Arc<Semaphore>,
     wire: ProviderWire,
     config: HttpConfig,
     sink: Arc<dyn OutcomeSink>,
@@ -174,6 +200,7 @@ impl HttpExecutor {
             inner: Arc::new(Inner {
                 runtime,
                 permits: Arc::new(Semaphore::new(config.max_in_flight)),
+                backlog: Arc::new(Semaphore::new(config.max_in_flight)),
                 client,
                 wire,
                 config,
@@ -186,16 +213,13 @@ impl HttpExecutor {
     /// Blocks only while `max_in_flight` requests are already running. Must
     /// not be called from inside the runtime.
     pub fn submit(&self, outbound: Outbound) -> Result<(), ShuttingDown> {
-        let permits = self.inner.permits.clone();
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(ShuttingDown),
-            Err(tokio::sync::TryAcquireError::NoPermits) => self
-                .inner
-                .runtime
-                .block_on(permits.acquire_owned())
-                .map_err(|_| ShuttingDown)?,
+        let backlog = match outbound.waits_for_flows {
+            true => BacklogSlot {
+                _place: Some(self.acquire(&self.inner.backlog)?),
+            },
+            false => BacklogSlot::default(),
         };
+        let permit = self.acquire(&self.inner.permits)?;
         outbound.token.report(Event::RequestSent);
         let inner = self.inner.clone();
         self.inner.runtime.spawn(async move {
@@ -206,6 +230,7 @@ impl HttpExecutor {
                 redactor,
                 idempotency_key,
                 token,
+                waits_for_flows: _,
             } = outbound;
             let (outcome, retries) = inner
                 .send_with_retries(request, secret.as_ref(), &redactor, idempotency_key)
@@ -218,14 +243,32 @@ impl HttpExecutor {
                 retries,
                 redactor,
                 token,
+                backlog,
             });
         });
         Ok(())
     }
 
+    /// A permit of `semaphore`, waiting for one if need be.
+    fn acquire(
+        &self,
+        semaphore: &Arc<Semaphore>,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ShuttingDown> {
+        match semaphore.clone().try_acquire_owned() {
+            Ok(permit) => Ok(permit),
+            Err(tokio::sync::TryAcquireError::Closed) => Err(ShuttingDown),
+            Err(tokio::sync::TryAcquireError::NoPermits) => self
+                .inner
+                .runtime
+                .block_on(semaphore.clone().acquire_owned())
+                .map_err(|_| ShuttingDown),
+        }
+    }
+
     /// Refuses new requests from now on; running ones finish.
     pub fn close(&self) {
         self.inner.permits.close();
+        self.inner.backlog.close();
     }
 
     /// Requests running now.

@@ -233,6 +233,7 @@ fn run_script(
     let engine = script_engine(&host, &limits);
     host.set_current(Some(token.clone()));
     host.set_deadline(deadline);
+    host.set_waits_for_flows(true);
     let result = engine
         .compile(&source)
         .map_err(|e| e.to_string())

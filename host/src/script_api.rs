@@ -170,6 +170,9 @@ pub struct ScriptHost {
     /// The running flow's `(WORKER_ID, CONTEXT_ID)`: what `*_async` without
     /// ids routes to, so a flow's requests stay in its worker and context.
     ids: RefCell<Option<(String, String)>>,
+    /// Whether this thread's requests wait for the flow backlog (the main
+    /// script's do; see `Outbound::waits_for_flows`).
+    waits_for_flows: std::cell::Cell<bool>,
 }
 
 /// The idempotency keys of one flow job's requests: the job's identity and
@@ -192,7 +195,14 @@ impl ScriptHost {
             deadline: std::cell::Cell::new(None),
             delivery: RefCell::new(None),
             ids: RefCell::new(None),
+            waits_for_flows: std::cell::Cell::new(false),
         }))
+    }
+
+    /// Makes this thread's requests wait while the flows are behind: for the
+    /// main script's thread, never for a flow thread.
+    pub fn set_waits_for_flows(&self, waits: bool) {
+        self.waits_for_flows.set(waits);
     }
 
     /// The worker and context ids `*_async` uses when the script passes none:
@@ -573,6 +583,7 @@ fn dispatch(
                 .idempotency_key
                 .clone()
                 .or_else(|| host.next_delivery_key()),
+            waits_for_flows: host.waits_for_flows.get(),
             token,
         })
         .map_err(|e| script_error(format!("{}.{operation}: {e}", b.object)))?;

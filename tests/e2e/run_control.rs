@@ -216,3 +216,51 @@ fn a_flows_requests_without_ids_stay_in_its_worker_and_context() {
     out.assert_success();
     out.assert_printed("product flow in w-9 / ctx-7");
 }
+
+/// The script waits while the flows are behind: with `--max-in-flight 4`, it
+/// is never more than 4 requests in flight plus 4 finished outcomes (and the
+/// markers' own lag) ahead of the flows, however fast the server answers and
+/// however slow the flows are. Before, it ran ahead by all 200, and every
+/// finished response body waited in memory.
+#[test]
+fn a_script_waits_for_slow_flows_instead_of_piling_up_outcomes() {
+    let created = Arc::new(AtomicUsize::new(0));
+    let handled = Arc::new(AtomicUsize::new(0));
+    let most_ahead = Arc::new(AtomicUsize::new(0));
+    let (c, h, m) = (created.clone(), handled.clone(), most_ahead.clone());
+    let stub = StubServer::start(move |req, n| {
+        if req.method == "POST" {
+            let ahead = c.fetch_add(1, Ordering::SeqCst) + 1 - h.load(Ordering::SeqCst);
+            m.fetch_max(ahead, Ordering::SeqCst);
+        } else {
+            h.fetch_add(1, Ordering::SeqCst);
+        }
+        Action::json(200, &format!(r#"{{"id":"cus_{n}","object":"customer"}}"#))
+    });
+    let s = Scenario::new();
+    // Each flow is slow (a few ms of work), then tells the stub it is done.
+    s.flow(
+        "new_create_customer_response",
+        r#"
+        for i in 0..3 { let s = ""; s.pad(100000, "x"); }
+        new_customer().id(parsed_data.id).retrieve_async();
+        "#,
+    );
+    s.script(
+        r#"
+        for i in 0..200 { new_customer().email(`b${i}@example.com`).create_async(); }
+        "#,
+    );
+    let mut cmd = s.command(&stub.base_url());
+    cmd.args(["--max-in-flight", "4", "--workers", "1"]);
+    let out = run_command(cmd);
+    out.assert_success();
+    assert_eq!(created.load(Ordering::SeqCst), 200);
+    let ahead = most_ahead.load(Ordering::SeqCst);
+    // 4 in flight + 4 waiting for the flow thread + the flow being run and
+    // its marker request on the way.
+    assert!(
+        ahead <= 12,
+        "the script ran {ahead} requests ahead of the flows\n{out}"
+    );
+}

@@ -157,11 +157,12 @@ fn work(rx: Receiver<Work>, setup: WorkerSetup) {
                         let (job, value) =
                             classify_parsed(&mut runner.host().instance(), &caller_id, &finished);
                         let _ = runner.run_with_value(&job, Some(value), &finished.token);
+                        // `finished` (and its backlog place) goes now.
                     }
                     Placement::Redis(publisher) => {
                         let job = classify(&mut runner.host().instance(), &caller_id, &finished);
-                        let Finished { token, .. } = *finished;
-                        publisher.publish(job, token);
+                        let Finished { token, backlog, .. } = *finished;
+                        publisher.publish(job, token, backlog);
                     }
                 }
             }

@@ -23,6 +23,7 @@ use super::jobs::{JobStore, NewJob};
 use super::keys;
 use super::trust::JobKey;
 use crate::flow::FlowJob;
+use crate::http::BacklogSlot;
 use crate::ledger::{Event, Token};
 
 /// Queue settings.
@@ -90,7 +91,7 @@ pub async fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
 /// work that caused it is not settled before its child job exists.
 #[derive(Clone)]
 pub struct Publisher {
-    tx: mpsc::UnboundedSender<(FlowJob, Token)>,
+    tx: mpsc::UnboundedSender<(FlowJob, Token, BacklogSlot)>,
 }
 
 impl Publisher {
@@ -107,18 +108,21 @@ impl Publisher {
         Publisher { tx }
     }
 
-    pub fn publish(&self, job: FlowJob, token: Token) {
-        let _ = self.tx.send((job, token));
+    /// Queues `job`; `backlog` is freed once Redis holds it, so a script
+    /// producing requests waits while Redis is away instead of piling up
+    /// outcomes here.
+    pub fn publish(&self, job: FlowJob, token: Token, backlog: BacklogSlot) {
+        let _ = self.tx.send((job, token, backlog));
     }
 }
 
 async fn publish_loop(
     store: JobStore,
     key: Option<JobKey>,
-    mut rx: mpsc::UnboundedReceiver<(FlowJob, Token)>,
+    mut rx: mpsc::UnboundedReceiver<(FlowJob, Token, BacklogSlot)>,
 ) {
     let mut groups = HashSet::new();
-    while let Some((job, token)) = rx.recv().await {
+    while let Some((job, token, backlog)) = rx.recv().await {
         if let Err(error) = publish_one(&store, key.as_ref(), &mut groups, &job, &token).await {
             // Permanent: the job is not in Redis and never will be. Report it
             // on the run (which then ends and fails) instead of retrying.
@@ -130,6 +134,7 @@ async fn publish_loop(
                 )),
             });
         }
+        drop(backlog);
         drop(token);
     }
 }
