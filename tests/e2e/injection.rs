@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use payhost::flow::{FlowJob, Outcome};
 use payhost_e2e::RedisServer;
+use payhost_e2e::jobs_report;
 use payhost_e2e::scenario::{Scenario, run_command};
 use payhost_e2e::stub::{Action, StubServer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Everything that would mean something in Rhai source or in the seed's
 /// `format!`-into-source flows: backticks and interpolation, quotes that
@@ -248,22 +249,6 @@ fn craft_job(
         .ignore()
         .query::<()>(conn)
         .unwrap();
-}
-
-fn jobs_report(redis_url: &str, worker_id: &str) -> Value {
-    let mut jobs = payhost_e2e::payhost();
-    jobs.args([
-        "jobs",
-        "--redis",
-        redis_url,
-        "--worker-id",
-        worker_id,
-        "--json",
-    ]);
-    let out = run_command(jobs);
-    out.assert_success();
-    let report: Value = serde_json::from_str(&out.stdout).unwrap();
-    report[0].clone()
 }
 
 #[test]

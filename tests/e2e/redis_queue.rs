@@ -8,6 +8,7 @@ use std::time::Duration;
 use payhost_e2e::RedisServer;
 use payhost_e2e::scenario::{Scenario, TEST_SECRET, run_command};
 use payhost_e2e::stub::{Action, StubServer};
+use payhost_e2e::{jobs_report, redis_conn};
 
 /// Ids printed as `ran <id>` by a worker's flows.
 fn ran_ids(output: &str) -> Vec<String> {
@@ -385,23 +386,6 @@ fn detached_run_returns_once_its_jobs_are_queued() {
     let mut worker = s.worker(&redis.url(), "later", &stub.base_url(), &[]);
     worker.wait_for_stdout("ran obj_0", Duration::from_secs(30));
     worker.terminate();
-}
-
-/// A plain connection to the test's redis-server, to set up or inspect keys.
-fn redis_conn(url: &str) -> redis::Connection {
-    redis::Client::open(url)
-        .and_then(|client| client.get_connection())
-        .expect("connect to the test redis-server")
-}
-
-/// `payhost jobs --json --worker-id <worker_id>`: that worker id's report.
-fn jobs_report(url: &str, worker_id: &str) -> serde_json::Value {
-    let mut jobs = payhost_e2e::payhost();
-    jobs.args(["jobs", "--redis", url, "--worker-id", worker_id, "--json"]);
-    let out = run_command(jobs);
-    out.assert_success();
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    report[0].clone()
 }
 
 #[test]

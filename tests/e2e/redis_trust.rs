@@ -8,24 +8,9 @@ use std::time::{Duration, Instant};
 use payhost_e2e::RedisServer;
 use payhost_e2e::scenario::{Scenario, run_command};
 use payhost_e2e::stub::StubServer;
+use payhost_e2e::{jobs_report, redis_conn};
 
 const JOB_KEY: &str = "jk_payhost_e2e_sentinel_7731";
-
-fn redis_conn(url: &str) -> redis::Connection {
-    redis::Client::open(url)
-        .and_then(|client| client.get_connection())
-        .expect("connect to the test redis-server")
-}
-
-/// `payhost jobs --json --worker-id <worker_id>`: that worker id's report.
-fn jobs_report(url: &str, worker_id: &str) -> serde_json::Value {
-    let mut jobs = payhost_e2e::payhost();
-    jobs.args(["jobs", "--redis", url, "--worker-id", worker_id, "--json"]);
-    let out = run_command(jobs);
-    out.assert_success();
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    report[0].clone()
-}
 
 /// Waits until `payhost jobs` counts `dead` jobs for `worker_id`.
 fn wait_for_dead(url: &str, worker_id: &str, dead: u64) -> serde_json::Value {

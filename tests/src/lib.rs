@@ -41,6 +41,23 @@ pub use http::{HttpResponse, http_request};
 pub use redis_dump::redis_dump;
 pub use servers::{LocalStripe, RedisServer, StatefulMock};
 
+/// A plain connection to a test's redis-server, to set up or inspect keys.
+pub fn redis_conn(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .expect("connect to the test redis-server")
+}
+
+/// `payhost jobs --json --worker-id <worker_id>`: that worker id's report.
+pub fn jobs_report(url: &str, worker_id: &str) -> Value {
+    let mut jobs = payhost();
+    jobs.args(["jobs", "--redis", url, "--worker-id", worker_id, "--json"]);
+    let out = scenario::run_command(jobs);
+    out.assert_success();
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    report[0].clone()
+}
+
 /// A compiled-plugin cache shared by the tests' `payhost` runs, so each run
 /// does not recompile the plugin: `payhost-test-cache` beside the plugins'
 /// directory in the target directory.
