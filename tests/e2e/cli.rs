@@ -121,23 +121,17 @@ fn request_errors_name_the_problem_and_exit_non_zero() {
 
 /// `payhost worker` takes the HTTP flags `run` takes and applies them to the
 /// requests its flows make: with `--max-retries 0` a 500 is tried once, not
-/// three times (the stub counts what reaches it).
+/// three times (the stub counts what reaches it). The script's own request
+/// (sent by `run`, also without retries) fails first; its error flow, run by
+/// the worker, makes the request under test.
 #[test]
 fn worker_honours_max_retries_for_requests_its_flows_make() {
     let redis = RedisServer::start();
-    let stub = StubServer::start(|req, n| {
-        if req.path.starts_with("/v1/products") {
-            Action::json(
-                500,
-                r#"{"error":{"type":"api_error","message":"down"}}"#,
-            )
-        } else {
-            Action::json(200, &format!(r#"{{"id":"cus_{n}","object":"customer"}}"#))
-        }
-    });
+    let down = r#"{"error":{"type":"api_error","message":"down"}}"#;
+    let stub = StubServer::start(move |_, _| Action::json(500, down));
     let s = Scenario::new();
     s.flow(
-        "new_create_customer_response",
+        "new_create_customer_error",
         r#"new_product().name("x").create_async(WORKER_ID, CONTEXT_ID);"#,
     )
     .flow(
@@ -151,14 +145,16 @@ fn worker_honours_max_retries_for_requests_its_flows_make() {
         &stub.base_url(),
         &["--max-retries", "0"],
     );
-    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
-    out.assert_success();
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.args(["--max-retries", "0"]);
+    run_command(run).assert_success();
     worker.wait_for_stdout("product error 500", Duration::from_secs(60));
     assert!(worker.terminate().success());
-    let products = stub
-        .seen()
-        .iter()
-        .filter(|r| r.path.starts_with("/v1/products"))
-        .count();
-    assert_eq!(products, 1, "one attempt, no retries:\n{}", worker.stderr());
+    let paths: Vec<String> = stub.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        ["/v1/customers", "/v1/products"],
+        "one attempt each, no retries:\n{}",
+        worker.stderr()
+    );
 }
