@@ -52,7 +52,9 @@ pub fn io_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Executor settings; `payhost run` fills them from flags.
+/// Executor settings; `payhost run` and `payhost worker` fill them from the
+/// same flags. `Default` is the one place their defaults are written: the
+/// command line shows these values rather than repeating them.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub max_in_flight: usize,

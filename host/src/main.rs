@@ -1,13 +1,25 @@
 //! The `payhost` command line: argument parsing only; the work is in the library.
+//!
+//! `run` and `worker` both host flows, so they share one set of flag blocks
+//! ([`FlowArgs`], which holds [`PluginArgs`] and [`HttpArgs`]) and the code
+//! that turns them into library configuration. No default is written here:
+//! each flag shows the library's own default (`HttpConfig::default()`,
+//! `SandboxLimits::default()`, `ScriptLimits::default()`, the constants in
+//! `payhost::run`), so the flag and the library cannot drift apart. Only
+//! defaults that exist for the command line alone (`--timeout`, the Redis
+//! flags, `--concurrency`, the `jobs` report) are written as literals.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::anyhow;
 use clap::{Args, Parser, Subcommand};
+use payhost::flow::ScriptLimits;
+use payhost::http::HttpConfig;
 use payhost::plugin::{ComponentCache, Plugin, SandboxLimits};
 use payhost::queue::redis::RedisConfig;
-use payhost::run::{RunOptions, run};
+use payhost::run::{self as run_cmd, RunOptions, run};
 use payhost::worker::{WorkerOptions, run_worker};
 
 #[derive(Parser)]
@@ -63,15 +75,7 @@ impl RedisArgs {
                 .as_deref()
                 .map(payhost::queue::trust::JobKey::from_env)
                 .transpose()?,
-            retention: Duration::try_from_secs_f64(self.retention)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--retention {}: give a positive number of seconds",
-                        self.retention
-                    )
-                })?,
+            retention: positive_seconds("retention", self.retention)?,
         })
     }
 }
@@ -86,14 +90,9 @@ struct WorkerArgs {
     worker_id: String,
     #[command(flatten)]
     flow: FlowArgs,
-    #[command(flatten)]
-    plugin: PluginArgs,
     /// Jobs run at the same time.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// On SIGTERM/Ctrl-C, how long held jobs may take to finish.
-    #[arg(long, default_value_t = 10.0)]
-    grace: f64,
     #[command(flatten)]
     queue: RedisArgs,
 }
@@ -114,7 +113,8 @@ struct JobsArgs {
     json: bool,
 }
 
-/// What `run` and `worker` share: the plugin, the flows, the provider.
+/// What `run` and `worker` share: the plugin and its sandbox, the flows, the
+/// provider and how requests reach it, and how long a stop may take.
 #[derive(Args)]
 struct FlowArgs {
     /// Path to the provider plugin (a WebAssembly component).
@@ -124,8 +124,10 @@ struct FlowArgs {
         default_value = "target/plugins/stripe.wasm"
     )]
     plugin_path: PathBuf,
+    #[command(flatten)]
+    plugin: PluginArgs,
     /// Directory holding the flow scripts.
-    #[arg(long, default_value = "flows")]
+    #[arg(long, default_value = run_cmd::DEFAULT_FLOWS_DIR)]
     flows: PathBuf,
     /// Provider base URL [default: the plugin's].
     #[arg(long, env = "PAYHOST_BASE_URL")]
@@ -134,17 +136,79 @@ struct FlowArgs {
     #[arg(long)]
     secret_env: Option<String>,
     /// Seconds one flow script may run before it is stopped.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = ScriptLimits::default().flow_timeout.as_secs_f64())]
     flow_timeout: f64,
+    #[command(flatten)]
+    http: HttpArgs,
+    /// After Ctrl-C (for a worker also SIGTERM), seconds work in flight may
+    /// take to finish.
+    #[arg(long, default_value_t = run_cmd::DEFAULT_GRACE.as_secs_f64())]
+    grace: f64,
 }
 
 impl FlowArgs {
-    fn script_limits(&self) -> payhost::flow::ScriptLimits {
-        payhost::flow::ScriptLimits {
-            flow_timeout: Duration::from_secs_f64(self.flow_timeout.max(0.001)),
-            ..Default::default()
-        }
+    fn script_limits(&self) -> anyhow::Result<ScriptLimits> {
+        Ok(ScriptLimits {
+            // A flow gets at least a millisecond: 0 is not "no limit".
+            flow_timeout: seconds("flow-timeout", self.flow_timeout)?.max(Duration::from_millis(1)),
+            ..ScriptLimits::default()
+        })
     }
+
+    fn grace(&self) -> anyhow::Result<Duration> {
+        seconds("grace", self.grace)
+    }
+}
+
+/// How the HTTP executor sends requests, for `run` and `worker` alike.
+/// Defaults are `HttpConfig::default()`'s.
+#[derive(Args)]
+struct HttpArgs {
+    /// Requests in flight at most; scripts and flows wait beyond that.
+    #[arg(long, default_value_t = HttpConfig::default().max_in_flight)]
+    max_in_flight: usize,
+    /// Retries per request (connection errors, 409, 5xx).
+    #[arg(long, default_value_t = HttpConfig::default().retry.max_retries)]
+    max_retries: u32,
+    /// Connect timeout in seconds.
+    #[arg(long, default_value_t = HttpConfig::default().connect_timeout.as_secs_f64())]
+    connect_timeout: f64,
+    /// Total timeout per attempt in seconds.
+    #[arg(long, default_value_t = HttpConfig::default().total_timeout.as_secs_f64())]
+    request_timeout: f64,
+    /// Largest response body accepted, in bytes.
+    #[arg(long, default_value_t = HttpConfig::default().max_response_bytes)]
+    max_response_bytes: usize,
+}
+
+impl HttpArgs {
+    fn config(&self) -> anyhow::Result<HttpConfig> {
+        let mut config = HttpConfig {
+            // No permits would mean no request is ever sent.
+            max_in_flight: self.max_in_flight.max(1),
+            connect_timeout: positive_seconds("connect-timeout", self.connect_timeout)?,
+            total_timeout: positive_seconds("request-timeout", self.request_timeout)?,
+            max_response_bytes: self.max_response_bytes,
+            ..HttpConfig::default()
+        };
+        config.retry.max_retries = self.max_retries;
+        Ok(config)
+    }
+}
+
+/// `value` seconds of flag `--flag`; a negative, infinite or NaN number is an
+/// error naming the flag (`Duration` would panic on it).
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| anyhow!("--{flag} {value}: give a number of seconds, 0 or more"))
+}
+
+/// Like [`seconds`], for flags where 0 would make every attempt fail.
+fn positive_seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow!("--{flag} {value}: give a positive number of seconds"))
 }
 
 #[derive(Args)]
@@ -156,11 +220,11 @@ struct PluginArgs {
     #[arg(long)]
     no_cache: bool,
     /// Memory cap per plugin instance, in MiB.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = SandboxLimits::default().memory_bytes >> 20)]
     plugin_memory_mib: usize,
     /// Deadline per plugin call, in milliseconds of wall-clock time (not CPU
     /// time). A plugin cannot sleep or wait, so this bounds how long it runs.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = SandboxLimits::default().call_timeout.as_millis() as u64)]
     plugin_timeout_ms: u64,
 }
 
@@ -192,39 +256,19 @@ struct RunArgs {
     script: PathBuf,
     #[command(flatten)]
     flow: FlowArgs,
-    #[command(flatten)]
-    plugin: PluginArgs,
     /// Give up after this many seconds (exit non-zero); the script itself
     /// is stopped then too. 0: wait as long as it takes.
     #[arg(long, default_value_t = 600.0)]
     timeout: f64,
-    /// After Ctrl-C, how long in-flight work may take to finish.
-    #[arg(long, default_value_t = 10.0)]
-    grace: f64,
     /// Worker id used when a script passes none.
-    #[arg(long, default_value = "worker-1")]
+    #[arg(long, default_value = run_cmd::DEFAULT_WORKER_ID)]
     worker_id: String,
     /// Context id used when a script passes none.
-    #[arg(long, default_value = "context-1")]
+    #[arg(long, default_value = run_cmd::DEFAULT_CONTEXT_ID)]
     context_id: String,
-    /// Flow worker threads.
+    /// Flow worker threads [default: one per core].
     #[arg(long)]
     workers: Option<usize>,
-    /// Requests in flight at most; scripts wait beyond that.
-    #[arg(long, default_value_t = 256)]
-    max_in_flight: usize,
-    /// Retries per request (connection errors, 409, 5xx).
-    #[arg(long, default_value_t = 2)]
-    max_retries: u32,
-    /// Connect timeout in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    connect_timeout: f64,
-    /// Total timeout per attempt in seconds.
-    #[arg(long, default_value_t = 80.0)]
-    request_timeout: f64,
-    /// Largest response body accepted, in bytes.
-    #[arg(long, default_value_t = 16 << 20)]
-    max_response_bytes: usize,
     /// Send flow jobs through Redis (run them with `payhost worker`).
     #[arg(long, env = "PAYHOST_REDIS")]
     redis: Option<String>,
@@ -283,26 +327,24 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
-            let script_limits = args.flow.script_limits();
-            let mut options = RunOptions::new(args.script, args.flow.plugin_path);
-            options.script_limits = script_limits;
-            options.flows_dir = args.flow.flows;
-            options.base_url = args.flow.base_url;
-            options.timeout = (args.timeout > 0.0).then(|| Duration::from_secs_f64(args.timeout));
-            options.grace = Duration::from_secs_f64(args.grace);
-            options.secret_env = args.flow.secret_env;
+            let flow = &args.flow;
+            let mut options = RunOptions::new(args.script, flow.plugin_path.clone());
+            options.script_limits = flow.script_limits()?;
+            options.http = flow.http.config()?;
+            options.grace = flow.grace()?;
+            options.sandbox = flow.plugin.limits();
+            options.cache = flow.plugin.cache();
+            options.flows_dir = flow.flows.clone();
+            options.base_url = flow.base_url.clone();
+            options.secret_env = flow.secret_env.clone();
+            options.timeout = (args.timeout > 0.0)
+                .then(|| seconds("timeout", args.timeout))
+                .transpose()?;
             options.worker_id = args.worker_id;
             options.context_id = args.context_id;
             if let Some(workers) = args.workers {
                 options.workers = workers;
             }
-            options.http.max_in_flight = args.max_in_flight.max(1);
-            options.http.retry.max_retries = args.max_retries;
-            options.http.connect_timeout = Duration::from_secs_f64(args.connect_timeout);
-            options.http.total_timeout = Duration::from_secs_f64(args.request_timeout);
-            options.http.max_response_bytes = args.max_response_bytes;
-            options.sandbox = args.plugin.limits();
-            options.cache = args.plugin.cache();
             options.redis = args.redis.map(|url| args.queue.config(url)).transpose()?;
             options.detach = args.detach;
             if options.redis.is_some() && args.workers.is_none() {
@@ -318,21 +360,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Worker(args) => {
-            let script_limits = args.flow.script_limits();
-            let http = payhost::http::HttpConfig::default();
+            let flow = &args.flow;
             run_worker(WorkerOptions {
+                script_limits: flow.script_limits()?,
+                http: flow.http.config()?,
+                grace: flow.grace()?,
+                sandbox: flow.plugin.limits(),
+                cache: flow.plugin.cache(),
+                flows_dir: flow.flows.clone(),
+                base_url: flow.base_url.clone(),
+                secret_env: flow.secret_env.clone(),
+                plugin: flow.plugin_path.clone(),
                 redis: args.queue.config(args.redis)?,
                 worker_id: args.worker_id,
-                plugin: args.flow.plugin_path,
-                flows_dir: args.flow.flows,
                 concurrency: args.concurrency.max(1),
-                base_url: args.flow.base_url,
-                secret_env: args.flow.secret_env,
-                grace: Duration::from_secs_f64(args.grace),
-                http,
-                script_limits,
-                sandbox: args.plugin.limits(),
-                cache: args.plugin.cache(),
             })?;
             Ok(ExitCode::SUCCESS)
         }

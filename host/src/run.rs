@@ -21,7 +21,19 @@ use crate::queue::redis::{Publisher, RedisConfig};
 use crate::queue::{self, Placement, WorkerPool, WorkerSetup};
 use crate::script_api::{Dispatcher, ProviderConfig, ScriptHost};
 
+/// Where flow scripts are looked up unless told otherwise.
+pub const DEFAULT_FLOWS_DIR: &str = "flows";
+/// How long in-flight work may take to finish once asked to stop.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// The ids a script's requests carry when it passes none.
+pub const DEFAULT_WORKER_ID: &str = "worker-1";
+pub const DEFAULT_CONTEXT_ID: &str = "context-1";
+
 /// Everything `payhost run` is configured with.
+///
+/// Defaults live here and in the library types it holds ([`HttpConfig`],
+/// [`ScriptLimits`], [`SandboxLimits`]); the command line shows those same
+/// values as its flags' defaults instead of repeating them.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub script: PathBuf,
@@ -51,13 +63,13 @@ impl RunOptions {
         Self {
             script,
             plugin,
-            flows_dir: PathBuf::from("flows"),
+            flows_dir: PathBuf::from(DEFAULT_FLOWS_DIR),
             base_url: None,
             timeout: None,
-            grace: Duration::from_secs(10),
+            grace: DEFAULT_GRACE,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            worker_id: "worker-1".into(),
-            context_id: "context-1".into(),
+            worker_id: DEFAULT_WORKER_ID.into(),
+            context_id: DEFAULT_CONTEXT_ID.into(),
             secret_env: None,
             http: HttpConfig::default(),
             script_limits: ScriptLimits::default(),

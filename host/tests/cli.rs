@@ -30,3 +30,73 @@ fn a_missing_plugin_is_an_error_naming_the_path() {
         "{text}"
     );
 }
+
+/// The `--long` flags one command's `--help` lists (each option's line
+/// starts with it).
+fn flags(command: &str) -> Vec<String> {
+    let out = payhost().args([command, "--help"]).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|word| word.starts_with("--"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn worker_takes_every_flag_of_run_that_is_not_about_the_script() {
+    // What only a run has: its script's deadline, detaching from it, the ids
+    // and threads of flows it hosts itself.
+    let run_only = ["--timeout", "--detach", "--context-id", "--workers"];
+    let worker = flags("worker");
+    let missing: Vec<String> = flags("run")
+        .into_iter()
+        .filter(|flag| !run_only.contains(&flag.as_str()) && !worker.contains(flag))
+        .collect();
+    assert!(missing.is_empty(), "`payhost worker` lacks {missing:?}");
+    for flag in ["--max-retries", "--request-timeout", "--plugin-memory-mib"] {
+        assert!(worker.iter().any(|f| f == flag), "{flag} in {worker:?}");
+    }
+}
+
+#[test]
+fn a_bad_duration_is_an_error_naming_the_flag() {
+    for (flag, value, problem) in [
+        (
+            "--connect-timeout",
+            "-1",
+            "give a positive number of seconds",
+        ),
+        (
+            "--request-timeout",
+            "0",
+            "give a positive number of seconds",
+        ),
+        ("--grace", "inf", "give a number of seconds, 0 or more"),
+        (
+            "--flow-timeout",
+            "NaN",
+            "give a number of seconds, 0 or more",
+        ),
+    ] {
+        for command in ["run", "worker"] {
+            let mut cmd = payhost();
+            cmd.arg(command);
+            if command == "run" {
+                cmd.arg("main.rhai");
+            }
+            let out = cmd
+                .args(["--redis", "redis://127.0.0.1:1/", "--worker-id", "w"])
+                .arg(format!("{flag}={value}"))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {flag}: {text}");
+            assert!(
+                text.contains(&format!("{flag} {value}: {problem}")),
+                "{command} {flag}: {text}"
+            );
+        }
+    }
+}

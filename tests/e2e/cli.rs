@@ -1,6 +1,11 @@
-//! `payhost plugin info` and `payhost plugin request`, as a person uses them.
+//! `payhost plugin info` and `payhost plugin request`, as a person uses them,
+//! and the flags `payhost worker` shares with `payhost run`, honoured.
 
-use payhost_e2e::scenario::run_command;
+use std::time::Duration;
+
+use payhost_e2e::RedisServer;
+use payhost_e2e::scenario::{Scenario, run_command};
+use payhost_e2e::stub::{Action, StubServer};
 
 fn plugin_cmd(args: &[&str]) -> payhost_e2e::scenario::RunOutput {
     let mut cmd = payhost_e2e::payhost();
@@ -112,4 +117,44 @@ fn request_errors_name_the_problem_and_exit_non_zero() {
     let out = plugin_cmd(&["request", "spaceship", "create", "{}"]);
     assert!(!out.status.success());
     assert!(out.stderr.contains("spaceship"), "{out}");
+}
+
+/// `payhost worker` takes the HTTP flags `run` takes and applies them to the
+/// requests its flows make: with `--max-retries 0` a 500 is tried once, not
+/// three times (the stub counts what reaches it). The script's own request
+/// (sent by `run`, also without retries) fails first; its error flow, run by
+/// the worker, makes the request under test.
+#[test]
+fn worker_honours_max_retries_for_requests_its_flows_make() {
+    let redis = RedisServer::start();
+    let down = r#"{"error":{"type":"api_error","message":"down"}}"#;
+    let stub = StubServer::start(move |_, _| Action::json(500, down));
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_error",
+        r#"new_product().name("x").create_async(WORKER_ID, CONTEXT_ID);"#,
+    )
+    .flow(
+        "new_create_product_error",
+        r#"print(`product error ${parsed_error.http_status}`);"#,
+    );
+    s.script(r#"new_customer().email("r@example.com").create_async("unretried", "ctx");"#);
+    let mut worker = s.worker(
+        &redis.url(),
+        "unretried",
+        &stub.base_url(),
+        &["--max-retries", "0"],
+    );
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.args(["--max-retries", "0"]);
+    run_command(run).assert_success();
+    worker.wait_for_stdout("product error 500", Duration::from_secs(60));
+    assert!(worker.terminate().success());
+    let paths: Vec<String> = stub.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        ["/v1/customers", "/v1/products"],
+        "one attempt each, no retries:\n{}",
+        worker.stderr()
+    );
 }
