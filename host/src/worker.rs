@@ -84,7 +84,9 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
             base_url: options.base_url.clone(),
             secret_env: options.secret_env.clone(),
             worker_id: options.worker_id.clone(),
-            context_id: "context-1".into(),
+            // Only a fallback: a flow's `*_async()` without ids routes to
+            // the job's own worker and context (`ScriptHost::set_ids`).
+            context_id: crate::run::DEFAULT_CONTEXT_ID.into(),
             http: options.http.clone(),
         },
         runtime.handle().clone(),
