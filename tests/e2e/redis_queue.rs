@@ -177,8 +177,10 @@ fn always_failing_flow_ends_in_the_dead_letter_stream() {
     assert_eq!(doomed["failures"][0]["status"], "dead");
 }
 
-#[test]
-fn redis_restarted_mid_run_workers_and_run_reconnect_and_lose_nothing() {
+/// 300 jobs through a redis-server with `appendfsync always`, which
+/// `disrupt` stops somehow once a worker has run 20 of them: the run and the
+/// worker must reconnect and finish every job.
+fn survive_a_redis_outage_mid_run(worker_id: &str, disrupt: impl FnOnce(&mut RedisServer)) {
     let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
     let stub = StubServer::start(|_, n| {
         Action::Delay(
@@ -194,16 +196,16 @@ fn redis_restarted_mid_run_workers_and_run_reconnect_and_lose_nothing() {
         "new_create_customer_response",
         r#"print(`ran ${parsed_data.id}`);"#,
     );
-    s.script(
+    s.script(&format!(
         r#"
-        for i in 0..300 {
-            new_customer().email(`r${i}@example.com`).create_async("steady", `ctx-${i}`);
-        }
-        "#,
-    );
+        for i in 0..300 {{
+            new_customer().email(`r${{i}}@example.com`).create_async("{worker_id}", `ctx-${{i}}`);
+        }}
+        "#
+    ));
     let mut worker = s.worker(
         &redis.url(),
-        "steady",
+        worker_id,
         &stub.base_url(),
         &["--concurrency", "2"],
     );
@@ -211,10 +213,10 @@ fn redis_restarted_mid_run_workers_and_run_reconnect_and_lose_nothing() {
     run.args(["--max-in-flight", "4"]);
     let run = std::thread::spawn(move || run_command(run));
     worker.wait_for_stdout("ran obj_20", Duration::from_secs(60));
-    redis.restart();
+    disrupt(&mut redis);
     assert!(
         ran_ids(&worker.stdout()).len() < 300,
-        "the restart came after the run: it proves nothing"
+        "the outage came after the run: it proves nothing"
     );
     let out = run.join().unwrap();
     out.assert_success();
@@ -228,59 +230,17 @@ fn redis_restarted_mid_run_workers_and_run_reconnect_and_lose_nothing() {
     assert_eq!(ran.len(), 300, "every job ran at least once");
 }
 
+#[test]
+fn redis_restarted_mid_run_workers_and_run_reconnect_and_lose_nothing() {
+    survive_a_redis_outage_mid_run("steady", RedisServer::restart);
+}
+
 /// redis-server SIGKILLed mid-run (not a clean SHUTDOWN) with
 /// `appendfsync always`: every write payhost saw acknowledged is in the AOF,
 /// so after the restart the run and its worker finish every job.
 #[test]
 fn redis_killed_mid_run_with_fsync_always_loses_nothing() {
-    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
-    let stub = StubServer::start(|_, n| {
-        Action::Delay(
-            Duration::from_millis(5),
-            Box::new(Action::json(
-                200,
-                &format!(r#"{{"id":"obj_{n}","object":"customer"}}"#),
-            )),
-        )
-    });
-    let s = Scenario::new();
-    s.flow(
-        "new_create_customer_response",
-        r#"print(`ran ${parsed_data.id}`);"#,
-    );
-    s.script(
-        r#"
-        for i in 0..300 {
-            new_customer().email(`k${i}@example.com`).create_async("crash", `ctx-${i}`);
-        }
-        "#,
-    );
-    let mut worker = s.worker(
-        &redis.url(),
-        "crash",
-        &stub.base_url(),
-        &["--concurrency", "2"],
-    );
-    let mut run = s.command_redis(&stub.base_url(), &redis.url());
-    run.args(["--max-in-flight", "4"]);
-    let run = std::thread::spawn(move || run_command(run));
-    worker.wait_for_stdout("ran obj_20", Duration::from_secs(60));
-    redis.crash_and_restart();
-    let ran_before_the_crash = ran_ids(&worker.stdout()).len();
-    assert!(
-        ran_before_the_crash < 300,
-        "the crash came after the run: it proves nothing"
-    );
-    let out = run.join().unwrap();
-    out.assert_success();
-    assert!(
-        out.summary()
-            .contains("300 flow jobs via Redis (300 done, 0 dead"),
-        "{out}"
-    );
-    worker.terminate();
-    let ran: HashSet<String> = ran_ids(&worker.stdout()).into_iter().collect();
-    assert_eq!(ran.len(), 300, "every job ran at least once");
+    survive_a_redis_outage_mid_run("crash", RedisServer::crash_and_restart);
 }
 
 #[test]

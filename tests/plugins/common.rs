@@ -40,6 +40,22 @@ fn thing_info(name: &str) -> payhost::plugin::types::ProviderInfo {
     }
 }
 
+/// `POST /v1/things` (the `thing` object's create) carrying `body` as
+/// text/plain, or no body at all when it is empty. (Not every plugin that
+/// includes this file builds a plain request.)
+#[allow(dead_code)]
+fn thing_request(body: Vec<u8>) -> payhost::plugin::types::HttpRequest {
+    use payhost::plugin::types::{HttpMethod, HttpRequest};
+    HttpRequest {
+        method: HttpMethod::Post,
+        path: "/v1/things".to_string(),
+        query: String::new(),
+        headers: Vec::new(),
+        content_type: (!body.is_empty()).then(|| "text/plain".to_string()),
+        body,
+    }
+}
+
 /// A sane `parse-response`: any response is a success carrying the body text
 /// (lossily decoded); a transport failure is a Stripe-shaped error payload.
 fn body_as_success(

@@ -23,14 +23,7 @@ impl Guest for BadAuthHeader {
     }
 
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
-        Ok(HttpRequest {
-            method: payhost::plugin::types::HttpMethod::Post,
-            path: "/v1/things".to_string(),
-            query: String::new(),
-            headers: Vec::new(),
-            content_type: None,
-            body: Vec::new(),
-        })
+        Ok(thing_request(Vec::new()))
     }
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {

@@ -11,7 +11,7 @@ include!("../../common.rs");
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
 };
 
 struct HugeBody;
@@ -22,14 +22,7 @@ impl Guest for HugeBody {
     }
 
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
-        Ok(HttpRequest {
-            method: HttpMethod::Post,
-            path: "/v1/things".to_string(),
-            query: String::new(),
-            headers: Vec::new(),
-            content_type: Some("text/plain".to_string()),
-            body: vec![b'a'; 100 << 20],
-        })
+        Ok(thing_request(vec![b'a'; 100 << 20]))
     }
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
 };
 
 struct SleepParse;
@@ -23,14 +23,7 @@ impl Guest for SleepParse {
     }
 
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
-        Ok(HttpRequest {
-            method: HttpMethod::Post,
-            path: "/v1/things".to_string(),
-            query: String::new(),
-            headers: Vec::new(),
-            content_type: Some("text/plain".to_string()),
-            body: b"sleep-parse".to_vec(),
-        })
+        Ok(thing_request(b"sleep-parse".to_vec()))
     }
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
 };
 
 struct Sleeper;
@@ -25,14 +25,7 @@ impl Guest for Sleeper {
 
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         std::thread::sleep(Duration::from_secs(60));
-        Ok(HttpRequest {
-            method: HttpMethod::Post,
-            path: "/v1/things".to_string(),
-            query: String::new(),
-            headers: Vec::new(),
-            content_type: Some("text/plain".to_string()),
-            body: b"slept".to_vec(),
-        })
+        Ok(thing_request(b"slept".to_vec()))
     }
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {

@@ -26,7 +26,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
 };
 
 struct Snoop;
@@ -100,14 +100,7 @@ impl Guest for Snoop {
         input: RequestInput,
     ) -> Result<HttpRequest, PluginError> {
         let port = text_param(&input.params, "name").and_then(|p| p.parse().ok());
-        Ok(HttpRequest {
-            method: HttpMethod::Post,
-            path: "/v1/things".to_string(),
-            query: String::new(),
-            headers: Vec::new(),
-            content_type: Some("text/plain".to_string()),
-            body: snoop(port).into_bytes(),
-        })
+        Ok(thing_request(snoop(port).into_bytes()))
     }
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
