@@ -143,20 +143,15 @@ pub struct Summary {
     pub last_error: Option<String>,
     /// Set when the run stopped before all work finished.
     pub abandoned: Option<String>,
-    /// Redis mode: the run id and what its flow jobs came to.
-    pub remote: Option<(String, crate::queue::status::RunJobs)>,
+    /// Where the flows ran elsewhere (Redis): what that came to, as the
+    /// queue describes it. Its failures are already counted above.
+    pub remote: Option<String>,
 }
 
 impl Summary {
     /// Whether the run should exit non-zero.
     pub fn failed(&self) -> bool {
-        self.script_failed
-            || self.flows_failed > 0
-            || self.abandoned.is_some()
-            || self
-                .remote
-                .as_ref()
-                .is_some_and(|(_, jobs)| jobs.dead > 0 || jobs.open > 0)
+        self.script_failed || self.flows_failed > 0 || self.abandoned.is_some()
     }
 
     pub fn in_flight(&self) -> u64 {
@@ -180,20 +175,8 @@ impl fmt::Display for Summary {
             self.flows_missing,
             self.flows_failed + u64::from(self.script_failed),
         )?;
-        if let Some((run_id, jobs)) = &self.remote {
-            write!(
-                f,
-                "; run {run_id}: {} flow jobs via Redis ({} done, {} dead, {} redelivered{})",
-                jobs.total,
-                jobs.done,
-                jobs.dead,
-                jobs.redelivered,
-                if jobs.open > 0 {
-                    format!(", {} unfinished", jobs.open)
-                } else {
-                    String::new()
-                },
-            )?;
+        if let Some(remote) = &self.remote {
+            write!(f, "; {remote}")?;
         }
         if let Some(abandoned) = &self.abandoned {
             write!(f, "; stopped early: {abandoned}")?;

@@ -215,7 +215,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
             summary.flows_run = (jobs.done + jobs.dead) as u64;
             summary.flows_missing += jobs.missing as u64;
             summary.flows_failed += jobs.dead as u64;
-            summary.remote = Some((run_id.to_string(), jobs));
+            summary.remote = Some(jobs.describe(run_id));
         }
     }
     executor.close();

@@ -25,6 +25,25 @@ pub struct RunJobs {
     pub open: usize,
 }
 
+impl RunJobs {
+    /// The part of `payhost run`'s summary line that says what the run's
+    /// jobs came to in Redis.
+    pub fn describe(&self, run_id: &str) -> String {
+        format!(
+            "run {run_id}: {} flow jobs via Redis ({} done, {} dead, {} redelivered{})",
+            self.total,
+            self.done,
+            self.dead,
+            self.redelivered,
+            if self.open > 0 {
+                format!(", {} unfinished", self.open)
+            } else {
+                String::new()
+            },
+        )
+    }
+}
+
 /// Polls the run's job set until every job is terminal (`done`, `dead`,
 /// `missing`), or
 /// `deadline` passes. Children are added to the set before their parent
