@@ -90,7 +90,6 @@ pub struct Route {
 pub struct Finished {
     pub route: Route,
     pub outcome: wit::TransportOutcome,
-    pub retries: u32,
     /// Scrubs the request's secret from whatever the plugin makes of the
     /// outcome.
     pub redactor: Redactor,
@@ -242,7 +241,6 @@ impl HttpExecutor {
             inner.sink.deliver(Finished {
                 route,
                 outcome,
-                retries,
                 redactor,
                 token,
                 backlog,

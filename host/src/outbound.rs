@@ -113,10 +113,6 @@ impl Destination {
         Ok(self)
     }
 
-    pub fn base(&self) -> &Url {
-        &self.base
-    }
-
     fn refuse(&self, reason: impl Into<String>) -> Refused {
         Refused {
             plugin: self.plugin.clone(),

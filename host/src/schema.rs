@@ -11,7 +11,6 @@ use crate::plugin::wit;
 /// Index over `provider-info.objects`.
 #[derive(Debug)]
 pub struct Schema {
-    pub provider: String,
     objects: HashMap<String, ObjectSchema>,
 }
 
@@ -51,10 +50,7 @@ impl Schema {
                 )
             })
             .collect();
-        Self {
-            provider: info.name.clone(),
-            objects,
-        }
+        Self { objects }
     }
 
     pub fn object(&self, name: &str) -> Option<&ObjectSchema> {

@@ -249,10 +249,6 @@ impl ScriptHost {
             .is_some_and(|d| std::time::Instant::now() >= d)
     }
 
-    pub fn dispatcher(&self) -> &Dispatcher {
-        &self.dispatcher
-    }
-
     /// This thread's plugin instance (workers use it to classify outcomes).
     pub fn instance(&self) -> std::cell::RefMut<'_, PluginInstance> {
         self.instance.borrow_mut()

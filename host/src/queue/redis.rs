@@ -40,18 +40,6 @@ pub struct RedisConfig {
     pub retention: Duration,
 }
 
-impl RedisConfig {
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            lease: Duration::from_secs(30),
-            max_deliveries: 5,
-            job_key: None,
-            retention: super::jobs::DEFAULT_RETENTION,
-        }
-    }
-}
-
 /// A Redis URL with any password replaced, for messages.
 pub fn redacted_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
