@@ -20,6 +20,11 @@ fn build_request(c: &mut Criterion) {
     group.bench_function("plugin", |b| {
         b.iter(|| black_box(fixture.plugin_call().expect("plugin call")))
     });
+    // The Store-lifetime decision (host/src/plugin/mod.rs): each thread
+    // keeps one instance, against a fresh Store per call.
+    group.bench_function("plugin, fresh Store per call", |b| {
+        b.iter(|| black_box(fixture.fresh_store_call().expect("plugin call")))
+    });
     group.bench_function("native", |b| {
         b.iter(|| black_box(fixture.native_call().expect("native call")))
     });

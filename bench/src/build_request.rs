@@ -29,6 +29,7 @@ use crate::fixtures::{self, OBJECT, OPERATION};
 
 /// Everything one call needs, built once.
 pub struct Fixture {
+    plugin: Plugin,
     instance: PluginInstance,
     input: wit::RequestInput,
     script_params: Dynamic,
@@ -54,6 +55,7 @@ impl Fixture {
                 .map_err(|e| anyhow::anyhow!("params back to JSON: {e}"))?,
         );
         let mut fixture = Fixture {
+            plugin: plugin.clone(),
             instance: plugin.instantiate()?,
             input,
             script_params,
@@ -76,6 +78,18 @@ impl Fixture {
     pub fn plugin_call(&mut self) -> anyhow::Result<Vec<u8>> {
         let request = self
             .instance
+            .build_request(OBJECT, OPERATION, &self.input)?
+            .map_err(|e| anyhow::anyhow!("plugin refused: {}", e.message))?;
+        Ok(request.body)
+    }
+
+    /// One `build-request` in a fresh instance (a new wasmtime `Store` from
+    /// the `InstancePre`), as a host that keeps no Store between calls
+    /// would make it; returns the body.
+    pub fn fresh_store_call(&self) -> anyhow::Result<Vec<u8>> {
+        let request = self
+            .plugin
+            .instantiate()?
             .build_request(OBJECT, OPERATION, &self.input)?
             .map_err(|e| anyhow::anyhow!("plugin refused: {}", e.message))?;
         Ok(request.body)
