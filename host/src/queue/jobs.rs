@@ -499,27 +499,30 @@ impl JobStore {
     pub async fn enqueue(&self, new: &NewJob<'_>) -> Result<bool, StoreError> {
         let worker_id = new.job.worker_id.as_str();
         let now = now_ms().to_string();
-        let added: i64 = with_retry(&format!("queueing job {}", new.job_id), || {
-            let mut conn = self.conn.clone();
-            let mut call = self.scripts.enqueue.prepare_invoke();
-            call.key(keys::job(new.job_id))
-                .key(keys::stream(worker_id))
-                .key(keys::counts(worker_id))
-                .key(keys::workers());
-            if let Some(run_id) = new.run_id {
-                call.key(keys::run_jobs(run_id));
-            }
-            call.arg(new.job_id)
-                .arg(worker_id)
-                .arg(&new.job.flow)
-                .arg(new.job_json)
-                .arg(new.run_id.unwrap_or(""))
-                .arg(&now)
-                .arg(new.mac.unwrap_or(""))
-                .arg(self.retention_ms);
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await?;
+        let mut job_keys = vec![
+            keys::job(new.job_id),
+            keys::stream(worker_id),
+            keys::counts(worker_id),
+            keys::workers(),
+        ];
+        job_keys.extend(new.run_id.map(keys::run_jobs));
+        let added: i64 = self
+            .invoke(
+                &self.scripts.enqueue,
+                format!("queueing job {}", new.job_id),
+                &job_keys,
+                &[
+                    new.job_id,
+                    worker_id,
+                    &new.job.flow,
+                    new.job_json,
+                    new.run_id.unwrap_or(""),
+                    &now,
+                    new.mac.unwrap_or(""),
+                    &self.retention_ms.to_string(),
+                ],
+            )
+            .await?;
         Ok(added == 1)
     }
 
@@ -533,19 +536,20 @@ impl JobStore {
         max_deliveries: u32,
     ) -> Result<Start, StoreError> {
         let now = now_ms().to_string();
-        let reply: Vec<redis::Value> = with_retry(&format!("starting job {job_id}"), || {
-            let mut conn = self.conn.clone();
-            let mut call = self.scripts.start.prepare_invoke();
-            call.key(keys::job(job_id))
-                .key(keys::counts(worker_id))
-                .arg(worker_id)
-                .arg(entry)
-                .arg(consumer)
-                .arg(max_deliveries)
-                .arg(&now);
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await?;
+        let reply: Vec<redis::Value> = self
+            .invoke(
+                &self.scripts.start,
+                format!("starting job {job_id}"),
+                &[keys::job(job_id), keys::counts(worker_id)],
+                &[
+                    worker_id,
+                    entry,
+                    consumer,
+                    &max_deliveries.to_string(),
+                    &now,
+                ],
+            )
+            .await?;
         let text = |i: usize| -> String {
             reply
                 .get(i)
@@ -591,22 +595,19 @@ impl JobStore {
             Finish::Missing { why } => (keys::status::MISSING, why.as_str()),
         };
         let now = now_ms().to_string();
-        let _: i64 = with_retry(&format!("settling job {job_id} as {to}"), || {
-            let mut conn = self.conn.clone();
-            let mut call = self.scripts.finish.prepare_invoke();
-            call.key(keys::job(job_id))
-                .key(keys::stream(worker_id))
-                .key(keys::counts(worker_id))
-                .key(keys::failures(worker_id))
-                .arg(job_id)
-                .arg(entry)
-                .arg(to)
-                .arg(why)
-                .arg(&now)
-                .arg(self.retention_ms);
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await?;
+        let _: i64 = self
+            .invoke(
+                &self.scripts.finish,
+                format!("settling job {job_id} as {to}"),
+                &[
+                    keys::job(job_id),
+                    keys::stream(worker_id),
+                    keys::counts(worker_id),
+                    keys::failures(worker_id),
+                ],
+                &[job_id, entry, to, why, &now, &self.retention_ms.to_string()],
+            )
+            .await?;
         Ok(())
     }
 
@@ -619,20 +620,19 @@ impl JobStore {
         error: &str,
     ) -> Result<(), StoreError> {
         let now = now_ms().to_string();
-        let _: i64 = with_retry(&format!("re-queueing failed job {job_id}"), || {
-            let mut conn = self.conn.clone();
-            let mut call = self.scripts.requeue.prepare_invoke();
-            call.key(keys::job(job_id))
-                .key(keys::stream(worker_id))
-                .key(keys::counts(worker_id))
-                .key(keys::failures(worker_id))
-                .arg(job_id)
-                .arg(entry)
-                .arg(error)
-                .arg(&now);
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await?;
+        let _: i64 = self
+            .invoke(
+                &self.scripts.requeue,
+                format!("re-queueing failed job {job_id}"),
+                &[
+                    keys::job(job_id),
+                    keys::stream(worker_id),
+                    keys::counts(worker_id),
+                    keys::failures(worker_id),
+                ],
+                &[job_id, entry, error, &now],
+            )
+            .await?;
         Ok(())
     }
 
@@ -646,23 +646,27 @@ impl JobStore {
         reason: &str,
     ) -> Result<(), StoreError> {
         let now = now_ms().to_string();
-        let _: String = with_retry(&format!("dead-lettering job {job_id}"), || {
-            let mut conn = self.conn.clone();
-            let mut call = self.scripts.dead.prepare_invoke();
-            call.key(keys::job(job_id))
-                .key(keys::stream(worker_id))
-                .key(keys::dead(worker_id))
-                .key(keys::counts(worker_id))
-                .key(keys::failures(worker_id))
-                .arg(job_id)
-                .arg(worker_id)
-                .arg(entry)
-                .arg(reason)
-                .arg(&now)
-                .arg(self.retention_ms);
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await?;
+        let _: String = self
+            .invoke(
+                &self.scripts.dead,
+                format!("dead-lettering job {job_id}"),
+                &[
+                    keys::job(job_id),
+                    keys::stream(worker_id),
+                    keys::dead(worker_id),
+                    keys::counts(worker_id),
+                    keys::failures(worker_id),
+                ],
+                &[
+                    job_id,
+                    worker_id,
+                    entry,
+                    reason,
+                    &now,
+                    &self.retention_ms.to_string(),
+                ],
+            )
+            .await?;
         Ok(())
     }
 
@@ -673,16 +677,14 @@ impl JobStore {
         entry: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let _: i64 = with_retry(&format!("dead-lettering stream entry {entry}"), || {
-            let mut conn = self.conn.clone();
-            let mut call = self.scripts.reject_entry.prepare_invoke();
-            call.key(keys::stream(worker_id))
-                .key(keys::dead(worker_id))
-                .arg(entry)
-                .arg(reason);
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await?;
+        let _: i64 = self
+            .invoke(
+                &self.scripts.reject_entry,
+                format!("dead-lettering stream entry {entry}"),
+                &[keys::stream(worker_id), keys::dead(worker_id)],
+                &[entry, reason],
+            )
+            .await?;
         Ok(())
     }
 }
@@ -691,10 +693,33 @@ impl JobStore {
     /// Trims the acknowledged entries of `worker_id`'s stream (the `TRIM` script).
     pub async fn trim(&self, worker_id: &str) -> Result<u64, StoreError> {
         let stream = keys::stream(worker_id);
-        with_retry(&format!("trimming {stream}"), || {
+        self.invoke(
+            &self.scripts.trim,
+            format!("trimming {stream}"),
+            std::slice::from_ref(&stream),
+            &[],
+        )
+        .await
+    }
+
+    /// Runs one transition's `script` on `keys` with `args`, retrying only
+    /// connection errors (see [`with_retry`]); `what` names it in errors.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        what: String,
+        keys: &[String],
+        args: &[&str],
+    ) -> Result<T, StoreError> {
+        with_retry(&what, || {
             let mut conn = self.conn.clone();
-            let mut call = self.scripts.trim.prepare_invoke();
-            call.key(&stream);
+            let mut call = script.prepare_invoke();
+            for key in keys {
+                call.key(key);
+            }
+            for arg in args {
+                call.arg(*arg);
+            }
             async move { call.invoke_async(&mut conn).await }
         })
         .await
