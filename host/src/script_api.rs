@@ -173,6 +173,10 @@ pub struct ScriptHost {
     /// Whether this thread's requests wait for the flow backlog (the main
     /// script's do; see `Outbound::waits_for_flows`).
     waits_for_flows: std::cell::Cell<bool>,
+    /// The last secret a script passed to `*_async` and its redactor: a
+    /// script passes the same key on every call (as the seed does), and
+    /// building a redactor per call would cost more than the call.
+    passed_secret: RefCell<Option<(Secret, Redactor)>>,
 }
 
 /// The idempotency keys of one flow job's requests: the job's identity and
@@ -196,7 +200,24 @@ impl ScriptHost {
             delivery: RefCell::new(None),
             ids: RefCell::new(None),
             waits_for_flows: std::cell::Cell::new(false),
+            passed_secret: RefCell::new(None),
         }))
+    }
+
+    /// `secret` (passed by a script) with its redactor, built once per
+    /// distinct secret on this thread.
+    fn passed_secret(&self, secret: &str) -> Result<(Secret, Redactor), String> {
+        let mut cached = self.passed_secret.borrow_mut();
+        if let Some((known, redactor)) = cached.as_ref()
+            && known.expose() == secret
+        {
+            return Ok((known.clone(), redactor.clone()));
+        }
+        let secret = Secret::new(secret);
+        check_secret(&secret)?;
+        let redactor = Redactor::new([&secret]);
+        *cached = Some((secret.clone(), redactor.clone()));
+        Ok((secret, redactor))
     }
 
     /// Makes this thread's requests wait while the flows are behind: for the
@@ -532,11 +553,9 @@ fn dispatch(
 
     let (secret, redactor) = match secret {
         Some(s) if !s.is_empty() => {
-            let secret = Secret::new(s.as_str());
-            check_secret(&secret).map_err(|why| {
+            let (secret, redactor) = host.passed_secret(&s).map_err(|why| {
                 script_error(format!("{}.{operation}: {why} (third argument)", b.object))
             })?;
-            let redactor = Redactor::new([&secret]);
             (Some(secret), redactor)
         }
         _ => (d.defaults.secret.clone(), d.defaults.redactor.clone()),

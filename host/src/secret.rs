@@ -21,18 +21,24 @@
 //! - any run of the secret of [`PARTIAL_WINDOW`] characters or more counts
 //!   (a key cut short, or with a masked middle, still gives its long runs);
 //! - a token with `%` escapes is judged percent-decoded;
-//! - a run of base64 characters (standard or URL-safe, padded or not) is
-//!   judged decoded, so `Basic <base64(key:)>` is caught wherever it appears.
+//! - base64 (standard or URL-safe, padded or not) of any text holding
+//!   [`BASE64_WINDOW`] + 2 or more characters of the key is recognised
+//!   without decoding anything: such an encoding always contains the plain
+//!   base64 of some [`BASE64_WINDOW`]-byte run of the key, aligned on a
+//!   3-byte group, and those encodings are patterns of the same automaton.
+//!   So `Basic <base64(key:)>` is caught wherever it appears.
 //!
-//! What matched is replaced by `[REDACTED]` (for decoded forms: the whole
-//! encoded token). Plain text with no backslash is judged as it is: its bytes
-//! are its decoded content, so the common case costs one automaton pass.
+//! What matched is replaced by `[REDACTED]` (for encoded forms: the whole
+//! base64 run, or the whole percent-encoded token). Plain text with no
+//! backslash is judged as it is: its bytes are its decoded content, so the
+//! common case costs one automaton pass and no decoding.
 
 use std::fmt;
 use std::sync::Arc;
 
 use aho_corasick::AhoCorasick;
 use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
 #[derive(Clone)]
 pub struct Secret(Arc<str>);
@@ -66,15 +72,24 @@ pub const PARTIAL_WINDOW: usize = 10;
 /// Secrets shorter than this are only redacted whole.
 const MIN_PARTIAL_SECRET: usize = 16;
 
-/// Shortest base64 run worth decoding: the encoding of [`PARTIAL_WINDOW`]
-/// bytes is 14 characters, and a run must decode to at least that.
-const MIN_BASE64_RUN: usize = 14;
+/// Runs of the key whose base64 forms are patterns: a multiple of 3, so each
+/// encodes to 16 characters with no padding. Any base64 text holding 14 or
+/// more consecutive characters of the key contains one of them.
+pub const BASE64_WINDOW: usize = 12;
 
 /// Scrubs every form of a set of secrets from text, bytes and JSON. Cheap to
 /// clone; an empty redactor (no secret sent) changes nothing.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    matcher: Option<Arc<AhoCorasick>>,
+    matcher: Option<Arc<Matcher>>,
+}
+
+/// One automaton over every form of every secret.
+struct Matcher {
+    automaton: AhoCorasick,
+    /// Patterns from this index on are base64 forms: a match stands for the
+    /// whole base64 run around it.
+    first_base64: usize,
 }
 
 impl fmt::Debug for Redactor {
@@ -90,24 +105,36 @@ impl fmt::Debug for Redactor {
 impl Redactor {
     /// A redactor for these secrets (empty ones are ignored).
     pub fn new<'s>(secrets: impl IntoIterator<Item = &'s Secret>) -> Self {
-        let mut patterns: Vec<&[u8]> = Vec::new();
-        for secret in secrets {
-            let bytes = secret.expose().as_bytes();
-            if bytes.is_empty() {
-                continue;
-            }
+        let secrets: Vec<&[u8]> = secrets
+            .into_iter()
+            .map(|s| s.expose().as_bytes())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        for bytes in &secrets {
             if bytes.len() < MIN_PARTIAL_SECRET {
-                patterns.push(bytes);
+                patterns.push(bytes.to_vec());
             } else {
-                patterns.extend(bytes.windows(PARTIAL_WINDOW));
+                patterns.extend(bytes.windows(PARTIAL_WINDOW).map(<[u8]>::to_vec));
+            }
+        }
+        let first_base64 = patterns.len();
+        for bytes in &secrets {
+            for window in bytes.windows(BASE64_WINDOW) {
+                for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+                    patterns.push(engine.encode(window).into_bytes());
+                }
             }
         }
         if patterns.is_empty() {
             return Self::default();
         }
-        let matcher = AhoCorasick::new(&patterns).expect("literal patterns always build");
+        let automaton = AhoCorasick::new(&patterns).expect("literal patterns always build");
         Self {
-            matcher: Some(Arc::new(matcher)),
+            matcher: Some(Arc::new(Matcher {
+                automaton,
+                first_base64,
+            })),
         }
     }
 
@@ -118,76 +145,57 @@ impl Redactor {
     fn contains(&self, haystack: &[u8]) -> bool {
         self.matcher
             .as_ref()
-            .is_some_and(|m| m.find(haystack).is_some())
+            .is_some_and(|m| m.automaton.find(haystack).is_some())
+    }
+
+    /// Where `bytes` holds a form of a secret: raw runs as matched, base64
+    /// forms widened to their whole base64 run.
+    fn spans(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
+        let Some(matcher) = &self.matcher else {
+            return Vec::new();
+        };
+        matcher
+            .automaton
+            .find_overlapping_iter(bytes)
+            .map(|m| {
+                if m.pattern().as_usize() < matcher.first_base64 {
+                    return (m.start(), m.end());
+                }
+                let mut start = m.start();
+                while start > 0 && is_base64_byte(bytes[start - 1]) {
+                    start -= 1;
+                }
+                let mut end = m.end();
+                while end < bytes.len() && is_base64_byte(bytes[end]) {
+                    end += 1;
+                }
+                (start, end)
+            })
+            .collect()
     }
 
     /// `text` with every form of the secrets replaced, or `None` if it holds
     /// none. Does not interpret JSON escapes; see [`Redactor::scrub_json_text`].
     pub fn scrub_str(&self, text: &str) -> Option<String> {
-        let matcher = self.matcher.as_ref()?;
-        let mut spans: Vec<(usize, usize)> = matcher
-            .find_overlapping_iter(text.as_bytes())
-            .map(|m| (m.start(), m.end()))
-            .collect();
-        spans.extend(self.encoded_spans(text));
+        self.matcher.as_ref()?;
+        let mut spans = self.spans(text.as_bytes());
+        spans.extend(self.percent_encoded_spans(text));
         if spans.is_empty() {
             return None;
         }
         Some(replace_spans(text, spans))
     }
 
-    /// Tokens of `text` that reveal a secret once percent- or base64-decoded.
-    fn encoded_spans(&self, text: &str) -> Vec<(usize, usize)> {
-        let mut spans = Vec::new();
-        let bytes = text.as_bytes();
-        for (start, end) in runs(bytes, is_token_byte) {
-            let token = &bytes[start..end];
-            if token.contains(&b'%') {
-                let decoded: Vec<u8> = percent_encoding::percent_decode(token).collect();
-                if self.contains(&decoded) || self.base64_reveals(&decoded) {
-                    spans.push((start, end));
-                    continue;
-                }
-            }
-            for (b_start, b_end) in runs(token, is_base64_byte) {
-                if self.base64_run_reveals(&token[b_start..b_end]) {
-                    spans.push((start + b_start, start + b_end));
-                }
-            }
-        }
-        spans
-    }
-
-    /// Whether any base64 run inside `bytes` decodes to a secret.
-    fn base64_reveals(&self, bytes: &[u8]) -> bool {
-        runs(bytes, is_base64_byte).any(|(s, e)| self.base64_run_reveals(&bytes[s..e]))
-    }
-
-    fn base64_run_reveals(&self, run: &[u8]) -> bool {
-        if run.len() < MIN_BASE64_RUN {
-            return false;
-        }
-        let trimmed = run
-            .strip_suffix(b"==")
-            .or(run.strip_suffix(b"="))
-            .unwrap_or(run);
-        // Decoding from each of the first four offsets finds a secret that
-        // was encoded inside a longer value, whatever its alignment.
-        (0..4).any(|skip| {
-            let Some(part) = trimmed.get(skip..) else {
-                return false;
-            };
-            // One character past a whole quantum encodes no byte.
-            let usable = if part.len() % 4 == 1 {
-                &part[..part.len() - 1]
-            } else {
-                part
-            };
-            [&LENIENT_STANDARD, &LENIENT_URL_SAFE]
-                .iter()
-                .filter_map(|engine| engine.decode(usable).ok())
-                .any(|decoded| self.contains(&decoded))
-        })
+    /// Tokens of `text` with `%` escapes that reveal a secret (in any form
+    /// above) once percent-decoded.
+    fn percent_encoded_spans(&self, text: &str) -> Vec<(usize, usize)> {
+        runs(text.as_bytes(), is_token_byte)
+            .filter(|&(start, end)| {
+                let token = &text.as_bytes()[start..end];
+                token.contains(&b'%')
+                    && self.contains(&percent_encoding::percent_decode(token).collect::<Vec<u8>>())
+            })
+            .collect()
     }
 
     /// JSON text with every string (and key) judged decoded. Returns the
@@ -256,14 +264,8 @@ impl Redactor {
             Ok(text) => self.scrub_json_text(text).into_bytes(),
             Err(err) => {
                 let bytes = err.into_bytes();
-                // Not text: only the raw secret can be recognised.
-                let Some(matcher) = &self.matcher else {
-                    return bytes;
-                };
-                let spans: Vec<(usize, usize)> = matcher
-                    .find_overlapping_iter(&bytes)
-                    .map(|m| (m.start(), m.end()))
-                    .collect();
+                // Not text: raw and base64 forms can still be recognised.
+                let spans = self.spans(&bytes);
                 if spans.is_empty() {
                     bytes
                 } else {
@@ -273,14 +275,6 @@ impl Redactor {
         }
     }
 }
-
-const LENIENT: base64::engine::GeneralPurposeConfig = base64::engine::GeneralPurposeConfig::new()
-    .with_decode_allow_trailing_bits(true)
-    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
-const LENIENT_STANDARD: base64::engine::GeneralPurpose =
-    base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
-const LENIENT_URL_SAFE: base64::engine::GeneralPurpose =
-    base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
 
 /// Characters of a "token": what a percent-encoded value can span.
 fn is_token_byte(b: u8) -> bool {
