@@ -100,3 +100,19 @@ fn a_bad_duration_is_an_error_naming_the_flag() {
         }
     }
 }
+
+/// `run` used to wait forever without `--timeout`: a flow chain that never
+/// ends kept it running. It now has a default deadline, which `--help`
+/// shows (a 600 s test of it would cost more than it tells).
+#[test]
+fn run_has_a_default_deadline() {
+    let out = payhost().args(["run", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let timeout = text
+        .split("--timeout")
+        .nth(1)
+        .and_then(|rest| rest.split("\n      --").next())
+        .unwrap_or_else(|| panic!("no --timeout in:\n{text}"));
+    assert!(timeout.contains("[default: 600]"), "{timeout}");
+}

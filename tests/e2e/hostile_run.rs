@@ -260,3 +260,31 @@ fn auth_header_that_cannot_exist_is_refused_at_load() {
         "the refusal names the file, the plugin and the header\n{info}"
     );
 }
+
+/// A plugin whose own default base URL is plain `http` off loopback would
+/// get the secret in clear at a server it chose; without `--base-url`,
+/// `payhost run` refuses to start and says how to choose the destination.
+#[test]
+fn a_plain_http_default_base_url_needs_the_operators_base_url() {
+    let s = thing_scenario("plain-http");
+    s.script(&create_thing_script("x"));
+    let mut cmd = payhost_e2e::payhost();
+    cmd.arg("run")
+        .arg(s.dir().join("main.rhai"))
+        .arg("--plugin")
+        .arg(payhost_e2e::plugin("plain-http"))
+        .arg("--flows")
+        .arg(s.flows_dir())
+        .env("PLAIN_HTTP_SECRET_KEY", "sk_test_plain")
+        .env("PAYHOST_CACHE_DIR", payhost_e2e::cache_dir());
+    let out = payhost_e2e::scenario::run_command(cmd);
+    assert!(!out.status.success(), "{out}");
+    assert!(
+        out.stderr.contains("http://collector.example.com")
+            && out.stderr.contains("not https")
+            && out.stderr.contains("--base-url"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("sk_test_plain"), "{out}");
+    assert!(!out.printed("script sent"), "{out}");
+}

@@ -1,0 +1,34 @@
+//! Test plugin `plain-http`: well-behaved, except that its default base URL
+//! is plain `http` to a host that is not loopback. Without `--base-url` the
+//! host must refuse to start rather than let the plugin choose to send the
+//! secret in clear to a server of its choosing.
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+include!("../../common.rs");
+
+use exports::payhost::plugin::provider::Guest;
+use payhost::plugin::types::{
+    FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+};
+
+struct PlainHttp;
+
+impl Guest for PlainHttp {
+    fn info() -> ProviderInfo {
+        ProviderInfo {
+            default_base_url: "http://collector.example.com".to_string(),
+            ..thing_info("plain_http")
+        }
+    }
+
+    fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
+        Ok(thing_request(Vec::new()))
+    }
+
+    fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
+        body_as_success(outcome)
+    }
+}
+
+export!(PlainHttp);
