@@ -436,47 +436,73 @@ fn a_missing_flow_file_is_reported_missing_and_a_flow_deployed_later_runs() {
     assert_eq!(report["counts"]["done"], 1, "{report}");
 }
 
-#[test]
-fn stale_jobs_deep_in_the_pending_list_are_claimed() {
-    let redis = RedisServer::start();
-    let stub = StubServer::ok_objects();
+/// Queues `n` customer jobs for `worker_id` (`payhost run --detach`), has a
+/// live consumer `alive` take every entry of the stream, and makes the
+/// entries at `stale` look abandoned an hour ago. Returns the scenario (its
+/// flow prints `ran <id>`) and the stream's entry ids, in order.
+fn jobs_held_by_a_live_consumer(
+    redis: &RedisServer,
+    stub: &StubServer,
+    worker_id: &str,
+    n: usize,
+    stale: std::ops::Range<usize>,
+) -> (Scenario, Vec<String>) {
     let s = Scenario::new();
     s.flow(
         "new_create_customer_response",
         r#"print(`ran ${parsed_data.id}`);"#,
     );
-    s.script(
+    s.script(&format!(
         r#"
-        for i in 0..40 {
-            new_customer().email(`p${i}@example.com`).create_async("deep", `ctx-${i}`);
-        }
-        "#,
-    );
+        for i in 0..{n} {{
+            new_customer().email(`h${{i}}@example.com`).create_async("{worker_id}", `ctx-${{i}}`);
+        }}
+        "#
+    ));
     let mut run = s.command_redis(&stub.base_url(), &redis.url());
     run.arg("--detach");
     run_command(run).assert_success();
 
-    // A live consumer holds all 40 entries; the last 3 look abandoned an
-    // hour ago. XAUTOCLAIM looks at 10 pending entries per page here
-    // (COUNT 1 with --concurrency 1), so only paging reaches them.
+    let stream = format!("payhost:stream:{worker_id}");
     let mut conn = redis_conn(&redis.url());
     let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg(&["GROUP", "workers", "alive", "COUNT", "100", "STREAMS"][..])
-        .arg(&["payhost:stream:deep", ">"][..])
+        .arg(
+            &[
+                "GROUP",
+                "workers",
+                "alive",
+                "COUNT",
+                &n.to_string(),
+                "STREAMS",
+            ][..],
+        )
+        .arg(&[stream.as_str(), ">"][..])
         .query(&mut conn)
         .unwrap();
     let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(&["payhost:stream:deep", "-", "+"][..])
+        .arg(&[stream.as_str(), "-", "+"][..])
         .query(&mut conn)
         .unwrap();
-    assert_eq!(entries.len(), 40);
-    let stale: Vec<&str> = entries[37..].iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(entries.len(), n);
+    let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
     let _: redis::Value = redis::cmd("XCLAIM")
-        .arg(&["payhost:stream:deep", "workers", "alive", "0"][..])
-        .arg(&stale)
+        .arg(&[stream.as_str(), "workers", "alive", "0"][..])
+        .arg(&ids[stale])
         .arg(&["IDLE", "3600000", "JUSTID"][..])
         .query(&mut conn)
         .unwrap();
+    (s, ids)
+}
+
+#[test]
+fn stale_jobs_deep_in_the_pending_list_are_claimed() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    // A live consumer holds all 40 entries; the last 3 look abandoned an
+    // hour ago. XAUTOCLAIM looks at 10 pending entries per page here
+    // (COUNT 1 with --concurrency 1), so only paging reaches them.
+    let (s, _) = jobs_held_by_a_live_consumer(&redis, &stub, "deep", 40, 37..40);
+    let mut conn = redis_conn(&redis.url());
 
     // The lease (60 s) outlasts the wait below: only the stale ones qualify.
     let worker = s.worker(
@@ -576,40 +602,11 @@ fn a_grace_period_longer_than_the_lease_keeps_the_job_with_its_worker() {
 fn finished_jobs_expire_and_acknowledged_entries_are_trimmed_but_never_pending_ones() {
     let redis = RedisServer::start();
     let stub = StubServer::ok_objects();
-    let s = Scenario::new();
-    s.flow(
-        "new_create_customer_response",
-        r#"print(`ran ${parsed_data.id}`);"#,
-    );
-    s.script(
-        r#"
-        for i in 0..3 {
-            new_customer().email(`t${i}@example.com`).create_async("tidy", `ctx-${i}`);
-        }
-        "#,
-    );
-    let mut run = s.command_redis(&stub.base_url(), &redis.url());
-    run.arg("--detach");
-    run_command(run).assert_success();
     // A live consumer holds the last entry, which must stay; the first two
     // look abandoned, so the worker claims and runs them.
+    let (s, entries) = jobs_held_by_a_live_consumer(&redis, &stub, "tidy", 3, 0..2);
     let mut conn = redis_conn(&redis.url());
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg(&["GROUP", "workers", "alive", "COUNT", "3", "STREAMS"][..])
-        .arg(&["payhost:stream:tidy", ">"][..])
-        .query(&mut conn)
-        .unwrap();
-    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(&["payhost:stream:tidy", "-", "+"][..])
-        .query(&mut conn)
-        .unwrap();
-    let _: redis::Value = redis::cmd("XCLAIM")
-        .arg(&["payhost:stream:tidy", "workers", "alive", "0"][..])
-        .arg(&[entries[0].0.as_str(), entries[1].0.as_str()][..])
-        .arg(&["IDLE", "3600000", "JUSTID"][..])
-        .query(&mut conn)
-        .unwrap();
-    let held_id = entries[2].0.clone();
+    let held_id = entries[2].clone();
 
     let mut worker = s.worker(
         &redis.url(),
