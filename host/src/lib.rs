@@ -14,6 +14,8 @@
 //! [`run`] wires these together for `payhost run`; [`ledger`] knows when a
 //! run is done. Nothing here is global: every handle is passed explicitly.
 
+#![warn(unreachable_pub)]
+
 pub mod flow;
 pub mod http;
 pub mod inspect;

@@ -11,7 +11,7 @@ use super::{CONTRACT_EXPORT, CONTRACT_PACKAGE, CONTRACT_VERSION, wit};
 
 /// Cheap checks on the bytes before handing them to the compiler, so the
 /// common mistakes get a precise message.
-pub fn check_header(bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn check_header(bytes: &[u8]) -> Result<(), String> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err("the file is not WebAssembly (it lacks the `\\0asm` header)".into());
     }
@@ -30,7 +30,7 @@ pub fn check_header(bytes: &[u8]) -> Result<(), String> {
 
 /// Checks the component exports this host's contract, and explains what it
 /// exports otherwise.
-pub fn check_world(engine: &Engine, component: &Component) -> Result<(), String> {
+pub(crate) fn check_world(engine: &Engine, component: &Component) -> Result<(), String> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine)
@@ -53,7 +53,7 @@ pub fn check_world(engine: &Engine, component: &Component) -> Result<(), String>
 }
 
 /// Refuses a self-description the host could not act on safely.
-pub fn validate_info(info: &wit::ProviderInfo) -> Result<(), String> {
+pub(crate) fn validate_info(info: &wit::ProviderInfo) -> Result<(), String> {
     // Header names the host will use on the plugin's behalf: checked here so
     // a bad one is a load error, not a header silently dropped later.
     if let wit::AuthScheme::Header(name) = &info.auth {

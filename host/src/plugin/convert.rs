@@ -18,10 +18,10 @@ use super::wit::ValueNode;
 /// Deepest nesting of maps and lists a parameter tree may have. Real
 /// provider APIs nest a handful of levels (Stripe's deepest parameters are
 /// four or five); 32 leaves room without letting a script exhaust anything.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// Most values (leaves and containers) one parameter tree may hold.
-pub const MAX_NODES: usize = 100_000;
+pub(crate) const MAX_NODES: usize = 100_000;
 
 /// Flattens a Rhai value. Values that have no parameter meaning (functions,
 /// custom types, timestamps) are refused with the path where they sit, and

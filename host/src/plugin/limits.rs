@@ -51,7 +51,7 @@ impl Default for StoreCounts {
 }
 
 /// The limiter of one store.
-pub struct StoreCaps {
+pub(crate) struct StoreCaps {
     /// Largest size one linear memory may grow to, in bytes.
     memory_bytes: usize,
     counts: StoreCounts,
@@ -60,7 +60,7 @@ pub struct StoreCaps {
 }
 
 impl StoreCaps {
-    pub fn new(memory_bytes: usize, counts: StoreCounts) -> Self {
+    pub(crate) fn new(memory_bytes: usize, counts: StoreCounts) -> Self {
         Self {
             memory_bytes,
             counts,
@@ -69,12 +69,12 @@ impl StoreCaps {
     }
 
     /// Forgets a refusal before a new call.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.refused = None;
     }
 
     /// The size a refused memory growth asked for during the last call.
-    pub fn refused(&self) -> Option<usize> {
+    pub(crate) fn refused(&self) -> Option<usize> {
         self.refused
     }
 }

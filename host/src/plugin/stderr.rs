@@ -19,12 +19,12 @@ const MAX_LINE: usize = 4096;
 
 /// The `StdoutStream` WASI asks for; it mints a [`LogLines`] writer per stream.
 #[derive(Clone)]
-pub struct PluginStderr {
+pub(crate) struct PluginStderr {
     plugin: Arc<str>,
 }
 
 impl PluginStderr {
-    pub fn new(plugin: Arc<str>) -> Self {
+    pub(crate) fn new(plugin: Arc<str>) -> Self {
         Self { plugin }
     }
 }

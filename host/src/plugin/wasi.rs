@@ -71,7 +71,7 @@ pub struct BlockingRefused {
 
 /// Adds WASI 0.2 to `linker`, then replaces every function that can wait with
 /// one that traps with [`BlockingRefused`].
-pub fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     let refusals: [(&str, &str, &'static str, &'static str); 4] = [
         (
@@ -130,7 +130,7 @@ pub fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> 
 /// The WASI context of one store: see the table in the module docs. The
 /// builder's defaults already give no environment, no arguments, no
 /// preopened directories, a closed stdin and a sink for stdout.
-pub fn context(plugin: std::sync::Arc<str>) -> WasiCtx {
+pub(crate) fn context(plugin: std::sync::Arc<str>) -> WasiCtx {
     let mut wasi = WasiCtx::builder();
     wasi.stderr(PluginStderr::new(plugin))
         .allow_tcp(false)
