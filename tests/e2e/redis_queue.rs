@@ -69,15 +69,14 @@ fn two_workers_share_1000_jobs_none_lost_none_run_twice() {
     assert_eq!(unique.len(), 1000, "no job ran twice");
 }
 
-#[test]
-fn worker_killed_mid_flow_its_job_runs_again_in_another_worker() {
-    let redis = RedisServer::start();
-    // The flow's own request is slow, so the job is still held (not
-    // acknowledged) when its worker is killed.
-    let stub = StubServer::start(|req, n| {
+/// A stub whose `cus_slow` answer takes `delay`, and a scenario whose
+/// customer flow prints `started <id>` and then retrieves `cus_slow`, whose
+/// flow prints `finished cus_slow`: a job that stays held for `delay`.
+fn slow_follow_up(delay: Duration) -> (StubServer, Scenario) {
+    let stub = StubServer::start(move |req, n| {
         if req.path.contains("/v1/customers/cus_slow") {
             Action::Delay(
-                Duration::from_secs(2),
+                delay,
                 Box::new(Action::json(
                     200,
                     r#"{"id":"cus_slow","object":"customer"}"#,
@@ -99,6 +98,15 @@ fn worker_killed_mid_flow_its_job_runs_again_in_another_worker() {
         "new_retrieve_customer_response",
         r#"print(`finished ${parsed_data.id}`);"#,
     );
+    (stub, s)
+}
+
+#[test]
+fn worker_killed_mid_flow_its_job_runs_again_in_another_worker() {
+    let redis = RedisServer::start();
+    // The flow's own request is slow, so the job is still held (not
+    // acknowledged) when its worker is killed.
+    let (stub, s) = slow_follow_up(Duration::from_secs(2));
     s.script(r#"new_customer().email("k@example.com").create_async("fragile", "ctx");"#);
     let lease = ["--lease", "1"];
     let mut first = s.worker(&redis.url(), "fragile", &stub.base_url(), &lease);
@@ -531,31 +539,7 @@ fn stale_jobs_deep_in_the_pending_list_are_claimed() {
 #[test]
 fn a_grace_period_longer_than_the_lease_keeps_the_job_with_its_worker() {
     let redis = RedisServer::start();
-    let stub = StubServer::start(|req, n| {
-        if req.path.contains("/v1/customers/cus_slow") {
-            Action::Delay(
-                Duration::from_secs(4),
-                Box::new(Action::json(
-                    200,
-                    r#"{"id":"cus_slow","object":"customer"}"#,
-                )),
-            )
-        } else {
-            Action::json(200, &format!(r#"{{"id":"cus_{n}","object":"customer"}}"#))
-        }
-    });
-    let s = Scenario::new();
-    s.flow(
-        "new_create_customer_response",
-        r#"
-        print(`started ${parsed_data.id}`);
-        new_customer().id("cus_slow").retrieve_async(WORKER_ID, CONTEXT_ID);
-        "#,
-    )
-    .flow(
-        "new_retrieve_customer_response",
-        r#"print(`finished ${parsed_data.id}`);"#,
-    );
+    let (stub, s) = slow_follow_up(Duration::from_secs(4));
     s.script(r#"new_customer().email("g@example.com").create_async("graceful", "ctx");"#);
     let args = ["--lease", "1", "--grace", "30"];
     let mut first = s.worker(&redis.url(), "graceful", &stub.base_url(), &args);
