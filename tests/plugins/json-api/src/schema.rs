@@ -293,13 +293,15 @@ impl Provider {
                         problems.push(format!("{at} fills `{field}` from `{setting}`: not a required field and a setting"));
                     }
                 }
-                if op.path.contains("{id}") != op.needs_id {
-                    problems.push(format!("{at}: `{{id}}` in the path exactly when needs_id"));
-                }
-                if op.path.contains("{parent}") != op.needs_parent {
-                    problems.push(format!(
-                        "{at}: `{{parent}}` in the path exactly when needs_parent"
-                    ));
+                for (placeholder, needed, flag) in [
+                    ("{id}", op.needs_id, "needs_id"),
+                    ("{parent}", op.needs_parent, "needs_parent"),
+                ] {
+                    if op.path.contains(placeholder) != needed {
+                        problems.push(format!(
+                            "{at}: the path must have `{placeholder}` exactly when {flag} is true"
+                        ));
+                    }
                 }
                 if !op.path.starts_with('/') || op.path.contains('?') {
                     problems.push(format!(
