@@ -18,6 +18,7 @@
 #![warn(unreachable_pub)]
 
 pub mod flow;
+pub mod host;
 pub mod http;
 pub mod inspect;
 pub mod ledger;
