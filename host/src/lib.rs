@@ -17,6 +17,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod check;
 pub mod flow;
 pub mod host;
 pub mod http;

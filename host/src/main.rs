@@ -316,6 +316,26 @@ enum PluginCommand {
         #[command(flatten)]
         plugin: PluginArgs,
     },
+    /// Conformance checks for a plugin: contract, names, every operation
+    /// built from minimal parameters and passed through the outbound
+    /// policy, required fields refused when missing, and `parse-response`
+    /// on junk and every transport failure, all within the sandbox limits.
+    /// Prints a table; exits non-zero on any failure.
+    Check {
+        /// Path to the plugin.
+        path: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// A provider setting, `name=value` (repeatable; not for secrets).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        /// A JSON file of provider settings.
+        #[arg(long = "settings", value_name = "FILE")]
+        settings_file: Option<PathBuf>,
+        #[command(flatten)]
+        plugin: PluginArgs,
+    },
     /// Print the HTTP request the plugin builds, without sending it.
     Request {
         path: PathBuf,
@@ -429,6 +449,34 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", payhost::inspect::info_table(&plugin));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::Check {
+            path,
+            json,
+            set,
+            settings_file,
+            plugin,
+        }) => {
+            let source = SettingsSource {
+                set,
+                file: settings_file,
+                secret_env: None,
+            };
+            let report = payhost::check::run(
+                || Plugin::load(&path, plugin.limits(), &plugin.cache()),
+                &source,
+            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.json())?);
+            } else {
+                println!("payhost plugin check {}\n", path.display());
+                print!("{}", report.table());
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Plugin(PluginCommand::Request {
             path,
