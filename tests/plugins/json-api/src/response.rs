@@ -1,9 +1,10 @@
 //! `parse-response`: from what the host observed to the payload of the
 //! success or the error flow.
 //!
-//! Success (a 2xx with a JSON body, or an empty one, read as `{}`) passes
-//! the provider's JSON through unchanged. Every failure, whatever caused it,
-//! has one shape (README.md), so an error flow needs one code path:
+//! Success (a 2xx with a JSON body) passes the provider's JSON through
+//! unchanged. Every failure, whatever caused it (an error status, a 2xx
+//! whose body is empty or not JSON, a transport failure), has one shape
+//! (README.md), so an error flow needs one code path:
 //!
 //! ```json
 //! {"problem": {"title": "...", "detail": "..."}, "status": 404, "retryable": false}
@@ -61,7 +62,7 @@ pub fn parse_response(outcome: &Outcome) -> Payload {
                 FailureKind::BodyTooLarge => "the response was too large to read",
                 FailureKind::Io => "the connection failed mid-request",
             };
-            problem(
+            problem_payload(
                 json!({"title": title, "detail": failure.message}),
                 0,
                 PROVIDER.retry.retries_failure(failure.kind),
@@ -74,23 +75,23 @@ fn parse(response: &HttpResponse) -> Payload {
     let status = response.status;
     let body: Option<Json> = serde_json::from_slice(&response.body).ok();
     if (200..300).contains(&status) {
-        if response.body.iter().all(u8::is_ascii_whitespace) {
-            return Payload::Success("{}".to_string());
-        }
         // Parsed from these bytes, so they are UTF-8 JSON: pass them on as is.
         if body.is_some()
             && let Ok(text) = std::str::from_utf8(&response.body)
         {
             return Payload::Success(text.to_string());
         }
-        return problem(
+        // The contract: an empty or unreadable body is an error payload,
+        // even with a 2xx status.
+        let problem = if response.body.is_empty() {
+            json!({ "title": "the API answered with an empty body" })
+        } else {
             json!({
                 "title": "the API answered with a body that is not JSON",
                 "detail": excerpt(&response.body),
-            }),
-            status,
-            false,
-        );
+            })
+        };
+        return problem_payload(problem, status, false);
     }
     // The API's own problem, when the body is one: `title` text, `detail`
     // text if any (other members are dropped: the shape stays fixed).
@@ -109,14 +110,14 @@ fn parse(response: &HttpResponse) -> Payload {
         }
         made
     };
-    problem(
+    problem_payload(
         own.unwrap_or_else(made),
         status,
         PROVIDER.retry.retries_status(status),
     )
 }
 
-fn problem(problem: Json, status: u16, retryable: bool) -> Payload {
+fn problem_payload(problem: Json, status: u16, retryable: bool) -> Payload {
     Payload::Failure(
         json!({ "problem": problem, "status": status, "retryable": retryable }).to_string(),
     )

@@ -320,7 +320,20 @@ fn a_2xx_passes_the_providers_json_through() {
         respond(201, r#"{"id": "ord_1", "total": 5}"#),
         Payload::Success(r#"{"id": "ord_1", "total": 5}"#.to_string())
     );
-    assert_eq!(respond(204, ""), Payload::Success("{}".to_string()));
+}
+
+#[test]
+fn an_empty_or_unreadable_2xx_body_is_a_failure() {
+    let payload = failure(respond(204, ""));
+    assert_eq!(
+        payload,
+        json!({"problem": {"title": "the API answered with an empty body"}, "status": 204, "retryable": false})
+    );
+    let payload = failure(respond(200, r#"{"a":"#));
+    assert_eq!(
+        payload["problem"]["title"],
+        json!("the API answered with a body that is not JSON")
+    );
 }
 
 #[test]
