@@ -343,7 +343,6 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
         b.parent = Some(id.to_string());
         b.clone()
     });
-    #[allow(deprecated)] // "volatile", not deprecated: see its docs
     // Rhai calls this after *any* failed native call, not only a missing
     // one: a call that does have a function (a setter refusing its value,
     // `*_async` refusing the request) keeps its own error. For one that
@@ -351,6 +350,7 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
     // error (which carries the line) goes on; [`ScriptHost::describe`]
     // puts the two together when the script's error is reported.
     let missing_host = host.clone();
+    #[allow(deprecated)] // "volatile", not deprecated: see its docs
     engine.on_missing_function(move |name, args, _is_method, _ctx| {
         if let Some(b) = args.first().and_then(|a| a.read_lock::<RequestBuilder>())
             && !has_method(&missing_host.dispatcher.schema, &b, name, args.len())
