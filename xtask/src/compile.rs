@@ -129,6 +129,11 @@ fn discover_plugins(workspace: &Workspace) -> Result<Vec<Plugin>> {
         name: STRIPE_NAME.into(),
         manifest_dir: canonical(&stripe_dir)?,
     }];
+    plugins.push(Plugin {
+        package: "guest-adyen".into(),
+        name: "adyen".into(),
+        manifest_dir: canonical(&workspace.root.join("guest-adyen"))?,
+    });
     let tests_dir = workspace.root.join("tests").join("plugins");
     let Ok(entries) = fs::read_dir(&tests_dir) else {
         return Ok(plugins); // no test plugins (yet)
