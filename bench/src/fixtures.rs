@@ -119,7 +119,10 @@ pub fn dispatcher(
         plugin,
         &ProviderConfig {
             base_url: Some(base_url.to_string()),
-            secret_env: Some("PAYHOST_BENCH_NO_SECRET".into()),
+            settings: payhost::settings::SettingsSource {
+                secret_env: Some("PAYHOST_BENCH_NO_SECRET".into()),
+                ..Default::default()
+            },
             worker_id: WORKER_ID.into(),
             context_id: CONTEXT_ID.into(),
             http,

@@ -20,6 +20,7 @@ use payhost::http::HttpConfig;
 use payhost::plugin::{ComponentCache, Plugin, SandboxLimits};
 use payhost::queue::redis::RedisConfig;
 use payhost::run::{self as run_cmd, RunOptions, run};
+use payhost::settings::{Settings, SettingsSource, parse_set};
 use payhost::worker::{WorkerOptions, run_worker};
 
 #[derive(Parser)]
@@ -118,11 +119,7 @@ struct JobsArgs {
 #[derive(Args)]
 struct FlowArgs {
     /// Path to the provider plugin (a WebAssembly component).
-    #[arg(
-        long = "plugin",
-        env = "PAYHOST_PLUGIN",
-        default_value = "target/plugins/stripe.wasm"
-    )]
+    #[arg(long = "plugin", env = "PAYHOST_PLUGIN")]
     plugin_path: PathBuf,
     #[command(flatten)]
     plugin: PluginArgs,
@@ -132,7 +129,15 @@ struct FlowArgs {
     /// Provider base URL [default: the plugin's].
     #[arg(long, env = "PAYHOST_BASE_URL")]
     base_url: Option<String>,
-    /// Environment variable holding the secret key [default: <PROVIDER>_SECRET_KEY].
+    /// A provider setting, `name=value` (repeatable; not for secrets). Also
+    /// read from <PROVIDER>_<NAME> in the environment, and from --settings.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// A JSON file of provider settings: {"name": "value", ...}.
+    #[arg(long = "settings", value_name = "FILE")]
+    settings_file: Option<PathBuf>,
+    /// Environment variable holding the auth scheme's primary secret
+    /// [default: <PROVIDER>_<SETTING>, e.g. STRIPE_SECRET_KEY].
     #[arg(long)]
     secret_env: Option<String>,
     /// Seconds one flow script may run before it is stopped.
@@ -147,6 +152,14 @@ struct FlowArgs {
 }
 
 impl FlowArgs {
+    fn settings(&self) -> anyhow::Result<SettingsSource> {
+        Ok(SettingsSource {
+            set: self.set.clone(),
+            file: self.settings_file.clone(),
+            secret_env: self.secret_env.clone(),
+        })
+    }
+
     fn script_limits(&self) -> anyhow::Result<ScriptLimits> {
         Ok(ScriptLimits {
             // A flow gets at least a millisecond: 0 is not "no limit".
@@ -296,12 +309,19 @@ enum PluginCommand {
         path: PathBuf,
         object: String,
         operation: String,
-        /// Parameters as a JSON object (`id` is the object id where needed).
+        /// Parameters as a JSON object (`id` and `parent` are the object's
+        /// and its parent's id where the operation needs them).
         #[arg(default_value = "{}")]
         params_json: String,
         /// Base URL to show [default: the plugin's].
         #[arg(long)]
         base_url: Option<String>,
+        /// A provider setting, `name=value` (repeatable; not for secrets).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        /// A JSON file of provider settings.
+        #[arg(long = "settings", value_name = "FILE")]
+        settings_file: Option<PathBuf>,
         #[command(flatten)]
         plugin: PluginArgs,
     },
@@ -336,7 +356,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             options.cache = flow.plugin.cache();
             options.flows_dir = flow.flows.clone();
             options.base_url = flow.base_url.clone();
-            options.secret_env = flow.secret_env.clone();
+            options.settings = flow.settings()?;
             options.timeout = (args.timeout > 0.0)
                 .then(|| seconds("timeout", args.timeout))
                 .transpose()?;
@@ -369,7 +389,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 cache: flow.plugin.cache(),
                 flows_dir: flow.flows.clone(),
                 base_url: flow.base_url.clone(),
-                secret_env: flow.secret_env.clone(),
+                settings: flow.settings()?,
                 plugin: flow.plugin_path.clone(),
                 redis: args.queue.config(args.redis)?,
                 worker_id: args.worker_id,
@@ -417,9 +437,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             operation,
             params_json,
             base_url,
+            set,
+            settings_file,
             plugin,
         }) => {
             let plugin = plugin.load(&path)?;
+            let source = SettingsSource {
+                set,
+                file: settings_file,
+                secret_env: None,
+            };
+            let settings = Settings::resolve(plugin.info(), &source, |v| std::env::var(v).ok())
+                .map_err(anyhow::Error::msg)?;
+            let plugin = plugin.configured(settings.public)?;
             print!(
                 "{}",
                 payhost::inspect::build_request_text(

@@ -20,6 +20,7 @@ use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
 use crate::queue::redis::{Publisher, RedisConfig};
 use crate::queue::{self, Placement, WorkerPool, WorkerSetup};
 use crate::script_api::{Dispatcher, ProviderConfig, ScriptHost};
+use crate::settings::SettingsSource;
 
 /// Where flow scripts are looked up unless told otherwise.
 pub const DEFAULT_FLOWS_DIR: &str = "flows";
@@ -45,8 +46,9 @@ pub struct RunOptions {
     pub workers: usize,
     pub worker_id: String,
     pub context_id: String,
-    /// Environment variable holding the secret; default `<PROVIDER>_SECRET_KEY`.
-    pub secret_env: Option<String>,
+    /// Where the provider's settings come from (`--set`, `--settings`,
+    /// `--secret-env`; the environment always).
+    pub settings: SettingsSource,
     pub http: HttpConfig,
     pub script_limits: ScriptLimits,
     pub sandbox: SandboxLimits,
@@ -70,7 +72,7 @@ impl RunOptions {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             worker_id: DEFAULT_WORKER_ID.into(),
             context_id: DEFAULT_CONTEXT_ID.into(),
-            secret_env: None,
+            settings: SettingsSource::default(),
             http: HttpConfig::default(),
             script_limits: ScriptLimits::default(),
             sandbox: SandboxLimits::default(),
@@ -80,8 +82,6 @@ impl RunOptions {
         }
     }
 }
-
-pub use crate::script_api::default_secret_env;
 
 /// Runs the script to completion and returns the summary.
 pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
@@ -109,7 +109,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
         &plugin,
         &ProviderConfig {
             base_url: options.base_url.clone(),
-            secret_env: options.secret_env.clone(),
+            settings: options.settings.clone(),
             worker_id: options.worker_id.clone(),
             context_id: options.context_id.clone(),
             http: options.http.clone(),

@@ -44,6 +44,7 @@ use crate::queue::redis::{self as rq, Publisher, RedisConfig};
 use crate::queue::trust;
 use crate::queue::{self, Placement, WorkSender, WorkerPool, WorkerSetup};
 use crate::script_api::{Dispatcher, ProviderConfig};
+use crate::settings::SettingsSource;
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -53,7 +54,7 @@ pub struct WorkerOptions {
     pub flows_dir: PathBuf,
     pub concurrency: usize,
     pub base_url: Option<String>,
-    pub secret_env: Option<String>,
+    pub settings: SettingsSource,
     pub grace: Duration,
     pub http: HttpConfig,
     pub script_limits: ScriptLimits,
@@ -82,7 +83,7 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
         &plugin,
         &ProviderConfig {
             base_url: options.base_url.clone(),
-            secret_env: options.secret_env.clone(),
+            settings: options.settings.clone(),
             worker_id: options.worker_id.clone(),
             // Only a fallback: a flow's `*_async()` without ids routes to
             // the job's own worker and context (`ScriptHost::set_ids`).

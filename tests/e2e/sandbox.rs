@@ -28,13 +28,15 @@ fn load_error(path: &Path) -> String {
 
 fn thing(name: Option<&str>) -> wit::RequestInput {
     let params = match name {
-        Some(n) => payhost::plugin::json_to_tree(&serde_json::json!({ "name": n })),
-        None => Vec::new(),
+        Some(n) => serde_json::json!({ "name": n }),
+        None => serde_json::json!({}),
     };
+    let tree = |v| payhost::plugin::json_to_tree(&v).expect("a small tree");
     wit::RequestInput {
         id: None,
-        params,
-        extra: Vec::new(),
+        parent: None,
+        params: tree(params),
+        extra: tree(serde_json::json!({})),
     }
 }
 
