@@ -8,8 +8,9 @@
 //!   is `invalid-id`.
 //! - `params` are checked against the schema (see `validate`); `extra` (the
 //!   `.set` escape hatch) is a map of paths to values, merged in unchecked.
-//! - `merchantAccount` (every `filled_by` pair) is filled in from its
-//!   setting when neither `params` nor `extra` set it. Then every required
+//! - `merchantAccount` is filled in from the `merchant_account` setting,
+//!   in every operation that takes it (required or not; `filled_by` lists
+//!   the required ones), when neither `params` nor `extra` set it. Then every required
 //!   top-level field must be present: `missing-field` names the first one
 //!   missing (the host checks the same first; this is the defence in depth
 //!   the contract asks for, and what `payhost plugin check` sees).
@@ -21,7 +22,7 @@
 use crate::error::{ErrorCode, PluginError, close_matches, did_you_mean};
 use crate::json;
 use crate::schema::{self, Method, Operation};
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
 use crate::tree::Value;
 use crate::validate::{describe, validate_params};
 
@@ -134,7 +135,14 @@ pub fn build_request(
     };
 
     if let Value::Map(entries) = &mut params {
-        for (field, setting) in op.filled_by {
+        // Every field a setting fills, where the operation takes it: the
+        // required ones (`filled_by`) and optional ones alike (the stored
+        // payment methods list takes an optional `merchantAccount`, and
+        // Adyen scopes the answer to it).
+        let fills = settings::FILLS
+            .iter()
+            .filter(|(field, _)| op.accepts(field));
+        for (field, setting) in fills {
             let given = entries.iter().any(|(k, v)| k == field && !v.is_null());
             if !given
                 && !set_by_extra(field)

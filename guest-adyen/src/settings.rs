@@ -55,6 +55,10 @@ pub const SETTINGS: &[SettingInfo] = &[
     },
 ];
 
+/// `(field, setting)`: fields the plugin fills from a setting in every
+/// operation that takes them, unless the script sets them.
+pub const FILLS: &[(&str, &str)] = &[("merchantAccount", MERCHANT_ACCOUNT)];
+
 /// The header the auth scheme puts the `api_key` secret in.
 pub const AUTH_HEADER: &str = "X-API-Key";
 /// The header that carries the host's idempotency key on POST.

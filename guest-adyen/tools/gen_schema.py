@@ -246,7 +246,9 @@ def main():
                     seen[k] = text
                     fields.append(text)
             accepts = [k for k, _ in props]
-            filled = [("merchantAccount", "merchant_account")] if "merchantAccount" in accepts else []
+            # `filled-by` lists required fields only (the host checks that);
+            # the plugin also fills an optional merchantAccount (see request.rs).
+            filled = [("merchantAccount", "merchant_account")] if "merchantAccount" in required else []
             op_texts.append(
                 f"Operation {{ name: {rust_str(name)}, method: Method::{method}, path: {rust_str(path)}, "
                 f"needs_id: {'true' if '{id}' in path else 'false'}, "

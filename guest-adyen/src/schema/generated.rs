@@ -2431,7 +2431,7 @@ pub const OBJECTS: &[Object] = &[
                 needs_parent: false,
                 accepts: &["shopperReference", "merchantAccount"],
                 required: &[],
-                filled_by: &[("merchantAccount", "merchant_account")],
+                filled_by: &[],
                 doc: "Lists the payment methods stored for a shopper.",
             },
             Operation {

@@ -80,6 +80,8 @@ pub struct Operation {
     pub required: &'static [&'static str],
     /// `(field, setting)`: required fields filled in from a setting when the
     /// script leaves them out (`merchantAccount` from `merchant_account`).
+    /// The host accepts only required fields here; the plugin also fills
+    /// optional ones (`settings::FILLS`).
     pub filled_by: &'static [(&'static str, &'static str)],
     pub doc: &'static str,
 }
