@@ -17,7 +17,9 @@
 
 #![warn(unreachable_pub)]
 
+pub mod check;
 pub mod flow;
+pub mod host;
 pub mod http;
 pub mod inspect;
 pub mod ledger;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use clap::{Args, Parser, Subcommand};
 use payhost::flow::ScriptLimits;
+use payhost::host::{self, HostConfig};
 use payhost::http::HttpConfig;
 use payhost::plugin::{ComponentCache, Plugin, SandboxLimits};
 use payhost::queue::redis::RedisConfig;
@@ -91,9 +92,9 @@ struct WorkerArgs {
     worker_id: String,
     #[command(flatten)]
     flow: FlowArgs,
-    /// Jobs run at the same time.
-    #[arg(long, default_value_t = 4)]
-    concurrency: usize,
+    /// Threads that run flow scripts: the jobs this worker holds at once.
+    #[arg(long, alias = "concurrency", default_value_t = payhost::worker::DEFAULT_FLOW_THREADS)]
+    flow_threads: usize,
     #[command(flatten)]
     queue: RedisArgs,
 }
@@ -124,7 +125,7 @@ struct FlowArgs {
     #[command(flatten)]
     plugin: PluginArgs,
     /// Directory holding the flow scripts.
-    #[arg(long, default_value = run_cmd::DEFAULT_FLOWS_DIR)]
+    #[arg(long, default_value = host::DEFAULT_FLOWS_DIR)]
     flows: PathBuf,
     /// Provider base URL [default: the plugin's].
     #[arg(long, env = "PAYHOST_BASE_URL")]
@@ -152,12 +153,22 @@ struct FlowArgs {
 }
 
 impl FlowArgs {
-    fn settings(&self) -> anyhow::Result<SettingsSource> {
-        Ok(SettingsSource {
+    /// The host these flags describe (ids and flow threads are the
+    /// command's own).
+    fn host_config(&self) -> anyhow::Result<HostConfig> {
+        let mut config = HostConfig::new(self.plugin_path.clone());
+        config.sandbox = self.plugin.limits();
+        config.cache = self.plugin.cache();
+        config.flows_dir = self.flows.clone();
+        config.script_limits = self.script_limits()?;
+        config.provider.base_url = self.base_url.clone();
+        config.provider.http = self.http.config()?;
+        config.provider.settings = SettingsSource {
             set: self.set.clone(),
             file: self.settings_file.clone(),
             secret_env: self.secret_env.clone(),
-        })
+        };
+        Ok(config)
     }
 
     fn script_limits(&self) -> anyhow::Result<ScriptLimits> {
@@ -274,14 +285,15 @@ struct RunArgs {
     #[arg(long, default_value_t = 600.0)]
     timeout: f64,
     /// Worker id used when a script passes none.
-    #[arg(long, default_value = run_cmd::DEFAULT_WORKER_ID)]
+    #[arg(long, default_value = host::DEFAULT_WORKER_ID)]
     worker_id: String,
     /// Context id used when a script passes none.
-    #[arg(long, default_value = run_cmd::DEFAULT_CONTEXT_ID)]
+    #[arg(long, default_value = host::DEFAULT_CONTEXT_ID)]
     context_id: String,
-    /// Flow worker threads [default: one per core].
-    #[arg(long)]
-    workers: Option<usize>,
+    /// Threads that run flow scripts [default: one per core; 1 with --redis,
+    /// where flows run in `payhost worker`s].
+    #[arg(long, alias = "workers")]
+    flow_threads: Option<usize>,
     /// Send flow jobs through Redis (run them with `payhost worker`).
     #[arg(long, env = "PAYHOST_REDIS")]
     redis: Option<String>,
@@ -301,6 +313,26 @@ enum PluginCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        plugin: PluginArgs,
+    },
+    /// Conformance checks for a plugin: contract, names, every operation
+    /// built from minimal parameters and passed through the outbound
+    /// policy, required fields refused when missing, and `parse-response`
+    /// on junk and every transport failure, all within the sandbox limits.
+    /// Prints a table; exits non-zero on any failure.
+    Check {
+        /// Path to the plugin.
+        path: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// A provider setting, `name=value` (repeatable; not for secrets).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        /// A JSON file of provider settings.
+        #[arg(long = "settings", value_name = "FILE")]
+        settings_file: Option<PathBuf>,
         #[command(flatten)]
         plugin: PluginArgs,
     },
@@ -348,29 +380,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             let flow = &args.flow;
-            let mut options = RunOptions::new(args.script, flow.plugin_path.clone());
-            options.script_limits = flow.script_limits()?;
-            options.http = flow.http.config()?;
+            let mut host = flow.host_config()?;
+            host.provider.worker_id = args.worker_id;
+            host.provider.context_id = args.context_id;
+            match (args.flow_threads, &args.redis) {
+                (Some(n), _) => host.flow_threads = n,
+                // Flows run in `payhost worker`s; here threads only classify.
+                (None, Some(_)) => host.flow_threads = 1,
+                (None, None) => {}
+            }
+            let mut options = RunOptions::new(args.script, host);
             options.grace = flow.grace()?;
-            options.sandbox = flow.plugin.limits();
-            options.cache = flow.plugin.cache();
-            options.flows_dir = flow.flows.clone();
-            options.base_url = flow.base_url.clone();
-            options.settings = flow.settings()?;
             options.timeout = (args.timeout > 0.0)
                 .then(|| seconds("timeout", args.timeout))
                 .transpose()?;
-            options.worker_id = args.worker_id;
-            options.context_id = args.context_id;
-            if let Some(workers) = args.workers {
-                options.workers = workers;
-            }
             options.redis = args.redis.map(|url| args.queue.config(url)).transpose()?;
             options.detach = args.detach;
-            if options.redis.is_some() && args.workers.is_none() {
-                // Flows run in `payhost worker`s; here threads only classify.
-                options.workers = 1;
-            }
             let summary = run(options)?;
             eprintln!("{summary}");
             Ok(if summary.failed() {
@@ -381,19 +406,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Worker(args) => {
             let flow = &args.flow;
+            let mut host = flow.host_config()?;
+            host.provider.worker_id = args.worker_id;
+            host.flow_threads = args.flow_threads.max(1);
             run_worker(WorkerOptions {
-                script_limits: flow.script_limits()?,
-                http: flow.http.config()?,
-                grace: flow.grace()?,
-                sandbox: flow.plugin.limits(),
-                cache: flow.plugin.cache(),
-                flows_dir: flow.flows.clone(),
-                base_url: flow.base_url.clone(),
-                settings: flow.settings()?,
-                plugin: flow.plugin_path.clone(),
+                host,
                 redis: args.queue.config(args.redis)?,
-                worker_id: args.worker_id,
-                concurrency: args.concurrency.max(1),
+                grace: flow.grace()?,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -430,6 +449,34 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", payhost::inspect::info_table(&plugin));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::Check {
+            path,
+            json,
+            set,
+            settings_file,
+            plugin,
+        }) => {
+            let source = SettingsSource {
+                set,
+                file: settings_file,
+                secret_env: None,
+            };
+            let report = payhost::check::run(
+                || Plugin::load(&path, plugin.limits(), &plugin.cache()),
+                &source,
+            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.json())?);
+            } else {
+                println!("payhost plugin check {}\n", path.display());
+                print!("{}", report.table());
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Plugin(PluginCommand::Request {
             path,

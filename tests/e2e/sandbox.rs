@@ -252,7 +252,7 @@ fn the_stripe_plugin_imports_only_what_std_needs_to_start() {
     }
 }
 
-/// StoreCounts::STRIPE is what the Stripe plugin needs: with one instance,
+/// StoreCounts::RUST_WASIP2 is what the Stripe plugin needs: with one instance,
 /// memory or table fewer, a store cannot hold it and the load is refused
 /// naming the count.
 #[test]
@@ -266,7 +266,7 @@ fn stores_are_limited_to_a_few_instances_memories_and_tables() {
         };
         Plugin::load(&payhost_e2e::plugin("stripe"), limits, &cache)
     };
-    let stripe = StoreCounts::STRIPE;
+    let stripe = StoreCounts::RUST_WASIP2;
     with(stripe).expect("the Stripe plugin fits its measured counts");
     with(StoreCounts::default()).expect("and the defaults");
     for (what, fewer) in [
