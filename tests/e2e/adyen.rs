@@ -52,20 +52,64 @@ fn every_operation_passes_adyens_spec_and_its_flow_sees_the_example() {
     let s = adyen();
     for (op, object, expr) in [
         ("create", "payment", "parsed_data.resultCode"),
-        ("create", "payment_details", "parsed_data.resultCode + \" \" + parsed_data.pspReference"),
-        ("create", "payment_capture", "parsed_data.status + \" \" + parsed_data.amount.value"),
-        ("create", "payment_refund", "parsed_data.status + \" \" + parsed_data.amount.value"),
-        ("create", "payment_cancel", "parsed_data.status + \" \" + parsed_data.paymentPspReference"),
-        ("create", "payment_reversal", "parsed_data.status + \" \" + parsed_data.paymentPspReference"),
-        ("create", "payment_amount_update", "parsed_data.status + \" \" + parsed_data.amount.value"),
-        ("create", "cancel", "parsed_data.status + \" \" + parsed_data.paymentReference"),
-        ("create", "payment_link", "parsed_data.status + \" \" + parsed_data.url"),
-        ("retrieve", "payment_link", "parsed_data.id + \" \" + parsed_data.status"),
+        (
+            "create",
+            "payment_details",
+            "parsed_data.resultCode + \" \" + parsed_data.pspReference",
+        ),
+        (
+            "create",
+            "payment_capture",
+            "parsed_data.status + \" \" + parsed_data.amount.value",
+        ),
+        (
+            "create",
+            "payment_refund",
+            "parsed_data.status + \" \" + parsed_data.amount.value",
+        ),
+        (
+            "create",
+            "payment_cancel",
+            "parsed_data.status + \" \" + parsed_data.paymentPspReference",
+        ),
+        (
+            "create",
+            "payment_reversal",
+            "parsed_data.status + \" \" + parsed_data.paymentPspReference",
+        ),
+        (
+            "create",
+            "payment_amount_update",
+            "parsed_data.status + \" \" + parsed_data.amount.value",
+        ),
+        (
+            "create",
+            "cancel",
+            "parsed_data.status + \" \" + parsed_data.paymentReference",
+        ),
+        (
+            "create",
+            "payment_link",
+            "parsed_data.status + \" \" + parsed_data.url",
+        ),
+        (
+            "retrieve",
+            "payment_link",
+            "parsed_data.id + \" \" + parsed_data.status",
+        ),
         ("update", "payment_link", "parsed_data.status"),
         ("create", "session", "parsed_data.id"),
         ("retrieve", "session", "parsed_data.status"),
-        ("list", "payment_methods", "parsed_data.paymentMethods.len()"),
-        ("list", "stored_payment_method", "parsed_data.storedPaymentMethods[0].lastFour"),
+        (
+            "list",
+            "payment_methods",
+            "parsed_data.paymentMethods.len()",
+        ),
+        (
+            "list",
+            "stored_payment_method",
+            "parsed_data.storedPaymentMethods[0].lastFour",
+        ),
         ("delete", "stored_payment_method", "parsed_data.len()"),
     ] {
         record(&s, op, object, expr);
@@ -95,7 +139,7 @@ fn every_operation_passes_adyens_spec_and_its_flow_sees_the_example() {
         new_payment_cancel().parent("993617894903480A").reference("can-1").create_async();
         new_payment_reversal().parent("993617894903480A").create_async();
         new_payment_amount_update().parent("993617894903480A").amount(#{value: 2500, currency: "EUR"})
-            .reason("DelayedCharge").create_async();
+            .industryUsage("delayedCharge").create_async();
         new_cancel().paymentReference("order-1").create_async();
         new_payment_link().amount(eur).reference("link-1").description("Shoes").create_async();
         new_payment_link().id("PL61C53A8B97E6915A").retrieve_async();
@@ -129,7 +173,10 @@ fn every_operation_passes_adyens_spec_and_its_flow_sees_the_example() {
     ] {
         out.assert_printed(line);
     }
-    let methods: usize = out.value_after("list payment_methods ok: ").parse().unwrap();
+    let methods: usize = out
+        .value_after("list payment_methods ok: ")
+        .parse()
+        .unwrap();
     assert!(methods > 10, "{out}");
     assert_eq!(prism.requests(), 16, "{}", prism.log());
 }
@@ -200,7 +247,10 @@ fn a_request_without_the_api_key_gets_the_error_flow_with_401() {
     out.assert_printed(
         "create payment_capture error: http_status=401 status=401 errorType=security errorCode=000 retryable=false",
     );
-    assert!(hop.seen()[0].headers.contains_key("x-api-key"), "payhost sent the key");
+    assert!(
+        hop.seen()[0].headers.contains_key("x-api-key"),
+        "payhost sent the key"
+    );
     assert_eq!(
         prism.violations(),
         ["request Invalid security scheme used"],
@@ -227,5 +277,8 @@ fn adyens_validation_error_reaches_the_error_flow_in_adyens_shape() {
     );
     let violations = prism.violations();
     assert_eq!(violations.len(), 1, "{violations:?}");
-    assert!(violations[0].contains("shopperInteraction"), "{violations:?}");
+    assert!(
+        violations[0].contains("shopperInteraction"),
+        "{violations:?}"
+    );
 }

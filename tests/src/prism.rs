@@ -30,12 +30,15 @@ use crate::{env_path, free_port};
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
 const VIOLATION: &str = "Violation: ";
+const RECEIVED: &str = "Request received";
 
 /// A running `prism mock --errors` for one spec.
 pub struct PrismServer {
     port: u16,
     child: Child,
     log: PathBuf,
+    /// Requests prism logged before it was handed out: the readiness probe.
+    probes: usize,
     /// Holds the log; an `Option` only so that a failed start can take it
     /// back. Removed after the process is killed (fields drop after `Drop`).
     dir: Option<TempDir>,
@@ -98,10 +101,14 @@ impl PrismServer {
                 port,
                 child,
                 log,
+                probes: 0,
                 dir,
             };
             match server.wait_ready() {
-                Ok(()) => return server,
+                Ok(()) => {
+                    server.probes = server.log().matches(RECEIVED).count();
+                    return server;
+                }
                 Err(output) => {
                     last = output;
                     // Dropping kills it; the directory comes back for the next try.
@@ -170,9 +177,13 @@ impl PrismServer {
             .collect()
     }
 
-    /// How many requests prism has received so far.
+    /// How many requests prism has received so far, not counting the
+    /// fixture's own readiness probe.
     pub fn requests(&self) -> usize {
-        self.log().matches("Request received").count()
+        self.log()
+            .matches(RECEIVED)
+            .count()
+            .saturating_sub(self.probes)
     }
 
     /// Panics, listing them and the log, if prism logged any violation.
