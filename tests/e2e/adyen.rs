@@ -282,3 +282,37 @@ fn adyens_validation_error_reaches_the_error_flow_in_adyens_shape() {
         "{violations:?}"
     );
 }
+
+#[test]
+fn the_demo_pays_then_captures_by_psp_reference() {
+    let prism = PrismServer::start_adyen();
+    let s = adyen();
+    let demo = payhost_e2e::scenario::repo_flows().join("adyen");
+    for entry in std::fs::read_dir(&demo).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        if name != "main" {
+            s.flow(&name, &std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    s.script(&std::fs::read_to_string(demo.join("main.rhai")).unwrap());
+    let out = s.run(&prism.base_url());
+    assert_ran_clean(&out, &prism);
+    out.assert_printed("✅ Payment answered: IdentifyShopper");
+    out.assert_printed("✅ Payment Authorised: V4HZ4RBFJGXXGN82");
+    out.assert_printed(
+        "✅ Capture received: 993617894906488A (payment 993617894903480A), amount 20.00 EUR",
+    );
+    assert!(
+        out.summary()
+            .contains("3 requests (0 retries), 3 flows run"),
+        "{out}"
+    );
+    assert!(
+        prism
+            .log()
+            .contains("post /payments/V4HZ4RBFJGXXGN82/captures"),
+        "the capture went to the authorised payment:\n{}",
+        prism.log()
+    );
+}
