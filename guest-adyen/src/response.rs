@@ -1,8 +1,9 @@
 //! Classifies an HTTP outcome into a flow payload (WIT `parse-response`).
 //!
 //! - A 2xx response whose body is a JSON object: success, the body text
-//!   unchanged (checked without building a tree of it). An empty 2xx body
-//!   (`204 No Content` from a delete) is the success `{}`.
+//!   unchanged (checked without building a tree of it). A `204 No
+//!   Content` (a delete) is the success `{}`; any other empty body is a
+//!   failure.
 //! - Everything else is a failure in Adyen's own error shape, the
 //!   `ServiceError` of its API, plus two fields flows need:
 //!
@@ -97,7 +98,10 @@ fn classify(response: HttpResponse) -> Payload {
         Err(e) => return unusable(status, "the body is not valid UTF-8", e.as_bytes()),
     };
     if text.trim().is_empty() {
-        if success {
+        // 204 No Content has no body by definition (a deleted stored payment
+        // method); any other empty answer is not Adyen's (the contract: an
+        // empty body is an error payload).
+        if status == 204 {
             return Payload::Success("{}".to_string());
         }
         return unusable(status, "the body is empty", text.as_bytes());

@@ -316,3 +316,25 @@ fn the_demo_pays_then_captures_by_psp_reference() {
         prism.log()
     );
 }
+
+#[test]
+fn the_plugin_passes_payhost_plugin_check() {
+    let mut check = payhost_e2e::payhost();
+    check
+        .args(["plugin", "check"])
+        .arg(payhost_e2e::plugin("adyen"))
+        .env("ADYEN_MERCHANT_ACCOUNT", MERCHANT)
+        .env("PAYHOST_CACHE_DIR", payhost_e2e::cache_dir());
+    let out = payhost_e2e::scenario::run_command(check);
+    out.assert_success();
+    out.assert_printed("provider `adyen`");
+    out.assert_printed(" 0 failed");
+    // Every operation builds, and every required field is refused when left out.
+    for line in [
+        "payment_capture.create builds",
+        "stored_payment_method.delete requires shopperReference",
+        "parse-response: an empty 200",
+    ] {
+        out.assert_printed(line);
+    }
+}

@@ -27,6 +27,10 @@ fn a_2xx_json_object_is_passed_through() {
         parse_response(response(204, b"")),
         Payload::Success("{}".into())
     );
+    // Any other empty answer is not Adyen's.
+    let e = failure(response(200, b""));
+    assert_eq!(e["errorType"], "invalid_response");
+    assert!(e["message"].as_str().unwrap().contains("empty"), "{e}");
 }
 
 #[test]
