@@ -91,14 +91,16 @@ impl Guest for AdyenPlugin {
     ) -> Result<HttpRequest, PluginError> {
         let params = value_tree(&object, input.params, "parameter")?;
         let extra = value_tree(&object, input.extra, "extra-parameter (`.set`)")?;
-        let settings = SETTINGS.get().cloned().unwrap_or_default();
+        // Before `configure` (the host never does that) nothing is filled in.
+        let unconfigured = Settings::default();
+        let settings = SETTINGS.get().unwrap_or(&unconfigured);
         let native = crate::request::Input {
             id: input.id.as_deref(),
             parent: input.parent.as_deref(),
             params,
             extra,
         };
-        crate::request::build_request(&settings, &object, &operation, native)
+        crate::request::build_request(settings, &object, &operation, native)
             .map(|r| HttpRequest {
                 method: http_method(r.method),
                 path: r.path,
