@@ -338,3 +338,74 @@ fn the_plugin_passes_payhost_plugin_check() {
         out.assert_printed(line);
     }
 }
+
+/// The retry policy the plugin declares, as the host applies it: Adyen's
+/// 5xx and 429 are retried with the same Idempotency-Key, a 422 is not, and
+/// the error flow says which kind it saw (`retryable`).
+#[test]
+fn adyens_5xx_is_retried_with_the_same_idempotency_key_and_its_422_is_not() {
+    const CAPTURED: &str = r#"{"merchantAccount":"PayhostTestMerchant","paymentPspReference":"PSP5XX","pspReference":"993617894906488A","status":"received","amount":{"value":500,"currency":"EUR"}}"#;
+    const INTERNAL: &str = r#"{"status":500,"errorCode":"905","message":"Payment details are not supported","errorType":"internal"}"#;
+    const INVALID: &str = r#"{"status":422,"errorCode":"167","message":"Original pspReference required for this operation","errorType":"validation"}"#;
+    // Per path: PSP5XX answers 500 once, then the capture; PSP422 always 422.
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = attempts.clone();
+    let stub = StubServer::start(move |req, _| {
+        if req.path.contains("PSP422") {
+            return Action::json(422, INVALID);
+        }
+        match counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Action::json(500, INTERNAL),
+            _ => Action::json(201, CAPTURED),
+        }
+    });
+    let s = adyen();
+    record(
+        &s,
+        "create",
+        "payment_capture",
+        "parsed_data.status + \" \" + parsed_data.paymentPspReference",
+    );
+    s.script(
+        r#"new_payment_capture().parent("PSP5XX").amount(#{value: 500, currency: "EUR"}).create_async();
+           new_payment_capture().parent("PSP422").amount(#{value: 500, currency: "EUR"}).create_async();"#,
+    );
+    let out = s.run(&stub.base_url());
+    out.assert_printed("create payment_capture ok: received PSP5XX");
+    out.assert_printed(
+        "create payment_capture error: http_status=422 status=422 errorType=validation errorCode=167 retryable=false",
+    );
+    let seen = stub.seen();
+    let keys: Vec<&str> = seen
+        .iter()
+        .filter(|r| r.path.contains("PSP5XX"))
+        .map(|r| {
+            r.headers
+                .get("idempotency-key")
+                .map(String::as_str)
+                .unwrap_or("")
+        })
+        .collect();
+    assert_eq!(keys.len(), 2, "one retry after the 500: {seen:?}");
+    assert!(!keys[0].is_empty() && keys[0] == keys[1], "{keys:?}");
+    let rejected = seen.iter().filter(|r| r.path.contains("PSP422")).count();
+    assert_eq!(rejected, 1, "a 422 is not retried");
+    assert!(out.summary().contains("(1 retries)"), "{out}");
+}
+
+/// No answer at all: the error flow gets the same shape, `errorType`
+/// `transport`, after the host's retries.
+#[test]
+fn an_unreachable_adyen_runs_the_error_flow_with_a_transport_error() {
+    let port = payhost_e2e::free_port(); // nothing listens there
+    let s = adyen();
+    record(&s, "list", "payment_methods", "parsed_data.len()");
+    s.script(r#"new_payment_methods().countryCode("NL").list_async();"#);
+    let mut run = s.command(&format!("http://127.0.0.1:{port}"));
+    run.args(["--max-retries", "1"]);
+    let out = payhost_e2e::scenario::run_command(run);
+    out.assert_printed(
+        "list payment_methods error: http_status=0 status=0 errorType=transport errorCode=connect retryable=true",
+    );
+    assert!(out.summary().contains("(1 retries)"), "{out}");
+}
