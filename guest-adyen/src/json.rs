@@ -102,7 +102,7 @@ pub enum Step {
 
 /// Splits a `.set` path into steps: dots separate keys outside brackets,
 /// `[...]` is one step taken verbatim. `None` for an unclosed bracket, an
-/// empty step or stray text after `]`.
+/// empty step, stray text after `]`, or more than [`MAX_PATH_STEPS`] steps.
 pub fn parse_path(path: &str) -> Option<Vec<Step>> {
     let mut steps = Vec::new();
     let mut rest = path;
@@ -154,8 +154,12 @@ pub fn parse_path(path: &str) -> Option<Vec<Step>> {
     if !key.is_empty() {
         steps.push(Step::Key(key));
     }
-    (!steps.is_empty()).then_some(steps)
+    (!steps.is_empty() && steps.len() <= MAX_PATH_STEPS).then_some(steps)
 }
+
+/// Most steps a `.set` path may have: the tree's own depth limit, which
+/// also bounds [`set_at`]'s recursion.
+pub const MAX_PATH_STEPS: usize = crate::tree::MAX_DEPTH as usize;
 
 /// Puts `value` at `steps` inside `body` (a map), as the module doc says.
 /// `Err` with a reason when a step cannot be taken (an index past a list's
@@ -281,6 +285,10 @@ mod tests {
         for bad in ["", ".", "a.", ".a", "a..b", "a[", "a[]", "a[b]c", "a.[b]"] {
             assert_eq!(parse_path(bad), None, "{bad:?}");
         }
+        let deep = vec!["a"; MAX_PATH_STEPS].join(".");
+        assert!(parse_path(&deep).is_some());
+        assert_eq!(parse_path(&format!("{deep}.a")), None);
+        assert_eq!(parse_path(&"a.".repeat(100_000)), None);
     }
 
     #[test]

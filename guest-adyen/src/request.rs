@@ -122,7 +122,8 @@ pub fn build_request(
                 object,
                 Some(key.clone()),
                 format!(
-                    "`.set(\"{key}\", ...)`: not a parameter path (write `a.b`, `a[b]` or `list[0].b`)"
+                    "`.set(\"{key}\", ...)`: not a parameter path (write `a.b`, `a[b]` or `list[0].b`, at most {} levels)",
+                    json::MAX_PATH_STEPS
                 ),
             )
         })?;
