@@ -7,18 +7,33 @@
 // no Cargo.toml.
 
 /// A minimal valid schema: provider `name` (the host wants `[a-z0-9_]+`, so
-/// `huge-body` calls itself `huge_body`), one object `thing` with one
-/// operation `create` (POST `/v1/things`) accepting one text field `name`,
-/// bearer auth, and an unroutable default base URL.
+/// `huge-body` calls itself `huge_body`), one secret setting `token`
+/// (required, so the host takes it from `<NAME>_TOKEN` or the script's third
+/// argument), bearer auth from it, a retry policy that retries nothing, one
+/// object `thing` with one operation `create` (POST `/v1/things`) accepting
+/// one optional text field `name`, and an unroutable default base URL.
 fn thing_info(name: &str) -> payhost::plugin::types::ProviderInfo {
     use payhost::plugin::types::*;
     ProviderInfo {
         name: name.to_string(),
-        version: "0.1.0".to_string(),
+        version: "0.2.0".to_string(),
+        doc: "A payhost test plugin (tests/plugins); speaks no real API.".to_string(),
         default_base_url: "http://127.0.0.1:9".to_string(),
-        auth: AuthScheme::Bearer,
-        idempotency_header: None,
-        should_retry_header: None,
+        settings: vec![SettingInfo {
+            name: "token".to_string(),
+            doc: "The bearer token sent with every request.".to_string(),
+            required: true,
+            default: None,
+            secret: true,
+        }],
+        auth: AuthScheme::Bearer("token".to_string()),
+        retry: RetryPolicy {
+            statuses: Vec::new(),
+            failures: Vec::new(),
+            should_retry_header: None,
+            honour_retry_after: false,
+            idempotency_header: None,
+        },
         objects: vec![ObjectInfo {
             name: "thing".to_string(),
             doc: "A test object.".to_string(),
@@ -27,17 +42,26 @@ fn thing_info(name: &str) -> payhost::plugin::types::ProviderInfo {
                 method: HttpMethod::Post,
                 path: "/v1/things".to_string(),
                 needs_id: false,
+                needs_parent: false,
                 accepts: vec!["name".to_string()],
+                required: Vec::new(),
+                filled_by: Vec::new(),
                 doc: "Create a thing.".to_string(),
             }],
             fields: vec![FieldInfo {
                 name: "name".to_string(),
                 kind: FieldKind::Text,
                 allowed: Vec::new(),
+                required: false,
                 doc: "The thing's name.".to_string(),
             }],
         }],
     }
+}
+
+/// `configure` for plugins that take whatever the host gives them.
+fn accept_any_settings(_: Vec<(String, String)>) -> Result<(), String> {
+    Ok(())
 }
 
 /// `POST /v1/things` (the `thing` object's create) carrying `body` as

@@ -17,10 +17,6 @@ use serde_json::Value;
 use crate::Workspace;
 use crate::process::{cargo, describe};
 
-/// The Stripe plugin: package `guest-stripe`, installed as `stripe.wasm`.
-const STRIPE_PACKAGE: &str = "guest-stripe";
-const STRIPE_NAME: &str = "stripe";
-
 /// One plugin crate: its cargo package and the name its component gets in
 /// target/plugins (`<name>.wasm`).
 pub struct Plugin {
@@ -29,9 +25,9 @@ pub struct Plugin {
     manifest_dir: PathBuf,
 }
 
-/// Builds guest-stripe and every tests/plugins/* crate for wasm32-wasip2 in
-/// the `plugin` profile (release without debug info, LTO), in one cargo invocation, and copies each component to
-/// target/plugins/<name>.wasm.
+/// Builds every plugin crate ([`discover_plugins`]) for wasm32-wasip2 in the
+/// `plugin` profile (release without debug info, LTO), in one cargo
+/// invocation, and copies each component to target/plugins/<name>.wasm.
 pub fn plugins(workspace: &Workspace) -> Result<Vec<Plugin>> {
     let plugins = discover_plugins(workspace)?;
     let mut command = cargo();
@@ -120,52 +116,94 @@ pub fn release_bench_bins(workspace: &Workspace) -> Result<(PathBuf, PathBuf)> {
     Ok((find("payhost")?, find("payhost-bench")?))
 }
 
-/// guest-stripe, then tests/plugins/<dir> in name order: package name from
-/// each Cargo.toml, component name = directory name.
-fn discover_plugins(workspace: &Workspace) -> Result<Vec<Plugin>> {
-    let stripe_dir = workspace.root.join(STRIPE_PACKAGE);
-    let mut plugins = vec![Plugin {
-        package: STRIPE_PACKAGE.into(),
-        name: STRIPE_NAME.into(),
-        manifest_dir: canonical(&stripe_dir)?,
-    }];
-    plugins.push(Plugin {
-        package: "guest-adyen".into(),
-        name: "adyen".into(),
-        manifest_dir: canonical(&workspace.root.join("guest-adyen"))?,
-    });
-    let tests_dir = workspace.root.join("tests").join("plugins");
-    let Ok(entries) = fs::read_dir(&tests_dir) else {
-        return Ok(plugins); // no test plugins (yet)
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|dir| dir.join("Cargo.toml").is_file())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let manifest = dir.join("Cargo.toml");
-        let text = fs::read_to_string(&manifest)
-            .with_context(|| format!("cannot read {}", manifest.display()))?;
-        let package = package_name(&text)
-            .with_context(|| format!("no [package] name in {}", manifest.display()))?;
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .context("plugin directory name is not UTF-8")?
-            .to_string();
-        plugins.push(Plugin {
-            package,
-            name,
-            manifest_dir: canonical(&dir)?,
-        });
+/// Where plugin crates live, in build order: the shipped plugins
+/// (`guest-<name>/`, installed as `<name>.wasm`), the ones made with `cargo
+/// xtask new-plugin` (`plugins/<name>/`), the test plugins
+/// (`tests/plugins/<name>/`); in the last two the component is named after
+/// the directory. The globs match the workspace's `members`.
+const PLUGIN_DIRS: [(&str, &str); 3] = [("", "guest-"), ("plugins", ""), ("tests/plugins", "")];
+
+/// Every plugin crate: a directory in one of [`PLUGIN_DIRS`] whose
+/// Cargo.toml builds a `cdylib`, in name order within each place. Two
+/// crates that would both install `<name>.wasm` are an error naming both.
+pub fn discover_plugins(workspace: &Workspace) -> Result<Vec<Plugin>> {
+    let mut plugins: Vec<Plugin> = Vec::new();
+    for (parent, prefix) in PLUGIN_DIRS {
+        let parent_dir = workspace.root.join(parent);
+        let Ok(entries) = fs::read_dir(&parent_dir) else {
+            continue; // no such place (yet), e.g. plugins/ before the first new-plugin
+        };
+        let mut dirs: Vec<(String, PathBuf)> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|dir| dir.join("Cargo.toml").is_file())
+            .filter_map(|dir| {
+                let name = dir.file_name()?.to_str()?.strip_prefix(prefix)?.to_string();
+                (!name.is_empty()).then_some((name, dir))
+            })
+            .collect();
+        dirs.sort();
+        for (name, dir) in dirs {
+            let manifest = dir.join("Cargo.toml");
+            let text = fs::read_to_string(&manifest)
+                .with_context(|| format!("cannot read {}", manifest.display()))?;
+            if !crate_types(&text).iter().any(|t| t == "cdylib") {
+                continue; // a library or a tool, not a component
+            }
+            let package = package_name(&text)
+                .with_context(|| format!("no [package] name in {}", manifest.display()))?;
+            let manifest_dir = canonical(&dir)?;
+            if let Some(other) = plugins.iter().find(|p| p.name == name) {
+                bail!(
+                    "two plugin crates would both be installed as {name}.wasm: {} and {}; rename one directory",
+                    other.manifest_dir.display(),
+                    manifest_dir.display()
+                );
+            }
+            plugins.push(Plugin {
+                package,
+                name,
+                manifest_dir,
+            });
+        }
     }
     Ok(plugins)
 }
 
+/// The `crate-type` list of the `[lib]` table (single- or multi-line array).
+fn crate_types(manifest: &str) -> Vec<String> {
+    let mut in_lib = false;
+    let mut value: Option<String> = None;
+    for line in manifest.lines() {
+        // No `#` inside the strings we look for, so this drops comments only.
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if let Some(value) = value.as_mut() {
+            value.push_str(line);
+        } else if line.starts_with('[') {
+            in_lib = line == "[lib]";
+        } else if in_lib
+            && let Some((key, rest)) = line.split_once('=')
+            && key.trim() == "crate-type"
+        {
+            value = Some(rest.to_string());
+        }
+        if value.as_ref().is_some_and(|v| v.contains(']')) {
+            break;
+        }
+    }
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    let inner = value.split(['[', ']']).nth(1).unwrap_or_default();
+    inner
+        .split(',')
+        .map(|t| t.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
 /// `name = "..."` in the `[package]` table. Enough TOML for a Cargo.toml we
 /// write ourselves.
-fn package_name(manifest: &str) -> Option<String> {
+pub fn package_name(manifest: &str) -> Option<String> {
     let mut in_package = false;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
@@ -240,7 +278,17 @@ fn parse_artifact(message: &Value) -> Artifact {
 
 #[cfg(test)]
 mod tests {
-    use super::package_name;
+    use super::{crate_types, package_name};
+
+    #[test]
+    fn crate_types_are_read_from_the_lib_table() {
+        let one_line =
+            "[package]\ncrate-type = [\"no\"]\n[lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n";
+        assert_eq!(crate_types(one_line), ["cdylib", "rlib"]);
+        let multi_line = "[lib]\nname = \"x\"\ncrate-type = [\n  \"rlib\", # native tests\n  'cdylib',\n]\n[dependencies]\n";
+        assert_eq!(crate_types(multi_line), ["rlib", "cdylib"]);
+        assert!(crate_types("[package]\nname = \"x\"\n").is_empty());
+    }
 
     #[test]
     fn package_name_is_read_from_the_package_table_only() {

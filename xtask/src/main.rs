@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo xtask setup            install what the end-to-end tests need (idempotent)
-//! cargo xtask plugins          build the Stripe plugin and the test plugins to target/plugins
+//! cargo xtask plugins          build every plugin crate (guest-*, plugins/*, tests/plugins/*) to target/plugins
+//! cargo xtask new-plugin NAME  start a provider plugin in plugins/NAME from the template
 //! cargo xtask test [ARGS]      fmt, clippy, setup, plugins, build payhost, cargo test --workspace ARGS
 //! cargo xtask ci               what .ci/run calls: `test --no-fail-fast`
 //! cargo xtask demo             run flows/main.rhai against a local localstripe
@@ -16,11 +17,13 @@
 //! environment variables that `test` sets; see [`TestEnv`]. Each subcommand is
 //! one function below; the steps live in their own modules: `setup` (tools,
 //! Redis, the Python venv, npm packages), `compile` (cargo builds whose artifacts
-//! we need to find), `demo` (the local localstripe), `process` (running
-//! commands with errors that name what failed).
+//! we need to find), `new_plugin` (the plugin template), `demo` (the local
+//! localstripe), `process` (running commands with errors that name what
+//! failed).
 
 mod compile;
 mod demo;
+mod new_plugin;
 mod process;
 mod setup;
 
@@ -37,7 +40,11 @@ usage: cargo xtask <command>
 commands:
   setup          install the wasm32-wasip2 target, rustfmt/clippy, redis-server,
                  the Python venv (.venv) and the npm packages (tests/servers)
-  plugins        build guest-stripe and tests/plugins/* for wasm32-wasip2 into target/plugins
+  plugins        build every plugin crate (guest-*/, plugins/*/, tests/plugins/*/ with a
+                 cdylib) for wasm32-wasip2 into target/plugins
+  new-plugin NAME
+                 create plugins/NAME, a provider plugin to start from (see
+                 docs/writing-a-plugin.md)
   test [ARGS]    cargo fmt --check, clippy, setup, plugins, build payhost, then
                  cargo test --workspace ARGS with the PAYHOST_* variables set
   ci             what .ci/run calls: test --no-fail-fast
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
     let outcome = match command.as_str() {
         "setup" => no_args(command, rest).and_then(|()| setup(&workspace)),
         "plugins" => no_args(command, rest).and_then(|()| plugins(&workspace).map(drop)),
+        "new-plugin" => new_plugin(&workspace, rest),
         "test" => test(&workspace, rest),
         "ci" => no_args(command, rest).and_then(|()| ci(&workspace)),
         "env" => no_args(command, rest).and_then(|()| env(&workspace)),
@@ -114,6 +122,16 @@ fn plugins(workspace: &Workspace) -> Result<PathBuf> {
         names.join(", ")
     );
     Ok(workspace.plugins_dir())
+}
+
+/// `cargo xtask new-plugin NAME`: see [`new_plugin::create`].
+fn new_plugin(workspace: &Workspace, args: &[String]) -> Result<()> {
+    let [name] = args else {
+        bail!("usage: cargo xtask new-plugin NAME (snake_case or kebab-case, e.g. acme-pay)");
+    };
+    new_plugin::create(workspace, name)?;
+    println!("{}", new_plugin::next_steps(name));
+    Ok(())
 }
 
 /// `cargo xtask test [ARGS]`: lint, prepare, then the whole workspace's tests.

@@ -1,7 +1,8 @@
-//! Test plugin `bad-auth-header`: well-behaved, except that its auth scheme
-//! names a header that cannot exist (`X API Key`, with spaces). The host must
-//! refuse it at load, naming the plugin and the header, instead of dropping
-//! the header later and sending requests unauthenticated.
+//! Test plugin `bad-auth-header`: well-behaved, except that its header auth
+//! scheme names a header that cannot exist (`X API Key`, with spaces), to
+//! carry the secret setting `token`. The host must refuse it at load, naming
+//! the plugin and the header, instead of dropping the header later and
+//! sending requests unauthenticated.
 #![cfg(target_arch = "wasm32")]
 
 wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
@@ -9,7 +10,8 @@ include!("../../common.rs");
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    AuthScheme, FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    AuthScheme, FlowPayload, HeaderAuth, HttpRequest, PluginError, ProviderInfo, RequestInput,
+    TransportOutcome,
 };
 
 struct BadAuthHeader;
@@ -17,9 +19,16 @@ struct BadAuthHeader;
 impl Guest for BadAuthHeader {
     fn info() -> ProviderInfo {
         ProviderInfo {
-            auth: AuthScheme::Header("X API Key".to_string()),
+            auth: AuthScheme::Header(HeaderAuth {
+                name: "X API Key".to_string(),
+                secret: "token".to_string(),
+            }),
             ..thing_info("bad_auth_header")
         }
+    }
+
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
     }
 
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {

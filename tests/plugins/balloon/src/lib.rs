@@ -20,6 +20,10 @@ impl Guest for Balloon {
         thing_info("balloon")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {

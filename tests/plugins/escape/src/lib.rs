@@ -25,6 +25,10 @@ impl Guest for Escape {
         thing_info("escape")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(
         _: String,
         _: String,

@@ -19,6 +19,10 @@ impl Guest for Exiter {
         thing_info("exiter")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         std::process::exit(3)
     }

@@ -1,8 +1,8 @@
 //! Hostile test plugin `future-version`: implements the same contract shape
-//! but declares it as `payhost:plugin@0.2.0` (build.rs derives that WIT from
+//! but declares it as `payhost:plugin@0.3.0` (build.rs derives that WIT from
 //! the real `wit/plugin.wit`, changing only the version). The host is
 //! expected to refuse to load it because it does not export exactly
-//! `payhost:plugin/provider@0.1.0`, with an error that names the version.
+//! `payhost:plugin/provider@0.2.0`, with an error that names the version.
 #![cfg(target_arch = "wasm32")]
 
 wit_bindgen::generate!({ path: concat!(env!("OUT_DIR"), "/wit"), world: "plugin" });
@@ -18,6 +18,10 @@ struct FutureVersion;
 impl Guest for FutureVersion {
     fn info() -> ProviderInfo {
         thing_info("future_version")
+    }
+
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
     }
 
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {

@@ -21,6 +21,10 @@ impl Guest for HugeBody {
         thing_info("huge_body")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         Ok(thing_request(vec![b'a'; 100 << 20]))
     }

@@ -23,6 +23,10 @@ impl Guest for InfoPanic {
         thing_info("info_panic")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         unreachable!("the host never loads this plugin")
     }

@@ -25,6 +25,10 @@ impl Guest for InfoSpin {
         }
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         unreachable!("the host never loads this plugin")
     }

@@ -20,6 +20,10 @@ impl Guest for Panic {
         thing_info("panic")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         eprintln!("panic-plugin: about to panic");
         panic!("panic-plugin: deliberate panic in build-request");

@@ -1,9 +1,17 @@
 //! Test plugin `recorder`: well behaved, but it writes everything it receives
-//! to stderr (`recorder-input: ...` from `build-request`, `recorder-response:
-//! ...` from `parse-response`). Secret-leak tests load it with a secret
-//! configured and check that the secret never appears in those lines (or in
-//! anything else the plugin can observe). It advertises basic-user auth, an
-//! `Idempotency-Key` header and a `Stripe-Should-Retry` header.
+//! to stderr (`recorder-configure: ...` from `configure`, `recorder-input:
+//! ...` from `build-request`, `recorder-response: ...` from
+//! `parse-response`). Secret-leak tests load it with a secret configured and
+//! check that the secret never appears in those lines (or in anything else
+//! the plugin can observe).
+//!
+//! It mirrors the Stripe plugin's declarations: a secret setting
+//! `secret_key` (so the host reads `RECORDER_SECRET_KEY`) used as the basic
+//! auth user name with no password, a non-secret setting `account` with a
+//! default (so `configure` has something to record, and a test can check
+//! that it gets exactly the non-secret settings), an `Idempotency-Key`
+//! header, a `Stripe-Should-Retry` header, and Stripe's retried outcomes
+//! (409, 5xx, connection failures and timeouts).
 #![cfg(target_arch = "wasm32")]
 
 wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
@@ -12,8 +20,8 @@ include!("../../common_params.rs");
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    AuthScheme, FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput,
-    TransportOutcome,
+    AuthScheme, BasicAuth, FailureKind, FlowPayload, HttpMethod, HttpRequest, PluginError,
+    ProviderInfo, RequestInput, RetryPolicy, SettingInfo, StatusRange, TransportOutcome,
 };
 
 struct Recorder;
@@ -21,11 +29,49 @@ struct Recorder;
 impl Guest for Recorder {
     fn info() -> ProviderInfo {
         ProviderInfo {
-            auth: AuthScheme::BasicUser,
-            idempotency_header: Some("Idempotency-Key".to_string()),
-            should_retry_header: Some("Stripe-Should-Retry".to_string()),
+            settings: vec![
+                SettingInfo {
+                    name: "secret_key".to_string(),
+                    doc: "The API key, sent as the basic auth user name.".to_string(),
+                    required: true,
+                    default: None,
+                    secret: true,
+                },
+                SettingInfo {
+                    name: "account".to_string(),
+                    doc: "An account id; only recorded.".to_string(),
+                    required: false,
+                    default: Some("acct_recorder".to_string()),
+                    secret: false,
+                },
+            ],
+            auth: AuthScheme::Basic(BasicAuth {
+                user: "secret_key".to_string(),
+                password: None,
+            }),
+            retry: RetryPolicy {
+                statuses: vec![
+                    StatusRange {
+                        first: 409,
+                        last: 409,
+                    },
+                    StatusRange {
+                        first: 500,
+                        last: 599,
+                    },
+                ],
+                failures: vec![FailureKind::Connect, FailureKind::Timeout],
+                should_retry_header: Some("Stripe-Should-Retry".to_string()),
+                honour_retry_after: false,
+                idempotency_header: Some("Idempotency-Key".to_string()),
+            },
             ..thing_info("recorder")
         }
+    }
+
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        eprintln!("recorder-configure: {settings:?}");
+        accept_any_settings(settings)
     }
 
     fn build_request(

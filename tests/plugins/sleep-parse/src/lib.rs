@@ -22,6 +22,10 @@ impl Guest for SleepParse {
         thing_info("sleep_parse")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         Ok(thing_request(b"sleep-parse".to_vec()))
     }

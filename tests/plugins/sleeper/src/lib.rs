@@ -23,6 +23,10 @@ impl Guest for Sleeper {
         thing_info("sleeper")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         std::thread::sleep(Duration::from_secs(60));
         Ok(thing_request(b"slept".to_vec()))

@@ -94,6 +94,10 @@ impl Guest for Snoop {
         thing_info("snoop")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(
         _: String,
         _: String,

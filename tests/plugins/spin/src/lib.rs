@@ -19,6 +19,10 @@ impl Guest for Spin {
         thing_info("spin")
     }
 
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        accept_any_settings(settings)
+    }
+
     fn build_request(_: String, _: String, _: RequestInput) -> Result<HttpRequest, PluginError> {
         let mut counter = 0u64;
         loop {

@@ -1,0 +1,113 @@
+//! `build-request`: from what a script asked for to the HTTP request the host
+//! sends, or the reason it cannot be sent.
+//!
+//! The steps: find the object and operation in [`PROVIDER`], decode both
+//! trees (checking their layout), validate the parameters, fill the path
+//! template (`{tenant}` from the configuration, `{id}` and `{parent}` from the
+//! input, each checked for characters a path segment can carry), and encode
+//! the fields as a JSON body. A GET carries no parameters. Auth and the
+//! idempotency key are not added here: the host owns them.
+
+use crate::params::{self, ErrorCode, PluginError};
+use crate::provider::{Config, PROVIDER};
+use crate::schema::Method;
+use crate::tree::{self, Tree};
+
+/// What a script asked for (WIT `request-input`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Input {
+    pub id: Option<String>,
+    pub parent: Option<String>,
+    pub params: Tree,
+    pub extra: Tree,
+}
+
+/// The request for the host to send (WIT `http-request`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+pub fn build_request(
+    config: &Config,
+    object: &str,
+    operation: &str,
+    input: &Input,
+) -> Result<HttpRequest, PluginError> {
+    let error = |code, field: Option<&str>, message| PluginError::new(code, object, field, message);
+    let names = |items: &mut dyn Iterator<Item = &str>| items.collect::<Vec<_>>().join(", ");
+    let object = PROVIDER.object(object).ok_or_else(|| {
+        error(
+            ErrorCode::UnknownObject,
+            None,
+            format!(
+                "no object `{object}`; this plugin has {}",
+                names(&mut PROVIDER.objects.iter().map(|o| o.name))
+            ),
+        )
+    })?;
+    let operation = object.operation(operation).ok_or_else(|| {
+        error(
+            ErrorCode::UnknownOperation,
+            None,
+            format!(
+                "`{}` has no operation `{operation}`; it has {}",
+                object.name,
+                names(&mut object.operations.iter().map(|o| o.name))
+            ),
+        )
+    })?;
+    let decode = |tree: &Tree, which: &str| {
+        tree::decode(tree)
+            .map_err(|e| error(ErrorCode::MalformedTree, None, format!("{which}: {e}")))
+    };
+    let params = decode(&input.params, "params")?;
+    let extra = decode(&input.extra, "extra")?;
+
+    // Only `tenant` and `region` exist, and `configure` checked them; no
+    // field is filled from a setting, so no setting values are passed on.
+    let mut fields = params::validate(object, operation, &params, &[])?;
+    params::add_extra(object, &mut fields, &extra)?;
+
+    let mut path = operation.path.replace("{tenant}", &config.tenant);
+    if operation.needs_id {
+        path = path.replace("{id}", params::path_id(object, input.id.as_deref(), None)?);
+    }
+    if operation.needs_parent {
+        let parent = params::path_id(object, input.parent.as_deref(), Some("parent"))?;
+        path = path.replace("{parent}", parent);
+    }
+
+    let headers = vec![("X-Region".to_string(), config.region.clone())];
+    if operation.method == Method::Get {
+        if let Some(key) = fields.keys().next() {
+            return Err(error(
+                ErrorCode::UnknownField,
+                Some(key),
+                format!("`{}` sends no parameters; remove `{key}`", operation.name),
+            ));
+        }
+        return Ok(HttpRequest {
+            method: operation.method,
+            path,
+            query: String::new(),
+            headers,
+            content_type: None,
+            body: Vec::new(),
+        });
+    }
+    Ok(HttpRequest {
+        method: operation.method,
+        path,
+        query: String::new(),
+        headers,
+        content_type: Some("application/json".to_string()),
+        // `{}` when no field is set: a POST here always has a JSON body.
+        body: serde_json::Value::Object(fields).to_string().into_bytes(),
+    })
+}

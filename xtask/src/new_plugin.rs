@@ -1,0 +1,279 @@
+//! `cargo xtask new-plugin NAME`: a new provider plugin crate in
+//! `plugins/NAME/`, made from the template in `xtask/template/`.
+//!
+//! The template is a minimal but real 0.2 plugin (one object, JSON bodies,
+//! bearer auth, two settings, native tests), modelled on the `jsonapi` test
+//! plugin (tests/plugins/json-api). Its provider-neutral modules are the
+//! same files as the model's (a test here keeps them so), so a fix to one is
+//! a fix to both. Rendering is plain text substitution of
+//! three placeholders: `{{name}}` (the directory and package, as given),
+//! `{{provider}}` (the provider and crate name: `-` becomes `_`) and
+//! `{{PROVIDER}}` (its upper case, for the settings' environment
+//! variables). A file named `*.template` loses that suffix (the template's
+//! Cargo.toml is `Cargo.toml.template`, so cargo never sees it as a stray
+//! package).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::Workspace;
+use crate::compile::discover_plugins;
+
+/// Creates `plugins/NAME/` and returns its path.
+pub fn create(workspace: &Workspace, name: &str) -> Result<PathBuf> {
+    check_name(name)?;
+    let dest = workspace.root.join("plugins").join(name);
+    if dest.exists() {
+        bail!("{} already exists; pick another name", dest.display());
+    }
+    let taken = discover_plugins(workspace)?;
+    if let Some(plugin) = taken.iter().find(|p| p.name == name || p.package == name) {
+        bail!(
+            "a plugin named `{name}` exists already (package `{}`, installed as {}.wasm); \
+             `cargo xtask plugins` would build both to one file",
+            plugin.package,
+            plugin.name
+        );
+    }
+    if let Some(dir) = package_dir(workspace, name) {
+        bail!(
+            "the workspace has a package `{name}` already ({}); pick another name",
+            dir.display()
+        );
+    }
+
+    let template = workspace.root.join("xtask").join("template");
+    let provider = name.replace('-', "_");
+    let files = files_under(&template)?;
+    if files.is_empty() {
+        bail!("the template {} is empty", template.display());
+    }
+    for file in files {
+        let relative = file
+            .strip_prefix(&template)
+            .expect("walked from the template");
+        let relative = match relative.to_str().and_then(|r| r.strip_suffix(".template")) {
+            Some(stripped) => PathBuf::from(stripped),
+            None => relative.to_path_buf(),
+        };
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let rendered = text
+            .replace("{{name}}", name)
+            .replace("{{provider}}", &provider)
+            .replace("{{PROVIDER}}", &provider.to_uppercase());
+        let out = dest.join(&relative);
+        fs::create_dir_all(out.parent().expect("a file has a parent"))
+            .with_context(|| format!("cannot create {}", dest.display()))?;
+        fs::write(&out, rendered).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    Ok(dest)
+}
+
+/// What to do after `create`, for the person who ran it.
+pub fn next_steps(name: &str) -> String {
+    let provider = name.replace('-', "_");
+    let steps: [(String, String); 7] = [
+        (
+            format!("cargo test -p {name}"),
+            "run its native tests".into(),
+        ),
+        (
+            format!("edit plugins/{name}/src/provider.rs"),
+            "the provider's settings, auth, retries and objects".into(),
+        ),
+        (
+            format!("edit plugins/{name}/src/request.rs"),
+            "how a request is built (path, headers, body)".into(),
+        ),
+        (
+            "cargo fmt --all".into(),
+            "a long name can change the line breaks".into(),
+        ),
+        (
+            "cargo xtask plugins".into(),
+            format!("build target/plugins/{name}.wasm"),
+        ),
+        (
+            format!("target/debug/payhost plugin info target/plugins/{name}.wasm"),
+            "what the host sees".into(),
+        ),
+        (
+            format!("target/debug/payhost plugin check target/plugins/{name}.wasm"),
+            "the conformance run".into(),
+        ),
+    ];
+    let width = steps
+        .iter()
+        .map(|(command, _)| command.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = format!(
+        "created plugins/{name}: package `{name}`, provider `{provider}`, \
+         one example object (`payment`)\n\nnext:\n"
+    );
+    for (command, what) in steps {
+        out.push_str(&format!("  {command:width$}   {what}\n"));
+    }
+    out.push_str("\nthe guide: docs/writing-a-plugin.md");
+    out
+}
+
+/// snake_case or kebab-case, starting with a letter, usable as a crate
+/// name, a directory and (with `-` as `_`) a provider name.
+fn check_name(name: &str) -> Result<()> {
+    let words_ok = name.split(['-', '_']).all(|w| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    });
+    let starts_ok = name.starts_with(|c: char| c.is_ascii_lowercase());
+    if !words_ok || !starts_ok || name.len() > 40 {
+        bail!(
+            "plugin name {name:?} must be snake_case or kebab-case: lower-case letters and \
+             digits in words joined by `_` or `-`, starting with a letter, at most 40 characters \
+             (e.g. `acme-pay`)"
+        );
+    }
+    let provider = name.replace('-', "_");
+    if RUST_KEYWORDS.contains(&provider.as_str()) || provider == "test" {
+        bail!("plugin name `{name}` cannot be a crate name (it is reserved in Rust)");
+    }
+    Ok(())
+}
+
+const RUST_KEYWORDS: [&str; 51] = [
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
+    "where", "while", "abstract", "become", "box", "do", "final", "macro", "override", "priv",
+    "typeof", "unsized", "virtual", "yield", "try", "gen",
+];
+
+/// The directory of a workspace package called `name`, if there is one:
+/// top-level crates and every plugin place.
+fn package_dir(workspace: &Workspace, name: &str) -> Option<PathBuf> {
+    let places = [
+        workspace.root.clone(),
+        workspace.root.join("plugins"),
+        workspace.root.join("tests").join("plugins"),
+    ];
+    places
+        .iter()
+        .filter_map(|place| fs::read_dir(place).ok())
+        .flatten()
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|dir| {
+            fs::read_to_string(dir.join("Cargo.toml"))
+                .ok()
+                .and_then(|text| crate::compile::package_name(&text))
+                .is_some_and(|package| package == name)
+        })
+}
+
+/// Every file under `dir`, recursively, in name order.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            files.extend(files_under(&path)?);
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf()
+    }
+
+    #[test]
+    fn names_are_snake_or_kebab_case() {
+        for good in ["acme", "acme-pay", "acme_pay", "pay2go", "a1-b2_c3"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Acme",
+            "acme pay",
+            "-acme",
+            "acme-",
+            "acme--pay",
+            "1pay",
+            "acme.pay",
+            "ü",
+            "type",
+            "self",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// The template's files that are the same as the json-api plugin's: the
+    /// provider-neutral ones. (`component.rs` differs in the relative path
+    /// to `wit/` alone.)
+    const SHARED: [&str; 5] = [
+        "schema.rs",
+        "tree.rs",
+        "params.rs",
+        "response.rs",
+        "component.rs",
+    ];
+
+    /// The template's provider-neutral modules are the json-api plugin's,
+    /// so that a fix in one is made in both.
+    #[test]
+    fn the_template_shares_its_neutral_modules_with_json_api() {
+        let template = root().join("xtask/template/src");
+        let model = root().join("tests/plugins/json-api/src");
+        for file in SHARED {
+            let read = |dir: &Path| {
+                fs::read_to_string(dir.join(file))
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.starts_with("wit_bindgen::generate!"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            assert!(
+                read(&template) == read(&model),
+                "xtask/template/src/{file} and tests/plugins/json-api/src/{file} differ; \
+                 make the same change in both"
+            );
+        }
+    }
+
+    /// Every placeholder in the template is one `create` fills in.
+    #[test]
+    fn the_template_uses_only_known_placeholders() {
+        let template = root().join("xtask/template");
+        for file in files_under(&template).unwrap() {
+            let text = fs::read_to_string(&file).unwrap();
+            let rendered = text
+                .replace("{{name}}", "x")
+                .replace("{{provider}}", "x")
+                .replace("{{PROVIDER}}", "X");
+            assert!(
+                !rendered.contains("{{"),
+                "{} has an unknown placeholder",
+                file.display()
+            );
+        }
+    }
+}
