@@ -18,8 +18,8 @@
 //! one function below; the steps live in their own modules: `setup` (tools,
 //! Redis, the Python venv, npm packages), `compile` (cargo builds whose artifacts
 //! we need to find), `new_plugin` (the plugin template), `demo` (the local
-//! localstripe), `process` (running commands with errors that name what
-//! failed).
+//! localstripe, or prism serving Adyen's spec), `process` (running commands
+//! with errors that name what failed).
 
 mod compile;
 mod demo;
