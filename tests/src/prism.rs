@@ -18,7 +18,7 @@
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -32,11 +32,20 @@ const POLL: Duration = Duration::from_millis(100);
 const VIOLATION: &str = "Violation: ";
 const RECEIVED: &str = "Request received";
 
+/// `sh -c` script: run `"$0" "$@"` (prism and its arguments), kill it once
+/// our stdin closes, and exit when it does (so a prism that could not bind
+/// its port is seen to exit). The watcher reads a copy of stdin (fd 3): a
+/// background job's own stdin is /dev/null.
+const WATCH_STDIN: &str =
+    r#"exec 3<&0; "$0" "$@" & child=$!; { read _ <&3; kill $child 2>/dev/null; } & wait $child"#;
+
 /// A running `prism mock --errors` for one spec.
 pub struct PrismServer {
     port: u16,
     child: Child,
     log: PathBuf,
+    /// Held open: `sh` stops prism when it closes.
+    _stdin: Option<ChildStdin>,
     /// Requests prism logged before it was handed out: the readiness probe.
     probes: usize,
     /// Holds the log; an `Option` only so that a failed start can take it
@@ -81,7 +90,12 @@ impl PrismServer {
                 .join(format!("prism-{attempt}.log"));
             let out = File::create(&log).expect("cannot create prism's log file");
             let err = out.try_clone().expect("cannot duplicate a file handle");
-            let child = Command::new(&prism)
+            // Through `sh`, which holds a pipe from us: if this process dies
+            // without dropping the fixture, the pipe closes and `sh` stops
+            // prism (prism itself has no exit-on-EOF option).
+            let mut child = Command::new("sh")
+                .args(["-c", WATCH_STDIN])
+                .arg(&prism)
                 .args([
                     "mock",
                     "--errors",
@@ -91,16 +105,18 @@ impl PrismServer {
                     &port.to_string(),
                 ])
                 .arg(spec)
-                .stdin(Stdio::null())
+                .stdin(Stdio::piped())
                 .stdout(out)
                 .stderr(err)
                 .process_group(0)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", prism.display()));
+            let stdin = child.stdin.take();
             let mut server = PrismServer {
                 port,
                 child,
                 log,
+                _stdin: stdin,
                 probes: 0,
                 dir,
             };

@@ -114,6 +114,7 @@ fn exit_code(status: std::process::ExitStatus) -> u8 {
 /// `prism mock --errors` for one spec; stopped (its process group) on drop.
 struct Prism {
     child: Child,
+    _stdin: ChildStdin,
     base_url: String,
     /// Ends when prism's output does, with the violations it logged.
     log_reader: Option<std::thread::JoinHandle<Vec<String>>>,
@@ -132,8 +133,15 @@ impl Prism {
             .and_then(|listener| listener.local_addr())
             .context("cannot find a free port on 127.0.0.1")?
             .port();
-        let mut command = Command::new(&prism);
+        // Through `sh`, which holds a pipe from us: if xtask is killed, the
+        // pipe closes and `sh` stops prism (which has no exit-on-EOF option).
+        let mut command = Command::new("sh");
         command
+            .args([
+                "-c",
+                r#"exec 3<&0; "$0" "$@" & child=$!; { read _ <&3; kill $child 2>/dev/null; } & wait $child"#,
+            ])
+            .arg(&prism)
             .args([
                 "mock",
                 "--errors",
@@ -143,13 +151,14 @@ impl Prism {
                 &port.to_string(),
             ])
             .arg(spec)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .process_group(0);
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", describe(&command)))?;
+        let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
 
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -171,6 +180,7 @@ impl Prism {
         // From here on, dropping `server` stops the process group.
         let mut server = Prism {
             child,
+            _stdin: stdin,
             base_url: String::new(),
             log_reader: Some(log_reader),
         };
