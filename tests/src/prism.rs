@@ -14,6 +14,8 @@
 //! listening on` (about 10 s for the Checkout spec) and answers a request.
 //! Like the other servers it runs in its own process group, logging to a
 //! file in its own temporary directory; drop kills the group and reaps it.
+//! And like the wrappers it stops when the test process dies outright: a
+//! small `sh` watcher holds a pipe from us and kills prism when it closes.
 
 use std::fs::File;
 use std::os::unix::process::CommandExt;
