@@ -2,8 +2,9 @@
 //! escape hatch into it.
 //!
 //! - Integers stay integers (`"value":1000`), floats are written in Rust's
-//!   shortest round-trip form, strings are escaped as RFC 8259 requires.
-//!   A non-finite float has no JSON form and is refused, naming its path.
+//!   shortest round-trip form (`0.1`, `2.0`, `1e300`), strings are escaped
+//!   as RFC 8259 requires. A non-finite float has no JSON form and is
+//!   refused, naming its path.
 //! - `Null` map entries are skipped (not set); a `Null` list element is
 //!   written as `null` (validated params never hold one; `.set` may).
 //! - `.set("a[b]", v)`, `.set("a.b", v)` and `.set("lineItems[0].sku", v)`
@@ -29,9 +30,10 @@ fn write_at(out: &mut String, value: &Value, path: &mut String) -> Result<(), St
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) if f.is_finite() => {
-            // Display is the shortest string that reads back to the same
-            // f64, and never uses exponents or `inf`: valid JSON as it is.
-            out.push_str(&f.to_string());
+            // Debug is the shortest string that reads back to the same f64,
+            // with an exponent for very large or small ones (`1e300`,
+            // `1.5e-7`, `2.0`): valid JSON as it is, for finite values.
+            out.push_str(&format!("{f:?}"));
         }
         Value::Float(_) => return Err(path.clone()),
         Value::Str(s) => write_str(out, s),
@@ -257,6 +259,11 @@ mod tests {
         assert!(back.get("gone").is_none());
         assert_eq!(back["l"], serde_json::json!([true, null]));
         assert!(text.starts_with("{\"value\":-9007199254740993,"), "{text}");
+        assert!(text.contains(r#""f":0.1,"big":1e300,"#), "{text}");
+        assert_eq!(
+            json(&Value::List(vec![Value::Float(2.0), Value::Float(-1.5e-7)])),
+            "[2.0,-1.5e-7]"
+        );
     }
 
     #[test]
@@ -318,5 +325,71 @@ mod tests {
             json(&body),
             r#"{"paymentMethod":{"type":"scheme","holderName":"A"},"lineItems":[{"id":"1","sku":"S"},{"id":"2"}],"new":{"x":1}}"#
         );
+    }
+
+    /// The same value as serde_json sees it, nulls in maps skipped.
+    fn expected(v: &Value) -> serde_json::Value {
+        match v {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) => (*f).into(),
+            Value::Str(s) => s.as_str().into(),
+            Value::List(items) => items.iter().map(expected).collect(),
+            Value::Map(entries) => {
+                let mut map = serde_json::Map::new();
+                for (k, v) in entries.iter().filter(|(_, v)| !v.is_null()) {
+                    map.insert(k.clone(), expected(v));
+                }
+                serde_json::Value::Object(map)
+            }
+        }
+    }
+
+    /// Random trees of every kind of value (keys unique per map, floats
+    /// finite) read back by serde_json as the same JSON.
+    #[test]
+    fn random_trees_are_valid_json_with_the_same_values() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        fn arbitrary(next: &mut impl FnMut() -> u64, depth: u32) -> Value {
+            let pick = next() % if depth > 3 { 5 } else { 7 };
+            match pick {
+                0 => Value::Null,
+                1 => Value::Bool(next() % 2 == 0),
+                2 => Value::Int(next() as i64),
+                3 => {
+                    let f = f64::from_bits(next());
+                    Value::Float(if f.is_finite() { f } else { 0.5 })
+                }
+                4 => {
+                    let chars = ['a', '"', '\\', '\n', '\u{1}', 'é', '€', '😀', ' ', '\u{7f}'];
+                    let len = next() % 8;
+                    Value::Str((0..len).map(|_| chars[(next() % 10) as usize]).collect())
+                }
+                5 => Value::List(
+                    (0..next() % 4)
+                        .map(|_| arbitrary(next, depth + 1))
+                        .collect(),
+                ),
+                _ => Value::Map(
+                    (0..next() % 4)
+                        .map(|i| (format!("k{i}"), arbitrary(next, depth + 1)))
+                        .collect(),
+                ),
+            }
+        }
+        for _ in 0..5_000 {
+            let v = Value::Map(vec![("root".into(), arbitrary(&mut next, 0))]);
+            let text = json(&v);
+            let back: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+            assert_eq!(back, expected(&v), "{text}");
+        }
     }
 }
