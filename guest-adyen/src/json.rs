@@ -361,7 +361,7 @@ mod tests {
             let pick = next() % if depth > 3 { 5 } else { 7 };
             match pick {
                 0 => Value::Null,
-                1 => Value::Bool(next() % 2 == 0),
+                1 => Value::Bool(next().is_multiple_of(2)),
                 2 => Value::Int(next() as i64),
                 3 => {
                     let f = f64::from_bits(next());
