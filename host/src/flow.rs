@@ -419,7 +419,7 @@ impl FlowRunner {
                 path.display(),
                 timeout.as_secs_f64()
             ),
-            e => format!("{}: {e}", path.display()),
+            e => format!("{}: {}", path.display(), self.host.describe(&e)),
         })
     }
 }

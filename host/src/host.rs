@@ -206,7 +206,7 @@ fn run_script(
         .map_err(|e| e.to_string())
         .and_then(|mut ast| {
             ast.set_source(path.display().to_string());
-            engine.run_ast(&ast).map_err(|e| e.to_string())
+            engine.run_ast(&ast).map_err(|e| host.describe(&e))
         });
     host.set_deadline(None);
     host.set_current(None);

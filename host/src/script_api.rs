@@ -135,6 +135,9 @@ pub struct ScriptHost {
     /// the seed does), and building these per call would cost more than the
     /// call.
     passed_secret: RefCell<Option<PassedSecret>>,
+    /// Why the last builder method call found no function (see
+    /// [`ScriptHost::describe`]).
+    missing: RefCell<Option<String>>,
 }
 
 /// The idempotency keys of one flow job's requests: the job's identity and
@@ -167,6 +170,7 @@ impl ScriptHost {
             ids: RefCell::new(None),
             waits_for_flows: std::cell::Cell::new(false),
             passed_secret: RefCell::new(None),
+            missing: RefCell::new(None),
         }))
     }
 
@@ -235,6 +239,20 @@ impl ScriptHost {
     /// flow's); `None` once it is done.
     pub fn set_current(&self, token: Option<Token>) {
         *self.current.borrow_mut() = token;
+    }
+
+    /// A script's error for people: Rhai's, except that a method a builder
+    /// does not have is explained (the object's fields, the nearest name)
+    /// with Rhai's position kept.
+    pub fn describe(&self, error: &EvalAltResult) -> String {
+        let missing = self.missing.borrow_mut().take();
+        match (error.unwrap_inner(), missing) {
+            (EvalAltResult::ErrorFunctionNotFound(_, pos), Some(why)) if !pos.is_none() => {
+                format!("{why} ({pos})")
+            }
+            (EvalAltResult::ErrorFunctionNotFound(..), Some(why)) => why,
+            _ => error.to_string(),
+        }
     }
 
     /// Sets the wall-clock deadline of the script about to run, or none.
@@ -325,18 +343,22 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
         b.parent = Some(id.to_string());
         b.clone()
     });
-    let missing_schema = schema.clone();
     #[allow(deprecated)] // "volatile", not deprecated: see its docs
+    // Rhai calls this after *any* failed native call, not only a missing
+    // one: a call that does have a function (a setter refusing its value,
+    // `*_async` refusing the request) keeps its own error. For one that
+    // does not, the explanation is kept and Rhai's own "Function not found"
+    // error (which carries the line) goes on; [`ScriptHost::describe`]
+    // puts the two together when the script's error is reported.
+    let missing_host = host.clone();
     engine.on_missing_function(move |name, args, _is_method, _ctx| {
-        match args.first().and_then(|a| a.read_lock::<RequestBuilder>()) {
-            Some(b) => Err(script_error(missing_method(
-                &missing_schema,
-                &b,
-                name,
-                args.len(),
-            ))),
-            None => Ok(None),
+        if let Some(b) = args.first().and_then(|a| a.read_lock::<RequestBuilder>())
+            && !has_method(&missing_host.dispatcher.schema, &b, name, args.len())
+        {
+            let why = missing_method(&missing_host.dispatcher.schema, &b, name, args.len());
+            *missing_host.missing.borrow_mut() = Some(why);
         }
+        Ok(None)
     });
     engine.register_fn(
         "idempotency_key",
@@ -459,6 +481,26 @@ fn no_such_field(object: &ObjectSchema, field: &str) -> String {
         object.name,
         object.field_list()
     )
+}
+
+/// Whether `name` with `args` arguments (the builder included) is a method
+/// the host registered for this builder's object.
+fn has_method(schema: &Schema, b: &RequestBuilder, name: &str, args: usize) -> bool {
+    let Some(object) = schema.object(&b.object) else {
+        return false;
+    };
+    if let Some(op) = name.strip_suffix("_async") {
+        return object.operations.contains_key(op) && matches!(args, 1 | 3 | 4);
+    }
+    match object.fields.get(name) {
+        Some(field) if field.kind == wit::FieldKind::StringMap => matches!(args, 2 | 3),
+        Some(_) => args == 2,
+        None => match name {
+            "id" | "parent" | "idempotency_key" => args == 2,
+            "set" => args == 3,
+            _ => false,
+        },
+    }
 }
 
 /// Why a method call on a builder found no function: a field the object

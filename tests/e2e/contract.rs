@@ -166,13 +166,13 @@ fn a_secret_echoed_by_the_provider_never_reaches_a_flow() {
         let token = req.headers.get("x-api-token").cloned().unwrap_or_default();
         Action::json(
             201,
-            &serde_json::json!({"id": "ord_1", "debug": format!("token={token}")}).to_string(),
+            &serde_json::json!({"id": "ord_1", "echoed": format!("token={token}")}).to_string(),
         )
     });
     let s = jsonapi();
     s.flow(
         "new_create_order_response",
-        r#"print(`created ${parsed_data.id} ${parsed_data.debug}`);"#,
+        r#"print(`created ${parsed_data.id} ${parsed_data.echoed}`);"#,
     );
     s.script(r#"new_order().total(5).currency("usd").create_async();"#);
     let out = s.run(&stub.base_url());

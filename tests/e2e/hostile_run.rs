@@ -27,7 +27,15 @@ fn thing_scenario(name: &str) -> Scenario {
     )
     .flow(
         "new_create_thing_error",
-        r#"print(`thing error: ${parsed_error.error.message}`);"#,
+        // The plugin's own error shape, or the host's when the plugin
+        // itself failed.
+        r#"
+        if "payhost_error" in parsed_error {
+            print(`thing error: ${parsed_error.payhost_error.kind}: ${parsed_error.payhost_error.message}`);
+        } else {
+            print(`thing error: ${parsed_error.error.message}`);
+        }
+        "#,
     );
     s
 }
@@ -109,7 +117,8 @@ fn a_plugin_that_sleeps_in_parse_response_runs_the_error_flow_at_once() {
     for line in errors {
         assert!(
             line.contains(
-                "plugin `sleep_parse` tried to block in parse-response: it called \
+                "plugin_failed: the plugin could not parse the response: plugin `sleep_parse` \
+                 tried to block in parse-response: it called \
                  `wasi:clocks/monotonic-clock.subscribe-duration`"
             ),
             "{line}\n{out}"

@@ -200,7 +200,7 @@ fn files_that_are_not_this_contract_are_refused_at_load() {
     let err = load_error(&payhost_e2e::plugin("other-world"));
     assert!(err.contains("other-world.wasm"), "{err}");
     assert!(
-        err.contains("does not export payhost:plugin/provider@0.1.0"),
+        err.contains("does not export payhost:plugin/provider@0.2.0"),
         "{err}"
     );
     assert!(err.contains("acme:other/greeter"), "{err}");

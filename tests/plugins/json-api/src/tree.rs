@@ -365,6 +365,65 @@ mod tests {
         assert!(err.contains("nested deeper than 32"), "{err}");
     }
 
+    /// A tiny xorshift generator: deterministic, and no dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, bound: u32) -> u32 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            match self.0 % 10 {
+                0 => u32::MAX, // now and then, the extreme
+                _ => (self.0 >> 8) as u32 % bound,
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_node_lists_are_decoded_or_refused_never_a_panic() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut decoded = 0;
+        for _ in 0..50_000 {
+            let text = ["", "ab", "é", "abcé€"][rng.below(4) as usize % 4].to_string();
+            let nodes = (0..rng.below(8) % 8)
+                .map(|_| {
+                    let key = Span {
+                        start: rng.below(6),
+                        len: rng.below(6),
+                    };
+                    let children = Children {
+                        first: rng.below(8),
+                        count: rng.below(4),
+                    };
+                    let value = match rng.below(7) % 7 {
+                        0 => NodeValue::Null,
+                        1 => NodeValue::Boolean(true),
+                        2 => NodeValue::Integer(-1),
+                        3 => NodeValue::Float(f64::NAN),
+                        4 => NodeValue::Text(key),
+                        5 => NodeValue::List(children),
+                        _ => NodeValue::Map(children),
+                    };
+                    Node { key, value }
+                })
+                .collect();
+            let tree = Tree { nodes, text };
+            if let Ok(value) = decode(&tree) {
+                decoded += 1;
+                // Whatever was accepted is a real tree: it survives a round trip.
+                assert_eq!(
+                    decode(&Tree::encode(&value)).map(|v| format!("{v:?}")),
+                    Ok(format!("{value:?}"))
+                );
+            }
+        }
+        assert!(
+            decoded > 1_000,
+            "the generator should make valid trees too ({decoded})"
+        );
+    }
+
     #[test]
     fn empty_containers_may_name_any_first_node() {
         let tree = Tree {

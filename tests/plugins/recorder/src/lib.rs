@@ -1,7 +1,7 @@
 //! Test plugin `recorder`: well behaved, but it writes everything it receives
 //! to stderr (`recorder-configure: ...` from `configure`, `recorder-input:
-//! ...` from `build-request`, `recorder-response: ...` from
-//! `parse-response`). Secret-leak tests load it with a secret configured and
+//! ...` from `build-request`, with the `name` param decoded next to the raw
+//! tree, `recorder-response: ...` from `parse-response`). Secret-leak tests load it with a secret configured and
 //! check that the secret never appears in those lines (or in anything else
 //! the plugin can observe).
 //!
@@ -11,7 +11,7 @@
 //! default (so `configure` has something to record, and a test can check
 //! that it gets exactly the non-secret settings), an `Idempotency-Key`
 //! header, a `Stripe-Should-Retry` header, and Stripe's retried outcomes
-//! (409, 5xx, connection failures and timeouts).
+//! (409, 5xx, and every transport failure but a body over the cap).
 #![cfg(target_arch = "wasm32")]
 
 wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
@@ -60,7 +60,9 @@ impl Guest for Recorder {
                         last: 599,
                     },
                 ],
-                failures: vec![FailureKind::Connect, FailureKind::Timeout],
+                // Stripe's SDKs retry every connection error, a reset mid-request
+                // (`io`) included; not a body over the host's cap.
+                failures: vec![FailureKind::Connect, FailureKind::Timeout, FailureKind::Io],
                 should_retry_header: Some("Stripe-Should-Retry".to_string()),
                 honour_retry_after: false,
                 idempotency_header: Some("Idempotency-Key".to_string()),
@@ -79,8 +81,13 @@ impl Guest for Recorder {
         operation: String,
         input: RequestInput,
     ) -> Result<HttpRequest, PluginError> {
-        eprintln!("recorder-input: object={object:?} operation={operation:?} {input:?}");
-        let (content_type, body) = match text_param(&input.params, "name") {
+        // The raw input, and the `name` it carries decoded from the tree,
+        // so a test can find each value as a quoted string.
+        let name = text_param(&input.params, "name");
+        eprintln!(
+            "recorder-input: object={object:?} operation={operation:?} name={name:?} {input:?}"
+        );
+        let (content_type, body) = match name {
             Some(name) => (
                 Some("application/x-www-form-urlencoded".to_string()),
                 format!("name={}", form_encode(&name)).into_bytes(),
