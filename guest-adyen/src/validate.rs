@@ -212,7 +212,15 @@ fn check_children(
         let Some(child) = find_field(field.children, key) else {
             let prefix = path.render();
             let matches: Vec<&str> = close_matches(key, field.children.iter().map(|f| f.name));
-            let known: Vec<&str> = field.children.iter().map(|f| f.name).collect();
+            // Some objects take hundreds of fields (`paymentMethod` is every
+            // payment method's): list the first few.
+            const SHOWN: usize = 20;
+            let mut known: Vec<&str> = field.children.iter().map(|f| f.name).take(SHOWN).collect();
+            let more = field.children.len().saturating_sub(SHOWN);
+            let more_text = format!("... ({more} more)");
+            if more > 0 {
+                known.push(&more_text);
+            }
             let rendered = child_path.render();
             return Err(PluginError::new(
                 ErrorCode::UnknownField,

@@ -193,7 +193,11 @@ fn a_missing_required_field_is_a_script_error_and_nothing_is_sent() {
     );
     let out = s.run(&prism.base_url());
     assert!(!out.status.success(), "{out}");
-    assert!(out.stderr.contains("`reference`"), "{out}");
+    assert!(
+        out.stderr
+            .contains("payment.create: the required field `reference` is missing"),
+        "{out}"
+    );
     // Nested: `amount.currency` is required whenever `amount` is given.
     s.script(
         r#"new_payment().amount(#{value: 1000}).reference("r")
@@ -201,7 +205,11 @@ fn a_missing_required_field_is_a_script_error_and_nothing_is_sent() {
     );
     let out = s.run(&prism.base_url());
     assert!(!out.status.success(), "{out}");
-    assert!(out.stderr.contains("amount.currency"), "{out}");
+    assert!(
+        out.stderr
+            .contains("payment.create: `amount` needs `amount.currency`"),
+        "{out}"
+    );
     // Not even the merchant account: without the setting, the host refuses.
     let bare = Scenario::new()
         .with_plugin("adyen")

@@ -190,6 +190,29 @@ fn unknown_fields_get_suggestions() {
     let err = build("payment", "create", input(params)).unwrap_err();
     assert_eq!(err.code, ErrorCode::UnknownField);
     assert_eq!(err.field.as_deref(), Some("amount.curency"));
+    assert!(
+        err.message.contains("(`amount` takes: currency, value;"),
+        "{}",
+        err.message
+    );
+
+    // A long list of fields is cut short.
+    let mut params = payment();
+    if let Value::Map(entries) = &mut params {
+        entries[2].1 = map(vec![("encryptedCardNumbr", s("x"))]);
+    }
+    let err = build("payment", "create", input(params)).unwrap_err();
+    assert_eq!(
+        err.field.as_deref(),
+        Some("paymentMethod.encryptedCardNumbr")
+    );
+    assert!(
+        err.message.contains("did you mean `encryptedCardNumber`"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains(" more);"), "{}", err.message);
+    assert!(err.message.len() < 1000, "{}", err.message);
 
     // A field of the object that this operation does not take.
     let err = build(
