@@ -25,6 +25,7 @@
 //! from us).
 
 mod http;
+mod prism;
 mod redis_dump;
 pub mod scenario;
 mod servers;
@@ -38,6 +39,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 pub use http::{HttpResponse, http_request};
+pub use prism::{PrismServer, adyen_spec};
 pub use redis_dump::redis_dump;
 pub use servers::{LocalStripe, RedisServer, StatefulMock};
 

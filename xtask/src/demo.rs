@@ -1,11 +1,20 @@
 //! `cargo xtask demo`: flows/main.rhai with the Stripe plugin, against a
-//! localstripe that lives only as long as the demo.
+//! localstripe that lives only as long as the demo; `cargo xtask demo adyen`:
+//! flows/adyen/main.rhai with the Adyen plugin, against prism serving Adyen's
+//! own Checkout API definition (tests/data/adyen), likewise.
 //!
 //! localstripe is started through tests/servers/localstripe_server.py (bound
 //! to 127.0.0.1, nothing written to disk) on a port it picks itself and names
 //! in its readiness line. It runs in its own process group with its stdin on a
 //! pipe from us: the group is killed when the demo ends, however it ends, and
 //! if we are killed outright the pipe closes and the wrapper exits by itself.
+//!
+//! Prism (`@stoplight/prism-cli`, installed by setup) validates every request
+//! against the spec and answers from its examples. It takes its port on the
+//! command line, so it gets a free one from us; it runs in its own process
+//! group too, killed when the demo ends. Its log is read on a thread: the
+//! readiness line, then every `Violation:` line, which the demo lists at the
+//! end (there should be none: the plugin builds requests the spec accepts).
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -21,6 +30,12 @@ use crate::{TestEnv, Workspace};
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const READY_PREFIX: &str = "localstripe listening on ";
 const DEMO_SECRET: &str = "sk_test_payhost_demo";
+/// Prism parses the 900 kB Checkout definition before it listens (~10 s).
+const PRISM_READY_TIMEOUT: Duration = Duration::from_secs(60);
+const PRISM_READY: &str = "Prism is listening on ";
+const PRISM_VIOLATION: &str = "Violation: ";
+const ADYEN_DEMO_KEY: &str = "AQE_payhost_demo_key";
+const ADYEN_DEMO_MERCHANT: &str = "PayhostDemoMerchant";
 
 pub fn run(workspace: &Workspace, env: &TestEnv) -> Result<u8> {
     let localstripe = LocalStripe::start(workspace, env)?;
@@ -40,14 +55,180 @@ pub fn run(workspace: &Workspace, env: &TestEnv) -> Result<u8> {
         .status()
         .with_context(|| format!("cannot start {}", env.payhost_bin().display()))?;
     drop(localstripe);
+    println!("demo: payhost exited with {status}");
+    Ok(exit_code(status))
+}
 
-    let code = match (status.code(), status.signal()) {
+/// `cargo xtask demo adyen`: a payment and its capture, chained through
+/// flows, against prism serving Adyen's Checkout API v71.
+pub fn run_adyen(workspace: &Workspace, env: &TestEnv) -> Result<u8> {
+    let spec = workspace
+        .root
+        .join("tests/data/adyen/CheckoutService-v71.json");
+    let prism = Prism::start(workspace, &spec)?;
+    println!(
+        "demo: prism (Adyen Checkout v71, validating) at {}",
+        prism.base_url
+    );
+
+    let mut payhost = Command::new(env.payhost_bin());
+    payhost
+        .current_dir(&workspace.root)
+        .arg("run")
+        .arg("flows/adyen/main.rhai")
+        .arg("--plugin")
+        .arg(workspace.plugins_dir().join("adyen.wasm"))
+        .args(["--flows", "flows/adyen", "--base-url", &prism.base_url])
+        .env("ADYEN_API_KEY", ADYEN_DEMO_KEY)
+        .env("ADYEN_MERCHANT_ACCOUNT", ADYEN_DEMO_MERCHANT);
+    println!("demo: {}", describe(&payhost));
+    let status = payhost
+        .status()
+        .with_context(|| format!("cannot start {}", env.payhost_bin().display()))?;
+    let violations = prism.stop();
+    println!("demo: payhost exited with {status}");
+    if violations.is_empty() {
+        println!("demo: prism found no violation of Adyen's spec");
+    } else {
+        println!(
+            "demo: prism found {} violation(s) of Adyen's spec:",
+            violations.len()
+        );
+        for violation in &violations {
+            println!("demo:   {violation}");
+        }
+        return Ok(1);
+    }
+    Ok(exit_code(status))
+}
+
+/// payhost's exit status as the demo's exit code (128 + signal if killed).
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code).unwrap_or(1),
         (None, Some(signal)) => 128u8.saturating_add(u8::try_from(signal).unwrap_or(0)),
         (None, None) => 1,
-    };
-    println!("demo: payhost exited with {status}");
-    Ok(code)
+    }
+}
+
+/// `prism mock --errors` for one spec; stopped (its process group) on drop.
+struct Prism {
+    child: Child,
+    _stdin: ChildStdin,
+    base_url: String,
+    /// Ends when prism's output does, with the violations it logged.
+    log_reader: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Prism {
+    fn start(workspace: &Workspace, spec: &std::path::Path) -> Result<Prism> {
+        let prism = workspace.servers_dir().join("node_modules/.bin/prism");
+        if !prism.exists() {
+            bail!(
+                "{} is missing: `cargo xtask setup` installs it",
+                prism.display()
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .context("cannot find a free port on 127.0.0.1")?
+            .port();
+        // Through `sh`, which holds a pipe from us: if xtask is killed, the
+        // pipe closes and `sh` stops prism (which has no exit-on-EOF option).
+        let mut command = Command::new("sh");
+        command
+            .args([
+                "-c",
+                r#"exec 3<&0; "$0" "$@" & child=$!; { read _ <&3; kill $child 2>/dev/null; } & wait $child"#,
+            ])
+            .arg(&prism)
+            .args([
+                "mock",
+                "--errors",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .arg(spec)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0);
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", describe(&command)))?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let log_reader = std::thread::spawn(move || {
+            let mut violations = Vec::new();
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some((_, url)) = line.split_once(PRISM_READY) {
+                    let _ = ready_tx.send(url.trim().to_string());
+                    sent = true;
+                }
+                if let Some((_, violation)) = line.split_once(PRISM_VIOLATION) {
+                    violations.push(violation.trim().to_string());
+                }
+            }
+            violations
+        });
+
+        // From here on, dropping `server` stops the process group.
+        let mut server = Prism {
+            child,
+            _stdin: stdin,
+            base_url: String::new(),
+            log_reader: Some(log_reader),
+        };
+        server.base_url = match ready_rx.recv_timeout(PRISM_READY_TIMEOUT) {
+            Ok(url) => url,
+            Err(_) => match server.child.try_wait() {
+                Ok(Some(status)) => bail!("prism exited before it was ready ({status})"),
+                _ => bail!(
+                    "prism did not start listening within {}s",
+                    PRISM_READY_TIMEOUT.as_secs()
+                ),
+            },
+        };
+        Ok(server)
+    }
+
+    /// Stops prism and returns the violations it logged.
+    fn stop(mut self) -> Vec<String> {
+        kill_group(&mut self.child);
+        self.log_reader
+            .take()
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// Kills the process group `child` leads (its pid is the group id) and
+/// reaps it; a no-op once it has been reaped.
+fn kill_group(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
+    let group = format!("-{}", child.id());
+    let killed = Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !killed {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
 }
 
 /// The running wrapper; stopped (its whole process group) on drop.
@@ -110,15 +291,6 @@ impl LocalStripe {
 impl Drop for LocalStripe {
     fn drop(&mut self) {
         // The wrapper is the group leader: its pid is the group id.
-        let group = format!("-{}", self.child.id());
-        let killed = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !killed {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
 }

@@ -8,6 +8,7 @@
 //! cargo xtask test [ARGS]      fmt, clippy, setup, plugins, build payhost, cargo test --workspace ARGS
 //! cargo xtask ci               what .ci/run calls: `test --no-fail-fast`
 //! cargo xtask demo             run flows/main.rhai against a local localstripe
+//! cargo xtask demo adyen       run flows/adyen/main.rhai against prism serving Adyen's spec
 //! cargo xtask bench [ARGS]     setup, plugins, release builds, then the benchmark suite
 //! cargo xtask env              print the PAYHOST_* variables, for `eval "$(cargo xtask env)"`
 //! ```
@@ -17,8 +18,8 @@
 //! one function below; the steps live in their own modules: `setup` (tools,
 //! Redis, the Python venv, npm packages), `compile` (cargo builds whose artifacts
 //! we need to find), `new_plugin` (the plugin template), `demo` (the local
-//! localstripe), `process` (running commands with errors that name what
-//! failed).
+//! localstripe, or prism serving Adyen's spec), `process` (running commands
+//! with errors that name what failed).
 
 mod compile;
 mod demo;
@@ -48,6 +49,8 @@ commands:
                  cargo test --workspace ARGS with the PAYHOST_* variables set
   ci             what .ci/run calls: test --no-fail-fast
   demo           run flows/main.rhai with the Stripe plugin against localstripe on 127.0.0.1
+  demo adyen     run flows/adyen/main.rhai with the Adyen plugin against prism serving
+                 Adyen's Checkout API definition (tests/data/adyen) on 127.0.0.1
   bench [ARGS]   setup, plugins, release builds of payhost and payhost-bench, then every
                  benchmark (bench/): one table, written to target/bench/results.json;
                  ARGS go to payhost-bench (e.g. --only e2e,rss, --quick)
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
         "bench" => bench(&workspace, rest),
         "demo" => {
             // The demo's exit code is payhost's own.
-            return match no_args(command, rest).and_then(|()| demo(&workspace)) {
+            return match demo(&workspace, rest) {
                 Ok(code) => ExitCode::from(code),
                 Err(err) => report(err),
             };
@@ -170,10 +173,23 @@ fn env(workspace: &Workspace) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask demo`: returns payhost's exit code.
-fn demo(workspace: &Workspace) -> Result<u8> {
+/// `cargo xtask demo [adyen]`: returns payhost's exit code.
+fn demo(workspace: &Workspace, args: &[String]) -> Result<u8> {
+    let adyen = match args {
+        [] => false,
+        [provider] if provider == "adyen" => true,
+        [provider] if provider == "stripe" => false,
+        _ => bail!(
+            "`demo` takes no argument, `stripe` or `adyen`; got {}",
+            args.join(" ")
+        ),
+    };
     let env = prepare(workspace)?;
-    demo::run(workspace, &env)
+    if adyen {
+        demo::run_adyen(workspace, &env)
+    } else {
+        demo::run(workspace, &env)
+    }
 }
 
 /// `cargo xtask bench [ARGS]`: set-up and release builds, then the
