@@ -130,8 +130,8 @@ impl Guest for AdyenPlugin {
             }),
         };
         match response::parse_response(outcome) {
-            Payload::Success(s) => FlowPayload::Success(s),
-            Payload::Failure(s) => FlowPayload::Failure(s),
+            Payload::Success(s) => FlowPayload::Response(s),
+            Payload::Failure(s) => FlowPayload::Error(s),
         }
     }
 }

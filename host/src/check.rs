@@ -388,19 +388,19 @@ fn check_junk(report: &mut Report, instance: &mut PluginInstance, object: &str, 
             Err(e) => Err(e.to_string()),
             Ok(payload) => {
                 let (success, json) = match &payload {
-                    wit::FlowPayload::Success(j) => (true, j),
-                    wit::FlowPayload::Failure(j) => (false, j),
+                    wit::FlowPayload::Response(j) => (true, j),
+                    wit::FlowPayload::Error(j) => (false, j),
                 };
                 match serde_json::from_str::<Value>(json) {
                     Err(e) => Err(format!("the payload is not JSON: {e}")),
                     Ok(_) if expect_success.is_some_and(|s| s != success) => Err(format!(
                         "classified as {}, expected {}",
-                        if success { "success" } else { "failure" },
-                        if success { "failure" } else { "success" },
+                        if success { "response" } else { "error" },
+                        if success { "error" } else { "response" },
                     )),
                     Ok(_) => Ok(format!(
                         "{} payload, {} bytes of JSON",
-                        if success { "success" } else { "failure" },
+                        if success { "response" } else { "error" },
                         json.len()
                     )),
                 }

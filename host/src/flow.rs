@@ -129,8 +129,8 @@ fn plugin_payload(
     // whatever the plugin made of the (already scrubbed) response.
     let scrub = |json| finished.redactor.scrub_json_text(json);
     match instance.parse_response(&route.object, &route.operation, &finished.outcome) {
-        Ok(wit::FlowPayload::Success(json)) => Ok((Outcome::Response, scrub(json))),
-        Ok(wit::FlowPayload::Failure(json)) => Ok((Outcome::Error, scrub(json))),
+        Ok(wit::FlowPayload::Response(json)) => Ok((Outcome::Response, scrub(json))),
+        Ok(wit::FlowPayload::Error(json)) => Ok((Outcome::Error, scrub(json))),
         Err(err) => Err(format!("the plugin could not parse the response: {err}")),
     }
 }

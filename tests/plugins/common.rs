@@ -88,9 +88,9 @@ fn body_as_success(
     use payhost::plugin::types::{FlowPayload, TransportOutcome};
     match outcome {
         TransportOutcome::Response(response) => {
-            FlowPayload::Success(String::from_utf8_lossy(&response.body).into_owned())
+            FlowPayload::Response(String::from_utf8_lossy(&response.body).into_owned())
         }
-        TransportOutcome::Failed(_) => FlowPayload::Failure(
+        TransportOutcome::Failed(_) => FlowPayload::Error(
             r#"{"error":{"type":"api_connection_error","message":"transport failure"},"http_status":0}"#
                 .to_string(),
         ),

@@ -128,8 +128,8 @@ impl Guest for Plugin {
             }),
         };
         match response::parse_response(&outcome) {
-            Payload::Success(s) => wit::FlowPayload::Success(s),
-            Payload::Failure(s) => wit::FlowPayload::Failure(s),
+            Payload::Success(s) => wit::FlowPayload::Response(s),
+            Payload::Failure(s) => wit::FlowPayload::Error(s),
         }
     }
 }

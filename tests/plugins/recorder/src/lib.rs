@@ -109,7 +109,7 @@ impl Guest for Recorder {
         match &outcome {
             TransportOutcome::Response(response) if !(200..300).contains(&response.status) => {
                 let status = response.status;
-                FlowPayload::Failure(format!(
+                FlowPayload::Error(format!(
                     r#"{{"error":{{"type":"api_error","message":"status {status}"}},"http_status":{status}}}"#
                 ))
             }
