@@ -45,14 +45,20 @@ pub fn create(workspace: &Workspace, name: &str) -> Result<PathBuf> {
     }
 
     let template = workspace.root.join("xtask").join("template");
+    render(&template, name, &dest)?;
+    Ok(dest)
+}
+
+/// Writes the template rendered for `name` into `dest`.
+fn render(template: &Path, name: &str, dest: &Path) -> Result<()> {
     let provider = name.replace('-', "_");
-    let files = files_under(&template)?;
+    let files = files_under(template)?;
     if files.is_empty() {
         bail!("the template {} is empty", template.display());
     }
     for file in files {
         let relative = file
-            .strip_prefix(&template)
+            .strip_prefix(template)
             .expect("walked from the template");
         let relative = match relative.to_str().and_then(|r| r.strip_suffix(".template")) {
             Some(stripped) => PathBuf::from(stripped),
@@ -69,7 +75,7 @@ pub fn create(workspace: &Workspace, name: &str) -> Result<PathBuf> {
             .with_context(|| format!("cannot create {}", dest.display()))?;
         fs::write(&out, rendered).with_context(|| format!("cannot write {}", out.display()))?;
     }
-    Ok(dest)
+    Ok(())
 }
 
 /// What to do after `create`, for the person who ran it.
@@ -195,6 +201,44 @@ fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `plugins/example` is what `cargo xtask new-plugin example` makes,
+    /// committed, so the suite builds it, runs `plugin check` on it and a
+    /// script through it (tests/e2e/template.rs). Re-rendering must give the
+    /// same files, or the template and the example have drifted apart.
+    #[test]
+    fn the_committed_example_is_the_template_rendered() {
+        let root = root();
+        let rendered =
+            std::env::temp_dir().join(format!("payhost-template-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&rendered);
+        render(&root.join("xtask/template"), "example", &rendered).unwrap();
+        let example = root.join("plugins/example");
+        let ours: Vec<PathBuf> = files_under(&rendered).unwrap();
+        let theirs: Vec<PathBuf> = files_under(&example)
+            .unwrap()
+            .into_iter()
+            .filter(|f| !f.components().any(|c| c.as_os_str() == "target"))
+            .collect();
+        let relative = |files: &[PathBuf], base: &Path| -> Vec<PathBuf> {
+            files
+                .iter()
+                .map(|f| f.strip_prefix(base).unwrap().to_path_buf())
+                .collect()
+        };
+        assert_eq!(relative(&ours, &rendered), relative(&theirs, &example));
+        for file in &ours {
+            let rel = file.strip_prefix(&rendered).unwrap();
+            assert_eq!(
+                fs::read_to_string(file).unwrap(),
+                fs::read_to_string(example.join(rel)).unwrap(),
+                "plugins/example/{} differs from the template rendered for `example`: \
+                 re-make it with `rm -r plugins/example && cargo xtask new-plugin example`",
+                rel.display()
+            );
+        }
+        fs::remove_dir_all(&rendered).unwrap();
+    }
 
     fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,261 @@
+//! The component glue (wasm32 only): the `payhost:plugin/provider` exports,
+//! converting between the WIT types and the crate's plain ones, plus the one
+//! piece of state a plugin has, its configuration.
+//!
+//! The configuration lives in a `thread_local` because the WIT exports are
+//! free functions: the component instance is the only "self" there is, and
+//! the host gives each instance its own `configure` call before any
+//! `build-request`. A second `configure` replaces the first.
+//!
+//! This file is the same in every plugin made from the payhost template
+//! (`cargo xtask new-plugin`); it knows nothing about any provider.
+
+#![allow(unsafe_code)] // generated canonical-ABI glue
+
+wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+
+use std::cell::RefCell;
+
+use exports::payhost::plugin::provider::Guest;
+use payhost::plugin::types as wit;
+
+use crate::params::{ErrorCode, PluginError};
+use crate::provider::{self, Config, PROVIDER};
+use crate::request::{self, Input};
+use crate::response::{self, Outcome, Payload};
+use crate::schema::{self, Auth, FailureKind, Kind, Method};
+use crate::tree::{Children, Node, NodeValue, Span, Tree};
+
+thread_local! {
+    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+}
+
+struct Plugin;
+
+export!(Plugin);
+
+impl Guest for Plugin {
+    fn info() -> wit::ProviderInfo {
+        let p = &PROVIDER;
+        wit::ProviderInfo {
+            name: p.name.to_string(),
+            version: p.version.to_string(),
+            doc: p.doc.to_string(),
+            default_base_url: p.default_base_url.to_string(),
+            settings: p.settings.iter().map(setting).collect(),
+            auth: match p.auth {
+                Auth::None => wit::AuthScheme::None,
+                Auth::Basic { user, password } => wit::AuthScheme::Basic(wit::BasicAuth {
+                    user: user.to_string(),
+                    password: password.map(str::to_string),
+                }),
+                Auth::Bearer(secret) => wit::AuthScheme::Bearer(secret.to_string()),
+                Auth::Header { name, secret } => wit::AuthScheme::Header(wit::HeaderAuth {
+                    name: name.to_string(),
+                    secret: secret.to_string(),
+                }),
+            },
+            retry: wit::RetryPolicy {
+                statuses: p
+                    .retry
+                    .statuses
+                    .iter()
+                    .map(|&(first, last)| wit::StatusRange { first, last })
+                    .collect(),
+                failures: p.retry.failures.iter().map(|&k| failure_kind(k)).collect(),
+                should_retry_header: p.retry.should_retry_header.map(str::to_string),
+                honour_retry_after: p.retry.honour_retry_after,
+                idempotency_header: p.retry.idempotency_header.map(str::to_string),
+            },
+            objects: p.objects.iter().map(object).collect(),
+        }
+    }
+
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        let config = provider::configure(&settings)?;
+        CONFIG.with(|c| *c.borrow_mut() = Some(config));
+        Ok(())
+    }
+
+    fn build_request(
+        object: String,
+        operation: String,
+        input: wit::RequestInput,
+    ) -> Result<wit::HttpRequest, wit::PluginError> {
+        let input = Input {
+            id: input.id,
+            parent: input.parent,
+            params: tree(input.params),
+            extra: tree(input.extra),
+        };
+        let built = CONFIG.with(|c| match &*c.borrow() {
+            Some(config) => request::build_request(config, &object, &operation, &input),
+            None => Err(PluginError::new(
+                ErrorCode::InvalidValue,
+                &object,
+                None,
+                "the plugin was not configured: the host must call `configure` first".to_string(),
+            )),
+        });
+        built
+            .map(|r| wit::HttpRequest {
+                method: method(r.method),
+                path: r.path,
+                query: r.query,
+                headers: r.headers,
+                content_type: r.content_type,
+                body: r.body,
+            })
+            .map_err(plugin_error)
+    }
+
+    fn parse_response(_: String, _: String, outcome: wit::TransportOutcome) -> wit::FlowPayload {
+        let outcome = match outcome {
+            wit::TransportOutcome::Response(r) => Outcome::Response(response::HttpResponse {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }),
+            wit::TransportOutcome::Failed(f) => Outcome::Failed(response::TransportFailure {
+                kind: match f.kind {
+                    wit::FailureKind::Connect => FailureKind::Connect,
+                    wit::FailureKind::Timeout => FailureKind::Timeout,
+                    wit::FailureKind::BodyTooLarge => FailureKind::BodyTooLarge,
+                    wit::FailureKind::Io => FailureKind::Io,
+                },
+                status: f.status,
+                message: f.message,
+            }),
+        };
+        match response::parse_response(&outcome) {
+            Payload::Success(s) => wit::FlowPayload::Response(s),
+            Payload::Failure(s) => wit::FlowPayload::Error(s),
+        }
+    }
+}
+
+fn tree(tree: wit::ValueTree) -> Tree {
+    let span = |s: wit::Span| Span {
+        start: s.start,
+        len: s.len,
+    };
+    let children = |c: wit::Children| Children {
+        first: c.first,
+        count: c.count,
+    };
+    Tree {
+        nodes: tree
+            .nodes
+            .into_iter()
+            .map(|n| Node {
+                key: span(n.key),
+                value: match n.value {
+                    wit::NodeValue::Null => NodeValue::Null,
+                    wit::NodeValue::Boolean(b) => NodeValue::Boolean(b),
+                    wit::NodeValue::Integer(i) => NodeValue::Integer(i),
+                    wit::NodeValue::Float(f) => NodeValue::Float(f),
+                    wit::NodeValue::Text(s) => NodeValue::Text(span(s)),
+                    wit::NodeValue::List(c) => NodeValue::List(children(c)),
+                    wit::NodeValue::Map(c) => NodeValue::Map(children(c)),
+                },
+            })
+            .collect(),
+        text: tree.text,
+    }
+}
+
+fn plugin_error(e: PluginError) -> wit::PluginError {
+    wit::PluginError {
+        code: match e.code {
+            ErrorCode::UnknownObject => wit::PluginErrorCode::UnknownObject,
+            ErrorCode::UnknownOperation => wit::PluginErrorCode::UnknownOperation,
+            ErrorCode::UnknownField => wit::PluginErrorCode::UnknownField,
+            ErrorCode::InvalidValue => wit::PluginErrorCode::InvalidValue,
+            ErrorCode::MissingField => wit::PluginErrorCode::MissingField,
+            ErrorCode::MissingId => wit::PluginErrorCode::MissingId,
+            ErrorCode::InvalidId => wit::PluginErrorCode::InvalidId,
+            ErrorCode::MalformedTree => wit::PluginErrorCode::MalformedTree,
+        },
+        object: e.object,
+        field: e.field,
+        message: e.message,
+    }
+}
+
+fn method(m: Method) -> wit::HttpMethod {
+    match m {
+        Method::Get => wit::HttpMethod::Get,
+        Method::Post => wit::HttpMethod::Post,
+        Method::Put => wit::HttpMethod::Put,
+        Method::Patch => wit::HttpMethod::Patch,
+        Method::Delete => wit::HttpMethod::Delete,
+    }
+}
+
+fn failure_kind(k: FailureKind) -> wit::FailureKind {
+    match k {
+        FailureKind::Connect => wit::FailureKind::Connect,
+        FailureKind::Timeout => wit::FailureKind::Timeout,
+        FailureKind::BodyTooLarge => wit::FailureKind::BodyTooLarge,
+        FailureKind::Io => wit::FailureKind::Io,
+    }
+}
+
+fn setting(s: &schema::Setting) -> wit::SettingInfo {
+    wit::SettingInfo {
+        name: s.name.to_string(),
+        doc: s.doc.to_string(),
+        required: s.required,
+        default: s.default.map(str::to_string),
+        secret: s.secret,
+    }
+}
+
+fn object(o: &schema::Object) -> wit::ObjectInfo {
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+    wit::ObjectInfo {
+        name: o.name.to_string(),
+        doc: o.doc.to_string(),
+        operations: o
+            .operations
+            .iter()
+            .map(|op| wit::OperationInfo {
+                name: op.name.to_string(),
+                method: method(op.method),
+                path: op.path.to_string(),
+                needs_id: op.needs_id,
+                needs_parent: op.needs_parent,
+                accepts: strings(op.accepts),
+                required: strings(op.required),
+                filled_by: op
+                    .filled_by
+                    .iter()
+                    .map(|(f, s)| (f.to_string(), s.to_string()))
+                    .collect(),
+                doc: op.doc.to_string(),
+            })
+            .collect(),
+        fields: o
+            .fields
+            .iter()
+            .map(|f| wit::FieldInfo {
+                name: f.name.to_string(),
+                kind: match f.kind {
+                    Kind::Text => wit::FieldKind::Text,
+                    Kind::Integer => wit::FieldKind::Integer,
+                    Kind::Amount => wit::FieldKind::Amount,
+                    Kind::Decimal => wit::FieldKind::Decimal,
+                    Kind::Boolean => wit::FieldKind::Boolean,
+                    Kind::Timestamp => wit::FieldKind::Timestamp,
+                    Kind::StringMap => wit::FieldKind::StringMap,
+                    Kind::StringList => wit::FieldKind::StringList,
+                    Kind::Object => wit::FieldKind::Object,
+                    Kind::ObjectList => wit::FieldKind::ObjectList,
+                },
+                allowed: strings(f.allowed),
+                required: f.required,
+                doc: f.doc.to_string(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,97 @@
+//! `build-request`: from what a script asked for to the HTTP request the host
+//! sends, or the reason it cannot be sent.
+//!
+//! The steps: find the object and operation in [`PROVIDER`], decode both
+//! trees (checking their layout), validate the parameters, fill `{id}` and
+//! `{parent}` into the path (each checked for characters a path segment can
+//! carry), and encode the fields as a JSON body (a GET carries none). Auth
+//! and the idempotency key are not added here: the host owns them.
+
+use crate::params::{self, ErrorCode, PluginError};
+use crate::provider::{Config, PROVIDER};
+use crate::schema::Method;
+use crate::tree::{self, Tree};
+
+/// What a script asked for (WIT `request-input`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Input {
+    pub id: Option<String>,
+    pub parent: Option<String>,
+    pub params: Tree,
+    pub extra: Tree,
+}
+
+/// The request for the host to send (WIT `http-request`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+pub fn build_request(
+    config: &Config,
+    object: &str,
+    operation: &str,
+    input: &Input,
+) -> Result<HttpRequest, PluginError> {
+    let error = |code, message| PluginError::new(code, object, None, message);
+    let object = PROVIDER.object(object).ok_or_else(|| {
+        error(
+            ErrorCode::UnknownObject,
+            format!("no object `{object}` in the {} plugin", PROVIDER.name),
+        )
+    })?;
+    let operation = object.operation(operation).ok_or_else(|| {
+        error(
+            ErrorCode::UnknownOperation,
+            format!("`{}` has no operation `{operation}`", object.name),
+        )
+    })?;
+    let decode = |tree: &Tree, which: &str| {
+        tree::decode(tree).map_err(|e| error(ErrorCode::MalformedTree, format!("{which}: {e}")))
+    };
+    let params = decode(&input.params, "params")?;
+    let extra = decode(&input.extra, "extra")?;
+
+    // No field is filled from a setting here; pass
+    // `PROVIDER.setting_values(...)` if an operation's `filled_by` needs one.
+    let mut fields = params::validate(object, operation, &params, &[])?;
+    params::add_extra(object, &mut fields, &extra)?;
+
+    let mut path = operation.path.to_string();
+    if operation.needs_id {
+        path = path.replace("{id}", params::path_id(object, input.id.as_deref(), None)?);
+    }
+    if operation.needs_parent {
+        let parent = params::path_id(object, input.parent.as_deref(), Some("parent"))?;
+        path = path.replace("{parent}", parent);
+    }
+
+    let headers = vec![("Api-Version".to_string(), config.api_version.clone())];
+    let (content_type, body) = if operation.method == Method::Get {
+        if let Some(key) = fields.keys().next() {
+            return Err(PluginError::new(
+                ErrorCode::UnknownField,
+                object.name,
+                Some(key),
+                format!("`{}` sends no parameters; remove `{key}`", operation.name),
+            ));
+        }
+        (None, Vec::new())
+    } else {
+        let body = serde_json::Value::Object(fields).to_string().into_bytes();
+        (Some("application/json".to_string()), body)
+    };
+    Ok(HttpRequest {
+        method: operation.method,
+        path,
+        query: String::new(),
+        headers,
+        content_type,
+        body,
+    })
+}
