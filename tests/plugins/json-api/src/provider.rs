@@ -8,7 +8,7 @@
 //! failures), `Retry-After` honoured, its own idempotency header, and no
 //! should-retry header.
 
-use crate::schema::{
+use payhost_plugin_kit::schema::{
     Auth, FailureKind, Field, Kind, Method, Object, Operation, Provider, RetryPolicy, Setting,
 };
 
