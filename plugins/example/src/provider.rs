@@ -4,7 +4,7 @@
 //! own, and `cargo test` tells you if the description breaks a rule the host
 //! checks at load.
 
-use crate::schema::{
+use payhost_plugin_kit::schema::{
     Auth, FailureKind, Field, Kind, Method, Object, Operation, Provider, RetryPolicy, Setting,
 };
 
