@@ -315,6 +315,17 @@ impl Provider {
     }
 }
 
+/// The value of setting `name` among `values` (as
+/// [`Provider::setting_values`] returns them), or the empty string when it
+/// has none: what a plugin's `configure` reads each of its settings with.
+pub fn setting_value(values: &[(&str, Option<String>)], name: &str) -> String {
+    values
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
 /// RFC 9110 `tchar`: what a header name may contain.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
