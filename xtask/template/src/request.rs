@@ -8,7 +8,7 @@
 //! and the idempotency key are not added here: the host owns them.
 
 use payhost_plugin_kit::params::{self, ErrorCode, PluginError};
-use payhost_plugin_kit::request::{HttpRequest, Input};
+use payhost_plugin_kit::request::{self, HttpRequest, Input};
 use payhost_plugin_kit::schema::Method;
 use payhost_plugin_kit::tree::{self, Tree};
 
@@ -44,14 +44,7 @@ pub fn build_request(
     let mut fields = params::validate(object, operation, &params, &[])?;
     params::add_extra(object, &mut fields, &extra)?;
 
-    let mut path = operation.path.to_string();
-    if operation.needs_id {
-        path = path.replace("{id}", params::path_id(object, input.id.as_deref(), None)?);
-    }
-    if operation.needs_parent {
-        let parent = params::path_id(object, input.parent.as_deref(), Some("parent"))?;
-        path = path.replace("{parent}", parent);
-    }
+    let path = request::fill_ids(object, operation, operation.path, input)?;
 
     let headers = vec![("Api-Version".to_string(), config.api_version.clone())];
     let (content_type, body) = if operation.method == Method::Get {

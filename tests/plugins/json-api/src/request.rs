@@ -9,7 +9,7 @@
 //! idempotency key are not added here: the host owns them.
 
 use payhost_plugin_kit::params::{self, ErrorCode, PluginError};
-use payhost_plugin_kit::request::{HttpRequest, Input};
+use payhost_plugin_kit::request::{self, HttpRequest, Input};
 use payhost_plugin_kit::schema::Method;
 use payhost_plugin_kit::tree::{self, Tree};
 
@@ -56,14 +56,8 @@ pub fn build_request(
     let mut fields = params::validate(object, operation, &params, &[])?;
     params::add_extra(object, &mut fields, &extra)?;
 
-    let mut path = operation.path.replace("{tenant}", &config.tenant);
-    if operation.needs_id {
-        path = path.replace("{id}", params::path_id(object, input.id.as_deref(), None)?);
-    }
-    if operation.needs_parent {
-        let parent = params::path_id(object, input.parent.as_deref(), Some("parent"))?;
-        path = path.replace("{parent}", parent);
-    }
+    let tenant_path = operation.path.replace("{tenant}", &config.tenant);
+    let path = request::fill_ids(object, operation, &tenant_path, input)?;
 
     let headers = vec![("X-Region".to_string(), config.region.clone())];
     if operation.method == Method::Get {
