@@ -3,9 +3,10 @@
 //!
 //! The template is a minimal but real 0.2 plugin (one object, JSON bodies,
 //! bearer auth, two settings, native tests), modelled on the `jsonapi` test
-//! plugin (tests/plugins/json-api). Its provider-neutral modules are the
-//! same files as the model's (a test here keeps them so), so a fix to one is
-//! a fix to both. Rendering is plain text substitution of
+//! plugin (tests/plugins/json-api). Like the model, it holds only the
+//! provider: the provider-neutral modules are the `payhost-plugin-kit`
+//! crate (plugin-kit/), which both depend on, so a fix there is a fix to
+//! every plugin. Rendering is plain text substitution of
 //! three placeholders: `{{name}}` (the directory and package, as given),
 //! `{{provider}}` (the provider and crate name: `-` becomes `_`) and
 //! `{{PROVIDER}}` (its upper case, for the settings' environment
@@ -269,10 +270,8 @@ mod tests {
         }
     }
 
-    /// The template's files that are the same as the json-api plugin's: the
-    /// provider-neutral ones. (`component.rs` differs in the relative path
-    /// to `wit/` alone.)
-    const SHARED: [&str; 5] = [
+    /// The provider-neutral modules, which live in plugin-kit/ alone.
+    const KIT_ONLY: [&str; 5] = [
         "schema.rs",
         "tree.rs",
         "params.rs",
@@ -280,26 +279,27 @@ mod tests {
         "component.rs",
     ];
 
-    /// The template's provider-neutral modules are the json-api plugin's,
-    /// so that a fix in one is made in both.
+    /// The template and its model, json-api, build on the kit and hold no
+    /// copy of its modules, so that a fix to one is a fix to every plugin.
     #[test]
-    fn the_template_shares_its_neutral_modules_with_json_api() {
-        let template = root().join("xtask/template/src");
-        let model = root().join("tests/plugins/json-api/src");
-        for file in SHARED {
-            let read = |dir: &Path| {
-                fs::read_to_string(dir.join(file))
-                    .unwrap()
-                    .lines()
-                    .filter(|l| !l.starts_with("wit_bindgen::generate!"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
+    fn the_template_and_json_api_build_on_the_kit_without_copies() {
+        let kit = root().join("plugin-kit/src");
+        for (dir, manifest) in [
+            ("xtask/template", "Cargo.toml.template"),
+            ("tests/plugins/json-api", "Cargo.toml"),
+        ] {
+            let text = fs::read_to_string(root().join(dir).join(manifest)).unwrap();
             assert!(
-                read(&template) == read(&model),
-                "xtask/template/src/{file} and tests/plugins/json-api/src/{file} differ; \
-                 make the same change in both"
+                text.contains("payhost-plugin-kit = { workspace = true }"),
+                "{dir}/{manifest} must depend on payhost-plugin-kit"
             );
+            for file in KIT_ONLY {
+                assert!(kit.join(file).is_file(), "plugin-kit/src/{file} is missing");
+                assert!(
+                    !root().join(dir).join("src").join(file).exists(),
+                    "{dir}/src/{file} is a copy of a kit module; use payhost_plugin_kit's"
+                );
+            }
         }
     }
 

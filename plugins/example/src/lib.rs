@@ -8,24 +8,48 @@
 //!   fields (what `info` says), and what `configure` checks;
 //! - [`request`]: how a validated set of fields becomes a request (path,
 //!   headers, body encoding);
-//! - [`response`]: how the provider's answers become flow payloads, if its
-//!   error bodies are not `{"title", "detail"}`; document the shape in
-//!   README.md.
+//! - `parse_response` below: how the provider's answers become flow
+//!   payloads, if its error bodies are not `{"title", "detail"}` (the kit's
+//!   default); document the shape in README.md.
 //!
-//! [`schema`], [`tree`], [`params`] and `component` are provider-neutral:
-//! the description types, the checked parameter tree, validation against
-//! the description, and the WIT glue. All but `component` is plain Rust,
-//! tested natively (`cargo test -p example`).
+//! Everything provider-neutral (the description types, the checked
+//! parameter tree, validation against the description, the payloads and the
+//! WIT glue) is `payhost_plugin_kit`'s. This crate is plain Rust, tested
+//! natively (`cargo test -p example`).
 
-// Only the generated component glue needs `unsafe`; it opts in locally.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
-pub mod params;
 pub mod provider;
 pub mod request;
-pub mod response;
-pub mod schema;
-pub mod tree;
 
-#[cfg(target_arch = "wasm32")]
-mod component;
+use payhost_plugin_kit::Plugin;
+use payhost_plugin_kit::params::PluginError;
+use payhost_plugin_kit::request::{HttpRequest, Input};
+use payhost_plugin_kit::schema::Provider;
+
+/// The `example` plugin, as the kit's glue calls it.
+pub struct ThisPlugin;
+
+impl Plugin for ThisPlugin {
+    type Config = provider::Config;
+    const PROVIDER: &'static Provider = &provider::PROVIDER;
+
+    fn configure(settings: &[(String, String)]) -> Result<provider::Config, String> {
+        provider::configure(settings)
+    }
+
+    fn build_request(
+        config: &provider::Config,
+        object: &str,
+        operation: &str,
+        input: &Input,
+    ) -> Result<HttpRequest, PluginError> {
+        request::build_request(config, object, operation, input)
+    }
+
+    // `parse_response` is the kit's default: a 2xx JSON body passes through,
+    // every failure is `{"problem", "status", "retryable"}` (README.md).
+    // Define it here to read the provider's own error bodies instead.
+}
+
+payhost_plugin_kit::export_plugin!(ThisPlugin);

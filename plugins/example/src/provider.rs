@@ -4,8 +4,9 @@
 //! own, and `cargo test` tells you if the description breaks a rule the host
 //! checks at load.
 
-use crate::schema::{
+use payhost_plugin_kit::schema::{
     Auth, FailureKind, Field, Kind, Method, Object, Operation, Provider, RetryPolicy, Setting,
+    setting_value,
 };
 
 pub const PROVIDER: Provider = Provider {
@@ -101,13 +102,7 @@ pub struct Config {
 /// The error names the setting and says what is wrong with its value.
 pub fn configure(given: &[(String, String)]) -> Result<Config, String> {
     let values = PROVIDER.setting_values(given)?;
-    let value = |name: &str| {
-        values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let value = |name: &str| setting_value(&values, name);
     let api_version = value("api_version");
     if api_version.is_empty() || !api_version.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!(

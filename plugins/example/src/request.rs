@@ -7,30 +7,12 @@
 //! carry), and encode the fields as a JSON body (a GET carries none). Auth
 //! and the idempotency key are not added here: the host owns them.
 
-use crate::params::{self, ErrorCode, PluginError};
+use payhost_plugin_kit::params::{self, ErrorCode, PluginError};
+use payhost_plugin_kit::request::{self, HttpRequest, Input};
+use payhost_plugin_kit::schema::Method;
+use payhost_plugin_kit::tree::{self, Tree};
+
 use crate::provider::{Config, PROVIDER};
-use crate::schema::Method;
-use crate::tree::{self, Tree};
-
-/// What a script asked for (WIT `request-input`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Input {
-    pub id: Option<String>,
-    pub parent: Option<String>,
-    pub params: Tree,
-    pub extra: Tree,
-}
-
-/// The request for the host to send (WIT `http-request`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpRequest {
-    pub method: Method,
-    pub path: String,
-    pub query: String,
-    pub headers: Vec<(String, String)>,
-    pub content_type: Option<String>,
-    pub body: Vec<u8>,
-}
 
 pub fn build_request(
     config: &Config,
@@ -62,14 +44,7 @@ pub fn build_request(
     let mut fields = params::validate(object, operation, &params, &[])?;
     params::add_extra(object, &mut fields, &extra)?;
 
-    let mut path = operation.path.to_string();
-    if operation.needs_id {
-        path = path.replace("{id}", params::path_id(object, input.id.as_deref(), None)?);
-    }
-    if operation.needs_parent {
-        let parent = params::path_id(object, input.parent.as_deref(), Some("parent"))?;
-        path = path.replace("{parent}", parent);
-    }
+    let path = request::fill_ids(object, operation, operation.path, input)?;
 
     let headers = vec![("Api-Version".to_string(), config.api_version.clone())];
     let (content_type, body) = if operation.method == Method::Get {

@@ -2,12 +2,22 @@
 //! build requests from parameter trees laid out as the host lays them out,
 //! and classify outcomes. Add a test here for every object you add.
 
-use example::params::ErrorCode;
+use payhost_plugin_kit::Plugin;
+use payhost_plugin_kit::params::ErrorCode;
+use payhost_plugin_kit::request::{HttpRequest, Input};
+use payhost_plugin_kit::response::{HttpResponse, Outcome, Payload};
+use payhost_plugin_kit::schema::Method;
+use payhost_plugin_kit::tree::{Tree, Value};
+
+// A group of its own, so that rustfmt keeps it here whatever the name.
+use example::ThisPlugin;
 use example::provider::{Config, configure};
-use example::request::{HttpRequest, Input, build_request};
-use example::response::{HttpResponse, Outcome, Payload, parse_response};
-use example::schema::Method;
-use example::tree::{Tree, Value};
+use example::request::build_request;
+
+/// `parse-response` as the glue calls it.
+fn parse_response(outcome: &Outcome) -> Payload {
+    ThisPlugin::parse_response("payment", "create", outcome)
+}
 
 fn config() -> Config {
     configure(&[]).unwrap()

@@ -16,21 +16,42 @@
 //!   (README.md).
 //!
 //! The modules follow the calls: [`provider`] is what `info` says and what
-//! `configure` accepts, [`request`] is `build-request` (with [`tree`] and
-//! [`params`] for the input), [`response`] is `parse-response`. [`schema`],
-//! [`tree`] and [`params`] are provider-neutral. All of it is plain Rust,
-//! tested natively (`cargo test -p plugin-json-api`); only `component`
-//! (wasm32) knows the WIT types.
+//! `configure` accepts, [`request`] is `build-request`; `parse-response` is
+//! the kit's default, whose failure shape is this plugin's. Everything
+//! provider-neutral (the description types, the parameter tree, validation,
+//! payloads and the WIT glue) is `payhost_plugin_kit`'s. All of it is plain
+//! Rust, tested natively (`cargo test -p plugin-json-api`); only the kit's
+//! glue (wasm32) knows the WIT types.
 
-// Only the generated component glue needs `unsafe`; it opts in locally.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
-pub mod params;
 pub mod provider;
 pub mod request;
-pub mod response;
-pub mod schema;
-pub mod tree;
 
-#[cfg(target_arch = "wasm32")]
-mod component;
+use payhost_plugin_kit::Plugin;
+use payhost_plugin_kit::params::PluginError;
+use payhost_plugin_kit::request::{HttpRequest, Input};
+use payhost_plugin_kit::schema::Provider;
+
+/// The `jsonapi` plugin, as the kit's glue calls it.
+pub struct JsonApi;
+
+impl Plugin for JsonApi {
+    type Config = provider::Config;
+    const PROVIDER: &'static Provider = &provider::PROVIDER;
+
+    fn configure(settings: &[(String, String)]) -> Result<provider::Config, String> {
+        provider::configure(settings)
+    }
+
+    fn build_request(
+        config: &provider::Config,
+        object: &str,
+        operation: &str,
+        input: &Input,
+    ) -> Result<HttpRequest, PluginError> {
+        request::build_request(config, object, operation, input)
+    }
+}
+
+payhost_plugin_kit::export_plugin!(JsonApi);

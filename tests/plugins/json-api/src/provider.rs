@@ -8,8 +8,9 @@
 //! failures), `Retry-After` honoured, its own idempotency header, and no
 //! should-retry header.
 
-use crate::schema::{
+use payhost_plugin_kit::schema::{
     Auth, FailureKind, Field, Kind, Method, Object, Operation, Provider, RetryPolicy, Setting,
+    setting_value,
 };
 
 pub const PROVIDER: Provider = Provider {
@@ -186,13 +187,7 @@ pub struct Config {
 /// The error names the setting and says what is wrong with its value.
 pub fn configure(given: &[(String, String)]) -> Result<Config, String> {
     let values = PROVIDER.setting_values(given)?;
-    let value = |name: &str| {
-        values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let value = |name: &str| setting_value(&values, name);
     let tenant = value("tenant");
     let tenant_ok = (1..=64).contains(&tenant.len())
         && tenant

@@ -2,13 +2,21 @@
 //! requests from parameter trees laid out as the host lays them out, and
 //! classify outcomes. Each test is one thing a script author or a flow sees.
 
-use plugin_json_api::params::ErrorCode;
+use payhost_plugin_kit::Plugin;
+use payhost_plugin_kit::params::ErrorCode;
+use payhost_plugin_kit::request::{HttpRequest, Input};
+use payhost_plugin_kit::response::{HttpResponse, Outcome, Payload, TransportFailure};
+use payhost_plugin_kit::schema::{FailureKind, Method};
+use payhost_plugin_kit::tree::{Tree, Value};
+use plugin_json_api::JsonApi;
 use plugin_json_api::provider::{Config, configure};
-use plugin_json_api::request::{HttpRequest, Input, build_request};
-use plugin_json_api::response::{HttpResponse, Outcome, Payload, TransportFailure, parse_response};
-use plugin_json_api::schema::{FailureKind, Method};
-use plugin_json_api::tree::{Tree, Value};
+use plugin_json_api::request::build_request;
 use serde_json::json;
+
+/// `parse-response` as the glue calls it.
+fn parse_response(outcome: &Outcome) -> Payload {
+    JsonApi::parse_response("order", "create", outcome)
+}
 
 fn config() -> Config {
     configure(&[("tenant".to_string(), "acme".to_string())]).unwrap()

@@ -11,8 +11,8 @@
 //! (`lines[0].sku`) and says what was expected, for the script's author.
 //! What passes comes out as JSON, ready for a request body.
 //!
-//! This file is the same in every plugin made from the payhost template
-//! (`cargo xtask new-plugin`); it knows nothing about any provider.
+//! Part of the plugin kit: every plugin shares it, and it knows nothing
+//! about any provider.
 
 use serde_json::{Map, Value as Json};
 

@@ -1,10 +1,12 @@
 //! `parse-response`: from what the host observed to the payload of the
-//! success or the error flow.
+//! success or the error flow. [`parse_response`] is what a plugin's
+//! `parse-response` does unless it overrides `Plugin::parse_response`.
 //!
 //! Success (a 2xx with a JSON body) passes the provider's JSON through
 //! unchanged. Every failure, whatever caused it (an error status, a 2xx
 //! whose body is empty or not JSON, a transport failure), has one shape
-//! (README.md), so an error flow needs one code path:
+//! (each plugin's README.md documents it), so an error flow needs one code
+//! path:
 //!
 //! ```json
 //! {"problem": {"title": "...", "detail": "..."}, "status": 404, "retryable": false}
@@ -19,8 +21,7 @@
 
 use serde_json::{Value as Json, json};
 
-use crate::provider::PROVIDER;
-use crate::schema::FailureKind;
+use crate::schema::{FailureKind, RetryPolicy};
 
 /// A response that arrived (WIT `http-response`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +53,11 @@ pub enum Payload {
     Failure(String),
 }
 
-pub fn parse_response(outcome: &Outcome) -> Payload {
+/// The payload for `outcome`; `retry` is the provider's declared policy,
+/// which decides `retryable`.
+pub fn parse_response(retry: &RetryPolicy, outcome: &Outcome) -> Payload {
     match outcome {
-        Outcome::Response(response) => parse(response),
+        Outcome::Response(response) => parse(retry, response),
         Outcome::Failed(failure) => {
             let title = match failure.kind {
                 FailureKind::Connect => "could not connect to the API",
@@ -65,13 +68,13 @@ pub fn parse_response(outcome: &Outcome) -> Payload {
             problem_payload(
                 json!({"title": title, "detail": failure.message}),
                 0,
-                PROVIDER.retry.retries_failure(failure.kind),
+                retry.retries_failure(failure.kind),
             )
         }
     }
 }
 
-fn parse(response: &HttpResponse) -> Payload {
+fn parse(retry: &RetryPolicy, response: &HttpResponse) -> Payload {
     let status = response.status;
     let body: Option<Json> = serde_json::from_slice(&response.body).ok();
     if (200..300).contains(&status) {
@@ -113,7 +116,7 @@ fn parse(response: &HttpResponse) -> Payload {
     problem_payload(
         own.unwrap_or_else(made),
         status,
-        PROVIDER.retry.retries_status(status),
+        retry.retries_status(status),
     )
 }
 

@@ -1,42 +1,60 @@
-//! The component glue (wasm32 only): the `payhost:plugin/provider` exports,
-//! converting between the WIT types and the crate's plain ones, plus the one
-//! piece of state a plugin has, its configuration.
+//! The component glue (wasm32 only): the WIT bindings, generated once here,
+//! and the `payhost:plugin/provider` exports for any [`Plugin`], converting
+//! between the WIT types and the kit's plain ones, plus the one piece of
+//! state a plugin has, its configuration.
+//!
+//! The bindings are generated with a public export macro
+//! (`pub_export_macro`) whose default module is this one, so a plugin crate
+//! needs neither wit-bindgen nor the WIT files: `export_plugin!` invokes
+//! `bindings::export!` with [`Component`] for the plugin's type.
+//! [`Component`] is generic because the exports are free functions with no
+//! `self`; the plugin type parameter says whose description and code they
+//! run.
 //!
 //! The configuration lives in a `thread_local` because the WIT exports are
 //! free functions: the component instance is the only "self" there is, and
 //! the host gives each instance its own `configure` call before any
-//! `build-request`. A second `configure` replaces the first.
-//!
-//! This file is the same in every plugin made from the payhost template
-//! (`cargo xtask new-plugin`); it knows nothing about any provider.
+//! `build-request`. A second `configure` replaces the first. A static
+//! cannot be generic, so the slot holds the plugin's `Config` as `dyn Any`;
+//! one component exports one plugin, so the downcast cannot meet another
+//! type.
 
 #![allow(unsafe_code)] // generated canonical-ABI glue
 
-wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+/// The generated bindings of wit/plugin.wit, world `plugin`.
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        default_bindings_module: "payhost_plugin_kit::component::bindings",
+    });
+}
 
+use std::any::Any;
 use std::cell::RefCell;
+use std::marker::PhantomData;
 
-use exports::payhost::plugin::provider::Guest;
-use payhost::plugin::types as wit;
+use bindings::exports::payhost::plugin::provider::Guest;
+use bindings::payhost::plugin::types as wit;
 
+use crate::Plugin;
 use crate::params::{ErrorCode, PluginError};
-use crate::provider::{self, Config, PROVIDER};
-use crate::request::{self, Input};
-use crate::response::{self, Outcome, Payload};
+use crate::request::Input;
+use crate::response::{self, Outcome};
 use crate::schema::{self, Auth, FailureKind, Kind, Method};
 use crate::tree::{Children, Node, NodeValue, Span, Tree};
 
 thread_local! {
-    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+    static CONFIG: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-struct Plugin;
+/// The exports of plugin `P`; `export_plugin!` exports it.
+pub struct Component<P>(PhantomData<P>);
 
-export!(Plugin);
-
-impl Guest for Plugin {
+impl<P: Plugin> Guest for Component<P> {
     fn info() -> wit::ProviderInfo {
-        let p = &PROVIDER;
+        let p = P::PROVIDER;
         wit::ProviderInfo {
             name: p.name.to_string(),
             version: p.version.to_string(),
@@ -72,8 +90,8 @@ impl Guest for Plugin {
     }
 
     fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
-        let config = provider::configure(&settings)?;
-        CONFIG.with(|c| *c.borrow_mut() = Some(config));
+        let config = P::configure(&settings)?;
+        CONFIG.with(|c| *c.borrow_mut() = Some(Box::new(config)));
         Ok(())
     }
 
@@ -88,14 +106,21 @@ impl Guest for Plugin {
             params: tree(input.params),
             extra: tree(input.extra),
         };
-        let built = CONFIG.with(|c| match &*c.borrow() {
-            Some(config) => request::build_request(config, &object, &operation, &input),
-            None => Err(PluginError::new(
-                ErrorCode::InvalidValue,
-                &object,
-                None,
-                "the plugin was not configured: the host must call `configure` first".to_string(),
-            )),
+        let built = CONFIG.with(|c| {
+            match c
+                .borrow()
+                .as_ref()
+                .and_then(|config| config.downcast_ref::<P::Config>())
+            {
+                Some(config) => P::build_request(config, &object, &operation, &input),
+                None => Err(PluginError::new(
+                    ErrorCode::InvalidValue,
+                    &object,
+                    None,
+                    "the plugin was not configured: the host must call `configure` first"
+                        .to_string(),
+                )),
+            }
         });
         built
             .map(|r| wit::HttpRequest {
@@ -109,7 +134,11 @@ impl Guest for Plugin {
             .map_err(plugin_error)
     }
 
-    fn parse_response(_: String, _: String, outcome: wit::TransportOutcome) -> wit::FlowPayload {
+    fn parse_response(
+        object: String,
+        operation: String,
+        outcome: wit::TransportOutcome,
+    ) -> wit::FlowPayload {
         let outcome = match outcome {
             wit::TransportOutcome::Response(r) => Outcome::Response(response::HttpResponse {
                 status: r.status,
@@ -127,13 +156,12 @@ impl Guest for Plugin {
                 message: f.message,
             }),
         };
-        match response::parse_response(&outcome) {
-            Payload::Success(s) => wit::FlowPayload::Response(s),
-            Payload::Failure(s) => wit::FlowPayload::Error(s),
+        match P::parse_response(&object, &operation, &outcome) {
+            response::Payload::Success(s) => wit::FlowPayload::Response(s),
+            response::Payload::Failure(s) => wit::FlowPayload::Error(s),
         }
     }
 }
-
 fn tree(tree: wit::ValueTree) -> Tree {
     let span = |s: wit::Span| Span {
         start: s.start,

@@ -2,17 +2,18 @@
 //! auth, retry policy, objects, operations and fields, mirroring the WIT
 //! `provider-info` record one to one.
 //!
-//! The description is data (`provider.rs` declares one [`Provider`]
-//! constant) and everything else reads it: `component.rs` turns it into the
-//! WIT record for `info`, `params.rs` validates a script's parameters
-//! against it, `configure` fills in defaults from it, and the retry policy
-//! decides which failures `parse-response` calls retryable. One source, so
+//! The description is data (a plugin's `provider.rs` declares one
+//! [`Provider`] constant) and everything else reads it: the kit's glue
+//! turns it into the WIT record for `info`, [`crate::params`] validates a
+//! script's parameters against it, `configure` fills in defaults from it,
+//! and the retry policy decides which failures `parse-response` calls
+//! retryable. One source, so
 //! what the host is told and what the plugin enforces cannot drift apart.
 //! [`Provider::check`] applies the host's load-time rules natively, so a
 //! mistake in the description fails `cargo test` before any host sees it.
 //!
-//! This file is the same in every plugin made from the payhost template
-//! (`cargo xtask new-plugin`); it knows nothing about any provider.
+//! Part of the plugin kit: every plugin shares it, and it knows nothing
+//! about any provider.
 
 /// Everything `info` returns.
 #[derive(Debug)]
@@ -312,6 +313,17 @@ impl Provider {
         }
         problems
     }
+}
+
+/// The value of setting `name` among `values` (as
+/// [`Provider::setting_values`] returns them), or the empty string when it
+/// has none: what a plugin's `configure` reads each of its settings with.
+pub fn setting_value(values: &[(&str, Option<String>)], name: &str) -> String {
+    values
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 /// RFC 9110 `tchar`: what a header name may contain.

@@ -15,8 +15,8 @@
 //! the input. Because the layout is checked first, building the [`Value`]
 //! visits each node once and recurses at most [`MAX_DEPTH`] deep.
 //!
-//! This file is the same in every plugin made from the payhost template
-//! (`cargo xtask new-plugin`); it knows nothing about any provider.
+//! Part of the plugin kit: every plugin shares it, and it knows nothing
+//! about any provider.
 
 /// A byte range of [`Tree::text`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
