@@ -145,7 +145,8 @@ const RECURRING: Field = object_of(
             "interval",
             &["day", "week", "month", "year"],
             "Specifies billing frequency. Either day, week, month or year.",
-        ),
+        )
+        .required(),
         amount(
             "interval_count",
             "The number of intervals between subscription billings (e.g. interval=month and interval_count=3 bills every 3 months).",
@@ -190,7 +191,8 @@ pub(crate) const PRODUCT: Object = Object {
                 "expand",
             ],
             "Creates a new product object.",
-        ),
+        )
+        .requires(&["name"]),
         op(
             "retrieve",
             Get,
@@ -272,7 +274,7 @@ pub(crate) const PRODUCT: Object = Object {
         object_of(
             "default_price_data",
             &[
-                text("currency", "Three-letter ISO currency code, in lowercase."),
+                text("currency", "Three-letter ISO currency code, in lowercase.").required(),
                 amount(
                     "unit_amount",
                     "A positive integer in the smallest currency unit representing how much to charge.",
@@ -342,7 +344,8 @@ pub(crate) const PRICE: Object = Object {
                 "expand",
             ],
             "Creates a new Price for an existing Product. The Price can be recurring or one-time.",
-        ),
+        )
+        .requires(&["currency"]),
         op(
             "retrieve",
             Get,
@@ -408,7 +411,8 @@ pub(crate) const PRICE: Object = Object {
                 text(
                     "name",
                     "The product's name, meant to be displayable to the customer.",
-                ),
+                )
+                .required(),
                 boolean(
                     "active",
                     "Whether the product is currently available for purchase. Defaults to true.",

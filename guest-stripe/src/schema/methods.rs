@@ -45,7 +45,8 @@ pub(crate) const PAYMENT_METHOD: Object = Object {
             "/v1/payment_methods/{id}/attach",
             &["customer", "expand"],
             "Attaches a PaymentMethod object to a Customer.",
-        ),
+        )
+        .requires(&["customer"]),
         op(
             "detach",
             Post,

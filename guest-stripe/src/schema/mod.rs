@@ -5,6 +5,14 @@
 //! tree ([`Field::children`]); [`Object::flat_fields`] names them the way the
 //! WIT contract does (`recurring.interval`, `items[].price`). Docs follow the
 //! wording of Stripe's API reference, shortened to one line.
+//!
+//! Required fields follow the API reference too (the parameters it marks
+//! "Required", as the official SDKs' generated types do), and only where the
+//! requirement is unconditional: `refund.create` needs a charge *or* a
+//! payment intent, so neither is required; a nested field is required only
+//! if every operation that accepts its parent requires it
+//! (`transfer_data.destination` is required on `payment_intent.create` but
+//! not accepted on `capture`, so it is not marked).
 
 mod billing;
 mod methods;
@@ -46,6 +54,9 @@ pub struct Field {
     /// Allowed values of an enumeration; empty otherwise.
     pub allowed: &'static [&'static str],
     pub doc: &'static str,
+    /// For a nested field: whether its parent object, when given, must have
+    /// it. Always false at the top level (see [`Operation::required`]).
+    pub required: bool,
     /// Fields of a nested object ([`Kind::Object`]) or of each element of an
     /// object list ([`Kind::ObjectList`]); empty otherwise.
     pub children: &'static [Field],
@@ -56,11 +67,16 @@ pub struct Field {
 pub struct Operation {
     pub name: &'static str,
     pub method: Method,
-    /// Path template; `{id}` is replaced by the object's id.
+    /// Path template; `{id}` is replaced by the object's id, `{parent}` by
+    /// the parent's.
     pub path: &'static str,
     pub needs_id: bool,
+    /// Whether the path has a `{parent}` (no Stripe operation here does).
+    pub needs_parent: bool,
     /// The top-level fields this operation accepts.
     pub accepts: &'static [&'static str],
+    /// The top-level fields it cannot go without (a subset of `accepts`).
+    pub required: &'static [&'static str],
     pub doc: &'static str,
 }
 
@@ -94,6 +110,24 @@ impl Object {
 impl Operation {
     pub fn accepts(&self, field: &str) -> bool {
         self.accepts.contains(&field)
+    }
+
+    /// The same operation with `fields` required.
+    pub(crate) const fn requires(self, fields: &'static [&'static str]) -> Operation {
+        Operation {
+            required: fields,
+            ..self
+        }
+    }
+}
+
+impl Field {
+    /// The same nested field, required whenever its parent is given.
+    pub(crate) const fn required(self) -> Field {
+        Field {
+            required: true,
+            ..self
+        }
     }
 }
 
@@ -143,6 +177,7 @@ const fn field(name: &'static str, kind: Kind, doc: &'static str) -> Field {
         kind,
         allowed: &[],
         doc,
+        required: false,
         children: &[],
     }
 }
@@ -181,6 +216,7 @@ pub(crate) const fn one_of(
         kind: Kind::Text,
         allowed,
         doc,
+        required: false,
         children: &[],
     }
 }
@@ -194,6 +230,7 @@ pub(crate) const fn object_of(
         kind: Kind::Object,
         allowed: &[],
         doc,
+        required: false,
         children,
     }
 }
@@ -207,6 +244,7 @@ pub(crate) const fn list_of(
         kind: Kind::ObjectList,
         allowed: &[],
         doc,
+        required: false,
         children,
     }
 }
@@ -222,18 +260,24 @@ pub(crate) const fn op(
         name,
         method,
         path,
-        needs_id: has_id(path),
+        needs_id: contains(path, "{id}"),
+        needs_parent: contains(path, "{parent}"),
         accepts,
+        required: &[],
         doc,
     }
 }
 
-/// Whether a path template contains `{id}`.
-const fn has_id(path: &str) -> bool {
-    let b = path.as_bytes();
+/// Whether `haystack` contains `needle` (usable in `const` data).
+const fn contains(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
     let mut i = 0;
-    while i + 4 <= b.len() {
-        if b[i] == b'{' && b[i + 1] == b'i' && b[i + 2] == b'd' && b[i + 3] == b'}' {
+    while i + n.len() <= h.len() {
+        let mut j = 0;
+        while j < n.len() && h[i + j] == n[j] {
+            j += 1;
+        }
+        if j == n.len() {
             return true;
         }
         i += 1;
@@ -294,9 +338,9 @@ pub(crate) const ADDRESS_FIELDS: &[Field] = &[
 pub(crate) const SHIPPING: Field = object_of(
     "shipping",
     &[
-        text("name", "Recipient name."),
+        text("name", "Recipient name.").required(),
         text("phone", "Recipient phone (including extension)."),
-        object_of("address", ADDRESS_FIELDS, "Shipping address."),
+        object_of("address", ADDRESS_FIELDS, "Shipping address.").required(),
         text(
             "carrier",
             "The delivery service that shipped a physical product, such as Fedex, UPS, USPS, etc.",
@@ -311,7 +355,7 @@ pub(crate) const SHIPPING: Field = object_of(
 pub(crate) const AUTOMATIC_PAYMENT_METHODS: Field = object_of(
     "automatic_payment_methods",
     &[
-        boolean("enabled", "Whether this feature is enabled."),
+        boolean("enabled", "Whether this feature is enabled.").required(),
         one_of(
             "allow_redirects",
             &["always", "never"],

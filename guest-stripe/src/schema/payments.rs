@@ -37,7 +37,8 @@ pub(crate) const PAYMENT_INTENT: Object = Object {
                 "expand",
             ],
             "Creates a PaymentIntent object.",
-        ),
+        )
+        .requires(&["amount", "currency"]),
         op(
             "retrieve",
             Get,

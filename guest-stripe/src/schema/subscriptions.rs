@@ -36,7 +36,8 @@ pub(crate) const SUBSCRIPTION: Object = Object {
                 "expand",
             ],
             "Creates a new subscription on an existing customer.",
-        ),
+        )
+        .requires(&["customer"]),
         op(
             "retrieve",
             Get,
