@@ -18,9 +18,11 @@
 pub mod encode;
 pub mod error;
 pub mod pyfloat;
+pub mod provider;
 pub mod request;
 pub mod response;
 pub mod schema;
+pub mod settings;
 pub mod validate;
 pub mod value;
 
@@ -30,4 +32,5 @@ mod component;
 pub use error::{ErrorCode, PluginError};
 pub use request::{Request, build_request};
 pub use response::{FailureKind, HttpResponse, Outcome, Payload, TransportFailure, parse_response};
+pub use settings::Config;
 pub use value::Value;
