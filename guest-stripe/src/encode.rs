@@ -19,19 +19,20 @@
 //!   every other byte of the UTF-8 form becomes `%XX` (upper-case hex).
 //!
 //! The root must be a map (as stripe-python's `data.items()` requires); any
-//! other root encodes to nothing. The encoder writes into one output `String`
-//! and allocates nothing else: nested keys are rebuilt from a chain of stack
-//! frames for each pair, and numbers are formatted on the stack (floats by
-//! [`crate::pyfloat`]). Recursion
-//! depth equals the depth of the tree (at most [`crate::value::MAX_DEPTH`] for
-//! trees that came through the WIT arena).
+//! other root encodes to nothing. The encoder works on any [`Node`] (an owned
+//! [`crate::Value`] or a checked WIT tree read in place) and writes into one output
+//! `String`, allocating nothing else: nested keys are rebuilt from a chain of
+//! stack frames for each pair, and numbers are formatted on the stack (floats
+//! by [`crate::pyfloat`]). Recursion depth equals the depth of the tree (at
+//! most [`crate::value::MAX_DEPTH`] for trees that came through the WIT
+//! boundary).
 
 pub use crate::pyfloat::write_py_float;
-use crate::value::{Path, Seg, Value};
+use crate::value::{Node, Path, Seg, Shape};
 use std::fmt::Write as _;
 
 /// Encodes `params` as a form body or query string.
-pub fn encode_form(params: &Value) -> String {
+pub fn encode_form<'a, N: Node<'a>>(params: N) -> String {
     let mut out = String::with_capacity(256);
     encode_form_into(&mut out, params);
     out
@@ -40,8 +41,8 @@ pub fn encode_form(params: &Value) -> String {
 /// Appends the encoding of `params` to `out`. When `out` is not empty, each
 /// new pair is preceded by `&`, so encoding `params` and then `extra` into
 /// one string joins them without a stray separator on either side.
-pub fn encode_form_into(out: &mut String, params: &Value) {
-    if let Value::Map(entries) = params {
+pub fn encode_form_into<'a, N: Node<'a>>(out: &mut String, params: N) {
+    if let Shape::Map(entries) = params.shape() {
         for (key, value) in entries {
             let path = Path {
                 parent: None,
@@ -139,33 +140,33 @@ fn start_pair(out: &mut String, path: &Path<'_>) {
     out.push('=');
 }
 
-fn encode_value(out: &mut String, path: &Path<'_>, value: &Value) {
-    match value {
-        Value::Null => {}
-        Value::Bool(b) => {
+fn encode_value<'a, N: Node<'a>>(out: &mut String, path: &Path<'_>, value: N) {
+    match value.shape() {
+        Shape::Null => {}
+        Shape::Bool(b) => {
             start_pair(out, path);
-            out.push_str(if *b { "true" } else { "false" });
+            out.push_str(if b { "true" } else { "false" });
         }
-        Value::Int(i) => {
+        Shape::Int(i) => {
             start_pair(out, path);
             let _ = write!(out, "{i}");
         }
-        Value::Float(f) => {
+        Shape::Float(f) => {
             start_pair(out, path);
             let start = out.len();
-            write_py_float(out, *f);
+            write_py_float(out, f);
             // `quote_plus(repr(f))`: the exponent's `+` is the only byte of a
             // float's repr that is not safe.
             if let Some(plus) = out[start..].find('+') {
                 out.replace_range(start + plus..start + plus + 1, "%2B");
             }
         }
-        Value::Str(s) => {
+        Shape::Str(s) => {
             start_pair(out, path);
             quote_into(out, s);
         }
-        Value::List(items) => {
-            for (i, item) in items.iter().enumerate() {
+        Shape::List(items) => {
+            for (i, item) in items.enumerate() {
                 let child = Path {
                     parent: Some(path),
                     seg: Seg::Index(i),
@@ -173,7 +174,7 @@ fn encode_value(out: &mut String, path: &Path<'_>, value: &Value) {
                 encode_value(out, &child, item);
             }
         }
-        Value::Map(entries) => {
+        Shape::Map(entries) => {
             for (k, v) in entries {
                 let child = Path {
                     parent: Some(path),
@@ -188,6 +189,7 @@ fn encode_value(out: &mut String, path: &Path<'_>, value: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Value;
 
     fn s(v: &str) -> Value {
         Value::Str(v.into())
