@@ -183,7 +183,9 @@ pub fn build_request_with<'a, 'b, P: Node<'a>, E: Node<'b>>(
     validate_extra(obj, extra)?;
     check_required(obj, op, params, extra)?;
 
-    let mut form = String::with_capacity(256);
+    // Room for a typical body (a 10-field payment intent is ~300 bytes), so
+    // that encoding rarely grows the buffer.
+    let mut form = String::with_capacity(512);
     if !op.needs_id
         && let Some(id) = id
         && op.accepts("id")

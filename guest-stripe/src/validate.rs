@@ -28,7 +28,7 @@
 
 use crate::encode::write_py_float;
 use crate::error::{ErrorCode, PluginError, close_matches};
-use crate::schema::{Field, Kind, Method, Object, Operation, find_field};
+use crate::schema::{Field, Kind, Method, Object, Operation, find_field, same_name};
 use crate::value::{Node, Path, Seg, Shape};
 
 /// Checks `params` (the fields a script set) for `operation` on `object`.
@@ -181,7 +181,7 @@ fn check<'a, N: Node<'a>>(
     let ok = match (field.kind, value.shape()) {
         (_, Shape::Null) => true,
         (Kind::Text, Shape::Str(s)) => {
-            if !field.allowed.is_empty() && !field.allowed.contains(&s) {
+            if !field.allowed.is_empty() && !field.allowed.iter().any(|a| same_name(a, s)) {
                 return Err(invalid(object, path, &expect_one_of(field), value));
             }
             true

@@ -58,7 +58,9 @@ pub trait Node<'a>: Copy + 'a {
     /// other values.
     fn get(self, key: &str) -> Option<Self> {
         match self.shape() {
-            Shape::Map(mut entries) => entries.find(|(k, _)| *k == key).map(|(_, v)| v),
+            Shape::Map(mut entries) => entries
+                .find(|(k, _)| crate::schema::same_name(k, key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }

