@@ -5,6 +5,10 @@
 //! component instance is single-threaded and its exports are free functions,
 //! so this is the instance's own state, not state shared between instances
 //! (each instance has its own linear memory). `build-request` only reads it.
+//!
+//! `build-request` reads the lowered `value-tree`s in place: WIT
+//! `value-node` implements [`AsRawNode`], so the tree view checks and walks
+//! the host's node list without a native copy of it.
 
 #![allow(unsafe_code)] // generated canonical-ABI glue
 
@@ -28,7 +32,7 @@ use crate::request::{Target, build_request_from_tree};
 use crate::response::{self, Outcome, Payload};
 use crate::schema::{self, Kind, Method};
 use crate::settings::{self, Config};
-use crate::tree::{self, RawNode, RawValue};
+use crate::tree::{self, AsRawNode, RawNode, RawValue};
 
 thread_local! {
     /// This instance's settings, from `configure`.
@@ -87,10 +91,8 @@ impl Guest for StripePlugin {
         operation: String,
         input: RequestInput,
     ) -> Result<HttpRequest, PluginError> {
-        // One pass over each node list into the native layout (no strings
-        // are copied: text stays in the one buffer the host sent).
-        let params: Vec<RawNode> = input.params.nodes.iter().map(raw_node).collect();
-        let extra: Vec<RawNode> = input.extra.nodes.iter().map(raw_node).collect();
+        // The view reads the WIT nodes and text where they were lowered:
+        // nothing is copied or converted up front.
         let target = Target {
             object: &object,
             operation: &operation,
@@ -102,8 +104,8 @@ impl Guest for StripePlugin {
                 build_request_from_tree(
                     &cell.borrow(),
                     target,
-                    (&params, &input.params.text),
-                    (&extra, &input.extra.text),
+                    (&input.params.nodes, &input.params.text),
+                    (&input.extra.nodes, &input.extra.text),
                 )
             })
             .map(|r| HttpRequest {
@@ -142,6 +144,7 @@ impl Guest for StripePlugin {
     }
 }
 
+#[inline]
 fn span(s: Span) -> tree::Span {
     tree::Span {
         start: s.start,
@@ -149,23 +152,31 @@ fn span(s: Span) -> tree::Span {
     }
 }
 
-fn raw_node(node: &ValueNode) -> RawNode {
-    RawNode {
-        key: span(node.key),
-        value: match node.value {
-            NodeValue::Null => RawValue::Null,
-            NodeValue::Boolean(b) => RawValue::Bool(b),
-            NodeValue::Integer(i) => RawValue::Int(i),
-            NodeValue::Float(f) => RawValue::Float(f),
-            NodeValue::Text(s) => RawValue::Text(span(s)),
-            NodeValue::List(c) => RawValue::List {
-                first: c.first,
-                count: c.count,
-            },
-            NodeValue::Map(c) => RawValue::Map {
-                first: c.first,
-                count: c.count,
-            },
+impl AsRawNode for ValueNode {
+    #[inline]
+    fn raw(&self) -> RawNode {
+        RawNode {
+            key: span(self.key),
+            value: raw_value(self.value),
+        }
+    }
+}
+
+#[inline]
+fn raw_value(value: NodeValue) -> RawValue {
+    match value {
+        NodeValue::Null => RawValue::Null,
+        NodeValue::Boolean(b) => RawValue::Bool(b),
+        NodeValue::Integer(i) => RawValue::Int(i),
+        NodeValue::Float(f) => RawValue::Float(f),
+        NodeValue::Text(s) => RawValue::Text(span(s)),
+        NodeValue::List(c) => RawValue::List {
+            first: c.first,
+            count: c.count,
+        },
+        NodeValue::Map(c) => RawValue::Map {
+            first: c.first,
+            count: c.count,
         },
     }
 }

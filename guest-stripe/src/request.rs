@@ -30,7 +30,7 @@ use crate::encode::{encode_form_into, encode_pair_into};
 use crate::error::{ErrorCode, PluginError, close_matches, did_you_mean};
 use crate::schema::{self, Method};
 use crate::settings::Config;
-use crate::tree::{RawNode, TreeView};
+use crate::tree::{AsRawNode, TreeView};
 use crate::validate::{check_required, validate_extra, validate_params};
 use crate::value::Node;
 
@@ -82,13 +82,14 @@ pub fn build_request<'a, 'b, P: Node<'a>, E: Node<'b>>(
     build_request_with(&Config::default(), target, params, extra)
 }
 
-/// [`build_request`] for two WIT trees (node list and text each): checks
-/// both layouts (`malformed-tree`), then builds from them in place.
-pub fn build_request_from_tree(
+/// [`build_request`] for two WIT trees (node list and text each, the nodes
+/// native [`crate::tree::RawNode`]s or the component's own): checks both
+/// layouts (`malformed-tree`), then builds from them in place.
+pub fn build_request_from_tree<P: AsRawNode, E: AsRawNode>(
     config: &Config,
     target: Target<'_>,
-    params: (&[RawNode], &str),
-    extra: (&[RawNode], &str),
+    params: (&[P], &str),
+    extra: (&[E], &str),
 ) -> Result<Request, PluginError> {
     let malformed = |which: &str, e: crate::tree::TreeError| {
         PluginError::new(

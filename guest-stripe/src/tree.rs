@@ -63,6 +63,20 @@ pub struct RawNode {
     pub value: RawValue,
 }
 
+/// Anything that reads as a [`RawNode`]: the native node itself, or the
+/// component's WIT `value-node`, which the view then reads in place instead
+/// of copying the node list first.
+pub trait AsRawNode {
+    fn raw(&self) -> RawNode;
+}
+
+impl AsRawNode for RawNode {
+    #[inline]
+    fn raw(&self) -> RawNode {
+        *self
+    }
+}
+
 /// Why a node list and text are not a tree in the agreed layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TreeError {
@@ -157,15 +171,23 @@ impl fmt::Display for TreeError {
 impl std::error::Error for TreeError {}
 
 /// A checked tree: node list and text, borrowed.
-#[derive(Debug, Clone, Copy)]
-pub struct TreeView<'a> {
-    nodes: &'a [RawNode],
+#[derive(Debug)]
+pub struct TreeView<'a, N = RawNode> {
+    nodes: &'a [N],
     text: &'a str,
 }
 
-impl<'a> TreeView<'a> {
+impl<N> Clone for TreeView<'_, N> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<N> Copy for TreeView<'_, N> {}
+
+impl<'a, N: AsRawNode> TreeView<'a, N> {
     /// Checks the layout (see the module doc) in one pass; allocates nothing.
-    pub fn new(nodes: &'a [RawNode], text: &'a str) -> Result<TreeView<'a>, TreeError> {
+    pub fn new(nodes: &'a [N], text: &'a str) -> Result<TreeView<'a, N>, TreeError> {
         // `next`: the first node no run has claimed yet. Runs of the nodes
         // at one depth are consecutive, so depth d + 1 starts where the
         // last run handed out by depth d ends: `level_end` tracks that.
@@ -173,6 +195,7 @@ impl<'a> TreeView<'a> {
         let mut level_end: u64 = 1;
         let mut depth = 0usize;
         for (i, node) in nodes.iter().enumerate() {
+            let node = node.raw();
             let index = i as u64;
             if i == 0 {
                 check_key(text, i, node.key, false)?;
@@ -214,7 +237,7 @@ impl<'a> TreeView<'a> {
                     let is_map = matches!(node.value, RawValue::Map { .. });
                     for child in next..end {
                         let c = child as usize;
-                        check_key(text, c, nodes[c].key, is_map)?;
+                        check_key(text, c, nodes[c].raw().key, is_map)?;
                     }
                     next = end;
                 }
@@ -225,7 +248,7 @@ impl<'a> TreeView<'a> {
     }
 
     /// The root; for an empty node list, an empty map.
-    pub fn root(&self) -> NodeRef<'_> {
+    pub fn root(&self) -> NodeRef<'_, N> {
         NodeRef {
             tree: self,
             index: 0,
@@ -261,13 +284,20 @@ fn check_key(text: &str, node: usize, key: Span, in_map: bool) -> Result<(), Tre
 }
 
 /// One node of a checked tree.
-#[derive(Clone, Copy)]
-pub struct NodeRef<'a> {
-    tree: &'a TreeView<'a>,
+pub struct NodeRef<'a, N = RawNode> {
+    tree: &'a TreeView<'a, N>,
     index: usize,
 }
 
-impl<'a> NodeRef<'a> {
+impl<N> Clone for NodeRef<'_, N> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<N> Copy for NodeRef<'_, N> {}
+
+impl<'a, N: AsRawNode> NodeRef<'a, N> {
     fn slice(&self, span: Span) -> &'a str {
         // Checked by `TreeView::new`; `get` keeps this free of panics anyway.
         let start = span.start as usize;
@@ -277,7 +307,7 @@ impl<'a> NodeRef<'a> {
             .unwrap_or("")
     }
 
-    fn children(&self, first: u32, count: u32) -> Children<'a> {
+    fn children(&self, first: u32, count: u32) -> Children<'a, N> {
         Children {
             tree: self.tree,
             next: first as usize,
@@ -286,16 +316,16 @@ impl<'a> NodeRef<'a> {
     }
 }
 
-impl<'a> Node<'a> for NodeRef<'a> {
-    type Items = Children<'a>;
-    type Entries = KeyedChildren<'a>;
+impl<'a, N: AsRawNode> Node<'a> for NodeRef<'a, N> {
+    type Items = Children<'a, N>;
+    type Entries = KeyedChildren<'a, N>;
 
-    fn shape(self) -> Shape<'a, Children<'a>, KeyedChildren<'a>> {
+    fn shape(self) -> Shape<'a, Children<'a, N>, KeyedChildren<'a, N>> {
         let Some(node) = self.tree.nodes.get(self.index) else {
             // Only the root of an empty node list: an empty map.
             return Shape::Map(KeyedChildren(self.children(0, 0)));
         };
-        match node.value {
+        match node.raw().value {
             RawValue::Null => Shape::Null,
             RawValue::Bool(b) => Shape::Bool(b),
             RawValue::Int(i) => Shape::Int(i),
@@ -309,24 +339,29 @@ impl<'a> Node<'a> for NodeRef<'a> {
     }
 }
 
-impl fmt::Debug for NodeRef<'_> {
+impl<N> fmt::Debug for NodeRef<'_, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "NodeRef({})", self.index)
     }
 }
 
 /// The elements of a list node.
-#[derive(Clone)]
-pub struct Children<'a> {
-    tree: &'a TreeView<'a>,
+pub struct Children<'a, N = RawNode> {
+    tree: &'a TreeView<'a, N>,
     next: usize,
     end: usize,
 }
 
-impl<'a> Iterator for Children<'a> {
-    type Item = NodeRef<'a>;
+impl<N> Clone for Children<'_, N> {
+    fn clone(&self) -> Self {
+        Children { ..*self }
+    }
+}
 
-    fn next(&mut self) -> Option<NodeRef<'a>> {
+impl<'a, N: AsRawNode> Iterator for Children<'a, N> {
+    type Item = NodeRef<'a, N>;
+
+    fn next(&mut self) -> Option<NodeRef<'a, N>> {
         if self.next >= self.end {
             return None;
         }
@@ -344,14 +379,19 @@ impl<'a> Iterator for Children<'a> {
     }
 }
 
-impl ExactSizeIterator for Children<'_> {}
+impl<N: AsRawNode> ExactSizeIterator for Children<'_, N> {}
 
 /// The entries of a map node, with their keys.
-#[derive(Clone)]
-pub struct KeyedChildren<'a>(Children<'a>);
+pub struct KeyedChildren<'a, N = RawNode>(Children<'a, N>);
 
-impl<'a> Iterator for KeyedChildren<'a> {
-    type Item = (&'a str, NodeRef<'a>);
+impl<N> Clone for KeyedChildren<'_, N> {
+    fn clone(&self) -> Self {
+        KeyedChildren(self.0.clone())
+    }
+}
+
+impl<'a, N: AsRawNode> Iterator for KeyedChildren<'a, N> {
+    type Item = (&'a str, NodeRef<'a, N>);
 
     fn next(&mut self) -> Option<Self::Item> {
         let node = self.0.next()?;
@@ -359,7 +399,7 @@ impl<'a> Iterator for KeyedChildren<'a> {
             .tree
             .nodes
             .get(node.index)
-            .map_or(Span::default(), |n| n.key);
+            .map_or(Span::default(), |n| n.raw().key);
         Some((node.slice(key), node))
     }
 
@@ -368,7 +408,7 @@ impl<'a> Iterator for KeyedChildren<'a> {
     }
 }
 
-impl ExactSizeIterator for KeyedChildren<'_> {}
+impl<N: AsRawNode> ExactSizeIterator for KeyedChildren<'_, N> {}
 
 /// A tree in its two buffers, owned.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -425,7 +465,7 @@ impl Tree {
     }
 
     /// Checks the layout and returns the view.
-    pub fn view(&self) -> Result<TreeView<'_>, TreeError> {
+    pub fn view(&self) -> Result<TreeView<'_, RawNode>, TreeError> {
         TreeView::new(&self.nodes, &self.text)
     }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::tree::{RawValue, Span, Tree};
+use crate::tree::{RawNode, RawValue, Span, Tree};
 use crate::value::Value;
 
 fn s(v: &str) -> Value {
@@ -229,6 +229,9 @@ fn validation_runs_before_encoding() {
     assert_eq!(e.code, ErrorCode::InvalidValue);
 }
 
+/// An empty node list (an empty map).
+const NO_NODES: &[RawNode] = &[];
+
 fn pi_params() -> Value {
     map(vec![("amount", Value::Int(5)), ("currency", s("eur"))])
 }
@@ -280,7 +283,7 @@ fn from_tree_matches_the_owned_path() {
         &Config::default(),
         target("payment_intent", "create"),
         (&p.nodes, &p.text),
-        (&[], ""),
+        (NO_NODES, ""),
     )
     .unwrap();
     assert_eq!(
@@ -303,7 +306,7 @@ fn malformed_trees_are_refused() {
         &Config::default(),
         target("payment_intent", "create"),
         (&cyclic, ""),
-        (&[], ""),
+        (NO_NODES, ""),
     )
     .unwrap_err();
     assert_eq!(e.code, ErrorCode::MalformedTree);
@@ -329,7 +332,7 @@ fn malformed_trees_are_refused() {
         &Config::default(),
         target("payment_intent", "create"),
         (&short.nodes, &short.text),
-        (&[], ""),
+        (NO_NODES, ""),
     )
     .unwrap_err();
     assert_eq!(e.code, ErrorCode::MalformedTree);
@@ -461,9 +464,9 @@ fn settings_become_headers() {
             if operation == "create" {
                 (&t.nodes, &t.text)
             } else {
-                (&[], "")
+                (NO_NODES, "")
             },
-            (&[], ""),
+            (NO_NODES, ""),
         )
         .unwrap();
         assert_eq!(
