@@ -58,7 +58,7 @@ pub fn measure(
 ) -> anyhow::Result<Figures> {
     let rig = Rig::new(plugin, &stub.base_url(delay), 4_096, 0)?;
     let limits = ScriptLimits::default();
-    let dispatcher = rig.dispatcher.clone();
+    let dispatcher = rig.dispatcher().clone();
     let (mut ledger, token) = Ledger::new();
     let executor = dispatcher.executor.clone();
     let host = ScriptHost::new(dispatcher)?;
@@ -116,7 +116,7 @@ pub fn measure(
     drop(engine);
     drop(host);
     let summary = rig
-        .runtime
+        .runtime()
         .block_on(ledger.wait(Some(delay + Duration::from_secs(60))))
         .map_err(|s| anyhow::anyhow!("requests still open after the delay: {s}"))
         .context("create_async measurement")?;

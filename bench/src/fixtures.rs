@@ -105,28 +105,14 @@ pub fn load_plugin(path: &Path) -> anyhow::Result<Plugin> {
         .with_context(|| format!("loading {}", path.display()))
 }
 
-/// The executor and dispatcher, built by the code `payhost run` uses
-/// (`Dispatcher::build`). The secret comes from the scripts' third argument
-/// (a variable no one sets is named, so the environment cannot add one).
-pub fn dispatcher(
-    plugin: &Plugin,
-    runtime: &tokio::runtime::Runtime,
-    base_url: &str,
-    http: HttpConfig,
-    sink: Arc<dyn OutcomeSink>,
-) -> anyhow::Result<Dispatcher> {
-    Dispatcher::build(
-        plugin,
-        &ProviderConfig {
-            base_url: Some(base_url.to_string()),
-            secret_env: Some("PAYHOST_BENCH_NO_SECRET".into()),
-            worker_id: WORKER_ID.into(),
-            context_id: CONTEXT_ID.into(),
-            http,
-        },
-        runtime.handle().clone(),
-        sink,
-    )
+/// Points `config` at the bench's provider: `base_url`, the bench's ids,
+/// and no configured secret: it comes from the scripts' third argument (a
+/// variable no one sets is named, so the environment cannot add one).
+pub fn provider(config: &mut payhost::host::HostConfig, base_url: &str) {
+    config.provider.base_url = Some(base_url.to_string());
+    config.provider.settings.secret_env = Some("PAYHOST_BENCH_NO_SECRET".into());
+    config.provider.worker_id = WORKER_ID.into();
+    config.provider.context_id = CONTEXT_ID.into();
 }
 
 /// The runtime `payhost run` starts: two worker threads.

@@ -1,31 +1,26 @@
-//! payhost in process, wired the way `host/src/run.rs` wires `payhost run`:
-//! the plugin, one tokio runtime with two threads, the embedded queue, the
-//! HTTP executor delivering into it, a pool of two flow workers, and the
-//! script on a thread of its own with a `ScriptHost` and
-//! `flow::script_engine`. The only differences from `run::run` are that the
-//! plugin is loaded once per bench (not per run) and that the clock starts
-//! when the script starts, so a figure is steady-state work and not start-up.
+//! payhost in process, built as `payhost run` builds it: a
+//! [`payhost::host::Host`] from a `HostConfig` (the plugin, one tokio
+//! runtime, the HTTP executor, two flow threads, the embedded queue), and the
+//! script on a thread of its own through `Host::spawn_script`. The only
+//! differences from `run::run` are that the plugin is loaded once per bench
+//! (not per run) and that the clock starts when the script starts, so a
+//! figure is steady-state work and not start-up.
 
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use payhost::flow::{ScriptLimits, script_engine};
-use payhost::http::HttpConfig;
+use payhost::host::{Host, HostConfig};
 use payhost::ledger::{Ledger, Summary, Token};
 use payhost::plugin::Plugin;
-use payhost::queue::{self, Placement, WorkerPool, WorkerSetup};
-use payhost::script_api::{Dispatcher, ScriptHost};
+use payhost::queue::Placement;
+use payhost::script_api::Dispatcher;
 
 use crate::fixtures::{self, Scripts};
 
 pub struct Rig {
-    pub runtime: tokio::runtime::Runtime,
-    pub dispatcher: Dispatcher,
+    host: Host,
     pub scripts: Scripts,
-    pub limits: ScriptLimits,
-    pool: Option<WorkerPool>,
 }
 
 impl Rig {
@@ -37,48 +32,28 @@ impl Rig {
         requests: usize,
     ) -> anyhow::Result<Rig> {
         let scripts = Scripts::new(requests)?;
-        let runtime = fixtures::http_runtime()?;
-        let (sink, receiver) = queue::channel();
-        let http = HttpConfig {
-            max_in_flight,
-            ..HttpConfig::default()
-        };
-        let dispatcher = fixtures::dispatcher(plugin, &runtime, base_url, http, Arc::new(sink))?;
-        let limits = ScriptLimits::default();
-        let pool = WorkerPool::start(
-            receiver,
-            2,
-            WorkerSetup {
-                dispatcher: dispatcher.clone(),
-                flows_dir: scripts.flows_dir(),
-                limits: limits.clone(),
-                placement: Placement::Local,
-            },
-        )?;
-        Ok(Rig {
-            runtime,
-            dispatcher,
-            scripts,
-            limits,
-            pool: Some(pool),
-        })
+        let mut config = HostConfig::new(plugin.path().to_path_buf());
+        fixtures::provider(&mut config, base_url);
+        config.provider.http.max_in_flight = max_in_flight;
+        config.flows_dir = scripts.flows_dir();
+        config.flow_threads = 2;
+        let host = Host::start_with(plugin, &config, |_| Ok(Placement::Local))?;
+        Ok(Rig { host, scripts })
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        self.host.dispatcher()
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.host.runtime()
     }
 
     /// Runs `main.rhai` on its own thread, charging its requests to `token`.
     pub fn spawn_script(&self, token: Token) -> anyhow::Result<JoinHandle<Result<(), String>>> {
-        let dispatcher = self.dispatcher.clone();
-        let limits = self.limits.clone();
-        let source = std::fs::read_to_string(self.scripts.main_script())?;
-        Ok(std::thread::Builder::new()
-            .name("payhost-script".into())
-            .spawn(move || {
-                let host = ScriptHost::new(dispatcher).map_err(|e| e.to_string())?;
-                let engine = script_engine(&host, &limits);
-                host.set_current(Some(token));
-                let result = engine.run(&source).map_err(|e| e.to_string());
-                host.set_current(None);
-                result
-            })?)
+        let path = self.scripts.main_script();
+        let source = std::fs::read_to_string(&path)?;
+        Ok(self.host.spawn_script(&path, source, token, None)?)
     }
 
     /// Runs the script and waits until every request and flow is done.
@@ -87,7 +62,7 @@ impl Rig {
         let (mut ledger, token) = Ledger::new();
         let started = Instant::now();
         let script = self.spawn_script(token)?;
-        let waited = self.runtime.block_on(ledger.wait(Some(limit)));
+        let waited = self.runtime().block_on(ledger.wait(Some(limit)));
         let elapsed = started.elapsed();
         match script.join() {
             Ok(Ok(())) => {}
@@ -100,13 +75,9 @@ impl Rig {
         Ok((summary, elapsed))
     }
 
-    /// Stops the executor and the workers.
-    pub fn finish(mut self) {
-        self.dispatcher.executor.close();
-        if let Some(pool) = self.pool.take() {
-            pool.shutdown();
-        }
-        self.runtime.shutdown_background();
+    /// Stops the executor and the flow threads.
+    pub fn finish(self) {
+        self.host.shutdown(true);
     }
 }
 

@@ -108,12 +108,14 @@ fn usable_payload<T>(
     instance: &mut PluginInstance,
     finished: &Finished,
     parse: impl FnOnce(&str) -> serde_json::Result<T>,
-) -> Result<(Outcome, String, T), String> {
-    let (outcome, json) = plugin_payload(instance, finished)?;
+) -> Result<(Outcome, String, T), Unusable> {
+    let (outcome, json) = plugin_payload(instance, finished).map_err(Unusable::PluginFailed)?;
     if !nesting_within(&json, MAX_PAYLOAD_DEPTH) {
-        return Err(format!("it nests deeper than {MAX_PAYLOAD_DEPTH} levels"));
+        return Err(Unusable::Payload(format!(
+            "it nests deeper than {MAX_PAYLOAD_DEPTH} levels"
+        )));
     }
-    let parsed = parse(&json).map_err(|e| e.to_string())?;
+    let parsed = parse(&json).map_err(|e| Unusable::Payload(e.to_string()))?;
     Ok((outcome, json, parsed))
 }
 
@@ -133,20 +135,41 @@ fn plugin_payload(
     }
 }
 
-/// An `api_error` payload saying why the real one could not be used.
-fn unusable_payload(finished: &Finished, why: &str) -> (Outcome, String) {
+/// The host's own error payload, for when the plugin gave none a flow can
+/// use. Its one shape, the same for every provider (documented in
+/// docs/architecture.md, "Error payloads"):
+///
+/// ```json
+/// {"payhost_error": {"kind": "plugin_failed" | "unusable_payload", "message": "..."},
+///  "http_status": 502}
+/// ```
+///
+/// `http_status` is the response's status, 0 when none arrived.
+fn unusable_payload(finished: &Finished, why: &Unusable) -> (Outcome, String) {
     let status = match &finished.outcome {
         wit::TransportOutcome::Response(r) => r.status,
         wit::TransportOutcome::Failed(f) => f.status.unwrap_or(0),
     };
+    let (kind, message) = match why {
+        Unusable::PluginFailed(e) => ("plugin_failed", e.clone()),
+        Unusable::Payload(e) => (
+            "unusable_payload",
+            format!("the plugin's payload cannot be given to a flow: {e}"),
+        ),
+    };
     let payload = serde_json::json!({
-        "error": {
-            "type": "api_error",
-            "message": format!("the response cannot be given to a flow: {why}"),
-        },
+        "payhost_error": { "kind": kind, "message": message },
         "http_status": status,
     });
     (Outcome::Error, payload.to_string())
+}
+
+/// Why the plugin's payload is not used.
+enum Unusable {
+    /// The plugin's `parse-response` failed (trapped, ran out of time, ...).
+    PluginFailed(String),
+    /// It answered, but with a payload a flow cannot take.
+    Payload(String),
 }
 
 fn flow_job(finished: &Finished, caller_id: &str, outcome: Outcome, payload: String) -> FlowJob {

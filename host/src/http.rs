@@ -12,8 +12,9 @@
 //! piling response bodies up in memory. Flow threads never wait on that
 //! backlog: they are what drains it.
 //!
-//! Each task attaches auth as the plugin declared, an idempotency key on POST
-//! (the same on every attempt), and retries as [`crate::retry`] says. Bodies
+//! Each task attaches the credentials header [`crate::outbound::Credentials`]
+//! made, an idempotency key on POST (the same on every attempt), and retries
+//! as [`crate::retry`] says with the plugin's rules. Bodies
 //! are read up to a cap; redirects are never followed. The outcome, with the
 //! route it came from, goes to the [`OutcomeSink`] the run wired in (the
 //! embedded queue's workers, or the Redis dispatcher).
@@ -35,9 +36,10 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::ledger::{Event, Token};
+use crate::outbound::AuthHeader;
 use crate::outbound::Checked;
 use crate::plugin::wit;
-use crate::retry::{Attempt, RetryPolicy, parse_should_retry};
+use crate::retry::{Attempt, RetryPolicy, RetryRules, parse_retry_after, parse_should_retry};
 use crate::secret::{Redactor, Secret};
 
 /// The one tokio runtime of a process: HTTP (and Redis) I/O. Scripts and
@@ -117,8 +119,10 @@ pub trait OutcomeSink: Send + Sync + 'static {
 pub struct Outbound {
     pub request: Checked,
     pub route: Route,
-    pub secret: Option<Secret>,
-    /// Recognises `secret` in responses; built once per secret by the caller.
+    /// The credentials header, per the plugin's auth scheme.
+    pub auth: Option<AuthHeader>,
+    /// Recognises the secrets in responses; built once per secret by the
+    /// caller.
     pub redactor: Redactor,
     /// Caller-chosen idempotency key, already checked to be a valid header
     /// value (see [`check_idempotency_key`]); a fresh one is made for POSTs
@@ -139,32 +143,6 @@ pub struct Outbound {
 #[error("payhost is shutting down; the request was not sent")]
 pub struct ShuttingDown;
 
-/// How the provider wants auth and retries, from its `info`.
-#[derive(Debug, Clone)]
-pub struct ProviderWire {
-    pub auth: wit::AuthScheme,
-    pub idempotency_header: Option<HeaderName>,
-    pub should_retry_header: Option<HeaderName>,
-}
-
-impl ProviderWire {
-    pub fn from_info(info: &wit::ProviderInfo) -> Result<Self, String> {
-        let header = |name: &Option<String>| -> Result<Option<HeaderName>, String> {
-            name.as_deref()
-                .map(|n| {
-                    HeaderName::from_bytes(n.as_bytes())
-                        .map_err(|_| format!("plugin info names an invalid header `{n}`"))
-                })
-                .transpose()
-        };
-        Ok(Self {
-            auth: info.auth.clone(),
-            idempotency_header: header(&info.idempotency_header)?,
-            should_retry_header: header(&info.should_retry_header)?,
-        })
-    }
-}
-
 /// A handle to the executor; clone it into every thread that sends requests.
 #[derive(Clone)]
 pub struct HttpExecutor {
@@ -178,7 +156,9 @@ struct Inner {
     /// Places for finished outcomes of the main script's requests that no
     /// flow thread has handled yet (see [`Outbound::waits_for_flows`]).
     backlog: Arc<Semaphore>,
-    wire: ProviderWire,
+    /// The provider's retry rules and idempotency header.
+    rules: RetryRules,
+    idempotency_header: Option<HeaderName>,
     config: HttpConfig,
     sink: Arc<dyn OutcomeSink>,
 }
@@ -187,7 +167,7 @@ impl HttpExecutor {
     pub fn new(
         runtime: Handle,
         config: HttpConfig,
-        wire: ProviderWire,
+        provider: &wit::ProviderInfo,
         sink: Arc<dyn OutcomeSink>,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
@@ -203,7 +183,12 @@ impl HttpExecutor {
                 permits: Arc::new(Semaphore::new(config.max_in_flight)),
                 backlog: Arc::new(Semaphore::new(config.max_in_flight)),
                 client,
-                wire,
+                rules: RetryRules::new(&provider.retry),
+                idempotency_header: provider
+                    .retry
+                    .idempotency_header
+                    .as_deref()
+                    .and_then(|n| HeaderName::from_bytes(n.as_bytes()).ok()),
                 config,
                 sink,
             }),
@@ -227,14 +212,14 @@ impl HttpExecutor {
             let Outbound {
                 request,
                 route,
-                secret,
+                auth,
                 redactor,
                 idempotency_key,
                 token,
                 waits_for_flows: _,
             } = outbound;
             let (outcome, retries) = inner
-                .send_with_retries(request, secret.as_ref(), &redactor, idempotency_key)
+                .send_with_retries(request, auth.as_ref(), &redactor, idempotency_key)
                 .await;
             drop(permit);
             token.report(Event::RequestDone { retries });
@@ -281,11 +266,11 @@ impl Inner {
     async fn send_with_retries(
         &self,
         request: Checked,
-        secret: Option<&Secret>,
+        auth: Option<&AuthHeader>,
         redactor: &Redactor,
         idempotency_key: Option<String>,
     ) -> (wit::TransportOutcome, u32) {
-        let idempotency = match (&self.wire.idempotency_header, &request.method) {
+        let idempotency = match (&self.idempotency_header, &request.method) {
             (Some(name), &reqwest::Method::POST) => {
                 let key = idempotency_key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                 // Keys from scripts were checked at the call site; a
@@ -298,13 +283,20 @@ impl Inner {
         let mut retries = 0;
         loop {
             let (outcome, attempt) = self
-                .send_once(&request, secret, redactor, idempotency.as_ref())
+                .send_once(&request, auth, redactor, idempotency.as_ref())
                 .await;
-            if !self.config.retry.should_retry(attempt, retries) {
+            if !self
+                .config
+                .retry
+                .should_retry(&self.rules, &attempt, retries)
+            {
                 return (outcome, retries);
             }
             retries += 1;
-            let delay = self.config.retry.delay(retries, rand::random::<f64>());
+            let delay = self
+                .config
+                .retry
+                .delay(retries, rand::random::<f64>(), &attempt);
             tracing::debug!(
                 url = %request.url,
                 retry = retries,
@@ -317,7 +309,7 @@ impl Inner {
     async fn send_once(
         &self,
         request: &Checked,
-        secret: Option<&Secret>,
+        auth: Option<&AuthHeader>,
         redactor: &Redactor,
         idempotency: Option<&(HeaderName, HeaderValue)>,
     ) -> (wit::TransportOutcome, Attempt) {
@@ -329,28 +321,23 @@ impl Inner {
         if let Some((name, value)) = idempotency {
             builder = builder.header(name, value);
         }
-        if let Some(secret) = secret {
-            builder = match &self.wire.auth {
-                wit::AuthScheme::None => builder,
-                wit::AuthScheme::BasicUser => builder.basic_auth(secret.expose(), Some("")),
-                wit::AuthScheme::Bearer => builder.bearer_auth(secret.expose()),
-                wit::AuthScheme::Header(name) => {
-                    // Checked by `check_secret` where the secret came in.
-                    let mut value =
-                        HeaderValue::from_str(secret.expose()).expect("secrets are checked");
-                    value.set_sensitive(true);
-                    builder.header(name.as_str(), value)
-                }
-            };
+        if let Some(auth) = auth {
+            builder = builder.header(&auth.name, &auth.value);
         }
         let response = match builder.send().await {
             Ok(response) => response,
-            Err(err) => return (failure(&err, None), Attempt::ConnectionFailed),
+            Err(err) => return failure(&err, None),
         };
         let status = response.status().as_u16();
-        let should_retry = self.wire.should_retry_header.as_ref().and_then(|name| {
-            parse_should_retry(response.headers().get(name).and_then(|v| v.to_str().ok()))
-        });
+        let header = |name: &HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let should_retry = self
+            .rules
+            .should_retry_header()
+            .and_then(|name| parse_should_retry(header(name)));
+        let retry_after = match self.rules.honours_retry_after() {
+            true => parse_retry_after(header(&reqwest::header::RETRY_AFTER)),
+            false => None,
+        };
         let headers: Vec<(String, String)> = response
             .headers()
             .iter()
@@ -372,6 +359,7 @@ impl Inner {
                 Attempt::Response {
                     status,
                     should_retry,
+                    retry_after,
                 },
             ),
             Err(BodyError::TooLarge) => (
@@ -383,11 +371,9 @@ impl Inner {
                         self.config.max_response_bytes
                     ),
                 }),
-                Attempt::Unretryable,
+                Attempt::Failed(wit::FailureKind::BodyTooLarge),
             ),
-            Err(BodyError::Transport(err)) => {
-                (failure(&err, Some(status)), Attempt::ConnectionFailed)
-            }
+            Err(BodyError::Transport(err)) => failure(&err, Some(status)),
         }
     }
 }
@@ -416,7 +402,7 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
 
 /// Describes a transport error for people. reqwest's messages name the URL
 /// (base URL + path; never credentials, which travel in headers).
-fn failure(err: &reqwest::Error, status: Option<u16>) -> wit::TransportOutcome {
+fn failure(err: &reqwest::Error, status: Option<u16>) -> (wit::TransportOutcome, Attempt) {
     // `is_request()` is also true for a connection closed after the request
     // went out, so only `is_connect()` counts as a connect failure.
     let kind = if err.is_timeout() {
@@ -433,11 +419,14 @@ fn failure(err: &reqwest::Error, status: Option<u16>) -> wit::TransportOutcome {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    wit::TransportOutcome::Failed(wit::TransportFailure {
-        kind,
-        status,
-        message,
-    })
+    (
+        wit::TransportOutcome::Failed(wit::TransportFailure {
+            kind,
+            status,
+            message,
+        }),
+        Attempt::Failed(kind),
+    )
 }
 
 /// Why a secret cannot be sent in a header, if it cannot (a newline or other

@@ -37,10 +37,46 @@ fn method_name(method: wit::HttpMethod) -> &'static str {
 fn auth_name(auth: &wit::AuthScheme) -> String {
     match auth {
         wit::AuthScheme::None => "none".into(),
-        wit::AuthScheme::BasicUser => "basic (secret as user)".into(),
-        wit::AuthScheme::Bearer => "bearer".into(),
-        wit::AuthScheme::Header(h) => format!("header {h}"),
+        wit::AuthScheme::Basic(b) => match &b.password {
+            Some(p) => format!("basic (user from `{}`, password from `{p}`)", b.user),
+            None => format!("basic (user from `{}`, empty password)", b.user),
+        },
+        wit::AuthScheme::Bearer(s) => format!("bearer (from `{s}`)"),
+        wit::AuthScheme::Header(h) => format!("header {} (from `{}`)", h.name, h.secret),
     }
+}
+
+fn auth_json(auth: &wit::AuthScheme) -> serde_json::Value {
+    match auth {
+        wit::AuthScheme::None => json!({"scheme": "none"}),
+        wit::AuthScheme::Basic(b) => {
+            json!({"scheme": "basic", "user": b.user, "password": b.password})
+        }
+        wit::AuthScheme::Bearer(s) => json!({"scheme": "bearer", "secret": s}),
+        wit::AuthScheme::Header(h) => {
+            json!({"scheme": "header", "header": h.name, "secret": h.secret})
+        }
+    }
+}
+
+fn failure_name(kind: wit::FailureKind) -> &'static str {
+    match kind {
+        wit::FailureKind::Connect => "connect",
+        wit::FailureKind::Timeout => "timeout",
+        wit::FailureKind::BodyTooLarge => "body-too-large",
+        wit::FailureKind::Io => "io",
+    }
+}
+
+fn statuses(retry: &wit::RetryPolicy) -> Vec<String> {
+    retry
+        .statuses
+        .iter()
+        .map(|r| match r.first == r.last {
+            true => r.first.to_string(),
+            false => format!("{}-{}", r.first, r.last),
+        })
+        .collect()
 }
 
 /// The provider's self-description as JSON.
@@ -50,10 +86,25 @@ pub fn info_json(plugin: &Plugin) -> serde_json::Value {
         "path": plugin.path(),
         "name": info.name,
         "version": info.version,
+        "doc": info.doc,
+        "contract": crate::plugin::CONTRACT_VERSION,
         "default_base_url": info.default_base_url,
-        "auth": auth_name(&info.auth),
-        "idempotency_header": info.idempotency_header,
-        "should_retry_header": info.should_retry_header,
+        "settings": info.settings.iter().map(|s| json!({
+            "name": s.name,
+            "doc": s.doc,
+            "required": s.required,
+            "default": s.default,
+            "secret": s.secret,
+            "env": crate::settings::env_name(&info.name, &s.name),
+        })).collect::<Vec<_>>(),
+        "auth": auth_json(&info.auth),
+        "retry": {
+            "statuses": statuses(&info.retry),
+            "failures": info.retry.failures.iter().map(|k| failure_name(*k)).collect::<Vec<_>>(),
+            "should_retry_header": info.retry.should_retry_header,
+            "honour_retry_after": info.retry.honour_retry_after,
+            "idempotency_header": info.retry.idempotency_header,
+        },
         "objects": info.objects.iter().map(|o| json!({
             "name": o.name,
             "doc": o.doc,
@@ -62,13 +113,17 @@ pub fn info_json(plugin: &Plugin) -> serde_json::Value {
                 "method": method_name(op.method),
                 "path": op.path,
                 "needs_id": op.needs_id,
+                "needs_parent": op.needs_parent,
                 "accepts": op.accepts,
+                "required": op.required,
+                "filled_by": op.filled_by.iter().map(|(f, s)| json!({"field": f, "setting": s})).collect::<Vec<_>>(),
                 "doc": op.doc,
             })).collect::<Vec<_>>(),
             "fields": o.fields.iter().map(|f| json!({
                 "name": f.name,
                 "kind": kind_name(f.kind),
                 "allowed": f.allowed,
+                "required": f.required,
                 "doc": f.doc,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
@@ -79,15 +134,77 @@ pub fn info_json(plugin: &Plugin) -> serde_json::Value {
 pub fn info_table(plugin: &Plugin) -> String {
     let info = plugin.info();
     let mut out = String::new();
-    let _ = writeln!(out, "provider  {} {}", info.name, info.version);
+    let _ = writeln!(
+        out,
+        "provider  {} {}  {}",
+        info.name, info.version, info.doc
+    );
     let _ = writeln!(out, "file      {}", plugin.path().display());
+    let _ = writeln!(
+        out,
+        "contract  payhost:plugin@{}",
+        crate::plugin::CONTRACT_VERSION
+    );
     let _ = writeln!(out, "base URL  {}", info.default_base_url);
     let _ = writeln!(out, "auth      {}", auth_name(&info.auth));
-    if let Some(h) = &info.idempotency_header {
-        let _ = writeln!(out, "idempotency header  {h}");
+    let retry = &info.retry;
+    let _ = writeln!(
+        out,
+        "retry     statuses [{}], failures [{}], Retry-After {}",
+        statuses(retry).join(", "),
+        retry
+            .failures
+            .iter()
+            .map(|k| failure_name(*k))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if retry.honour_retry_after {
+            "honoured"
+        } else {
+            "ignored"
+        },
+    );
+    if let Some(h) = &retry.should_retry_header {
+        let _ = writeln!(out, "          should-retry header {h}");
     }
-    if let Some(h) = &info.should_retry_header {
-        let _ = writeln!(out, "should-retry header {h}");
+    if let Some(h) = &retry.idempotency_header {
+        let _ = writeln!(out, "          idempotency header {h}");
+    }
+    if !info.settings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nsettings (--set NAME=VALUE, the variable, or --settings FILE)"
+        );
+        let width = info
+            .settings
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0);
+        for s in &info.settings {
+            let mut notes = Vec::new();
+            if s.secret {
+                notes.push("SECRET".to_string());
+            }
+            if s.required {
+                notes.push("required".to_string());
+            }
+            if let Some(d) = &s.default {
+                notes.push(format!("default {d}"));
+            }
+            let _ = writeln!(
+                out,
+                "  {:width$}  {:28} {}{}",
+                s.name,
+                crate::settings::env_name(&info.name, &s.name),
+                s.doc,
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", notes.join(", "))
+                },
+            );
+        }
     }
     for object in &info.objects {
         let _ = writeln!(
@@ -103,13 +220,27 @@ pub fn info_table(plugin: &Plugin) -> String {
             .unwrap_or(0)
             + 6;
         for op in &object.operations {
+            let mut notes = Vec::new();
+            if op.needs_id {
+                notes.push("needs .id".to_string());
+            }
+            if op.needs_parent {
+                notes.push("needs .parent".to_string());
+            }
+            if !op.required.is_empty() {
+                notes.push(format!("requires {}", op.required.join(", ")));
+            }
             let _ = writeln!(
                 out,
                 "  {:op_width$} {:6} {}{}",
                 format!("{}_async", op.name),
                 method_name(op.method),
                 op.path,
-                if op.needs_id { "  (needs .id)" } else { "" },
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", notes.join("; "))
+                },
             );
         }
         let width = object
@@ -126,10 +257,11 @@ pub fn info_table(plugin: &Plugin) -> String {
             };
             let _ = writeln!(
                 out,
-                "    {:width$}  {:11}  {}{allowed}",
+                "    {:width$}  {:11}  {}{allowed}{}",
                 field.name,
                 kind_name(field.kind),
                 field.doc,
+                if field.required { "  (required)" } else { "" },
             );
         }
     }
@@ -152,42 +284,47 @@ pub fn build_request_text(
         .as_object_mut()
         .ok_or_else(|| anyhow::anyhow!("PARAMS_JSON must be a JSON object"))?;
     let info = plugin.info();
-    let needs_id = info
+    let op = info
         .objects
         .iter()
         .find(|o| o.name == object)
-        .and_then(|o| o.operations.iter().find(|op| op.name == operation))
-        .is_some_and(|op| op.needs_id);
-    let id = if needs_id {
-        map.remove("id")
-            .and_then(|v| v.as_str().map(str::to_string))
-    } else {
-        None
+        .and_then(|o| o.operations.iter().find(|op| op.name == operation));
+    let mut take = |key: &str, wanted: bool| match wanted {
+        true => map.remove(key).and_then(|v| v.as_str().map(str::to_string)),
+        false => None,
     };
+    let id = take("id", op.is_some_and(|op| op.needs_id));
+    let parent = take("parent", op.is_some_and(|op| op.needs_parent));
     let input = wit::RequestInput {
         id,
-        params: plugin::json_to_tree(&params),
-        extra: Vec::new(),
+        parent,
+        params: plugin::json_to_tree(&params).map_err(anyhow::Error::msg)?,
+        extra: plugin::json_to_tree(&json!({})).map_err(anyhow::Error::msg)?,
     };
     let request = plugin
         .instantiate()?
         .build_request(object, operation, &input)?
         .map_err(|e| anyhow::anyhow!(crate::script_api::describe_plugin_error(&e, operation)))?;
     let base = base_url.unwrap_or(&info.default_base_url);
-    let checked = Destination::new(
+    let mut destination = Destination::new(
         base,
         &info.name,
-        info.idempotency_header.as_deref(),
+        info.retry.idempotency_header.as_deref(),
         plugin.limits().max_request_body,
     )
-    .map_err(anyhow::Error::msg)?
-    .check(&request)?;
+    .map_err(anyhow::Error::msg)?;
+    if let wit::AuthScheme::Header(header) = &info.auth {
+        destination = destination
+            .with_auth_header(&header.name)
+            .map_err(anyhow::Error::msg)?;
+    }
+    let checked = destination.check(&request)?;
     let mut out = format!("{} {}\n", checked.method, checked.url);
     for (name, value) in &checked.headers {
         let _ = writeln!(out, "{name}: {}", value.to_str().unwrap_or("<binary>"));
     }
     if let (Some(header), true) = (
-        &info.idempotency_header,
+        &info.retry.idempotency_header,
         checked.method == reqwest::Method::POST,
     ) {
         let _ = writeln!(out, "{header}: <generated per request>");

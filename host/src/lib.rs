@@ -5,7 +5,8 @@
 //!
 //! 1. `script_api`: `new_payment_intent().amount(2000).create_async(...)`
 //!    asks the `plugin` for the request and hands it on;
-//! 2. `outbound`: the one check on where a request may go;
+//! 2. `outbound`: the one policy on what leaves the host: where a request
+//!    may go, and the credentials (from `settings`) it carries;
 //! 3. `http`: sends it (pooling, auth, retries per `retry`, caps);
 //! 4. `queue`: carries the outcome to a worker (in process, or via Redis to
 //!    a `worker` anywhere);
@@ -16,7 +17,9 @@
 
 #![warn(unreachable_pub)]
 
+pub mod check;
 pub mod flow;
+pub mod host;
 pub mod http;
 pub mod inspect;
 pub mod ledger;
@@ -28,4 +31,5 @@ pub mod run;
 pub mod schema;
 pub mod script_api;
 pub mod secret;
+pub mod settings;
 pub mod worker;

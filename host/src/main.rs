@@ -16,10 +16,12 @@ use std::time::Duration;
 use anyhow::anyhow;
 use clap::{Args, Parser, Subcommand};
 use payhost::flow::ScriptLimits;
+use payhost::host::{self, HostConfig};
 use payhost::http::HttpConfig;
 use payhost::plugin::{ComponentCache, Plugin, SandboxLimits};
 use payhost::queue::redis::RedisConfig;
 use payhost::run::{self as run_cmd, RunOptions, run};
+use payhost::settings::{Settings, SettingsSource, parse_set};
 use payhost::worker::{WorkerOptions, run_worker};
 
 #[derive(Parser)]
@@ -90,9 +92,9 @@ struct WorkerArgs {
     worker_id: String,
     #[command(flatten)]
     flow: FlowArgs,
-    /// Jobs run at the same time.
-    #[arg(long, default_value_t = 4)]
-    concurrency: usize,
+    /// Threads that run flow scripts: the jobs this worker holds at once.
+    #[arg(long, alias = "concurrency", default_value_t = payhost::worker::DEFAULT_FLOW_THREADS)]
+    flow_threads: usize,
     #[command(flatten)]
     queue: RedisArgs,
 }
@@ -118,21 +120,25 @@ struct JobsArgs {
 #[derive(Args)]
 struct FlowArgs {
     /// Path to the provider plugin (a WebAssembly component).
-    #[arg(
-        long = "plugin",
-        env = "PAYHOST_PLUGIN",
-        default_value = "target/plugins/stripe.wasm"
-    )]
+    #[arg(long = "plugin", env = "PAYHOST_PLUGIN")]
     plugin_path: PathBuf,
     #[command(flatten)]
     plugin: PluginArgs,
     /// Directory holding the flow scripts.
-    #[arg(long, default_value = run_cmd::DEFAULT_FLOWS_DIR)]
+    #[arg(long, default_value = host::DEFAULT_FLOWS_DIR)]
     flows: PathBuf,
     /// Provider base URL [default: the plugin's].
     #[arg(long, env = "PAYHOST_BASE_URL")]
     base_url: Option<String>,
-    /// Environment variable holding the secret key [default: <PROVIDER>_SECRET_KEY].
+    /// A provider setting, `name=value` (repeatable; not for secrets). Also
+    /// read from <PROVIDER>_<NAME> in the environment, and from --settings.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// A JSON file of provider settings: {"name": "value", ...}.
+    #[arg(long = "settings", value_name = "FILE")]
+    settings_file: Option<PathBuf>,
+    /// Environment variable holding the auth scheme's primary secret
+    /// [default: <PROVIDER>_<SETTING>, e.g. STRIPE_SECRET_KEY].
     #[arg(long)]
     secret_env: Option<String>,
     /// Seconds one flow script may run before it is stopped.
@@ -147,6 +153,24 @@ struct FlowArgs {
 }
 
 impl FlowArgs {
+    /// The host these flags describe (ids and flow threads are the
+    /// command's own).
+    fn host_config(&self) -> anyhow::Result<HostConfig> {
+        let mut config = HostConfig::new(self.plugin_path.clone());
+        config.sandbox = self.plugin.limits();
+        config.cache = self.plugin.cache();
+        config.flows_dir = self.flows.clone();
+        config.script_limits = self.script_limits()?;
+        config.provider.base_url = self.base_url.clone();
+        config.provider.http = self.http.config()?;
+        config.provider.settings = SettingsSource {
+            set: self.set.clone(),
+            file: self.settings_file.clone(),
+            secret_env: self.secret_env.clone(),
+        };
+        Ok(config)
+    }
+
     fn script_limits(&self) -> anyhow::Result<ScriptLimits> {
         Ok(ScriptLimits {
             // A flow gets at least a millisecond: 0 is not "no limit".
@@ -261,14 +285,15 @@ struct RunArgs {
     #[arg(long, default_value_t = 600.0)]
     timeout: f64,
     /// Worker id used when a script passes none.
-    #[arg(long, default_value = run_cmd::DEFAULT_WORKER_ID)]
+    #[arg(long, default_value = host::DEFAULT_WORKER_ID)]
     worker_id: String,
     /// Context id used when a script passes none.
-    #[arg(long, default_value = run_cmd::DEFAULT_CONTEXT_ID)]
+    #[arg(long, default_value = host::DEFAULT_CONTEXT_ID)]
     context_id: String,
-    /// Flow worker threads [default: one per core].
-    #[arg(long)]
-    workers: Option<usize>,
+    /// Threads that run flow scripts [default: one per core; 1 with --redis,
+    /// where flows run in `payhost worker`s].
+    #[arg(long, alias = "workers")]
+    flow_threads: Option<usize>,
     /// Send flow jobs through Redis (run them with `payhost worker`).
     #[arg(long, env = "PAYHOST_REDIS")]
     redis: Option<String>,
@@ -291,17 +316,44 @@ enum PluginCommand {
         #[command(flatten)]
         plugin: PluginArgs,
     },
+    /// Conformance checks for a plugin: contract, names, every operation
+    /// built from minimal parameters and passed through the outbound
+    /// policy, required fields refused when missing, and `parse-response`
+    /// on junk and every transport failure, all within the sandbox limits.
+    /// Prints a table; exits non-zero on any failure.
+    Check {
+        /// Path to the plugin.
+        path: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// A provider setting, `name=value` (repeatable; not for secrets).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        /// A JSON file of provider settings.
+        #[arg(long = "settings", value_name = "FILE")]
+        settings_file: Option<PathBuf>,
+        #[command(flatten)]
+        plugin: PluginArgs,
+    },
     /// Print the HTTP request the plugin builds, without sending it.
     Request {
         path: PathBuf,
         object: String,
         operation: String,
-        /// Parameters as a JSON object (`id` is the object id where needed).
+        /// Parameters as a JSON object (`id` and `parent` are the object's
+        /// and its parent's id where the operation needs them).
         #[arg(default_value = "{}")]
         params_json: String,
         /// Base URL to show [default: the plugin's].
         #[arg(long)]
         base_url: Option<String>,
+        /// A provider setting, `name=value` (repeatable; not for secrets).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        /// A JSON file of provider settings.
+        #[arg(long = "settings", value_name = "FILE")]
+        settings_file: Option<PathBuf>,
         #[command(flatten)]
         plugin: PluginArgs,
     },
@@ -328,29 +380,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             let flow = &args.flow;
-            let mut options = RunOptions::new(args.script, flow.plugin_path.clone());
-            options.script_limits = flow.script_limits()?;
-            options.http = flow.http.config()?;
+            let mut host = flow.host_config()?;
+            host.provider.worker_id = args.worker_id;
+            host.provider.context_id = args.context_id;
+            match (args.flow_threads, &args.redis) {
+                (Some(n), _) => host.flow_threads = n,
+                // Flows run in `payhost worker`s; here threads only classify.
+                (None, Some(_)) => host.flow_threads = 1,
+                (None, None) => {}
+            }
+            let mut options = RunOptions::new(args.script, host);
             options.grace = flow.grace()?;
-            options.sandbox = flow.plugin.limits();
-            options.cache = flow.plugin.cache();
-            options.flows_dir = flow.flows.clone();
-            options.base_url = flow.base_url.clone();
-            options.secret_env = flow.secret_env.clone();
             options.timeout = (args.timeout > 0.0)
                 .then(|| seconds("timeout", args.timeout))
                 .transpose()?;
-            options.worker_id = args.worker_id;
-            options.context_id = args.context_id;
-            if let Some(workers) = args.workers {
-                options.workers = workers;
-            }
             options.redis = args.redis.map(|url| args.queue.config(url)).transpose()?;
             options.detach = args.detach;
-            if options.redis.is_some() && args.workers.is_none() {
-                // Flows run in `payhost worker`s; here threads only classify.
-                options.workers = 1;
-            }
             let summary = run(options)?;
             eprintln!("{summary}");
             Ok(if summary.failed() {
@@ -361,19 +406,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Worker(args) => {
             let flow = &args.flow;
+            let mut host = flow.host_config()?;
+            host.provider.worker_id = args.worker_id;
+            host.flow_threads = args.flow_threads.max(1);
             run_worker(WorkerOptions {
-                script_limits: flow.script_limits()?,
-                http: flow.http.config()?,
-                grace: flow.grace()?,
-                sandbox: flow.plugin.limits(),
-                cache: flow.plugin.cache(),
-                flows_dir: flow.flows.clone(),
-                base_url: flow.base_url.clone(),
-                secret_env: flow.secret_env.clone(),
-                plugin: flow.plugin_path.clone(),
+                host,
                 redis: args.queue.config(args.redis)?,
-                worker_id: args.worker_id,
-                concurrency: args.concurrency.max(1),
+                grace: flow.grace()?,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -411,15 +450,53 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugin(PluginCommand::Check {
+            path,
+            json,
+            set,
+            settings_file,
+            plugin,
+        }) => {
+            let source = SettingsSource {
+                set,
+                file: settings_file,
+                secret_env: None,
+            };
+            let report = payhost::check::run(
+                || Plugin::load(&path, plugin.limits(), &plugin.cache()),
+                &source,
+            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.json())?);
+            } else {
+                println!("payhost plugin check {}\n", path.display());
+                print!("{}", report.table());
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Plugin(PluginCommand::Request {
             path,
             object,
             operation,
             params_json,
             base_url,
+            set,
+            settings_file,
             plugin,
         }) => {
             let plugin = plugin.load(&path)?;
+            let source = SettingsSource {
+                set,
+                file: settings_file,
+                secret_env: None,
+            };
+            let settings = Settings::resolve(plugin.info(), &source, |v| std::env::var(v).ok())
+                .map_err(anyhow::Error::msg)?;
+            let plugin = plugin.configured(settings.public)?;
             print!(
                 "{}",
                 payhost::inspect::build_request_text(

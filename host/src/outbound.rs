@@ -20,11 +20,18 @@
 //!   (`Authorization`, `Host`, `Cookie`, the idempotency header, hop-by-hop
 //!   and length headers);
 //! - the body must fit the configured cap.
+//!
+//! It also owns what the host adds: the credentials, built once from the
+//! plugin's auth scheme and the operator's secrets ([`Credentials`]), in a
+//! header the plugin may not set. [`Policy`] bundles both, built once at
+//! start from the plugin's `info` and the settings.
 
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::plugin::wit;
+use crate::secret::{Redactor, Secret};
+use crate::settings::{Settings, primary_secret};
 
 /// Why a plugin's request was refused before anything was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,6 +239,227 @@ impl Destination {
     }
 }
 
+/// Everything about what leaves the host for one provider, built once.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub destination: Destination,
+    pub credentials: Credentials,
+    /// The header carrying idempotency keys on POST, if the provider has one.
+    pub idempotency_header: Option<HeaderName>,
+}
+
+impl Policy {
+    /// The policy for `info` with the operator's `settings`, sending to
+    /// `base_url` or, when none is given, to the plugin's default (only if
+    /// that is https or loopback, and said in the log first).
+    pub fn new(
+        info: &wit::ProviderInfo,
+        settings: &Settings,
+        base_url: Option<&str>,
+        max_body: usize,
+    ) -> Result<Policy, String> {
+        let credentials = Credentials::new(info, settings)?;
+        let base_url = match base_url {
+            Some(url) => url,
+            None => {
+                check_default_base_url(&info.default_base_url, &info.name)?;
+                // The plugin chose this destination, and the credentials go
+                // there: say so before anything is sent.
+                tracing::warn!(
+                    "no --base-url: `{}` requests{} go to the plugin's default {}",
+                    info.name,
+                    match &credentials.configured {
+                        Some(_) => " (with the configured credentials)",
+                        None => "",
+                    },
+                    info.default_base_url
+                );
+                &info.default_base_url
+            }
+        };
+        tracing::info!(provider = %info.name, "requests go to {base_url}");
+        let idempotency = info.retry.idempotency_header.as_deref();
+        let mut destination = Destination::new(base_url, &info.name, idempotency, max_body)?;
+        if let wit::AuthScheme::Header(header) = &info.auth {
+            destination = destination.with_auth_header(&header.name)?;
+        }
+        let idempotency_header = idempotency
+            .map(|name| {
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    format!(
+                        "plugin `{}`: invalid idempotency header `{name}`",
+                        info.name
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Policy {
+            destination,
+            credentials,
+            idempotency_header,
+        })
+    }
+}
+
+/// The credentials one request carries: a header, ready to attach. Its value
+/// is marked sensitive, so reqwest and `Debug` never print it.
+#[derive(Clone)]
+pub struct AuthHeader {
+    pub name: HeaderName,
+    pub value: HeaderValue,
+}
+
+impl std::fmt::Debug for AuthHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthHeader({}: <redacted>)", self.name)
+    }
+}
+
+/// How requests authenticate: the plugin's scheme over the operator's
+/// secrets. The header is computed once for the configured secrets; a
+/// script that passes its own primary secret gets one computed for it.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    scheme: wit::AuthScheme,
+    /// Every configured secret and non-secret setting value the scheme uses.
+    values: Vec<(String, Secret)>,
+    /// The header for the configured values; none when the scheme is `none`
+    /// or a secret it needs is missing.
+    configured: Option<AuthHeader>,
+    /// Recognises every configured secret in responses.
+    redactor: Redactor,
+    /// The scheme's primary secret and where the operator gives it.
+    primary: Option<(String, String)>,
+}
+
+/// A request that needs a secret nobody gave.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no `{setting}` secret: pass it as the third argument of *_async, or set {source_name}")]
+pub struct MissingSecret {
+    pub setting: String,
+    pub source_name: String,
+}
+
+impl Credentials {
+    pub fn new(info: &wit::ProviderInfo, settings: &Settings) -> Result<Credentials, String> {
+        let names: Vec<&str> = match &info.auth {
+            wit::AuthScheme::None => Vec::new(),
+            wit::AuthScheme::Basic(b) => std::iter::once(b.user.as_str())
+                .chain(b.password.as_deref())
+                .collect(),
+            wit::AuthScheme::Bearer(s) => vec![s],
+            wit::AuthScheme::Header(h) => vec![&h.secret],
+        };
+        let values: Vec<(String, Secret)> = names
+            .iter()
+            .filter_map(|name| {
+                settings
+                    .secret(name)
+                    .cloned()
+                    .or_else(|| settings.public(name).map(Secret::new))
+                    .map(|value| (name.to_string(), value))
+            })
+            .collect();
+        for (name, value) in &values {
+            crate::http::check_secret(value).map_err(|why| format!("setting `{name}`: {why}"))?;
+        }
+        let primary = primary_secret(&info.auth)
+            .map(|name| (name.to_string(), settings.secret_source(name).to_string()));
+        let mut credentials = Credentials {
+            scheme: info.auth.clone(),
+            redactor: Redactor::new(settings.secrets.iter().map(|(_, s)| s)),
+            values,
+            configured: None,
+            primary,
+        };
+        // A missing secret is not an error yet: a script may pass one.
+        credentials.configured = credentials.header(None).unwrap_or_default();
+        Ok(credentials)
+    }
+
+    /// Whether requests carry credentials at all.
+    pub fn needed(&self) -> bool {
+        !matches!(self.scheme, wit::AuthScheme::None)
+    }
+
+    /// Recognises the configured secrets in responses.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// The header for the configured secrets, or why there is none.
+    pub fn configured(&self) -> Result<Option<AuthHeader>, MissingSecret> {
+        match (&self.configured, self.needed()) {
+            (Some(header), _) => Ok(Some(header.clone())),
+            (None, false) => Ok(None),
+            (None, true) => Err(self.missing()),
+        }
+    }
+
+    fn missing(&self) -> MissingSecret {
+        let (setting, source_name) = self
+            .primary
+            .clone()
+            .unwrap_or_else(|| ("secret".into(), "the settings".into()));
+        MissingSecret {
+            setting,
+            source_name,
+        }
+    }
+
+    /// The header with `primary` in place of the configured primary secret
+    /// (a script's per-call secret), or the configured one for `None`.
+    pub fn header(&self, primary: Option<&Secret>) -> Result<Option<AuthHeader>, MissingSecret> {
+        let value = |name: &str| -> Result<&str, MissingSecret> {
+            if let (Some(p), Some((primary_name, _))) = (primary, &self.primary)
+                && primary_name == name
+            {
+                return Ok(p.expose());
+            }
+            self.values
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| s.expose())
+                .ok_or_else(|| MissingSecret {
+                    setting: name.to_string(),
+                    source_name: self
+                        .primary
+                        .as_ref()
+                        .filter(|(p, _)| p == name)
+                        .map_or_else(|| format!("the `{name}` setting"), |(_, s)| s.clone()),
+                })
+        };
+        let (name, text) = match &self.scheme {
+            wit::AuthScheme::None => return Ok(None),
+            wit::AuthScheme::Basic(basic) => {
+                use base64::Engine as _;
+                let user = value(&basic.user)?;
+                let password = match &basic.password {
+                    Some(p) => value(p)?,
+                    None => "",
+                };
+                let encoded =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                (reqwest::header::AUTHORIZATION, format!("Basic {encoded}"))
+            }
+            wit::AuthScheme::Bearer(secret) => (
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {}", value(secret)?),
+            ),
+            wit::AuthScheme::Header(header) => (
+                HeaderName::from_bytes(header.name.as_bytes()).expect("checked at load"),
+                value(&header.secret)?.to_string(),
+            ),
+        };
+        // Every value was checked to be header-safe where it came in
+        // (`check_secret`: settings in `Credentials::new`, a script's secret
+        // at its call).
+        let mut value = HeaderValue::from_str(&text).expect("credentials are checked");
+        value.set_sensitive(true);
+        Ok(Some(AuthHeader { name, value }))
+    }
+}
+
 /// Whether `name` can carry credentials for an `auth-scheme::header`: a
 /// valid header name that the host does not own for something else.
 pub fn check_auth_header(name: &str, plugin: &str) -> Result<(), String> {
@@ -288,8 +516,9 @@ fn is_path_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/%".contains(c)
 }
 
-/// RFC 3986 query characters, plus `[` and `]` which Stripe-style form
-/// encoding leaves literal in keys.
+/// RFC 3986 query characters, plus `[` and `]`: reserved by RFC 3986, but
+/// form encodings commonly leave them literal in nested keys (`a[b]=c`) and
+/// servers accept them; they cannot change the destination.
 fn is_query_char(c: char) -> bool {
     is_path_char(c) || c == '?' || c == '[' || c == ']'
 }

@@ -19,8 +19,15 @@ pub struct ObjectSchema {
     pub name: String,
     /// Top-level fields only (nested `a.b` / `a[].b` entries are the plugin's
     /// business: it validates them).
-    pub fields: HashMap<String, wit::FieldKind>,
+    pub fields: HashMap<String, FieldSchema>,
     pub operations: HashMap<String, wit::OperationInfo>,
+}
+
+/// What the host checks at a setter: the kind, and the allowed values.
+#[derive(Debug, Clone)]
+pub struct FieldSchema {
+    pub kind: wit::FieldKind,
+    pub allowed: Vec<String>,
 }
 
 impl Schema {
@@ -33,7 +40,13 @@ impl Schema {
                     .fields
                     .iter()
                     .filter(|f| is_top_level(&f.name))
-                    .map(|f| (f.name.clone(), f.kind))
+                    .map(|f| {
+                        let schema = FieldSchema {
+                            kind: f.kind,
+                            allowed: f.allowed.clone(),
+                        };
+                        (f.name.clone(), schema)
+                    })
                     .collect();
                 let operations = object
                     .operations
@@ -65,10 +78,10 @@ impl Schema {
     pub fn setter_names(&self) -> HashMap<&str, Vec<wit::FieldKind>> {
         let mut names: HashMap<&str, Vec<wit::FieldKind>> = HashMap::new();
         for object in self.objects.values() {
-            for (name, kind) in &object.fields {
+            for (name, field) in &object.fields {
                 let kinds = names.entry(name.as_str()).or_default();
-                if !kinds.contains(kind) {
-                    kinds.push(*kind);
+                if !kinds.contains(&field.kind) {
+                    kinds.push(field.kind);
                 }
             }
         }
@@ -89,6 +102,24 @@ impl Schema {
 }
 
 impl ObjectSchema {
+    /// The field names, sorted, for messages.
+    pub fn field_list(&self) -> String {
+        let mut names: Vec<&str> = self.fields.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names.join(", ")
+    }
+
+    /// The field whose name is closest to `name` (a likely typo), if any is
+    /// close enough to suggest.
+    pub fn nearest_field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .keys()
+            .map(|f| (edit_distance(f, name), f.as_str()))
+            .filter(|(d, f)| *d <= (f.len().max(name.len()) / 3).max(1))
+            .min()
+            .map(|(_, f)| f)
+    }
+
     pub fn operation_list(&self) -> String {
         let mut ops: Vec<&str> = self.operations.keys().map(String::as_str).collect();
         ops.sort_unstable();
@@ -99,4 +130,35 @@ impl ObjectSchema {
 /// `amount` is top level; `recurring.interval` and `items[].price` are not.
 pub fn is_top_level(name: &str) -> bool {
     !name.contains(['.', '['])
+}
+
+/// Levenshtein distance over chars (names are short; O(n*m) is nothing).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("amount", "amount"), 0);
+        assert_eq!(edit_distance("amout", "amount"), 1);
+        assert_eq!(edit_distance("currnecy", "currency"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
 }

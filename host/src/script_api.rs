@@ -35,33 +35,32 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 
 use crate::http::{
-    HttpConfig, HttpExecutor, Outbound, OutcomeSink, ProviderWire, Route, check_idempotency_key,
-    check_secret,
+    HttpConfig, HttpExecutor, Outbound, OutcomeSink, Route, check_idempotency_key, check_secret,
 };
 use crate::ledger::Token;
-use crate::outbound::Destination;
+use crate::outbound::{AuthHeader, Policy};
 use crate::plugin::{self, Plugin, PluginInstance, wit};
-use crate::schema::{ObjectSchema, Schema};
+use crate::schema::{FieldSchema, ObjectSchema, Schema};
 use crate::secret::{Redactor, Secret};
+use crate::settings::{Settings, SettingsSource};
 
-/// Ids and secret used when a script does not pass them.
+/// Ids used when a script does not pass them.
 #[derive(Debug, Clone)]
 pub struct Defaults {
     pub worker_id: String,
     pub context_id: String,
-    pub secret: Option<Secret>,
-    /// Recognises `secret` in responses (built once, not per request).
-    pub redactor: Redactor,
-    /// The variable the secret came from (or would), for error messages.
-    pub secret_env: String,
 }
 
 /// The parts of request dispatch every script thread shares.
 #[derive(Clone)]
 pub struct Dispatcher {
+    /// The plugin, configured with the operator's non-secret settings.
     pub plugin: Plugin,
     pub schema: Arc<Schema>,
-    pub destination: Arc<Destination>,
+    /// What may leave the host, and the credentials it carries.
+    pub policy: Arc<Policy>,
+    /// Non-secret settings by name: which required fields the plugin fills in.
+    pub settings: Arc<Settings>,
     pub executor: HttpExecutor,
     pub defaults: Arc<Defaults>,
 }
@@ -71,22 +70,18 @@ pub struct Dispatcher {
 pub struct ProviderConfig {
     /// `--base-url`; the plugin's default when `None`.
     pub base_url: Option<String>,
-    /// `--secret-env`; `<PROVIDER>_SECRET_KEY` when `None`.
-    pub secret_env: Option<String>,
+    /// `--set`, `--settings`, `--secret-env`.
+    pub settings: SettingsSource,
     pub worker_id: String,
     pub context_id: String,
     pub http: HttpConfig,
 }
 
-/// The secret variable a provider uses by default: `stripe` -> `STRIPE_SECRET_KEY`.
-pub fn default_secret_env(provider: &str) -> String {
-    format!("{}_SECRET_KEY", provider.to_ascii_uppercase())
-}
-
 impl Dispatcher {
-    /// Everything `*_async` needs for `plugin`: the destination policy, the
-    /// secret from the environment, and an HTTP executor on `runtime` that
-    /// delivers outcomes into `sink`.
+    /// Everything `*_async` needs for `plugin`: its settings (resolved from
+    /// the flags, the environment and the settings file, the non-secret ones
+    /// given to the plugin), the outbound policy with the credentials, and an
+    /// HTTP executor on `runtime` that delivers outcomes into `sink`.
     pub fn build(
         plugin: &Plugin,
         config: &ProviderConfig,
@@ -94,64 +89,26 @@ impl Dispatcher {
         sink: Arc<dyn OutcomeSink>,
     ) -> anyhow::Result<Dispatcher> {
         let info = plugin.info();
-        let secret_env = config
-            .secret_env
-            .clone()
-            .unwrap_or_else(|| default_secret_env(&info.name));
-        let secret = std::env::var(&secret_env)
-            .ok()
-            .filter(|s| !s.is_empty())
-            .map(Secret::new);
-        if let Some(secret) = &secret {
-            check_secret(secret).map_err(|why| anyhow::anyhow!("{secret_env}: {why}"))?;
-        }
-        let base_url = match config.base_url.as_deref() {
-            Some(url) => url,
-            None => {
-                crate::outbound::check_default_base_url(&info.default_base_url, &info.name)
-                    .map_err(anyhow::Error::msg)?;
-                // The plugin chose this destination, and the secret goes
-                // there: say so before anything is sent.
-                tracing::warn!(
-                    "no --base-url: `{}` requests{} go to the plugin's default {}",
-                    info.name,
-                    if secret.is_some() {
-                        format!(" (with the secret from {secret_env})")
-                    } else {
-                        String::new()
-                    },
-                    info.default_base_url
-                );
-                &info.default_base_url
-            }
-        };
-        tracing::info!(provider = %info.name, "requests go to {base_url}");
-        let destination = Destination::new(
-            base_url,
-            &info.name,
-            info.idempotency_header.as_deref(),
+        let settings = Settings::resolve(info, &config.settings, |var| std::env::var(var).ok())
+            .map_err(anyhow::Error::msg)?;
+        let plugin = plugin.configured(settings.public.clone())?;
+        let policy = Policy::new(
+            info,
+            &settings,
+            config.base_url.as_deref(),
             plugin.limits().max_request_body,
         )
         .map_err(anyhow::Error::msg)?;
-        let destination = match &info.auth {
-            wit::AuthScheme::Header(name) => destination
-                .with_auth_header(name)
-                .map_err(anyhow::Error::msg)?,
-            _ => destination,
-        };
-        let wire = ProviderWire::from_info(info).map_err(anyhow::Error::msg)?;
-        let executor = HttpExecutor::new(runtime, config.http.clone(), wire, sink)?;
+        let executor = HttpExecutor::new(runtime, config.http.clone(), info, sink)?;
         Ok(Dispatcher {
-            plugin: plugin.clone(),
             schema: Arc::new(Schema::new(info)),
-            destination: Arc::new(destination),
+            plugin,
+            policy: Arc::new(policy),
+            settings: Arc::new(settings),
             executor,
             defaults: Arc::new(Defaults {
                 worker_id: config.worker_id.clone(),
                 context_id: config.context_id.clone(),
-                redactor: Redactor::new(secret.iter()),
-                secret,
-                secret_env,
             }),
         })
     }
@@ -173,10 +130,11 @@ pub struct ScriptHost {
     /// Whether this thread's requests wait for the flow backlog (the main
     /// script's do; see `Outbound::waits_for_flows`).
     waits_for_flows: std::cell::Cell<bool>,
-    /// The last secret a script passed to `*_async` and its redactor: a
-    /// script passes the same key on every call (as the seed does), and
-    /// building a redactor per call would cost more than the call.
-    passed_secret: RefCell<Option<(Secret, Redactor)>>,
+    /// The last secret a script passed to `*_async`, with its redactor and
+    /// credentials header: a script passes the same key on every call (as
+    /// the seed does), and building these per call would cost more than the
+    /// call.
+    passed_secret: RefCell<Option<PassedSecret>>,
 }
 
 /// The idempotency keys of one flow job's requests: the job's identity and
@@ -184,6 +142,14 @@ pub struct ScriptHost {
 /// mid-flow makes the same requests in the same order, so each gets the key
 /// it had the first time and the provider answers it as a replay instead of
 /// charging twice.
+/// A secret a script passed, and what the host made of it.
+#[derive(Clone)]
+struct PassedSecret {
+    secret: Secret,
+    redactor: Redactor,
+    auth: Option<AuthHeader>,
+}
+
 struct DeliveryKeys {
     job_id: String,
     next: u32,
@@ -204,20 +170,33 @@ impl ScriptHost {
         }))
     }
 
-    /// `secret` (passed by a script) with its redactor, built once per
-    /// distinct secret on this thread.
-    fn passed_secret(&self, secret: &str) -> Result<(Secret, Redactor), String> {
+    /// `secret` (passed by a script) with its redactor and header, built
+    /// once per distinct secret on this thread. The redactor knows the
+    /// configured secrets too: the other credentials of the scheme still go
+    /// out with the request.
+    fn passed_secret(&self, secret: &str) -> Result<PassedSecret, String> {
         let mut cached = self.passed_secret.borrow_mut();
-        if let Some((known, redactor)) = cached.as_ref()
-            && known.expose() == secret
+        if let Some(known) = cached.as_ref()
+            && known.secret.expose() == secret
         {
-            return Ok((known.clone(), redactor.clone()));
+            return Ok(known.clone());
         }
         let secret = Secret::new(secret);
         check_secret(&secret)?;
-        let redactor = Redactor::new([&secret]);
-        *cached = Some((secret.clone(), redactor.clone()));
-        Ok((secret, redactor))
+        let d = &self.dispatcher;
+        let auth = d
+            .policy
+            .credentials
+            .header(Some(&secret))
+            .map_err(|e| e.to_string())?;
+        let configured = d.settings.secrets.iter().map(|(_, s)| s);
+        let passed = PassedSecret {
+            redactor: Redactor::new(configured.chain([&secret])),
+            secret,
+            auth,
+        };
+        *cached = Some(passed.clone());
+        Ok(passed)
     }
 
     /// Makes this thread's requests wait while the flows are behind: for the
@@ -281,6 +260,8 @@ impl ScriptHost {
 pub struct RequestBuilder {
     object: ImmutableString,
     id: Option<String>,
+    /// The parent object's id (`.parent(...)`), for `{parent}` paths.
+    parent: Option<String>,
     params: Map,
     extra: Map,
     idempotency_key: Option<String>,
@@ -291,6 +272,9 @@ impl fmt::Display for RequestBuilder {
         write!(f, "{}", self.object)?;
         if let Some(id) = &self.id {
             write!(f, " {id}")?;
+        }
+        if let Some(parent) = &self.parent {
+            write!(f, " (of {parent})")?;
         }
         write!(f, " {:?}", self.params)?;
         if !self.extra.is_empty() {
@@ -311,7 +295,7 @@ fn script_error(message: impl Into<String>) -> Box<EvalAltResult> {
 }
 
 /// Names a script may not use as field setters because the host owns them.
-const HOST_METHODS: &[&str] = &["id", "set", "idempotency_key"];
+const HOST_METHODS: &[&str] = &["id", "parent", "set", "idempotency_key"];
 
 /// Registers the whole API for `host`'s plugin into `engine`.
 pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
@@ -326,6 +310,7 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
         engine.register_fn(format!("new_{}", object.name), move || RequestBuilder {
             object: name.clone(),
             id: None,
+            parent: None,
             params: Map::new(),
             extra: Map::new(),
             idempotency_key: None,
@@ -335,6 +320,23 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
     engine.register_fn("id", |b: &mut RequestBuilder, id: ImmutableString| {
         b.id = Some(id.to_string());
         b.clone()
+    });
+    engine.register_fn("parent", |b: &mut RequestBuilder, id: ImmutableString| {
+        b.parent = Some(id.to_string());
+        b.clone()
+    });
+    let missing_schema = schema.clone();
+    #[allow(deprecated)] // "volatile", not deprecated: see its docs
+    engine.on_missing_function(move |name, args, _is_method, _ctx| {
+        match args.first().and_then(|a| a.read_lock::<RequestBuilder>()) {
+            Some(b) => Err(script_error(missing_method(
+                &missing_schema,
+                &b,
+                name,
+                args.len(),
+            ))),
+            None => Ok(None),
+        }
     });
     engine.register_fn(
         "idempotency_key",
@@ -366,8 +368,10 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
         engine.register_fn(
             field.as_str(),
             move |b: &mut RequestBuilder, value: Dynamic| -> RhaiResult<RequestBuilder> {
-                let kind = field_kind(&schema_one, b, &name_one)?;
-                set_field(b, &name_one, kind, value)?;
+                let field = field_schema(&schema_one, b, &name_one)?;
+                check_value(field, &value)
+                    .map_err(|why| script_error(format!("{}.{name_one}: {why}", b.object)))?;
+                set_field(b, &name_one, field.kind, value)?;
                 Ok(b.clone())
             },
         );
@@ -380,7 +384,7 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
                       key: ImmutableString,
                       value: Dynamic|
                       -> RhaiResult<RequestBuilder> {
-                    let kind = field_kind(&schema_two, b, &name_two)?;
+                    let kind = field_schema(&schema_two, b, &name_two)?.kind;
                     if kind != wit::FieldKind::StringMap {
                         return Err(script_error(format!(
                             "{}.{name_two} takes one value, not a key and a value",
@@ -431,17 +435,139 @@ fn object_schema<'s>(schema: &'s Schema, b: &RequestBuilder) -> RhaiResult<&'s O
         .ok_or_else(|| script_error(format!("unknown object `{}`", b.object)))
 }
 
-fn field_kind(schema: &Schema, b: &RequestBuilder, field: &str) -> RhaiResult<wit::FieldKind> {
+fn field_schema<'s>(
+    schema: &'s Schema,
+    b: &RequestBuilder,
+    field: &str,
+) -> RhaiResult<&'s FieldSchema> {
     let object = object_schema(schema, b)?;
-    object.fields.get(field).copied().ok_or_else(|| {
-        let mut known: Vec<&str> = object.fields.keys().map(String::as_str).collect();
-        known.sort_unstable();
-        script_error(format!(
-            "{} has no field `{field}` (its fields: {}); use .set(\"{field}\", value) to send it unchecked",
+    object
+        .fields
+        .get(field)
+        .ok_or_else(|| script_error(no_such_field(object, field)))
+}
+
+/// "x has no field `f`", with the nearest name and the whole list.
+fn no_such_field(object: &ObjectSchema, field: &str) -> String {
+    let nearest = match object.nearest_field(field) {
+        Some(near) => format!("; did you mean `{near}`?"),
+        None => String::new(),
+    };
+    format!(
+        "{} has no field `{field}`{nearest} (its fields: {}); use .set(\"{field}\", value) to send \
+         a parameter the plugin does not list, unchecked",
+        object.name,
+        object.field_list()
+    )
+}
+
+/// Why a method call on a builder found no function: a field the object
+/// lacks, an operation it lacks, or a known name with the wrong arguments.
+fn missing_method(schema: &Schema, b: &RequestBuilder, name: &str, args: usize) -> String {
+    let Some(object) = schema.object(&b.object) else {
+        return format!("unknown object `{}`", b.object);
+    };
+    if let Some(op) = name.strip_suffix("_async") {
+        return match object.operations.contains_key(op) {
+            true => format!(
+                "{}.{name} takes no arguments, (worker_id, context_id) or (worker_id, context_id, secret)",
+                b.object
+            ),
+            false => format!(
+                "{} has no operation `{op}` (it has: {})",
+                b.object,
+                object.operation_list()
+            ),
+        };
+    }
+    if object.fields.contains_key(name) || HOST_METHODS.contains(&name) {
+        return format!(
+            "{}.{name} takes one value ({} given, or a value of a type it cannot take)",
             b.object,
-            known.join(", ")
-        ))
-    })
+            args.saturating_sub(1)
+        );
+    }
+    no_such_field(object, name)
+}
+
+/// Whether `value` fits the field's kind and allowed values; `()` always
+/// does (it unsets the field).
+fn check_value(field: &FieldSchema, value: &Dynamic) -> Result<(), String> {
+    use wit::FieldKind as K;
+    if value.is_unit() {
+        return Ok(());
+    }
+    let is_text = value.is_string() || value.is_char();
+    let allowed = |text: &str| -> Result<(), String> {
+        if field.allowed.is_empty() || field.allowed.iter().any(|a| a == text) {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{text}` is not one of the allowed values: {}",
+                field.allowed.join(", ")
+            ))
+        }
+    };
+    let fits = match field.kind {
+        K::Text if is_text => return allowed(&value.to_string()),
+        K::Text => false,
+        K::Integer => value.is_int(),
+        K::Amount => match value.as_int() {
+            Ok(n) if n < 0 => return Err(format!("expects an amount, not the negative {n}")),
+            Ok(_) => true,
+            Err(_) => false,
+        },
+        K::Decimal => value.is_int() || value.is_float() || is_text,
+        K::Boolean => value.is_bool(),
+        K::Timestamp => value.is_int() || is_text,
+        K::StringMap | K::Object => value.is_map(),
+        K::StringList => {
+            if is_text {
+                return allowed(&value.to_string());
+            }
+            match value.read_lock::<rhai::Array>() {
+                Some(items) => {
+                    for item in items.iter() {
+                        if !(item.is_string() || item.is_char()) {
+                            return Err(format!(
+                                "expects a list of text, but an item is {}",
+                                item.type_name()
+                            ));
+                        }
+                        allowed(&item.to_string())?;
+                    }
+                    true
+                }
+                None => false,
+            }
+        }
+        K::ObjectList => value.is_map() || value.is_array(),
+    };
+    match fits {
+        true => Ok(()),
+        false => Err(format!(
+            "expects {}, not {} `{value}`",
+            kind_phrase(field.kind),
+            value.type_name()
+        )),
+    }
+}
+
+/// What a field of this kind takes, for messages.
+fn kind_phrase(kind: wit::FieldKind) -> &'static str {
+    use wit::FieldKind as K;
+    match kind {
+        K::Text => "text",
+        K::Integer => "a whole number",
+        K::Amount => "a non-negative whole number",
+        K::Decimal => "a decimal (a number, or text like \"1.25\")",
+        K::Boolean => "true or false",
+        K::Timestamp => "a Unix timestamp in seconds (or text such as \"now\")",
+        K::StringMap => "a map of text (or a key and a value)",
+        K::StringList => "a list of text (or one text to append)",
+        K::Object => "a map",
+        K::ObjectList => "a list of maps (or one map to append)",
+    }
 }
 
 /// Applies one setter call according to the field's kind: lists append a
@@ -532,9 +658,35 @@ fn dispatch(
         }
         None
     };
+    let parent = match (op.needs_parent, &b.parent) {
+        (true, None) => {
+            return Err(script_error(format!(
+                "{}.{operation} needs the id of the object it belongs to: call .parent(\"...\") first",
+                b.object
+            )));
+        }
+        (true, Some(parent)) => Some(parent.clone()),
+        (false, _) => None,
+    };
+    // Required fields, before any plugin call or I/O: set by the script, or
+    // filled in by the plugin from a setting the operator gave.
+    let params = with_id.as_ref().unwrap_or(&b.params);
+    if let Some(missing) = op.required.iter().find(|field| {
+        params.get(field.as_str()).is_none_or(Dynamic::is_unit)
+            && !op
+                .filled_by
+                .iter()
+                .any(|(f, setting)| f == *field && d.settings.public(setting).is_some())
+    }) {
+        return Err(script_error(format!(
+            "{}.{operation}: the required field `{missing}` is missing: set it with .{missing}(...)",
+            b.object
+        )));
+    }
     let input = wit::RequestInput {
         id,
-        params: plugin::rhai_map_to_tree(with_id.as_ref().unwrap_or(&b.params))
+        parent,
+        params: plugin::rhai_map_to_tree(params)
             .map_err(|e| script_error(format!("{}.{operation}: {e}", b.object)))?,
         extra: plugin::rhai_map_to_tree(&b.extra)
             .map_err(|e| script_error(format!("{}.{operation}: {e}", b.object)))?,
@@ -547,26 +699,26 @@ fn dispatch(
         .map_err(|e| script_error(e.to_string()))?;
     let request = built.map_err(|e| script_error(describe_plugin_error(&e, operation)))?;
     let checked = d
+        .policy
         .destination
         .check(&request)
         .map_err(|e| script_error(e.to_string()))?;
 
-    let (secret, redactor) = match secret {
-        Some(s) if !s.is_empty() => {
-            let (secret, redactor) = host.passed_secret(&s).map_err(|why| {
+    let credentials = &d.policy.credentials;
+    let (auth, redactor) = match secret {
+        Some(s) if !s.is_empty() && credentials.needed() => {
+            let passed = host.passed_secret(&s).map_err(|why| {
                 script_error(format!("{}.{operation}: {why} (third argument)", b.object))
             })?;
-            (Some(secret), redactor)
+            (passed.auth, passed.redactor)
         }
-        _ => (d.defaults.secret.clone(), d.defaults.redactor.clone()),
+        _ => (
+            credentials
+                .configured()
+                .map_err(|e| script_error(format!("{}.{operation}: {e}", b.object)))?,
+            credentials.redactor().clone(),
+        ),
     };
-    if secret.is_none() && !matches!(d.plugin.info().auth, wit::AuthScheme::None) {
-        return Err(script_error(format!(
-            "{}.{operation}: no secret key: pass it as the third argument of {operation}_async, \
-             or set {}",
-            b.object, d.defaults.secret_env
-        )));
-    }
     let token = host.current.borrow().clone().ok_or_else(|| {
         script_error("requests can only be made while a script or flow is running")
     })?;
@@ -592,7 +744,7 @@ fn dispatch(
         .submit(Outbound {
             request: checked,
             route,
-            secret,
+            auth,
             redactor,
             idempotency_key: b
                 .idempotency_key

@@ -22,7 +22,6 @@
 //! lease.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,76 +33,59 @@ use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::flow::ScriptLimits;
-use crate::http::HttpConfig;
+use crate::host::{Host, HostConfig};
 use crate::ledger::Ledger;
-use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
 use crate::queue::jobs::{self, Finish, JobStore, Start, StoreError};
 use crate::queue::keys::{self, field};
 use crate::queue::redis::{self as rq, Publisher, RedisConfig};
 use crate::queue::trust;
-use crate::queue::{self, Placement, WorkSender, WorkerPool, WorkerSetup};
-use crate::script_api::{Dispatcher, ProviderConfig};
+use crate::queue::{Placement, WorkSender};
+
+/// Flow threads (jobs held at once) of a worker unless told otherwise: a
+/// worker's flows mostly wait on the provider, so more than one per core.
+pub const DEFAULT_FLOW_THREADS: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
+    /// The host; its `flow_threads` is also how many jobs the worker holds
+    /// at once, and its provider `worker_id` the stream it reads.
+    pub host: HostConfig,
     pub redis: RedisConfig,
-    pub worker_id: String,
-    pub plugin: PathBuf,
-    pub flows_dir: PathBuf,
-    pub concurrency: usize,
-    pub base_url: Option<String>,
-    pub secret_env: Option<String>,
     pub grace: Duration,
-    pub http: HttpConfig,
-    pub script_limits: ScriptLimits,
-    pub sandbox: SandboxLimits,
-    pub cache: ComponentCache,
+}
+
+impl WorkerOptions {
+    fn worker_id(&self) -> &str {
+        &self.host.provider.worker_id
+    }
+
+    /// Jobs held (and flows running) at once.
+    fn concurrency(&self) -> usize {
+        self.host.flow_threads.max(1)
+    }
 }
 
 /// Runs until SIGTERM/Ctrl-C.
 pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
     anyhow::ensure!(
-        keys::is_valid_worker_id(&options.worker_id),
+        keys::is_valid_worker_id(options.worker_id()),
         "invalid --worker-id {:?}: use letters, digits, '-', '_' and '.'",
-        options.worker_id
+        options.worker_id()
     );
-    let plugin = Plugin::load(&options.plugin, options.sandbox.clone(), &options.cache)?;
-    let runtime = crate::http::io_runtime().context("cannot start the async runtime")?;
-    let (reader, writer) = runtime.block_on(async {
-        // Blocking reads get their own connection so they never stall writes.
-        let reader = rq::connect(&options.redis.url).await?;
-        let writer = rq::connect(&options.redis.url).await?;
-        anyhow::Ok((reader, writer))
+    let mut connections = None;
+    let host = Host::start(&options.host, |runtime| {
+        let (reader, writer) = runtime.block_on(async {
+            // Blocking reads get their own connection so they never stall
+            // writes.
+            let reader = rq::connect(&options.redis.url).await?;
+            let writer = rq::connect(&options.redis.url).await?;
+            anyhow::Ok((reader, writer))
+        })?;
+        let publisher = Publisher::start(runtime.handle(), writer.clone(), &options.redis);
+        connections = Some((reader, writer));
+        Ok(Placement::Redis(publisher))
     })?;
-
-    let (sender, receiver) = queue::channel();
-    let dispatcher = Dispatcher::build(
-        &plugin,
-        &ProviderConfig {
-            base_url: options.base_url.clone(),
-            secret_env: options.secret_env.clone(),
-            worker_id: options.worker_id.clone(),
-            // Only a fallback: a flow's `*_async()` without ids routes to
-            // the job's own worker and context (`ScriptHost::set_ids`).
-            context_id: crate::run::DEFAULT_CONTEXT_ID.into(),
-            http: options.http.clone(),
-        },
-        runtime.handle().clone(),
-        Arc::new(sender.clone()),
-    )?;
-    let publisher = Publisher::start(runtime.handle(), writer.clone(), &options.redis);
-    let pool = WorkerPool::start(
-        receiver,
-        options.concurrency,
-        WorkerSetup {
-            dispatcher: dispatcher.clone(),
-            flows_dir: options.flows_dir.clone(),
-            limits: options.script_limits.clone(),
-            placement: Placement::Redis(publisher),
-        },
-    )
-    .context("cannot start the flow threads")?;
+    let (reader, writer) = connections.expect("set when the host started");
 
     let consumer = format!(
         "{}-{}-{}",
@@ -113,14 +95,15 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
     );
     eprintln!(
         "payhost worker {} ({consumer}): reading {} on {}",
-        options.worker_id,
-        keys::stream(&options.worker_id),
+        options.worker_id(),
+        keys::stream(options.worker_id()),
         rq::redacted_url(&options.redis.url)
     );
-    let result = runtime.block_on(consume(reader, writer, sender, &options, consumer));
-    dispatcher.executor.close();
-    pool.shutdown();
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    let sender = host.flows().clone();
+    let result = host
+        .runtime()
+        .block_on(consume(reader, writer, sender, &options, consumer));
+    host.shutdown(true);
     result
 }
 
@@ -132,13 +115,13 @@ async fn consume(
     options: &WorkerOptions,
     consumer: String,
 ) -> anyhow::Result<()> {
-    let stream = keys::stream(&options.worker_id);
+    let stream = keys::stream(options.worker_id());
     let store = JobStore::new(writer).with_retention(options.redis.retention);
     store
-        .ensure_group(&options.worker_id)
+        .ensure_group(options.worker_id())
         .await
         .context("cannot create the consumer group")?;
-    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let permits = Arc::new(Semaphore::new(options.concurrency()));
     let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<String>();
     let mut held: HashSet<String> = HashSet::new();
     let lease = options.redis.lease;
@@ -173,11 +156,11 @@ async fn consume(
         }
         let now = Instant::now();
         if now >= next_renew {
-            renew(&store, &options.worker_id, &consumer, &mut held).await;
+            renew(&store, options.worker_id(), &consumer, &mut held).await;
             next_renew = now + lease / 3;
         }
         if now >= next_trim {
-            if let Err(err) = store.trim(&options.worker_id).await {
+            if let Err(err) = store.trim(options.worker_id()).await {
                 tracing::warn!("could not trim acknowledged entries: {err}");
             }
             next_trim = now + trim_every;
@@ -218,7 +201,7 @@ async fn consume(
                 Ok(reply) => started.extend(reply.keys.into_iter().flat_map(|key| key.ids)),
                 Err(err) => {
                     if err.code() == Some("NOGROUP") {
-                        if let Err(err) = store.ensure_group(&options.worker_id).await {
+                        if let Err(err) = store.ensure_group(options.worker_id()).await {
                             tracing::error!("{err}");
                         }
                     } else {
@@ -237,13 +220,13 @@ async fn consume(
             tokio::spawn(start(entry, permit, ctx.clone()));
         }
     }
-    let holding = options.concurrency.max(1) - permits.available_permits();
+    let holding = options.concurrency() - permits.available_permits();
     eprintln!(
         "payhost worker {}: stopping; waiting up to {}s for {holding} jobs in progress",
-        options.worker_id,
+        options.worker_id(),
         options.grace.as_secs_f64()
     );
-    let all = options.concurrency.max(1) as u32;
+    let all = options.concurrency() as u32;
     let grace_ends = Instant::now() + options.grace;
     let all_settled = permits.acquire_many(all);
     tokio::pin!(all_settled);
@@ -256,18 +239,18 @@ async fn consume(
                 while let Ok(id) = settled_rx.try_recv() {
                     held.remove(&id);
                 }
-                renew(&store, &options.worker_id, &consumer, &mut held).await;
+                renew(&store, options.worker_id(), &consumer, &mut held).await;
                 next_renew = Instant::now() + lease / 3;
             }
         }
     };
     if clean {
-        eprintln!("payhost worker {}: stopped cleanly", options.worker_id);
+        eprintln!("payhost worker {}: stopped cleanly", options.worker_id());
     } else {
         eprintln!(
             "payhost worker {}: stopped; {} unfinished jobs stay pending for another worker",
-            options.worker_id,
-            options.concurrency.max(1) - permits.available_permits()
+            options.worker_id(),
+            options.concurrency() - permits.available_permits()
         );
     }
     Ok(())
@@ -398,7 +381,7 @@ async fn start(entry: StreamId, permit: OwnedSemaphorePermit, ctx: JobContext) {
 
 /// Start → check → run → settle, each step one store transition.
 async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
-    let worker_id = ctx.options.worker_id.as_str();
+    let worker_id = ctx.options.worker_id();
     let store = &ctx.store;
     let job_id = match entry.get::<String>(field::JOB_ID) {
         Some(id) if jobs::is_valid_job_id(&id) => id,
@@ -458,6 +441,7 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
             let why = format!(
                 "no flow file {}",
                 ctx.options
+                    .host
                     .flows_dir
                     .join(format!("{}.rhai", job.flow))
                     .display()

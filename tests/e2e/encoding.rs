@@ -181,6 +181,7 @@ impl Call<'_> {
     fn rhai_input(&self) -> wit::RequestInput {
         wit::RequestInput {
             id: self.id.map(str::to_string),
+            parent: None,
             params: plugin::rhai_map_to_tree(&self.params.to_rhai_map())
                 .expect("test params are sendable"),
             extra: plugin::rhai_map_to_tree(&self.extra.to_rhai_map())
@@ -191,10 +192,12 @@ impl Call<'_> {
     /// The trees as the CLI hands them over (`json_to_tree`), if JSON can
     /// carry them.
     fn json_input(&self) -> Option<wit::RequestInput> {
+        let tree = |v| plugin::json_to_tree(&v).expect("test params are sendable");
         Some(wit::RequestInput {
             id: self.id.map(str::to_string),
-            params: plugin::json_to_tree(&self.params.to_json()?),
-            extra: plugin::json_to_tree(&self.extra.to_json()?),
+            parent: None,
+            params: tree(self.params.to_json()?),
+            extra: tree(self.extra.to_json()?),
         })
     }
 

@@ -166,7 +166,7 @@ fn deeply_nested_response_is_one_error_flow_not_a_crash() {
     )
     .flow(
         "new_create_customer_error",
-        r#"print(`error ${parsed_error.http_status} ${parsed_error.error.type}`);"#,
+        r#"print(`error ${parsed_error.http_status} ${parsed_error.payhost_error.kind}`);"#,
     );
     s.script(r#"new_customer().email("d@example.com").create_async();"#);
     let out = s.run(&stub.base_url());
@@ -177,11 +177,12 @@ fn deeply_nested_response_is_one_error_flow_not_a_crash() {
         .collect();
     assert_eq!(
         flows,
-        ["error 200 api_error"],
+        ["error 200 unusable_payload"],
         "HOST BUG: a 2xx body too deep for the flow runner's JSON parser (128 levels) \
          is classified a success by the plugin, so the response flow fails to start \
          instead of the error flow running; host/src/flow.rs `classify` should check \
-         that a success payload parses and turn it into an api_error otherwise\n{out}"
+         that a success payload parses and turn it into the host's own error payload \
+         (payhost_error) otherwise\n{out}"
     );
     out.assert_success();
     assert_eq!(

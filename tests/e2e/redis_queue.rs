@@ -39,13 +39,13 @@ fn two_workers_share_1000_jobs_none_lost_none_run_twice() {
         &redis.url(),
         "pool",
         &stub.base_url(),
-        &["--concurrency", "8"],
+        &["--flow-threads", "8"],
     );
     let mut b = s.worker(
         &redis.url(),
         "pool",
         &stub.base_url(),
-        &["--concurrency", "8"],
+        &["--flow-threads", "8"],
     );
     let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
     out.assert_success();
@@ -215,7 +215,7 @@ fn survive_a_redis_outage_mid_run(worker_id: &str, disrupt: impl FnOnce(&mut Red
         &redis.url(),
         worker_id,
         &stub.base_url(),
-        &["--concurrency", "2"],
+        &["--flow-threads", "2"],
     );
     let mut run = s.command_redis(&stub.base_url(), &redis.url());
     run.args(["--max-in-flight", "4"]);
@@ -402,7 +402,7 @@ fn a_missing_flow_file_is_reported_missing_and_a_flow_deployed_later_runs() {
         &redis.url(),
         "deploy",
         &stub.base_url(),
-        &["--concurrency", "1"],
+        &["--flow-threads", "1"],
     );
     let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
     out.assert_success();
@@ -508,7 +508,7 @@ fn stale_jobs_deep_in_the_pending_list_are_claimed() {
     let stub = StubServer::ok_objects();
     // A live consumer holds all 40 entries; the last 3 look abandoned an
     // hour ago. XAUTOCLAIM looks at 10 pending entries per page here
-    // (COUNT 1 with --concurrency 1), so only paging reaches them.
+    // (COUNT 1 with --flow-threads 1), so only paging reaches them.
     let (s, _) = jobs_held_by_a_live_consumer(&redis, &stub, "deep", 40, 37..40);
     let mut conn = redis_conn(&redis.url());
 
@@ -517,7 +517,7 @@ fn stale_jobs_deep_in_the_pending_list_are_claimed() {
         &redis.url(),
         "deep",
         &stub.base_url(),
-        &["--lease", "60", "--concurrency", "1"],
+        &["--lease", "60", "--flow-threads", "1"],
     );
     let start = std::time::Instant::now();
     while ran_ids(&worker.stdout()).len() < 3 {

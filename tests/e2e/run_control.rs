@@ -252,7 +252,7 @@ fn a_script_waits_for_slow_flows_instead_of_piling_up_outcomes() {
         "#,
     );
     let mut cmd = s.command(&stub.base_url());
-    cmd.args(["--max-in-flight", "4", "--workers", "1"]);
+    cmd.args(["--max-in-flight", "4", "--flow-threads", "1"]);
     let out = run_command(cmd);
     out.assert_success();
     assert_eq!(created.load(Ordering::SeqCst), 200);

@@ -28,13 +28,15 @@ fn load_error(path: &Path) -> String {
 
 fn thing(name: Option<&str>) -> wit::RequestInput {
     let params = match name {
-        Some(n) => payhost::plugin::json_to_tree(&serde_json::json!({ "name": n })),
-        None => Vec::new(),
+        Some(n) => serde_json::json!({ "name": n }),
+        None => serde_json::json!({}),
     };
+    let tree = |v| payhost::plugin::json_to_tree(&v).expect("a small tree");
     wit::RequestInput {
         id: None,
-        params,
-        extra: Vec::new(),
+        parent: None,
+        params: tree(params),
+        extra: tree(serde_json::json!({})),
     }
 }
 
@@ -250,7 +252,7 @@ fn the_stripe_plugin_imports_only_what_std_needs_to_start() {
     }
 }
 
-/// StoreCounts::STRIPE is what the Stripe plugin needs: with one instance,
+/// StoreCounts::RUST_WASIP2 is what the Stripe plugin needs: with one instance,
 /// memory or table fewer, a store cannot hold it and the load is refused
 /// naming the count.
 #[test]
@@ -264,7 +266,7 @@ fn stores_are_limited_to_a_few_instances_memories_and_tables() {
         };
         Plugin::load(&payhost_e2e::plugin("stripe"), limits, &cache)
     };
-    let stripe = StoreCounts::STRIPE;
+    let stripe = StoreCounts::RUST_WASIP2;
     with(stripe).expect("the Stripe plugin fits its measured counts");
     with(StoreCounts::default()).expect("and the defaults");
     for (what, fewer) in [

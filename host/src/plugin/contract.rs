@@ -54,23 +54,15 @@ pub(crate) fn check_world(engine: &Engine, component: &Component) -> Result<(), 
 
 /// Refuses a self-description the host could not act on safely.
 pub(crate) fn validate_info(info: &wit::ProviderInfo) -> Result<(), String> {
-    // Header names the host will use on the plugin's behalf: checked here so
-    // a bad one is a load error, not a header silently dropped later.
-    if let wit::AuthScheme::Header(name) = &info.auth {
-        crate::outbound::check_auth_header(name, &info.name)?;
+    if !valid_name(&info.name) {
+        return Err(format!(
+            "its provider name `{}` is not [a-z0-9_]+",
+            info.name
+        ));
     }
-    for (what, name) in [
-        ("idempotency", &info.idempotency_header),
-        ("should-retry", &info.should_retry_header),
-    ] {
-        if let Some(name) = name
-            && reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
-        {
-            return Err(format!(
-                "its {what} header `{name}` is not a valid header name"
-            ));
-        }
-    }
+    validate_settings(info)?;
+    validate_auth(info)?;
+    validate_retry(&info.retry)?;
     let url = reqwest::Url::parse(&info.default_base_url).map_err(|e| {
         format!(
             "its info names an unusable default base URL `{}`: {e}",
@@ -83,29 +75,153 @@ pub(crate) fn validate_info(info: &wit::ProviderInfo) -> Result<(), String> {
             info.default_base_url
         ));
     }
-    let valid_name = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    };
-    if !valid_name(&info.name) {
-        return Err(format!(
-            "its provider name `{}` is not [a-z0-9_]+",
-            info.name
-        ));
-    }
     for object in &info.objects {
-        if !valid_name(&object.name) {
+        validate_object(info, object)?;
+    }
+    Ok(())
+}
+
+/// Provider, object and operation names: `[a-z0-9_]+`, so that they make
+/// script function names and flow file names.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn validate_settings(info: &wit::ProviderInfo) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for setting in &info.settings {
+        let name = &setting.name;
+        if !name.starts_with(|c: char| c.is_ascii_lowercase()) || !valid_name(name) {
+            return Err(format!("its setting name `{name}` is not [a-z][a-z0-9_]*"));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(format!("it declares the setting `{name}` twice"));
+        }
+        if setting.secret && setting.default.is_some() {
             return Err(format!(
-                "its object name `{}` is not [a-z0-9_]+",
-                object.name
+                "its secret setting `{name}` has a default value; a secret cannot have one"
             ));
         }
-        for op in &object.operations {
-            if !valid_name(&op.name) {
+    }
+    Ok(())
+}
+
+/// The setting `name`, which `what` refers to, if declared.
+fn setting<'i>(
+    info: &'i wit::ProviderInfo,
+    name: &str,
+    what: &str,
+) -> Result<&'i wit::SettingInfo, String> {
+    info.settings
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("{what} names the setting `{name}`, which it does not declare"))
+}
+
+fn secret_setting(info: &wit::ProviderInfo, name: &str, what: &str) -> Result<(), String> {
+    if setting(info, name, what)?.secret {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} takes its credential from `{name}`, which is not a secret setting"
+        ))
+    }
+}
+
+fn validate_auth(info: &wit::ProviderInfo) -> Result<(), String> {
+    match &info.auth {
+        wit::AuthScheme::None => Ok(()),
+        wit::AuthScheme::Basic(basic) => {
+            let user = setting(info, &basic.user, "its basic auth")?;
+            match &basic.password {
+                Some(password) => secret_setting(info, password, "its basic auth password"),
+                None if user.secret => Ok(()),
+                None => Err(format!(
+                    "its basic auth has no password and its user `{}` is not a secret setting, \
+                     so requests would carry no credential",
+                    basic.user
+                )),
+            }
+        }
+        wit::AuthScheme::Bearer(secret) => secret_setting(info, secret, "its bearer auth"),
+        wit::AuthScheme::Header(header) => {
+            // The header the host sets on the plugin's behalf: checked here
+            // so a bad one is a load error, not a header silently dropped.
+            crate::outbound::check_auth_header(&header.name, &info.name)?;
+            secret_setting(info, &header.secret, "its header auth")
+        }
+    }
+}
+
+fn validate_retry(retry: &wit::RetryPolicy) -> Result<(), String> {
+    for (what, name) in [
+        ("idempotency", &retry.idempotency_header),
+        ("should-retry", &retry.should_retry_header),
+    ] {
+        if let Some(name) = name
+            && reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+        {
+            return Err(format!(
+                "its {what} header `{name}` is not a valid header name"
+            ));
+        }
+    }
+    for range in &retry.statuses {
+        if !(100..=599).contains(&range.first)
+            || !(100..=599).contains(&range.last)
+            || range.first > range.last
+        {
+            return Err(format!(
+                "its retry policy names the status range {}-{}, which is not within 100-599",
+                range.first, range.last
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_object(info: &wit::ProviderInfo, object: &wit::ObjectInfo) -> Result<(), String> {
+    if !valid_name(&object.name) {
+        return Err(format!(
+            "its object name `{}` is not [a-z0-9_]+",
+            object.name
+        ));
+    }
+    for op in &object.operations {
+        let at = format!("operation `{}` of `{}`", op.name, object.name);
+        if !valid_name(&op.name) {
+            return Err(format!("{at} is not named [a-z0-9_]+"));
+        }
+        if op.path.contains("{parent}") != op.needs_parent {
+            return Err(format!(
+                "{at}: its path `{}` {} `{{parent}}` but it {} a parent id",
+                op.path,
+                if op.needs_parent { "lacks" } else { "has" },
+                if op.needs_parent {
+                    "needs"
+                } else {
+                    "does not take"
+                },
+            ));
+        }
+        for field in &op.required {
+            if !op.accepts.contains(field) {
                 return Err(format!(
-                    "operation `{}` of `{}` is not named [a-z0-9_]+",
-                    op.name, object.name
+                    "{at} requires the field `{field}` but does not accept it"
+                ));
+            }
+        }
+        for (field, name) in &op.filled_by {
+            if !op.required.contains(field) {
+                return Err(format!(
+                    "{at} fills in `{field}` from a setting, but `{field}` is not one of its required fields"
+                ));
+            }
+            if setting(info, name, &at)?.secret {
+                return Err(format!(
+                    "{at} fills in `{field}` from the secret setting `{name}`; secrets never reach a plugin"
                 ));
             }
         }

@@ -6,8 +6,8 @@
 //! memories and tables, and multiply the cap. So the number of core
 //! instances, linear memories and tables per store is bounded too
 //! ([`StoreCounts`]). The defaults are small multiples of what a real plugin
-//! needs: the Stripe plugin (`wasm32-wasip2`, wit-bindgen) creates
-//! [`StoreCounts::STRIPE`] (measured by the e2e test
+//! needs: a Rust plugin built for `wasm32-wasip2` with wit-bindgen creates
+//! [`StoreCounts::RUST_WASIP2`] (measured on the real plugins by the e2e test
 //! `stores_are_limited_to_a_few_instances_memories_and_tables`). A component
 //! over a bound fails to instantiate, which [`super::Plugin::load`] reports as
 //! a refused load.
@@ -30,8 +30,8 @@ pub struct StoreCounts {
 }
 
 impl StoreCounts {
-    /// What the Stripe plugin needs.
-    pub const STRIPE: StoreCounts = StoreCounts {
+    /// What a Rust `wasm32-wasip2` plugin (wit-bindgen) needs.
+    pub const RUST_WASIP2: StoreCounts = StoreCounts {
         instances: 3,
         memories: 1,
         tables: 2,
@@ -39,7 +39,7 @@ impl StoreCounts {
 }
 
 impl Default for StoreCounts {
-    /// Room for several times the Stripe plugin's instances and tables, and
+    /// Room for several times a Rust plugin's instances and tables, and
     /// for a second memory-owning module (such as a WASI adapter).
     fn default() -> Self {
         StoreCounts {
@@ -120,16 +120,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_counts_leave_room_for_the_stripe_plugin() {
-        let (stripe, default) = (StoreCounts::STRIPE, StoreCounts::default());
-        assert!(default.instances >= 2 * stripe.instances);
-        assert!(default.memories > stripe.memories);
-        assert!(default.tables >= 2 * stripe.tables);
+    fn the_default_counts_leave_room_for_a_rust_plugin() {
+        let (rust, default) = (StoreCounts::RUST_WASIP2, StoreCounts::default());
+        assert!(default.instances >= 2 * rust.instances);
+        assert!(default.memories > rust.memories);
+        assert!(default.tables >= 2 * rust.tables);
     }
 
     #[test]
     fn the_limiter_reports_the_counts_it_was_given() {
-        let caps = StoreCaps::new(1 << 20, StoreCounts::STRIPE);
+        let caps = StoreCaps::new(1 << 20, StoreCounts::RUST_WASIP2);
         assert_eq!(caps.instances(), 3);
         assert_eq!(caps.memories(), 1);
         assert_eq!(caps.tables(), 2);

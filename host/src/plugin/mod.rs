@@ -1,7 +1,7 @@
 //! Plugin loading and the sandbox every plugin call runs in.
 //!
 //! A plugin is a WebAssembly component that exports
-//! `payhost:plugin/provider@0.1.0` (see `wit/plugin.wit`). [`Plugin::load`]
+//! `payhost:plugin/provider@0.2.0` (see `wit/plugin.wit`). [`Plugin::load`]
 //! reads it from a path, refuses anything else with a message naming the path
 //! and the problem, compiles it once (or takes the compiled form from the
 //! [`ComponentCache`]) and pre-links it ([`PluginPre`]), so that a new
@@ -78,8 +78,8 @@ use bindings::{Plugin as PluginWorld, PluginPre};
 
 /// The exported interface this host speaks, with its version.
 pub const CONTRACT_PACKAGE: &str = "payhost:plugin";
-pub const CONTRACT_VERSION: &str = "0.1.0";
-const CONTRACT_EXPORT: &str = "payhost:plugin/provider@0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
+const CONTRACT_EXPORT: &str = "payhost:plugin/provider@0.2.0";
 
 /// Limits applied to every plugin call.
 #[derive(Debug, Clone)]
@@ -154,12 +154,17 @@ pub enum PluginCallError {
     },
     #[error("plugin `{plugin}` could not be instantiated: {detail}")]
     Instantiate { plugin: String, detail: String },
+    #[error("plugin `{plugin}` refused its settings: {detail}")]
+    Refused { plugin: String, detail: String },
 }
 
 /// A loaded, validated, pre-linked plugin. Clone it freely.
 #[derive(Clone)]
 pub struct Plugin {
     inner: Arc<Loaded>,
+    /// The operator's non-secret settings, given to every new instance
+    /// through `configure` (see [`Plugin::configured`]).
+    settings: Arc<[(String, String)]>,
 }
 
 struct Loaded {
@@ -232,10 +237,17 @@ impl Plugin {
             info: wit::ProviderInfo {
                 name: String::new(),
                 version: String::new(),
+                doc: String::new(),
                 default_base_url: String::new(),
+                settings: Vec::new(),
                 auth: wit::AuthScheme::None,
-                idempotency_header: None,
-                should_retry_header: None,
+                retry: wit::RetryPolicy {
+                    statuses: Vec::new(),
+                    failures: Vec::new(),
+                    should_retry_header: None,
+                    honour_retry_after: false,
+                    idempotency_header: None,
+                },
                 objects: Vec::new(),
             },
             imports,
@@ -249,7 +261,29 @@ impl Plugin {
         loaded.info = info;
         Ok(Plugin {
             inner: Arc::new(loaded),
+            settings: Arc::new([]),
         })
+    }
+
+    /// The plugin with the operator's non-secret `settings` (name, value),
+    /// which every instance receives through `configure` before any other
+    /// call. The plugin's answer is checked here, once: a value it refuses
+    /// is a load error naming the plugin and its complaint.
+    pub fn configured(&self, settings: Vec<(String, String)>) -> Result<Plugin, LoadError> {
+        let plugin = Plugin {
+            inner: self.inner.clone(),
+            settings: settings.into(),
+        };
+        plugin.instantiate().map_err(|e| LoadError {
+            path: self.inner.path.clone(),
+            problem: e.to_string(),
+        })?;
+        Ok(plugin)
+    }
+
+    /// The non-secret settings every instance is configured with.
+    pub fn settings(&self) -> &[(String, String)] {
+        &self.settings
     }
 
     pub fn path(&self) -> &Path {
@@ -279,12 +313,20 @@ impl Plugin {
         self.inner.cache
     }
 
-    /// A fresh instance for one thread.
+    /// A fresh instance for one thread, configured with the settings.
     pub fn instantiate(&self) -> Result<PluginInstance, PluginCallError> {
-        PluginInstance::new_unchecked(&self.inner).map(|mut instance| {
-            instance.plugin = Some(self.clone());
-            instance
-        })
+        let mut instance = PluginInstance::new_unchecked(&self.inner)?;
+        instance.plugin = Some(self.clone());
+        let refused = instance.guarded("configure", |world, store| {
+            world
+                .payhost_plugin_provider()
+                .call_configure(store, &self.settings)
+        })?;
+        refused.map_err(|why| PluginCallError::Refused {
+            plugin: self.name().to_string(),
+            detail: why,
+        })?;
+        Ok(instance)
     }
 }
 

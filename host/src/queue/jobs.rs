@@ -186,6 +186,21 @@ end
 local function terminal(status)
   return status == 'done' or status == 'dead' or status == 'missing'
 end
+-- For the transitions out of `running` (FINISH, REQUEUE): KEYS are job,
+-- stream, counts, failures. Nil when the job (KEYS[1]) is running from
+-- `entry`; otherwise the reply: an error for a key of the wrong type, or 0
+-- after acknowledging the stale entry (its work is over either way).
+local function leaving_running(entry)
+  local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'},
+    {KEYS[4], 'list'}})
+  if err then return err end
+  local r = redis.call('HMGET', KEYS[1], 'status', 'entry')
+  if r[1] ~= 'running' or r[2] ~= entry then
+    redis.call('XACK', KEYS[2], 'workers', entry)
+    return 0
+  end
+  return nil
+end
 "#;
 
 /// KEYS: job, stream, counts, workers[, run set].
@@ -254,14 +269,8 @@ return {'run', attempts, r[6] or '', r[7] or '', r[8] or ''}
 /// Returns 1 when applied, 0 when it already was (the entry is acknowledged
 /// either way: its work is over).
 const FINISH: &str = r#"
-local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'},
-  {KEYS[4], 'list'}})
-if err then return err end
-local r = redis.call('HMGET', KEYS[1], 'status', 'entry')
-if r[1] ~= 'running' or r[2] ~= ARGV[2] then
-  redis.call('XACK', KEYS[2], 'workers', ARGV[2])
-  return 0
-end
+local stop = leaving_running(ARGV[2])
+if stop then return stop end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at', ARGV[5])
 if ARGV[3] == 'missing' then
   redis.call('HSET', KEYS[1], 'last_error', ARGV[4])
@@ -276,14 +285,8 @@ return 1
 /// KEYS: job, stream, counts, failures. ARGV: job_id, entry, error, now.
 /// Marks the job `failed`, acknowledges its entry and adds a new one.
 const REQUEUE: &str = r#"
-local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'},
-  {KEYS[4], 'list'}})
-if err then return err end
-local r = redis.call('HMGET', KEYS[1], 'status', 'entry')
-if r[1] ~= 'running' or r[2] ~= ARGV[2] then
-  redis.call('XACK', KEYS[2], 'workers', ARGV[2])
-  return 0
-end
+local stop = leaving_running(ARGV[2])
+if stop then return stop end
 local entry = redis.call('XADD', KEYS[2], '*', 'job_id', ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'failed', 'last_error', ARGV[3], 'entry', entry,
   'updated_at', ARGV[4])

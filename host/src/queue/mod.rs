@@ -1,13 +1,14 @@
 //! Queues: how finished requests become flow runs.
 //!
 //! The HTTP executor delivers each finished request to an
-//! [`OutcomeSink`]; here that sink is a channel feeding a pool of worker
-//! threads. Each worker owns a [`ScriptHost`] (its own plugin instance and
-//! Rhai engine) and classifies the outcome with the plugin's `parse-response`
-//! into a [`FlowJob`]. Where the job runs is the [`Placement`]:
+//! [`OutcomeSink`]; here that sink is a channel feeding the flow threads
+//! ([`FlowPool`]). Each flow thread owns a [`ScriptHost`] (its own plugin
+//! instance and Rhai engine) and classifies the outcome with the plugin's
+//! `parse-response` into a [`FlowJob`]. Where the job runs is the
+//! [`Placement`]:
 //!
-//! - [`Placement::Local`], the embedded queue (default): the same worker runs
-//!   the flow at once. No server, no serialization.
+//! - [`Placement::Local`], the embedded queue (default): the same flow thread
+//!   runs the flow at once. No server, no serialization.
 //! - [`Placement::Redis`]: the job is published to the Redis stream of its
 //!   worker id ([`redis`]), and `payhost worker` processes anywhere run it.
 //!   [`jobs`] is the Redis job store that owns every job's state, [`trust`]
@@ -36,7 +37,7 @@ use crate::http::{Finished, OutcomeSink};
 use crate::ledger::{Event, Token};
 use crate::script_api::{Dispatcher, ScriptHost};
 
-/// What a worker thread is asked to do.
+/// What a flow thread is asked to do.
 pub enum Work {
     /// Classify a finished request, then place its flow job.
     Outcome(Box<Finished>),
@@ -60,7 +61,7 @@ pub struct WorkSender {
     tx: Sender<Work>,
 }
 
-/// The receiving side, until the workers start.
+/// The receiving side, until the flow threads start.
 pub struct WorkReceiver {
     rx: Receiver<Work>,
     tx: Sender<Work>,
@@ -88,46 +89,48 @@ impl OutcomeSink for WorkSender {
     }
 }
 
-/// Worker threads that classify outcomes and run flows.
-pub struct WorkerPool {
+/// The flow threads: they classify outcomes and run flow scripts.
+pub struct FlowPool {
     tx: Sender<Work>,
     threads: Vec<JoinHandle<()>>,
 }
 
-/// What every worker thread is built from.
+/// What every flow thread is built from.
 #[derive(Clone)]
-pub struct WorkerSetup {
+pub struct FlowSetup {
     pub dispatcher: Dispatcher,
     pub flows_dir: PathBuf,
     pub limits: ScriptLimits,
     pub placement: Placement,
 }
 
-impl WorkerPool {
-    /// Starts `workers` threads.
+impl FlowPool {
+    /// Starts `threads` flow threads.
     pub fn start(
         receiver: WorkReceiver,
-        workers: usize,
-        setup: WorkerSetup,
-    ) -> std::io::Result<WorkerPool> {
-        let mut threads = Vec::with_capacity(workers);
-        for n in 0..workers.max(1) {
+        threads: usize,
+        setup: FlowSetup,
+    ) -> std::io::Result<FlowPool> {
+        let count = threads.max(1);
+        let mut threads = Vec::with_capacity(count);
+        for n in 0..count {
             let rx = receiver.rx.clone();
             let setup = setup.clone();
             threads.push(
                 std::thread::Builder::new()
-                    .name(format!("payhost-worker-{n}"))
+                    .name(format!("payhost-flow-{n}"))
                     .stack_size(crate::flow::SCRIPT_THREAD_STACK)
                     .spawn(move || work(rx, setup))?,
             );
         }
-        Ok(WorkerPool {
+        Ok(FlowPool {
             tx: receiver.tx,
             threads,
         })
     }
 
-    /// Lets the workers finish what is queued before this call, then joins them.
+    /// Lets the flow threads finish what is queued before this call, then
+    /// joins them.
     pub fn shutdown(self) {
         for _ in &self.threads {
             let _ = self.tx.send(Work::Stop);
@@ -138,12 +141,12 @@ impl WorkerPool {
     }
 }
 
-fn work(rx: Receiver<Work>, setup: WorkerSetup) {
+fn work(rx: Receiver<Work>, setup: FlowSetup) {
     let caller_id = setup.dispatcher.plugin.name().to_string();
     let host = match ScriptHost::new(setup.dispatcher) {
         Ok(host) => host,
         Err(err) => {
-            tracing::error!("worker could not start: {err}");
+            tracing::error!("a flow thread could not start: {err}");
             return;
         }
     };

@@ -1,0 +1,219 @@
+//! One `Host`: the single place that wires plugin, provider policy, HTTP
+//! executor and flow threads.
+//!
+//! `payhost run`, `payhost worker` and the benchmark rig all build a
+//! [`Host`] from one [`HostConfig`], the same way, and differ only in where
+//! flow jobs go ([`Placement`]: run here, or publish to Redis) and in how
+//! they wait (the ledger, or the worker's read loop). Every default is
+//! written once, in [`HostConfig::new`] and the library types it holds; the
+//! command line shows those values instead of repeating them.
+//!
+//! Built in data-flow order: load the plugin; start the I/O runtime; resolve
+//! the settings and build the provider policy and the HTTP executor
+//! ([`Dispatcher::build`]), which delivers outcomes into the flow channel;
+//! start the flow threads that read it.
+
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::flow::{ScriptLimits, script_engine};
+use crate::http::HttpConfig;
+use crate::ledger::{Event, Token};
+use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
+use crate::queue::{self, FlowPool, FlowSetup, Placement, WorkSender};
+use crate::script_api::{Dispatcher, ProviderConfig, ScriptHost};
+use crate::settings::SettingsSource;
+
+/// Where flow scripts are looked up unless told otherwise.
+pub const DEFAULT_FLOWS_DIR: &str = "flows";
+/// The ids a script's requests carry when it passes none.
+pub const DEFAULT_WORKER_ID: &str = "worker-1";
+pub const DEFAULT_CONTEXT_ID: &str = "context-1";
+
+/// Everything a [`Host`] is built from.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The provider plugin (a WebAssembly component).
+    pub plugin: PathBuf,
+    pub sandbox: SandboxLimits,
+    pub cache: ComponentCache,
+    /// The provider connection: base URL, settings, HTTP, default ids.
+    pub provider: ProviderConfig,
+    pub flows_dir: PathBuf,
+    pub script_limits: ScriptLimits,
+    /// Threads that classify outcomes and run flow scripts.
+    pub flow_threads: usize,
+}
+
+impl HostConfig {
+    /// The defaults, for the plugin at `plugin`.
+    pub fn new(plugin: PathBuf) -> Self {
+        Self {
+            plugin,
+            sandbox: SandboxLimits::default(),
+            cache: ComponentCache::new(None),
+            provider: ProviderConfig {
+                base_url: None,
+                settings: SettingsSource::default(),
+                worker_id: DEFAULT_WORKER_ID.into(),
+                context_id: DEFAULT_CONTEXT_ID.into(),
+                http: HttpConfig::default(),
+            },
+            flows_dir: PathBuf::from(DEFAULT_FLOWS_DIR),
+            script_limits: ScriptLimits::default(),
+            flow_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    /// Loads the plugin this config names.
+    pub fn load_plugin(&self) -> anyhow::Result<Plugin> {
+        Ok(Plugin::load(
+            &self.plugin,
+            self.sandbox.clone(),
+            &self.cache,
+        )?)
+    }
+}
+
+/// A running host: the I/O runtime, the dispatcher (plugin, policy,
+/// executor) and the flow threads.
+pub struct Host {
+    runtime: tokio::runtime::Runtime,
+    dispatcher: Dispatcher,
+    flows: WorkSender,
+    pool: Option<FlowPool>,
+    script_limits: ScriptLimits,
+}
+
+impl Host {
+    /// Loads the plugin and starts everything; `placement` (given the
+    /// runtime, e.g. to connect to Redis) says where flow jobs go.
+    pub fn start(
+        config: &HostConfig,
+        placement: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<Placement>,
+    ) -> anyhow::Result<Host> {
+        Self::start_with(&config.load_plugin()?, config, placement)
+    }
+
+    /// Like [`Host::start`], with a plugin loaded already (the benchmarks
+    /// load it once for many hosts).
+    pub fn start_with(
+        plugin: &Plugin,
+        config: &HostConfig,
+        placement: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<Placement>,
+    ) -> anyhow::Result<Host> {
+        let runtime = crate::http::io_runtime().context("cannot start the async runtime")?;
+        let placement = placement(&runtime)?;
+        let (sender, receiver) = queue::channel();
+        let dispatcher = Dispatcher::build(
+            plugin,
+            &config.provider,
+            runtime.handle().clone(),
+            std::sync::Arc::new(sender.clone()),
+        )?;
+        let pool = FlowPool::start(
+            receiver,
+            config.flow_threads,
+            FlowSetup {
+                dispatcher: dispatcher.clone(),
+                flows_dir: config.flows_dir.clone(),
+                limits: config.script_limits.clone(),
+                placement,
+            },
+        )
+        .context("cannot start the flow threads")?;
+        Ok(Host {
+            runtime,
+            dispatcher,
+            flows: sender,
+            pool: Some(pool),
+            script_limits: config.script_limits.clone(),
+        })
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// Where work for the flow threads goes (the worker's read loop hands
+    /// Redis jobs in here).
+    pub fn flows(&self) -> &WorkSender {
+        &self.flows
+    }
+
+    /// Runs a main script on a thread of its own, charging its requests to
+    /// `token` and stopping it at `deadline`. Its requests wait while the
+    /// flows are behind (see `Outbound::waits_for_flows`). A failure is
+    /// reported to the token and returned.
+    pub fn spawn_script(
+        &self,
+        path: &Path,
+        source: String,
+        token: Token,
+        deadline: Option<Instant>,
+    ) -> std::io::Result<JoinHandle<Result<(), String>>> {
+        let dispatcher = self.dispatcher.clone();
+        let limits = self.script_limits.clone();
+        let path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("payhost-script".into())
+            .stack_size(crate::flow::SCRIPT_THREAD_STACK)
+            .spawn(move || run_script(dispatcher, &path, &source, &limits, deadline, token))
+    }
+
+    /// Refuses new requests from now on; running ones finish.
+    pub fn close(&self) {
+        self.dispatcher.executor.close();
+    }
+
+    /// Stops: no new requests; with `drain`, the flow threads finish what is
+    /// queued first (without it, abandoned work is left behind). The runtime
+    /// is dropped without waiting for abandoned tasks.
+    pub fn shutdown(mut self, drain: bool) {
+        self.close();
+        if let (true, Some(pool)) = (drain, self.pool.take()) {
+            pool.shutdown();
+        }
+        self.runtime.shutdown_background();
+    }
+}
+
+fn run_script(
+    dispatcher: Dispatcher,
+    path: &Path,
+    source: &str,
+    limits: &ScriptLimits,
+    deadline: Option<Instant>,
+    token: Token,
+) -> Result<(), String> {
+    let host = ScriptHost::new(dispatcher).map_err(|err| {
+        token.report(Event::ScriptFailed(err.to_string()));
+        err.to_string()
+    })?;
+    let engine = script_engine(&host, limits);
+    host.set_current(Some(token.clone()));
+    host.set_deadline(deadline);
+    host.set_waits_for_flows(true);
+    let result = engine
+        .compile(source)
+        .map_err(|e| e.to_string())
+        .and_then(|mut ast| {
+            ast.set_source(path.display().to_string());
+            engine.run_ast(&ast).map_err(|e| e.to_string())
+        });
+    host.set_deadline(None);
+    host.set_current(None);
+    result.map_err(|error| {
+        let message = format!("{}: {error}", path.display());
+        eprintln!("payhost: {message}");
+        token.report(Event::ScriptFailed(message.clone()));
+        message
+    })
+}
