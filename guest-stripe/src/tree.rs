@@ -12,7 +12,8 @@
 //! [`TreeView::new`] checks the whole layout in one pass without allocating,
 //! and rejects anything else as [`TreeError`] (the `malformed-tree` error):
 //! a run that does not start at the next unassigned node (which covers
-//! overlapping, shared, backward and cyclic references), a run past the
+//! overlapping, shared, backward and cyclic references; an empty run's
+//! `first` is not checked, as it claims nothing), a run past the
 //! end, a node no container claims, a span outside the text or off a
 //! character boundary, a key on a node that is not a map entry, nesting
 //! deeper than [`MAX_DEPTH`]. Every node but the root then has exactly one
@@ -216,7 +217,10 @@ impl<'a, N: AsRawNode> TreeView<'a, N> {
                     check_span(text, i, "string", span)?;
                 }
                 RawValue::List { first, count } | RawValue::Map { first, count } => {
-                    if u64::from(first) != next {
+                    // An empty run claims nothing, so its `first` cannot
+                    // overlap or loop; the host leaves it 0 for an empty
+                    // container with no deeper level (an empty root map).
+                    if count != 0 && u64::from(first) != next {
                         return Err(TreeError::RunOutOfOrder {
                             node: i,
                             first,

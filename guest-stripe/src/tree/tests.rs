@@ -85,6 +85,25 @@ fn empty_nodes_are_an_empty_map() {
 }
 
 #[test]
+fn an_empty_run_may_start_anywhere() {
+    // What the host sends for an empty map: its run has nowhere to start.
+    let empty_root = [node(RawValue::Map { first: 0, count: 0 })];
+    assert_eq!(check(&empty_root, ""), Ok(Value::Map(vec![])));
+    // {a: [], b: 1}: `a`'s empty run at 0 or 7 claims nothing.
+    for first in [0, 3, 7, u32::MAX] {
+        let nodes = [
+            node(RawValue::Map { first: 1, count: 2 }),
+            keyed(0, 1, RawValue::List { first, count: 0 }),
+            keyed(1, 1, RawValue::Int(1)),
+        ];
+        assert_eq!(
+            check(&nodes, "ab"),
+            Ok(map(vec![("a", Value::List(vec![])), ("b", Value::Int(1))]))
+        );
+    }
+}
+
+#[test]
 fn scalar_root() {
     assert_eq!(check(&[node(text(0, 1))], "x"), Ok(s("x")));
 }
