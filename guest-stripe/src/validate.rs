@@ -53,8 +53,9 @@ pub fn validate_params<'a, N: Node<'a>>(
             ));
         }
     };
+    let accepted = object.accept_mask(operation);
     for (key, value) in entries {
-        let Some(field) = object.field(key) else {
+        let Some((position, field)) = object.field_at(key) else {
             let matches = close_matches(key, object.fields.iter().map(|f| f.name));
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
@@ -70,7 +71,7 @@ pub fn validate_params<'a, N: Node<'a>>(
         if value.is_null() {
             continue;
         }
-        if !operation.accepts(key) {
+        if accepted & (1 << position) == 0 {
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,

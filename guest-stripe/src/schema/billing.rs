@@ -136,7 +136,9 @@ pub(crate) const CUSTOMER: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 const RECURRING: Field = object_of(
     "recurring",
@@ -317,7 +319,9 @@ pub(crate) const PRODUCT: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 pub(crate) const PRICE: Object = Object {
     name: "price",
@@ -473,4 +477,6 @@ pub(crate) const PRICE: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();

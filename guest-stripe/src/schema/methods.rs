@@ -111,7 +111,9 @@ pub(crate) const PAYMENT_METHOD: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 pub(crate) const SETUP_INTENT: Object = Object {
     name: "setup_intent",
@@ -231,4 +233,6 @@ pub(crate) const SETUP_INTENT: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();

@@ -236,7 +236,9 @@ pub(crate) const PAYMENT_INTENT: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 pub(crate) const REFUND: Object = Object {
     name: "refund",
@@ -318,4 +320,6 @@ pub(crate) const REFUND: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();

@@ -254,7 +254,9 @@ pub(crate) const SUBSCRIPTION: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 pub(crate) const COUPON: Object = Object {
     name: "coupon",
@@ -368,4 +370,6 @@ pub(crate) const COUPON: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();

@@ -271,3 +271,29 @@ fn required_fields_are_stripes() {
         assert!(nested(name).is_empty(), "{name}: {:?}", nested(name));
     }
 }
+
+#[test]
+fn lookup_tables_agree_with_the_lists() {
+    for o in OBJECTS {
+        for (i, f) in o.fields.iter().enumerate() {
+            let (at, found) = o.field_at(f.name).expect(f.name);
+            assert_eq!((at, found.name), (i, f.name), "{}.{}", o.name, f.name);
+        }
+        for missing in ["", "x", "amounts", "amoun", "idx", "expand_", "metadata[k]"] {
+            assert!(o.field(missing).is_none(), "{}: {missing:?}", o.name);
+        }
+        for op in o.operations {
+            let mask = o.accept_mask(op);
+            for (i, f) in o.fields.iter().enumerate() {
+                assert_eq!(
+                    mask & (1 << i) != 0,
+                    op.accepts(f.name),
+                    "{}.{} and {}",
+                    o.name,
+                    op.name,
+                    f.name
+                );
+            }
+        }
+    }
+}
