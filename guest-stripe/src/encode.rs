@@ -29,7 +29,6 @@
 
 pub use crate::pyfloat::write_py_float;
 use crate::value::{Node, Path, Seg, Shape};
-use std::fmt::Write as _;
 
 /// Encodes `params` as a form body or query string.
 pub fn encode_form<'a, N: Node<'a>>(params: N) -> String {
@@ -111,6 +110,29 @@ const SAFE: [bool; 256] = {
     t
 };
 
+/// Appends an integer in decimal (`-` when `negative`). Written by hand:
+/// `write!` goes through `core::fmt`, which costs far more than the digits
+/// in the component (every amount and every list index passes here).
+fn write_int(out: &mut String, magnitude: u64, negative: bool) {
+    let mut digits = [0u8; 20];
+    let mut n = magnitude;
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        out.push('-');
+    }
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
+}
+
 fn write_key(out: &mut String, path: &Path<'_>) {
     match path.parent {
         None => write_seg(out, path.seg),
@@ -126,9 +148,7 @@ fn write_key(out: &mut String, path: &Path<'_>) {
 fn write_seg(out: &mut String, seg: Seg<'_>) {
     match seg {
         Seg::Key(k) => quote_into(out, k),
-        Seg::Index(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Seg::Index(i) => write_int(out, i as u64, false),
     }
 }
 
@@ -149,7 +169,7 @@ fn encode_value<'a, N: Node<'a>>(out: &mut String, path: &Path<'_>, value: N) {
         }
         Shape::Int(i) => {
             start_pair(out, path);
-            let _ = write!(out, "{i}");
+            write_int(out, i.unsigned_abs(), i < 0);
         }
         Shape::Float(f) => {
             start_pair(out, path);
@@ -339,6 +359,24 @@ mod tests {
         assert_eq!(out, "a=1&b[0]=2");
         encode_pair_into(&mut out, "id", "my coupon");
         assert_eq!(out, "a=1&b[0]=2&id=my+coupon");
+    }
+
+    #[test]
+    fn integers_at_the_extremes() {
+        let v = map(vec![
+            ("min", Value::Int(i64::MIN)),
+            ("max", Value::Int(i64::MAX)),
+            ("zero", Value::Int(0)),
+            ("neg", Value::Int(-7)),
+            ("ten", Value::Int(10)),
+        ]);
+        assert_eq!(
+            encode_form(&v),
+            "min=-9223372036854775808&max=9223372036854775807&zero=0&neg=-7&ten=10"
+        );
+        let items = Value::List((0..12).map(Value::Int).collect());
+        let encoded = encode_form(&map(vec![("l", items)]));
+        assert!(encoded.ends_with("&l[10]=10&l[11]=11"), "{encoded}");
     }
 
     #[test]
