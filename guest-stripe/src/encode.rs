@@ -52,6 +52,18 @@ pub fn encode_form_into<'a, N: Node<'a>>(out: &mut String, params: N) {
     }
 }
 
+/// Appends the encoding of one top-level field that validation matched to
+/// the schema field `name` (which is written as it is: schema names need no
+/// quoting). Validation calls this as it goes, so that params are walked
+/// once, and their keys not scanned again for quoting.
+pub(crate) fn encode_field_into<'a, N: Node<'a>>(out: &mut String, name: &'static str, value: N) {
+    let path = Path {
+        parent: None,
+        seg: Seg::Field(name),
+    };
+    encode_value(out, &path, value);
+}
+
 /// Appends one `key=value` pair with a plain (top-level) key and a string
 /// value, quoted like every other pair.
 pub fn encode_pair_into(out: &mut String, key: &str, value: &str) {
@@ -148,6 +160,7 @@ fn write_key(out: &mut String, path: &Path<'_>) {
 fn write_seg(out: &mut String, seg: Seg<'_>) {
     match seg {
         Seg::Key(k) => quote_into(out, k),
+        Seg::Field(name) => out.push_str(name),
         Seg::Index(i) => write_int(out, i as u64, false),
     }
 }

@@ -16,8 +16,10 @@
 //! - `{parent}` in a template is replaced the same way by the parent id
 //!   (`missing-id`/`invalid-id` with `field` = `parent`); no Stripe operation
 //!   here has one yet.
-//! - Validation ([`crate::validate`]) comes first, then the operation's
-//!   required fields (`missing-field`), then encoding.
+//! - Validation ([`crate::validate`]) encodes each field as it passes (one
+//!   walk over the params); then come `extra`'s structure, the operation's
+//!   required fields (`missing-field`) and `extra`'s encoding. Any error
+//!   discards what was encoded.
 //! - Headers: `Stripe-Version` and `Stripe-Account` from the configured
 //!   settings ([`crate::settings`]), when set; none otherwise (the account's
 //!   default version).
@@ -31,7 +33,7 @@ use crate::error::{ErrorCode, PluginError, close_matches, did_you_mean};
 use crate::schema::{self, Method};
 use crate::settings::Config;
 use crate::tree::{AsRawNode, TreeView};
-use crate::validate::{check_required, validate_extra, validate_params};
+use crate::validate::{check_required, validate_and_encode, validate_extra};
 use crate::value::Node;
 
 /// The form content type.
@@ -180,10 +182,6 @@ pub fn build_request_with<'a, 'b, P: Node<'a>, E: Node<'b>>(
         _ => None,
     };
 
-    validate_params(obj, op, params)?;
-    validate_extra(obj, extra)?;
-    check_required(obj, op, params, extra)?;
-
     // Room for a typical body (a 10-field payment intent is ~300 bytes), so
     // that encoding rarely grows the buffer.
     let mut form = String::with_capacity(512);
@@ -194,7 +192,11 @@ pub fn build_request_with<'a, 'b, P: Node<'a>, E: Node<'b>>(
     {
         encode_pair_into(&mut form, "id", id);
     }
-    encode_form_into(&mut form, params);
+    // Params are validated and encoded in one walk; `extra` (no schema)
+    // only has to be a map. Any error drops the partial form.
+    validate_and_encode(obj, op, params, Some(&mut form))?;
+    validate_extra(obj, extra)?;
+    check_required(obj, op, params, extra)?;
     encode_form_into(&mut form, extra);
 
     let path = if op.needs_id || op.needs_parent {

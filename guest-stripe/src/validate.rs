@@ -26,7 +26,7 @@
 //! deep, so it is bounded whatever the tree looks like. Nothing is allocated
 //! unless there is an error to report.
 
-use crate::encode::write_py_float;
+use crate::encode::{encode_field_into, write_py_float};
 use crate::error::{ErrorCode, PluginError, close_matches};
 use crate::schema::{Field, Kind, Method, Object, Operation, find_field, same_name};
 use crate::value::{Node, Path, Seg, Shape};
@@ -36,6 +36,18 @@ pub fn validate_params<'a, N: Node<'a>>(
     object: &Object,
     operation: &Operation,
     params: N,
+) -> Result<(), PluginError> {
+    validate_and_encode(object, operation, params, None)
+}
+
+/// [`validate_params`], appending each field's encoding to `out` (when
+/// given) as soon as it has passed: one walk over the params instead of
+/// two. On an error `out` holds a partial encoding, for the caller to drop.
+pub(crate) fn validate_and_encode<'a, N: Node<'a>>(
+    object: &Object,
+    operation: &Operation,
+    params: N,
+    mut out: Option<&mut String>,
 ) -> Result<(), PluginError> {
     let entries = match params.shape() {
         Shape::Null => return Ok(()),
@@ -94,6 +106,9 @@ pub fn validate_params<'a, N: Node<'a>>(
         // on `recurring.usage_type` alone).
         let nested_required = operation.method != Method::Get;
         check(object, field, value, &path, nested_required)?;
+        if let Some(out) = out.as_deref_mut() {
+            encode_field_into(out, field.name, value);
+        }
     }
     Ok(())
 }
@@ -157,7 +172,7 @@ impl Path<'_> {
             parent.render_into(out);
         }
         match self.seg {
-            Seg::Key(k) => {
+            Seg::Key(k) | Seg::Field(k) => {
                 if self.parent.is_some() {
                     out.push('.');
                 }

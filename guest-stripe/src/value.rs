@@ -157,6 +157,9 @@ impl Value {
 #[derive(Clone, Copy)]
 pub(crate) enum Seg<'a> {
     Key(&'a str),
+    /// A schema field name: letters, digits and `_` only (a schema test
+    /// checks), so the encoder writes it as it is, without quoting.
+    Field(&'static str),
     Index(usize),
 }
 

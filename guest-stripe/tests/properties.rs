@@ -21,7 +21,7 @@
 //!
 //! 256 cases per property (proptest's default), small inputs: seconds.
 
-use guest_stripe::encode::encode_form;
+use guest_stripe::encode::{encode_form, encode_form_into};
 use guest_stripe::request::{Target, build_request_from_tree};
 use guest_stripe::response::{FailureKind, HttpResponse, Outcome, Payload, TransportFailure};
 use guest_stripe::tree::{RawNode, RawValue, Span, Tree, TreeView};
@@ -344,6 +344,14 @@ proptest! {
         );
         let owned = build_request("customer", "create", None, &params, &extra);
         prop_assert_eq!(format!("{viewed:?}"), format!("{owned:?}"));
+        // Validation encodes as it goes: the body is what the standalone
+        // encoder gives for params then extra.
+        if let Ok(request) = owned {
+            let mut expected = String::new();
+            encode_form_into(&mut expected, &params);
+            encode_form_into(&mut expected, &extra);
+            prop_assert_eq!(String::from_utf8(request.body).unwrap(), expected);
+        }
     }
 }
 

@@ -297,3 +297,25 @@ fn lookup_tables_agree_with_the_lists() {
         }
     }
 }
+
+/// The encoder writes schema field names without quoting them
+/// (`Seg::Field`): they must need none.
+#[test]
+fn field_names_need_no_quoting() {
+    fn check(fields: &[Field]) {
+        for f in fields {
+            assert!(
+                !f.name.is_empty()
+                    && f.name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "field name {:?} needs quoting",
+                f.name
+            );
+            check(f.children);
+        }
+    }
+    for o in OBJECTS {
+        check(o.fields);
+    }
+}
