@@ -1,5 +1,14 @@
-//! The component glue (wasm32 only): the `payhost:plugin/provider` exports,
-//! converting between the WIT types and the crate's native ones.
+//! The component glue (wasm32 only): the `payhost:plugin/provider@0.2.0`
+//! exports, converting between the WIT types and the crate's native ones.
+//!
+//! The settings `configure` receives live in a `thread_local!` cell: a
+//! component instance is single-threaded and its exports are free functions,
+//! so this is the instance's own state, not state shared between instances
+//! (each instance has its own linear memory). `build-request` only reads it.
+//!
+//! `build-request` reads the lowered `value-tree`s in place: WIT
+//! `value-node` implements [`AsRawNode`], so the tree view checks and walks
+//! the host's node list without a native copy of it.
 
 #![allow(unsafe_code)] // generated canonical-ABI glue
 
@@ -8,17 +17,27 @@ wit_bindgen::generate!({
     world: "plugin",
 });
 
+use std::cell::RefCell;
+
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    AuthScheme, FailureKind, FieldInfo, FieldKind, FlowPayload, HttpMethod, HttpRequest,
-    ObjectInfo, OperationInfo, PluginError, PluginErrorCode, ProviderInfo, RequestInput,
-    TransportOutcome, ValueNode,
+    AuthScheme, BasicAuth, FailureKind, FieldInfo, FieldKind, FlowPayload, HttpMethod, HttpRequest,
+    NodeValue, ObjectInfo, OperationInfo, PluginError, PluginErrorCode, ProviderInfo, RequestInput,
+    RetryPolicy, SettingInfo, Span, StatusRange, TransportOutcome, ValueNode,
 };
 
 use crate::error::{self, ErrorCode};
+use crate::provider;
+use crate::request::{Target, build_request_from_tree};
 use crate::response::{self, Outcome, Payload};
 use crate::schema::{self, Kind, Method};
-use crate::value::ArenaNode;
+use crate::settings::{self, Config};
+use crate::tree::{self, AsRawNode, RawNode, RawValue};
+
+thread_local! {
+    /// This instance's settings, from `configure`.
+    static CONFIG: RefCell<Config> = RefCell::new(Config::default());
+}
 
 struct StripePlugin;
 
@@ -26,15 +45,45 @@ export!(StripePlugin);
 
 impl Guest for StripePlugin {
     fn info() -> ProviderInfo {
+        let retry = provider::RETRY;
         ProviderInfo {
-            name: "stripe".to_string(),
+            name: provider::NAME.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            default_base_url: "https://api.stripe.com".to_string(),
-            auth: AuthScheme::BasicUser,
-            idempotency_header: Some("Idempotency-Key".to_string()),
-            should_retry_header: Some("Stripe-Should-Retry".to_string()),
+            doc: provider::DOC.to_string(),
+            default_base_url: provider::DEFAULT_BASE_URL.to_string(),
+            settings: settings::SETTINGS
+                .iter()
+                .map(|s| SettingInfo {
+                    name: s.name.to_string(),
+                    doc: s.doc.to_string(),
+                    required: s.required,
+                    default: s.default.map(str::to_string),
+                    secret: s.secret,
+                })
+                .collect(),
+            auth: AuthScheme::Basic(BasicAuth {
+                user: provider::AUTH_USER.to_string(),
+                password: None,
+            }),
+            retry: RetryPolicy {
+                statuses: retry
+                    .statuses
+                    .iter()
+                    .map(|&(first, last)| StatusRange { first, last })
+                    .collect(),
+                failures: retry.failures.iter().map(|&k| failure_kind(k)).collect(),
+                should_retry_header: retry.should_retry_header.map(str::to_string),
+                honour_retry_after: retry.honour_retry_after,
+                idempotency_header: retry.idempotency_header.map(str::to_string),
+            },
             objects: schema::OBJECTS.iter().map(object_info).collect(),
         }
+    }
+
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        let config = Config::from_settings(&settings)?;
+        CONFIG.with(|cell| *cell.borrow_mut() = config);
+        Ok(())
     }
 
     fn build_request(
@@ -42,24 +91,32 @@ impl Guest for StripePlugin {
         operation: String,
         input: RequestInput,
     ) -> Result<HttpRequest, PluginError> {
-        let params = input.params.into_iter().map(arena_node).collect();
-        let extra = input.extra.into_iter().map(arena_node).collect();
-        crate::request::build_request_from_arena(
-            &object,
-            &operation,
-            input.id.as_deref(),
-            params,
-            extra,
-        )
-        .map(|r| HttpRequest {
-            method: http_method(r.method),
-            path: r.path,
-            query: r.query,
-            headers: r.headers,
-            content_type: r.content_type,
-            body: r.body,
-        })
-        .map_err(plugin_error)
+        // The view reads the WIT nodes and text where they were lowered:
+        // nothing is copied or converted up front.
+        let target = Target {
+            object: &object,
+            operation: &operation,
+            id: input.id.as_deref(),
+            parent: input.parent.as_deref(),
+        };
+        CONFIG
+            .with(|cell| {
+                build_request_from_tree(
+                    &cell.borrow(),
+                    target,
+                    (&input.params.nodes, &input.params.text),
+                    (&input.extra.nodes, &input.extra.text),
+                )
+            })
+            .map(|r| HttpRequest {
+                method: http_method(r.method),
+                path: r.path,
+                query: r.query,
+                headers: r.headers,
+                content_type: r.content_type,
+                body: r.body,
+            })
+            .map_err(plugin_error)
     }
 
     fn parse_response(object: String, operation: String, outcome: TransportOutcome) -> FlowPayload {
@@ -87,15 +144,49 @@ impl Guest for StripePlugin {
     }
 }
 
-fn arena_node(node: ValueNode) -> ArenaNode {
-    match node {
-        ValueNode::Null => ArenaNode::Null,
-        ValueNode::Boolean(b) => ArenaNode::Bool(b),
-        ValueNode::Integer(i) => ArenaNode::Int(i),
-        ValueNode::Float(f) => ArenaNode::Float(f),
-        ValueNode::Text(s) => ArenaNode::Text(s),
-        ValueNode::List(items) => ArenaNode::List(items),
-        ValueNode::Map(entries) => ArenaNode::Map(entries),
+#[inline]
+fn span(s: Span) -> tree::Span {
+    tree::Span {
+        start: s.start,
+        len: s.len,
+    }
+}
+
+impl AsRawNode for ValueNode {
+    #[inline]
+    fn raw(&self) -> RawNode {
+        RawNode {
+            key: span(self.key),
+            value: raw_value(self.value),
+        }
+    }
+}
+
+#[inline]
+fn raw_value(value: NodeValue) -> RawValue {
+    match value {
+        NodeValue::Null => RawValue::Null,
+        NodeValue::Boolean(b) => RawValue::Bool(b),
+        NodeValue::Integer(i) => RawValue::Int(i),
+        NodeValue::Float(f) => RawValue::Float(f),
+        NodeValue::Text(s) => RawValue::Text(span(s)),
+        NodeValue::List(c) => RawValue::List {
+            first: c.first,
+            count: c.count,
+        },
+        NodeValue::Map(c) => RawValue::Map {
+            first: c.first,
+            count: c.count,
+        },
+    }
+}
+
+fn failure_kind(k: response::FailureKind) -> FailureKind {
+    match k {
+        response::FailureKind::Connect => FailureKind::Connect,
+        response::FailureKind::Timeout => FailureKind::Timeout,
+        response::FailureKind::BodyTooLarge => FailureKind::BodyTooLarge,
+        response::FailureKind::Io => FailureKind::Io,
     }
 }
 
@@ -116,8 +207,10 @@ fn plugin_error(e: error::PluginError) -> PluginError {
             ErrorCode::UnknownOperation => PluginErrorCode::UnknownOperation,
             ErrorCode::UnknownField => PluginErrorCode::UnknownField,
             ErrorCode::InvalidValue => PluginErrorCode::InvalidValue,
+            ErrorCode::MissingField => PluginErrorCode::MissingField,
             ErrorCode::MissingId => PluginErrorCode::MissingId,
             ErrorCode::InvalidId => PluginErrorCode::InvalidId,
+            ErrorCode::MalformedTree => PluginErrorCode::MalformedTree,
         },
         object: e.object,
         field: e.field,
@@ -140,6 +233,10 @@ fn field_kind(k: Kind) -> FieldKind {
     }
 }
 
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
 fn object_info(o: &schema::Object) -> ObjectInfo {
     ObjectInfo {
         name: o.name.to_string(),
@@ -152,7 +249,11 @@ fn object_info(o: &schema::Object) -> ObjectInfo {
                 method: http_method(op.method),
                 path: op.path.to_string(),
                 needs_id: op.needs_id,
-                accepts: op.accepts.iter().map(|a| a.to_string()).collect(),
+                needs_parent: op.needs_parent,
+                accepts: strings(op.accepts),
+                required: strings(op.required),
+                // Stripe has no field a setting fills in.
+                filled_by: Vec::new(),
                 doc: op.doc.to_string(),
             })
             .collect(),
@@ -162,7 +263,8 @@ fn object_info(o: &schema::Object) -> ObjectInfo {
             .map(|(name, f)| FieldInfo {
                 name,
                 kind: field_kind(f.kind),
-                allowed: f.allowed.iter().map(|a| a.to_string()).collect(),
+                allowed: strings(f.allowed),
+                required: f.required,
                 doc: f.doc.to_string(),
             })
             .collect(),

@@ -19,19 +19,19 @@
 //!   every other byte of the UTF-8 form becomes `%XX` (upper-case hex).
 //!
 //! The root must be a map (as stripe-python's `data.items()` requires); any
-//! other root encodes to nothing. The encoder writes into one output `String`
-//! and allocates nothing else: nested keys are rebuilt from a chain of stack
-//! frames for each pair, and numbers are formatted on the stack (floats by
-//! [`crate::pyfloat`]). Recursion
-//! depth equals the depth of the tree (at most [`crate::value::MAX_DEPTH`] for
-//! trees that came through the WIT arena).
+//! other root encodes to nothing. The encoder works on any [`Node`] (an owned
+//! [`crate::Value`] or a checked WIT tree read in place) and writes into one output
+//! `String`, allocating nothing else: nested keys are rebuilt from a chain of
+//! stack frames for each pair, and numbers are formatted on the stack (floats
+//! by [`crate::pyfloat`]). Recursion depth equals the depth of the tree (at
+//! most [`crate::value::MAX_DEPTH`] for trees that came through the WIT
+//! boundary).
 
 pub use crate::pyfloat::write_py_float;
-use crate::value::{Path, Seg, Value};
-use std::fmt::Write as _;
+use crate::value::{Node, Path, Seg, Shape};
 
 /// Encodes `params` as a form body or query string.
-pub fn encode_form(params: &Value) -> String {
+pub fn encode_form<'a, N: Node<'a>>(params: N) -> String {
     let mut out = String::with_capacity(256);
     encode_form_into(&mut out, params);
     out
@@ -40,8 +40,8 @@ pub fn encode_form(params: &Value) -> String {
 /// Appends the encoding of `params` to `out`. When `out` is not empty, each
 /// new pair is preceded by `&`, so encoding `params` and then `extra` into
 /// one string joins them without a stray separator on either side.
-pub fn encode_form_into(out: &mut String, params: &Value) {
-    if let Value::Map(entries) = params {
+pub fn encode_form_into<'a, N: Node<'a>>(out: &mut String, params: N) {
+    if let Shape::Map(entries) = params.shape() {
         for (key, value) in entries {
             let path = Path {
                 parent: None,
@@ -50,6 +50,18 @@ pub fn encode_form_into(out: &mut String, params: &Value) {
             encode_value(out, &path, value);
         }
     }
+}
+
+/// Appends the encoding of one top-level field that validation matched to
+/// the schema field `name` (which is written as it is: schema names need no
+/// quoting). Validation calls this as it goes, so that params are walked
+/// once, and their keys not scanned again for quoting.
+pub(crate) fn encode_field_into<'a, N: Node<'a>>(out: &mut String, name: &'static str, value: N) {
+    let path = Path {
+        parent: None,
+        seg: Seg::Field(name),
+    };
+    encode_value(out, &path, value);
 }
 
 /// Appends one `key=value` pair with a plain (top-level) key and a string
@@ -110,6 +122,29 @@ const SAFE: [bool; 256] = {
     t
 };
 
+/// Appends an integer in decimal (`-` when `negative`). Written by hand:
+/// `write!` goes through `core::fmt`, which costs far more than the digits
+/// in the component (every amount and every list index passes here).
+fn write_int(out: &mut String, magnitude: u64, negative: bool) {
+    let mut digits = [0u8; 20];
+    let mut n = magnitude;
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        out.push('-');
+    }
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
+}
+
 fn write_key(out: &mut String, path: &Path<'_>) {
     match path.parent {
         None => write_seg(out, path.seg),
@@ -125,9 +160,8 @@ fn write_key(out: &mut String, path: &Path<'_>) {
 fn write_seg(out: &mut String, seg: Seg<'_>) {
     match seg {
         Seg::Key(k) => quote_into(out, k),
-        Seg::Index(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Seg::Field(name) => out.push_str(name),
+        Seg::Index(i) => write_int(out, i as u64, false),
     }
 }
 
@@ -139,33 +173,33 @@ fn start_pair(out: &mut String, path: &Path<'_>) {
     out.push('=');
 }
 
-fn encode_value(out: &mut String, path: &Path<'_>, value: &Value) {
-    match value {
-        Value::Null => {}
-        Value::Bool(b) => {
+fn encode_value<'a, N: Node<'a>>(out: &mut String, path: &Path<'_>, value: N) {
+    match value.shape() {
+        Shape::Null => {}
+        Shape::Bool(b) => {
             start_pair(out, path);
-            out.push_str(if *b { "true" } else { "false" });
+            out.push_str(if b { "true" } else { "false" });
         }
-        Value::Int(i) => {
+        Shape::Int(i) => {
             start_pair(out, path);
-            let _ = write!(out, "{i}");
+            write_int(out, i.unsigned_abs(), i < 0);
         }
-        Value::Float(f) => {
+        Shape::Float(f) => {
             start_pair(out, path);
             let start = out.len();
-            write_py_float(out, *f);
+            write_py_float(out, f);
             // `quote_plus(repr(f))`: the exponent's `+` is the only byte of a
             // float's repr that is not safe.
             if let Some(plus) = out[start..].find('+') {
                 out.replace_range(start + plus..start + plus + 1, "%2B");
             }
         }
-        Value::Str(s) => {
+        Shape::Str(s) => {
             start_pair(out, path);
             quote_into(out, s);
         }
-        Value::List(items) => {
-            for (i, item) in items.iter().enumerate() {
+        Shape::List(items) => {
+            for (i, item) in items.enumerate() {
                 let child = Path {
                     parent: Some(path),
                     seg: Seg::Index(i),
@@ -173,7 +207,7 @@ fn encode_value(out: &mut String, path: &Path<'_>, value: &Value) {
                 encode_value(out, &child, item);
             }
         }
-        Value::Map(entries) => {
+        Shape::Map(entries) => {
             for (k, v) in entries {
                 let child = Path {
                     parent: Some(path),
@@ -188,6 +222,7 @@ fn encode_value(out: &mut String, path: &Path<'_>, value: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Value;
 
     fn s(v: &str) -> Value {
         Value::Str(v.into())
@@ -337,6 +372,24 @@ mod tests {
         assert_eq!(out, "a=1&b[0]=2");
         encode_pair_into(&mut out, "id", "my coupon");
         assert_eq!(out, "a=1&b[0]=2&id=my+coupon");
+    }
+
+    #[test]
+    fn integers_at_the_extremes() {
+        let v = map(vec![
+            ("min", Value::Int(i64::MIN)),
+            ("max", Value::Int(i64::MAX)),
+            ("zero", Value::Int(0)),
+            ("neg", Value::Int(-7)),
+            ("ten", Value::Int(10)),
+        ]);
+        assert_eq!(
+            encode_form(&v),
+            "min=-9223372036854775808&max=9223372036854775807&zero=0&neg=-7&ten=10"
+        );
+        let items = Value::List((0..12).map(Value::Int).collect());
+        let encoded = encode_form(&map(vec![("l", items)]));
+        assert!(encoded.ends_with("&l[10]=10&l[11]=11"), "{encoded}");
     }
 
     #[test]

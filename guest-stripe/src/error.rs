@@ -9,8 +9,10 @@ pub enum ErrorCode {
     UnknownOperation,
     UnknownField,
     InvalidValue,
+    MissingField,
     MissingId,
     InvalidId,
+    MalformedTree,
 }
 
 /// WIT `plugin-error`: shown to the script author.

@@ -1,11 +1,13 @@
 //! The Stripe provider plugin for payhost.
 //!
-//! The plugin is pure computation: it describes Stripe's objects
-//! ([`schema`]), turns a parameter tree into a form-encoded HTTP request
-//! ([`request`], [`validate`], [`encode`]) and classifies the HTTP outcome
-//! into a payload for a flow script ([`response`]). It performs no I/O and
-//! never sees credentials: the host sends the request to its configured base
-//! URL plus the path returned here, and attaches the secret itself.
+//! The plugin is pure computation: it describes Stripe ([`provider`]: auth
+//! and retry policy; [`settings`]; [`schema`]: objects, operations, fields),
+//! turns a parameter tree into a form-encoded HTTP request ([`tree`] checks
+//! the WIT tree's layout, then [`request`], [`validate`] and [`encode`] work
+//! on it in place) and classifies the HTTP outcome into a payload for a flow
+//! script ([`response`]). It performs no I/O and never sees credentials: the
+//! host sends the request to its configured base URL plus the path returned
+//! here, and attaches the secret itself.
 //!
 //! All of this is plain Rust that also compiles and is tested natively. Only
 //! the component glue (`component`, built for `wasm32`) knows about the WIT
@@ -17,10 +19,13 @@
 
 pub mod encode;
 pub mod error;
+pub mod provider;
 pub mod pyfloat;
 pub mod request;
 pub mod response;
 pub mod schema;
+pub mod settings;
+pub mod tree;
 pub mod validate;
 pub mod value;
 
@@ -28,6 +33,7 @@ pub mod value;
 mod component;
 
 pub use error::{ErrorCode, PluginError};
-pub use request::{Request, build_request};
+pub use request::{Request, Target, build_request, build_request_with};
 pub use response::{FailureKind, HttpResponse, Outcome, Payload, TransportFailure, parse_response};
+pub use settings::Config;
 pub use value::Value;

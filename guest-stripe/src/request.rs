@@ -13,13 +13,28 @@
 //!   that of `extra`, content type `application/x-www-form-urlencoded`; an
 //!   empty body has no content type. GET/DELETE: the same encoding goes into
 //!   the query string and the body stays empty.
-//! - No extra headers: `Stripe-Version` is left to the account's default.
+//! - `{parent}` in a template is replaced the same way by the parent id
+//!   (`missing-id`/`invalid-id` with `field` = `parent`); no Stripe operation
+//!   here has one yet.
+//! - Validation ([`crate::validate`]) encodes each field as it passes (one
+//!   walk over the params); then come `extra`'s structure, the operation's
+//!   required fields (`missing-field`) and `extra`'s encoding. Any error
+//!   discards what was encoded.
+//! - Headers: `Stripe-Version` and `Stripe-Account` from the configured
+//!   settings ([`crate::settings`]), when set; none otherwise (the account's
+//!   default version).
+//!
+//! The component hands its two WIT trees to [`build_request_from_tree`],
+//! which checks their layout ([`crate::tree`], `malformed-tree`) and then
+//! validates and encodes them in place.
 
 use crate::encode::{encode_form_into, encode_pair_into};
 use crate::error::{ErrorCode, PluginError, close_matches, did_you_mean};
 use crate::schema::{self, Method};
-use crate::validate::{validate_extra, validate_params};
-use crate::value::{ArenaNode, Value};
+use crate::settings::Config;
+use crate::tree::{AsRawNode, TreeView};
+use crate::validate::{check_required, validate_and_encode, validate_extra};
+use crate::value::Node;
 
 /// The form content type.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -40,15 +55,71 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
-/// Builds the request for `operation` on `object`, validating `params`
-/// against the schema (`extra` only has to be a map).
-pub fn build_request(
+/// What a request is for: the object, the operation, and the ids the script
+/// set (`.id(...)`, `.parent(...)`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'s> {
+    pub object: &'s str,
+    pub operation: &'s str,
+    pub id: Option<&'s str>,
+    pub parent: Option<&'s str>,
+}
+
+/// Builds the request for `operation` on `object` with no settings and no
+/// parent id, validating `params` against the schema (`extra` only has to be
+/// a map). The native entry point for tests and the benchmark's baseline.
+pub fn build_request<'a, 'b, P: Node<'a>, E: Node<'b>>(
     object: &str,
     operation: &str,
     id: Option<&str>,
-    params: &Value,
-    extra: &Value,
+    params: P,
+    extra: E,
 ) -> Result<Request, PluginError> {
+    let target = Target {
+        object,
+        operation,
+        id,
+        parent: None,
+    };
+    build_request_with(&Config::default(), target, params, extra)
+}
+
+/// [`build_request`] for two WIT trees (node list and text each, the nodes
+/// native [`crate::tree::RawNode`]s or the component's own): checks both
+/// layouts (`malformed-tree`), then builds from them in place.
+pub fn build_request_from_tree<P: AsRawNode, E: AsRawNode>(
+    config: &Config,
+    target: Target<'_>,
+    params: (&[P], &str),
+    extra: (&[E], &str),
+) -> Result<Request, PluginError> {
+    let malformed = |which: &str, e: crate::tree::TreeError| {
+        PluginError::new(
+            ErrorCode::MalformedTree,
+            target.object,
+            None,
+            format!("malformed {which} tree: {e}"),
+        )
+    };
+    let params = TreeView::new(params.0, params.1).map_err(|e| malformed("parameter", e))?;
+    let extra =
+        TreeView::new(extra.0, extra.1).map_err(|e| malformed("extra-parameter (`.set`)", e))?;
+    build_request_with(config, target, params.root(), extra.root())
+}
+
+/// Builds the request for `target` with the instance's settings.
+pub fn build_request_with<'a, 'b, P: Node<'a>, E: Node<'b>>(
+    config: &Config,
+    target: Target<'_>,
+    params: P,
+    extra: E,
+) -> Result<Request, PluginError> {
+    let Target {
+        object,
+        operation,
+        id,
+        parent,
+    } = target;
     let Some(obj) = schema::object(object) else {
         let names = schema::OBJECTS.iter().map(|o| o.name);
         let matches = close_matches(object, names.clone());
@@ -81,7 +152,7 @@ pub fn build_request(
     };
 
     let id = match id {
-        Some(id) => Some(check_id(object, id)?),
+        Some(id) => Some(check_id(object, "id", id)?),
         None if op.needs_id => {
             return Err(PluginError::new(
                 ErrorCode::MissingId,
@@ -94,31 +165,42 @@ pub fn build_request(
         }
         None => None,
     };
+    let parent = match parent {
+        Some(parent) if op.needs_parent => Some(check_id(object, "parent", parent)?),
+        None if op.needs_parent => {
+            return Err(PluginError::new(
+                ErrorCode::MissingId,
+                object,
+                Some("parent".to_string()),
+                format!(
+                    "{object} {operation} needs the id of the object it belongs to: set it with \
+                     `.parent(\"...\")` first"
+                ),
+            ));
+        }
+        // Ignored where the path has no `{parent}`, like an id.
+        _ => None,
+    };
 
-    validate_params(obj, op, params)?;
-    validate_extra(obj, extra)?;
-
-    let mut form = String::with_capacity(256);
+    // Room for a typical body (a 10-field payment intent is ~300 bytes), so
+    // that encoding rarely grows the buffer.
+    let mut form = String::with_capacity(512);
     if !op.needs_id
         && let Some(id) = id
         && op.accepts("id")
-        && params.get("id").is_none_or(Value::is_null)
+        && params.get("id").is_none_or(|v| v.is_null())
     {
         encode_pair_into(&mut form, "id", id);
     }
-    encode_form_into(&mut form, params);
+    // Params are validated and encoded in one walk; `extra` (no schema)
+    // only has to be a map. Any error drops the partial form.
+    validate_and_encode(obj, op, params, Some(&mut form))?;
+    validate_extra(obj, extra)?;
+    check_required(obj, op, params, extra)?;
     encode_form_into(&mut form, extra);
 
-    let path = if op.needs_id {
-        // `needs_id` is true exactly when the template holds `{id}`, and an
-        // id is present here (checked above).
-        let id = id.unwrap_or_default();
-        let (before, after) = op.path.split_once("{id}").unwrap_or((op.path, ""));
-        let mut path = String::with_capacity(op.path.len() + id.len() * 3);
-        path.push_str(before);
-        encode_segment(&mut path, id);
-        path.push_str(after);
-        path
+    let path = if op.needs_id || op.needs_parent {
+        fill_path(op.path, id, parent)
     } else {
         op.path.to_string()
     };
@@ -127,7 +209,7 @@ pub fn build_request(
         method: op.method,
         path,
         query: String::new(),
-        headers: Vec::new(),
+        headers: config.headers(),
         content_type: None,
         body: Vec::new(),
     };
@@ -143,35 +225,32 @@ pub fn build_request(
     Ok(request)
 }
 
-/// [`build_request`] for trees in their WIT arena form: decodes both (an
-/// ill-formed tree is `invalid-value`), then builds.
-pub fn build_request_from_arena(
-    object: &str,
-    operation: &str,
-    id: Option<&str>,
-    params: Vec<ArenaNode>,
-    extra: Vec<ArenaNode>,
-) -> Result<Request, PluginError> {
-    let params = Value::from_arena(params).map_err(|e| {
-        PluginError::new(
-            ErrorCode::InvalidValue,
-            object,
-            None,
-            format!("malformed parameter tree: {e}"),
-        )
-    })?;
-    let extra = Value::from_arena(extra).map_err(|e| {
-        PluginError::new(
-            ErrorCode::InvalidValue,
-            object,
-            None,
-            format!("malformed extra-parameter tree (`.set`): {e}"),
-        )
-    })?;
-    build_request(object, operation, id, &params, &extra)
+/// The path template with `{id}` and `{parent}` replaced by their ids, each
+/// encoded as one segment (both are present when the template has them:
+/// checked by the caller).
+fn fill_path(template: &str, id: Option<&str>, parent: Option<&str>) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let from = &rest[open..];
+        if let Some(after) = from.strip_prefix("{id}") {
+            encode_segment(&mut out, id.unwrap_or_default());
+            rest = after;
+        } else if let Some(after) = from.strip_prefix("{parent}") {
+            encode_segment(&mut out, parent.unwrap_or_default());
+            rest = after;
+        } else {
+            out.push('{');
+            rest = &from[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
-fn check_id<'a>(object: &str, id: &'a str) -> Result<&'a str, PluginError> {
+/// Checks an id (`which` is `id` or `parent`) before it goes into the path.
+fn check_id<'a>(object: &str, which: &str, id: &'a str) -> Result<&'a str, PluginError> {
     let problem = if id.is_empty() {
         Some("is empty".to_string())
     } else if id.len() > MAX_ID_LEN {
@@ -191,8 +270,11 @@ fn check_id<'a>(object: &str, id: &'a str) -> Result<&'a str, PluginError> {
         Some(problem) => Err(PluginError::new(
             ErrorCode::InvalidId,
             object,
-            Some("id".to_string()),
-            format!("the {object} id {problem}"),
+            Some(which.to_string()),
+            format!(
+                "the {} id {problem}",
+                if which == "id" { object } else { "parent" }
+            ),
         )),
     }
 }

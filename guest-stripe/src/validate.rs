@@ -14,25 +14,45 @@
 //!   as `true`/`false`); the empty string in place of the whole map, or of a
 //!   nested object, is Stripe's way to unset it and passes.
 //!
-//! Recursion follows the schema, which is at most a few levels deep, so it is
-//! bounded whatever the tree looks like. Nothing is allocated unless there is
-//! an error to report.
+//! - A field an operation requires (`operation-info.required`) that is
+//!   missing or null is `missing-field`, naming the field and the operation;
+//!   so is a required child of a nested object that is given
+//!   (`recurring.interval` when `recurring` is set), except in list filters
+//!   (GET), which take any subset. The host checks the
+//!   top-level ones first; this is the plugin's own check of the same rule.
+//!
+//! The checks work on any [`Node`]: an owned [`crate::Value`] or a checked WIT tree
+//! read in place. Recursion follows the schema, which is at most a few levels
+//! deep, so it is bounded whatever the tree looks like. Nothing is allocated
+//! unless there is an error to report.
 
-use crate::encode::write_py_float;
+use crate::encode::{encode_field_into, write_py_float};
 use crate::error::{ErrorCode, PluginError, close_matches};
-use crate::schema::{Field, Kind, Object, Operation, find_field};
-use crate::value::{Path, Seg, Value};
+use crate::schema::{Field, Kind, Method, Object, Operation, find_field, same_name};
+use crate::value::{Node, Path, Seg, Shape};
 
 /// Checks `params` (the fields a script set) for `operation` on `object`.
-pub fn validate_params(
+pub fn validate_params<'a, N: Node<'a>>(
     object: &Object,
     operation: &Operation,
-    params: &Value,
+    params: N,
 ) -> Result<(), PluginError> {
-    let entries = match params {
-        Value::Null => return Ok(()),
-        Value::Map(entries) => entries,
-        other => {
+    validate_and_encode(object, operation, params, None)
+}
+
+/// [`validate_params`], appending each field's encoding to `out` (when
+/// given) as soon as it has passed: one walk over the params instead of
+/// two. On an error `out` holds a partial encoding, for the caller to drop.
+pub(crate) fn validate_and_encode<'a, N: Node<'a>>(
+    object: &Object,
+    operation: &Operation,
+    params: N,
+    mut out: Option<&mut String>,
+) -> Result<(), PluginError> {
+    let entries = match params.shape() {
+        Shape::Null => return Ok(()),
+        Shape::Map(entries) => entries,
+        _ => {
             return Err(PluginError::new(
                 ErrorCode::InvalidValue,
                 object.name,
@@ -40,18 +60,19 @@ pub fn validate_params(
                 format!(
                     "{} parameters must be a map of field names to values, got {}",
                     object.name,
-                    describe(other)
+                    describe(params)
                 ),
             ));
         }
     };
+    let accepted = object.accept_mask(operation);
     for (key, value) in entries {
-        let Some(field) = object.field(key) else {
+        let Some((position, field)) = object.field_at(key) else {
             let matches = close_matches(key, object.fields.iter().map(|f| f.name));
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,
-                Some(key.clone()),
+                Some(key.to_string()),
                 format!(
                     "{} has no field `{key}`{}",
                     object.name,
@@ -62,11 +83,11 @@ pub fn validate_params(
         if value.is_null() {
             continue;
         }
-        if !operation.accepts(key) {
+        if accepted & (1 << position) == 0 {
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,
-                Some(key.clone()),
+                Some(key.to_string()),
                 format!(
                     "{} field `{key}` is not accepted by `{}` ({} accepts: {})",
                     object.name,
@@ -80,23 +101,58 @@ pub fn validate_params(
             parent: None,
             seg: Seg::Key(key),
         };
-        check(object, field, value, &path)?;
+        // Nested required fields bind what is sent to create or change an
+        // object; list filters (GET) take any subset (`price.list` filters
+        // on `recurring.usage_type` alone).
+        let nested_required = operation.method != Method::Get;
+        check(object, field, value, &path, nested_required)?;
+        if let Some(out) = out.as_deref_mut() {
+            encode_field_into(out, field.name, value);
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every field `operation` requires is set (not null) in
+/// `params`, or given through `extra` under the same top-level name (the
+/// `.set` escape hatch sends it just the same).
+pub fn check_required<'a, 'b, P: Node<'a>, E: Node<'b>>(
+    object: &Object,
+    operation: &Operation,
+    params: P,
+    extra: E,
+) -> Result<(), PluginError> {
+    for &name in operation.required {
+        let in_params = params.get(name).is_some_and(|v| !v.is_null());
+        let in_extra = extra.get(name).is_some_and(|v| !v.is_null());
+        if in_params || in_extra {
+            continue;
+        }
+        return Err(PluginError::new(
+            ErrorCode::MissingField,
+            object.name,
+            Some(name.to_string()),
+            format!(
+                "{} {} needs `{name}`: set it with `.{name}(...)` first",
+                object.name, operation.name
+            ),
+        ));
     }
     Ok(())
 }
 
 /// Checks the structure of `extra` (the `.set(...)` escape hatch): its root
 /// must be a map. Its contents are not checked against the schema.
-pub fn validate_extra(object: &Object, extra: &Value) -> Result<(), PluginError> {
-    match extra {
-        Value::Null | Value::Map(_) => Ok(()),
-        other => Err(PluginError::new(
+pub fn validate_extra<'a, N: Node<'a>>(object: &Object, extra: N) -> Result<(), PluginError> {
+    match extra.shape() {
+        Shape::Null | Shape::Map(_) => Ok(()),
+        _ => Err(PluginError::new(
             ErrorCode::InvalidValue,
             object.name,
             None,
             format!(
                 "extra parameters (set with `.set(path, value)`) must be a map, got {}",
-                describe(other)
+                describe(extra)
             ),
         )),
     }
@@ -116,7 +172,7 @@ impl Path<'_> {
             parent.render_into(out);
         }
         match self.seg {
-            Seg::Key(k) => {
+            Seg::Key(k) | Seg::Field(k) => {
                 if self.parent.is_some() {
                     out.push('.');
                 }
@@ -131,35 +187,36 @@ impl Path<'_> {
     }
 }
 
-fn check(
+fn check<'a, N: Node<'a>>(
     object: &Object,
     field: &Field,
-    value: &Value,
+    value: N,
     path: &Path<'_>,
+    nested_required: bool,
 ) -> Result<(), PluginError> {
-    let ok = match (field.kind, value) {
-        (_, Value::Null) => true,
-        (Kind::Text, Value::Str(s)) => {
-            if !field.allowed.is_empty() && !field.allowed.contains(&s.as_str()) {
+    let ok = match (field.kind, value.shape()) {
+        (_, Shape::Null) => true,
+        (Kind::Text, Shape::Str(s)) => {
+            if !field.allowed.is_empty() && !field.allowed.iter().any(|a| same_name(a, s)) {
                 return Err(invalid(object, path, &expect_one_of(field), value));
             }
             true
         }
-        (Kind::Integer, Value::Int(_)) => true,
-        (Kind::Amount, Value::Int(i)) => *i >= 0,
-        (Kind::Decimal, Value::Int(_)) => true,
-        (Kind::Decimal, Value::Float(f)) => f.is_finite(),
-        (Kind::Decimal, Value::Str(s)) => is_decimal(s),
-        (Kind::Boolean, Value::Bool(_)) => true,
-        (Kind::Timestamp, Value::Int(i)) => *i >= 0,
-        (Kind::Timestamp, Value::Str(s)) => s == "now",
-        (Kind::StringMap | Kind::Object, Value::Str(s)) => s.is_empty(),
-        (Kind::StringMap, Value::Map(entries)) => {
+        (Kind::Integer, Shape::Int(_)) => true,
+        (Kind::Amount, Shape::Int(i)) => i >= 0,
+        (Kind::Decimal, Shape::Int(_)) => true,
+        (Kind::Decimal, Shape::Float(f)) => f.is_finite(),
+        (Kind::Decimal, Shape::Str(s)) => is_decimal(s),
+        (Kind::Boolean, Shape::Bool(_)) => true,
+        (Kind::Timestamp, Shape::Int(i)) => i >= 0,
+        (Kind::Timestamp, Shape::Str(s)) => s == "now",
+        (Kind::StringMap | Kind::Object, Shape::Str(s)) => s.is_empty(),
+        (Kind::StringMap, Shape::Map(entries)) => {
             for (k, v) in entries {
-                let ok = match v {
-                    Value::Null | Value::Str(_) | Value::Int(_) | Value::Bool(_) => true,
-                    Value::Float(f) => f.is_finite(),
-                    Value::List(_) | Value::Map(_) => false,
+                let ok = match v.shape() {
+                    Shape::Null | Shape::Str(_) | Shape::Int(_) | Shape::Bool(_) => true,
+                    Shape::Float(f) => f.is_finite(),
+                    Shape::List(_) | Shape::Map(_) => false,
                 };
                 if !ok {
                     let child = Path {
@@ -171,9 +228,9 @@ fn check(
             }
             true
         }
-        (Kind::StringList, Value::List(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                if !matches!(item, Value::Str(_)) {
+        (Kind::StringList, Shape::List(items)) => {
+            for (i, item) in items.enumerate() {
+                if !matches!(item.shape(), Shape::Str(_)) {
                     let child = Path {
                         parent: Some(path),
                         seg: Seg::Index(i),
@@ -183,19 +240,21 @@ fn check(
             }
             true
         }
-        (Kind::Object, Value::Map(entries)) => {
-            check_children(object, field, entries, path)?;
+        (Kind::Object, Shape::Map(entries)) => {
+            check_children(object, field, entries, path, nested_required)?;
             true
         }
-        (Kind::ObjectList, Value::List(items)) => {
-            for (i, item) in items.iter().enumerate() {
+        (Kind::ObjectList, Shape::List(items)) => {
+            for (i, item) in items.enumerate() {
                 let child = Path {
                     parent: Some(path),
                     seg: Seg::Index(i),
                 };
-                match item {
-                    Value::Map(entries) => check_children(object, field, entries, &child)?,
-                    other => return Err(invalid(object, &child, "a map of its fields", other)),
+                match item.shape() {
+                    Shape::Map(entries) => {
+                        check_children(object, field, entries, &child, nested_required)?
+                    }
+                    _ => return Err(invalid(object, &child, "a map of its fields", item)),
                 }
             }
             true
@@ -209,13 +268,14 @@ fn check(
     }
 }
 
-fn check_children(
+fn check_children<'a, N: Node<'a>>(
     object: &Object,
     field: &Field,
-    entries: &[(String, Value)],
+    entries: impl Iterator<Item = (&'a str, N)> + Clone,
     path: &Path<'_>,
+    nested_required: bool,
 ) -> Result<(), PluginError> {
-    for (key, value) in entries {
+    for (key, value) in entries.clone() {
         let child_path = Path {
             parent: Some(path),
             seg: Seg::Key(key),
@@ -241,12 +301,38 @@ fn check_children(
                 ),
             ));
         };
-        check(object, child, value, &child_path)?;
+        check(object, child, value, &child_path, nested_required)?;
+    }
+    if !nested_required {
+        return Ok(());
+    }
+    for child in field.children.iter().filter(|c| c.required) {
+        let set = entries
+            .clone()
+            .any(|(k, v)| k == child.name && !v.is_null());
+        if !set {
+            let prefix = path.render();
+            let name = format!("{prefix}.{}", child.name);
+            return Err(PluginError::new(
+                ErrorCode::MissingField,
+                object.name,
+                Some(name.clone()),
+                format!(
+                    "{} is missing `{name}`, which `{prefix}` must have when it is given",
+                    object.name
+                ),
+            ));
+        }
     }
     Ok(())
 }
 
-fn invalid(object: &Object, path: &Path<'_>, expected: &str, got: &Value) -> PluginError {
+fn invalid<'a, N: Node<'a>>(
+    object: &Object,
+    path: &Path<'_>,
+    expected: &str,
+    got: N,
+) -> PluginError {
     let field = path.render();
     let message = format!(
         "invalid value for `{field}`: expected {expected}, got {}",
@@ -284,17 +370,17 @@ fn is_decimal(s: &str) -> bool {
 }
 
 /// Describes a value for a message: `the string "12"`, `the integer -5`.
-pub fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "nothing (null)".to_string(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Int(i) => format!("the integer {i}"),
-        Value::Float(f) => {
+pub fn describe<'a, N: Node<'a>>(value: N) -> String {
+    match value.shape() {
+        Shape::Null => "nothing (null)".to_string(),
+        Shape::Bool(b) => format!("the boolean {b}"),
+        Shape::Int(i) => format!("the integer {i}"),
+        Shape::Float(f) => {
             let mut out = String::from("the float ");
-            write_py_float(&mut out, *f);
+            write_py_float(&mut out, f);
             out
         }
-        Value::Str(s) => {
+        Shape::Str(s) => {
             const MAX: usize = 40;
             if s.chars().count() > MAX {
                 let cut: String = s.chars().take(MAX).collect();
@@ -303,8 +389,8 @@ pub fn describe(value: &Value) -> String {
                 format!("the string {s:?}")
             }
         }
-        Value::List(items) => format!("a list of {} items", items.len()),
-        Value::Map(entries) => format!("a map with {} entries", entries.len()),
+        Shape::List(items) => format!("a list of {} items", items.len()),
+        Shape::Map(entries) => format!("a map with {} entries", entries.len()),
     }
 }
 

@@ -1,15 +1,13 @@
-//! The native parameter tree, and its conversions from the WIT arena and
-//! from JSON.
+//! The owned parameter tree, and the [`Node`] view that validation and
+//! encoding work through.
 //!
-//! WIT types cannot be recursive, so a tree crosses the component boundary as
-//! a flat list of nodes (`value-tree`): node 0 is the root and containers name
-//! their children by index. [`Value::from_arena`] turns that list back into a
-//! tree. It accepts only real trees: an index out of range, a node referenced
-//! twice (which covers cycles, and shared sub-trees that could otherwise blow
-//! up exponentially) or nesting deeper than [`MAX_DEPTH`] is an error, and the
-//! recursion is bounded by that depth.
-
-use std::fmt;
+//! Two kinds of tree reach the validator and the encoder: the owned
+//! [`Value`] (native callers, tests, JSON) and the borrowed
+//! [`crate::tree::NodeRef`] over the two buffers of a WIT `value-tree`
+//! (the component). Both implement [`Node`], so the same generic code checks
+//! and encodes either without converting one into the other: converting the
+//! WIT tree into owned strings was where most of a component call's time
+//! went.
 
 /// A parameter tree. Maps keep insertion order (the encoder emits fields in
 /// the order the script set them, as stripe-python does for a dict).
@@ -26,76 +24,84 @@ pub enum Value {
     Map(Vec<(String, Value)>),
 }
 
-/// Deepest nesting [`Value::from_arena`] accepts: the root is at depth 0,
-/// its children at depth 1, and so on.
+/// Deepest nesting a WIT tree may have: the root is at depth 0, its children
+/// at depth 1, and so on. It bounds every recursion over such a tree.
 pub const MAX_DEPTH: usize = 32;
 
-/// One node of the flat arena, mirroring the WIT `value-node` variant.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ArenaNode {
+/// What one node of a tree is, with its children as iterators.
+pub enum Shape<'a, I, E> {
     Null,
     Bool(bool),
     Int(i64),
     Float(f64),
-    Text(String),
-    /// Child indices.
-    List(Vec<u32>),
-    /// Keys with child indices, in insertion order.
-    Map(Vec<(String, u32)>),
+    Str(&'a str),
+    /// The elements, in order.
+    List(I),
+    /// The entries (key, value), in insertion order.
+    Map(E),
 }
 
-/// Why an arena is not a well-formed tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ArenaError {
-    /// A container refers to a node index past the end of the list.
-    OutOfRange { from: usize, to: u32, len: usize },
-    /// A node is referenced more than once (a cycle or a shared sub-tree).
-    Shared { node: u32 },
-    /// Nesting deeper than [`MAX_DEPTH`].
-    TooDeep,
-}
+/// A node of a parameter tree that can be looked at without copying it:
+/// `&Value` or a node of a checked WIT tree. Cheap to copy.
+pub trait Node<'a>: Copy + 'a {
+    type Items: Iterator<Item = Self> + ExactSizeIterator + Clone;
+    type Entries: Iterator<Item = (&'a str, Self)> + ExactSizeIterator + Clone;
 
-impl fmt::Display for ArenaError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ArenaError::OutOfRange { from, to, len } => write!(
-                f,
-                "node {from} refers to node {to}, but the tree has only {len} nodes"
-            ),
-            ArenaError::Shared { node } => write!(
-                f,
-                "node {node} is referenced more than once (a cycle or a shared sub-tree)"
-            ),
-            ArenaError::TooDeep => {
-                write!(f, "the tree is nested deeper than {MAX_DEPTH} levels")
-            }
+    fn shape(self) -> Shape<'a, Self::Items, Self::Entries>;
+
+    /// True for `Null`.
+    fn is_null(self) -> bool {
+        matches!(self.shape(), Shape::Null)
+    }
+
+    /// Looks a key up in a map (the first entry with that key); `None` for
+    /// other values.
+    fn get(self, key: &str) -> Option<Self> {
+        match self.shape() {
+            Shape::Map(mut entries) => entries
+                .find(|(k, _)| crate::schema::same_name(k, key))
+                .map(|(_, v)| v),
+            _ => None,
         }
     }
 }
 
-impl std::error::Error for ArenaError {}
+impl<'a> Node<'a> for &'a Value {
+    type Items = std::slice::Iter<'a, Value>;
+    type Entries = Entries<'a>;
+
+    fn shape(self) -> Shape<'a, Self::Items, Self::Entries> {
+        match self {
+            Value::Null => Shape::Null,
+            Value::Bool(b) => Shape::Bool(*b),
+            Value::Int(i) => Shape::Int(*i),
+            Value::Float(f) => Shape::Float(*f),
+            Value::Str(s) => Shape::Str(s),
+            Value::List(items) => Shape::List(items.iter()),
+            Value::Map(entries) => Shape::Map(Entries(entries.iter())),
+        }
+    }
+}
+
+/// The entries of a [`Value::Map`] with borrowed keys.
+#[derive(Clone)]
+pub struct Entries<'a>(std::slice::Iter<'a, (String, Value)>);
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a str, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k.as_str(), v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Entries<'_> {}
 
 impl Value {
-    /// Rebuilds a tree from its flat form, taking the strings out of `nodes`
-    /// without copying them. An empty arena is an empty map. Nodes that no
-    /// container reaches are ignored.
-    pub fn from_arena(mut nodes: Vec<ArenaNode>) -> Result<Value, ArenaError> {
-        if nodes.is_empty() {
-            return Ok(Value::Map(Vec::new()));
-        }
-        let mut seen = vec![false; nodes.len()];
-        seen[0] = true;
-        take_node(&mut nodes, &mut seen, 0, 0)
-    }
-
-    /// Flattens a tree into the arena form (root first, then children in
-    /// depth-first order). The inverse of [`Value::from_arena`].
-    pub fn to_arena(&self) -> Vec<ArenaNode> {
-        let mut out = Vec::new();
-        push_node(self, &mut out);
-        out
-    }
-
     /// Converts JSON into a tree. Objects keep their key order (serde_json is
     /// built with `preserve_order`). Integers outside `i64` become floats.
     pub fn from_serde_json(json: &serde_json::Value) -> Value {
@@ -118,13 +124,27 @@ impl Value {
         }
     }
 
+    /// Copies any tree into an owned one (recursion as deep as the tree).
+    pub fn from_node<'a, N: Node<'a>>(node: N) -> Value {
+        match node.shape() {
+            Shape::Null => Value::Null,
+            Shape::Bool(b) => Value::Bool(b),
+            Shape::Int(i) => Value::Int(i),
+            Shape::Float(f) => Value::Float(f),
+            Shape::Str(s) => Value::Str(s.to_string()),
+            Shape::List(items) => Value::List(items.map(Value::from_node).collect()),
+            Shape::Map(entries) => Value::Map(
+                entries
+                    .map(|(k, v)| (k.to_string(), Value::from_node(v)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Looks a key up in a map (the first entry with that key); `None` for
     /// other values.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        match self {
-            Value::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
+        Node::get(self, key)
     }
 
     /// True for `Null`.
@@ -133,196 +153,28 @@ impl Value {
     }
 }
 
-fn take_node(
-    nodes: &mut [ArenaNode],
-    seen: &mut [bool],
-    index: usize,
-    depth: usize,
-) -> Result<Value, ArenaError> {
-    let node = std::mem::replace(&mut nodes[index], ArenaNode::Null);
-    Ok(match node {
-        ArenaNode::Null => Value::Null,
-        ArenaNode::Bool(b) => Value::Bool(b),
-        ArenaNode::Int(i) => Value::Int(i),
-        ArenaNode::Float(f) => Value::Float(f),
-        ArenaNode::Text(s) => Value::Str(s),
-        ArenaNode::List(children) => {
-            let mut items = Vec::with_capacity(children.len());
-            for child in children {
-                let child = claim(seen, index, child, depth)?;
-                items.push(take_node(nodes, seen, child, depth + 1)?);
-            }
-            Value::List(items)
-        }
-        ArenaNode::Map(entries) => {
-            let mut out = Vec::with_capacity(entries.len());
-            for (key, child) in entries {
-                let child = claim(seen, index, child, depth)?;
-                out.push((key, take_node(nodes, seen, child, depth + 1)?));
-            }
-            Value::Map(out)
-        }
-    })
+/// One step of a path into a parameter tree.
+#[derive(Clone, Copy)]
+pub(crate) enum Seg<'a> {
+    Key(&'a str),
+    /// A schema field name: letters, digits and `_` only (a schema test
+    /// checks), so the encoder writes it as it is, without quoting.
+    Field(&'static str),
+    Index(usize),
 }
 
-/// Checks that `child` (referenced from node `from` at `depth`) may be visited,
-/// and marks it visited.
-fn claim(seen: &mut [bool], from: usize, child: u32, depth: usize) -> Result<usize, ArenaError> {
-    if depth + 1 > MAX_DEPTH {
-        return Err(ArenaError::TooDeep);
-    }
-    let i = child as usize;
-    match seen.get_mut(i) {
-        None => Err(ArenaError::OutOfRange {
-            from,
-            to: child,
-            len: seen.len(),
-        }),
-        Some(true) => Err(ArenaError::Shared { node: child }),
-        Some(flag) => {
-            *flag = true;
-            Ok(i)
-        }
-    }
-}
-
-fn push_node(value: &Value, out: &mut Vec<ArenaNode>) -> u32 {
-    let index = out.len();
-    out.push(ArenaNode::Null);
-    let node = match value {
-        Value::Null => ArenaNode::Null,
-        Value::Bool(b) => ArenaNode::Bool(*b),
-        Value::Int(i) => ArenaNode::Int(*i),
-        Value::Float(f) => ArenaNode::Float(*f),
-        Value::Str(s) => ArenaNode::Text(s.clone()),
-        Value::List(items) => ArenaNode::List(items.iter().map(|v| push_node(v, out)).collect()),
-        Value::Map(entries) => ArenaNode::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (k.clone(), push_node(v, out)))
-                .collect(),
-        ),
-    };
-    out[index] = node;
-    index as u32
+/// A path into a parameter tree as a chain of stack frames, built while
+/// walking it and rendered only when needed: `items[0][price]` is
+/// `Key("items") <- Index(0) <- Key("price")`. The encoder renders it as a
+/// form key, the validator as a field path in messages.
+pub(crate) struct Path<'a> {
+    pub(crate) parent: Option<&'a Path<'a>>,
+    pub(crate) seg: Seg<'a>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample() -> Value {
-        Value::Map(vec![
-            ("amount".into(), Value::Int(2000)),
-            ("currency".into(), Value::Str("usd".into())),
-            (
-                "items".into(),
-                Value::List(vec![Value::Map(vec![
-                    ("price".into(), Value::Str("price_1".into())),
-                    ("quantity".into(), Value::Int(2)),
-                ])]),
-            ),
-            ("confirm".into(), Value::Bool(true)),
-            ("rate".into(), Value::Float(1.5)),
-            ("gone".into(), Value::Null),
-        ])
-    }
-
-    #[test]
-    fn arena_round_trip() {
-        let v = sample();
-        let arena = v.to_arena();
-        assert_eq!(Value::from_arena(arena).unwrap(), v);
-    }
-
-    #[test]
-    fn empty_arena_is_empty_map() {
-        assert_eq!(Value::from_arena(vec![]).unwrap(), Value::Map(vec![]));
-    }
-
-    #[test]
-    fn scalar_root() {
-        let v = Value::from_arena(vec![ArenaNode::Text("x".into())]).unwrap();
-        assert_eq!(v, Value::Str("x".into()));
-    }
-
-    #[test]
-    fn rejects_self_cycle() {
-        let arena = vec![ArenaNode::Map(vec![("a".into(), 0)])];
-        assert_eq!(
-            Value::from_arena(arena),
-            Err(ArenaError::Shared { node: 0 })
-        );
-    }
-
-    #[test]
-    fn rejects_longer_cycle() {
-        let arena = vec![
-            ArenaNode::List(vec![1]),
-            ArenaNode::List(vec![2]),
-            ArenaNode::List(vec![1]),
-        ];
-        assert_eq!(
-            Value::from_arena(arena),
-            Err(ArenaError::Shared { node: 1 })
-        );
-    }
-
-    #[test]
-    fn rejects_shared_subtree() {
-        // A "billion laughs" shape: each level points twice at the next.
-        let mut arena = Vec::new();
-        for i in 0..20u32 {
-            arena.push(ArenaNode::List(vec![i + 1, i + 1]));
-        }
-        arena.push(ArenaNode::Int(1));
-        assert!(matches!(
-            Value::from_arena(arena),
-            Err(ArenaError::Shared { .. })
-        ));
-    }
-
-    #[test]
-    fn rejects_out_of_range() {
-        let arena = vec![ArenaNode::Map(vec![("a".into(), 7)])];
-        let err = Value::from_arena(arena).unwrap_err();
-        assert_eq!(
-            err,
-            ArenaError::OutOfRange {
-                from: 0,
-                to: 7,
-                len: 1
-            }
-        );
-        assert!(err.to_string().contains("node 7"));
-        let arena = vec![ArenaNode::List(vec![u32::MAX])];
-        assert!(Value::from_arena(arena).is_err());
-    }
-
-    fn chain(depth: usize) -> Vec<ArenaNode> {
-        let mut arena: Vec<ArenaNode> = (0..depth)
-            .map(|i| ArenaNode::List(vec![i as u32 + 1]))
-            .collect();
-        arena.push(ArenaNode::Int(0));
-        arena
-    }
-
-    #[test]
-    fn depth_limit() {
-        // `chain(n)` has its leaf at depth n.
-        assert!(Value::from_arena(chain(MAX_DEPTH)).is_ok());
-        assert_eq!(
-            Value::from_arena(chain(MAX_DEPTH + 1)),
-            Err(ArenaError::TooDeep)
-        );
-        assert_eq!(Value::from_arena(chain(100_000)), Err(ArenaError::TooDeep));
-    }
-
-    #[test]
-    fn unreferenced_nodes_are_ignored() {
-        let arena = vec![ArenaNode::Map(vec![]), ArenaNode::Int(5)];
-        assert_eq!(Value::from_arena(arena).unwrap(), Value::Map(vec![]));
-    }
 
     #[test]
     fn from_json_keeps_order_and_types() {
@@ -348,21 +200,6 @@ mod tests {
         );
         assert_eq!(v.get("z"), Some(&Value::Int(1)));
         assert_eq!(v.get("missing"), None);
+        assert_eq!(Value::from_node(&v), v);
     }
-}
-
-/// One step of a path into a parameter tree.
-#[derive(Clone, Copy)]
-pub(crate) enum Seg<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-/// A path into a parameter tree as a chain of stack frames, built while
-/// walking it and rendered only when needed: `items[0][price]` is
-/// `Key("items") <- Index(0) <- Key("price")`. The encoder renders it as a
-/// form key, the validator as a field path in messages.
-pub(crate) struct Path<'a> {
-    pub(crate) parent: Option<&'a Path<'a>>,
-    pub(crate) seg: Seg<'a>,
 }

@@ -11,15 +11,22 @@
 //!   the body unchanged; a failure always has `error.type` and
 //!   `error.message` strings and the status in `http_status`. Transport
 //!   failures likewise.
-//! - `Value::from_arena`: any node list (indices out of range, shared,
-//!   cyclic, deep) is a tree or an error, and a tree round-trips.
+//! - `TreeView::new`: any node list and text (runs out of range, shared,
+//!   cyclic or overlapping, spans anywhere, deep) is a checked tree or an
+//!   error, never a panic; a checked tree is at most `MAX_DEPTH` deep, and
+//!   any tree laid out by `Tree::from_value` checks and reads back as itself.
+//! - Encoding a tree read in place (the component's path) gives exactly the
+//!   bytes of encoding the owned tree (the native path, which the
+//!   stripe-python oracle cases check), and so does building a request.
 //!
 //! 256 cases per property (proptest's default), small inputs: seconds.
 
-use guest_stripe::encode::encode_form;
+use guest_stripe::encode::{encode_form, encode_form_into};
+use guest_stripe::request::{Target, build_request_from_tree};
 use guest_stripe::response::{FailureKind, HttpResponse, Outcome, Payload, TransportFailure};
-use guest_stripe::value::{ArenaNode, MAX_DEPTH};
-use guest_stripe::{Value, parse_response};
+use guest_stripe::tree::{RawNode, RawValue, Span, Tree, TreeView};
+use guest_stripe::value::MAX_DEPTH;
+use guest_stripe::{Config, Value, build_request, parse_response};
 use proptest::prelude::*;
 use serde_json::Value as Json;
 
@@ -155,23 +162,50 @@ fn check_failure(json_text: &str, status: u16) -> Result<Json, TestCaseError> {
     Ok(payload)
 }
 
-fn arena() -> impl Strategy<Value = Vec<ArenaNode>> {
-    (0usize..24).prop_flat_map(|len| {
-        // Indices mostly in range, some just past the end, some huge.
+/// Node lists and texts of any shape: runs mostly near the right place,
+/// sometimes anywhere; spans mostly inside the text (which has multi-byte
+/// characters, so some cut one), sometimes anywhere.
+fn raw_tree() -> impl Strategy<Value = (Vec<RawNode>, String)> {
+    (0usize..24, ".{0,16}").prop_flat_map(|(len, text)| {
+        let tlen = text.len() as u32;
         let index = prop_oneof![
             8 => 0..(len as u32 + 2),
             1 => Just(u32::MAX),
         ];
-        let node = prop_oneof![
-            Just(ArenaNode::Null),
-            any::<bool>().prop_map(ArenaNode::Bool),
-            any::<i64>().prop_map(ArenaNode::Int),
-            any::<f64>().prop_map(ArenaNode::Float),
-            text().prop_map(ArenaNode::Text),
-            prop::collection::vec(index.clone(), 0..4).prop_map(ArenaNode::List),
-            prop::collection::vec((text(), index), 0..4).prop_map(ArenaNode::Map),
+        let count = prop_oneof![8 => 0u32..4, 1 => Just(u32::MAX)];
+        let span = prop_oneof![
+            8 => (0..tlen + 2, 0..tlen + 2).prop_map(|(start, len)| Span { start, len }),
+            1 => Just(Span::default()),
+            1 => any::<(u32, u32)>().prop_map(|(start, len)| Span { start, len }),
         ];
-        prop::collection::vec(node, len)
+        let value = prop_oneof![
+            Just(RawValue::Null),
+            any::<bool>().prop_map(RawValue::Bool),
+            any::<i64>().prop_map(RawValue::Int),
+            any::<f64>().prop_map(RawValue::Float),
+            span.clone().prop_map(RawValue::Text),
+            (index.clone(), count.clone())
+                .prop_map(|(first, count)| RawValue::List { first, count }),
+            (index, count).prop_map(|(first, count)| RawValue::Map { first, count }),
+        ];
+        let node = (span, value).prop_map(|(key, value)| RawNode { key, value });
+        (prop::collection::vec(node, len), Just(text))
+    })
+}
+
+/// Well-formed trees with their layout disturbed in one place.
+fn disturbed_tree() -> impl Strategy<Value = (Vec<RawNode>, String)> {
+    (value(), any::<prop::sample::Index>(), any::<u32>(), 0u8..4).prop_map(|(v, at, x, what)| {
+        let Tree { mut nodes, text } = Tree::from_value(&Value::Map(vec![("k".into(), v)]));
+        let i = at.index(nodes.len());
+        let node = &mut nodes[i];
+        match (what, &mut node.value) {
+            (0, RawValue::List { first, .. } | RawValue::Map { first, .. }) => *first = x % 8,
+            (1, RawValue::List { count, .. } | RawValue::Map { count, .. }) => *count = x % 8,
+            (2, RawValue::Text(span)) => span.len = x % 8,
+            _ => node.key.start = x % 8,
+        }
+        (nodes, text)
     })
 }
 
@@ -265,19 +299,59 @@ proptest! {
     }
 
     #[test]
-    fn arena_decoder_takes_any_node_list(nodes in arena()) {
-        if let Ok(tree) = Value::from_arena(nodes) {
+    fn tree_checker_takes_any_node_list((nodes, text) in prop_oneof![raw_tree(), disturbed_tree()]) {
+        if let Ok(view) = TreeView::new(&nodes, &text) {
+            let tree = Value::from_node(view.root());
             prop_assert!(depth(&tree) <= MAX_DEPTH);
-            let again = Value::from_arena(tree.to_arena()).expect("a tree's own arena decodes");
+            let again = Tree::from_value(&tree);
+            let again = Value::from_node(again.view().expect("a tree's own layout checks").root());
             // Debug, not ==, so that NaN compares equal to itself.
             prop_assert_eq!(format!("{again:?}"), format!("{tree:?}"));
+            // Whatever checks can be validated and encoded without a panic.
+            let _ = build_request_from_tree(
+                &Config::default(),
+                Target { object: "customer", operation: "create", id: None, parent: None },
+                (&nodes, &text),
+                (&nodes, &text),
+            );
         }
     }
 
     #[test]
-    fn arena_round_trips_any_tree(tree in value()) {
-        let again = Value::from_arena(tree.to_arena()).expect("a tree's own arena decodes");
+    fn tree_round_trips_any_shallow_value(tree in value()) {
+        let laid_out = Tree::from_value(&tree);
+        let view = laid_out.view().expect("a tree's own layout checks");
+        let again = Value::from_node(view.root());
         prop_assert_eq!(format!("{again:?}"), format!("{tree:?}"));
+    }
+
+    #[test]
+    fn encoding_in_place_is_byte_identical(params in value(), extra in value()) {
+        let owned = encode_form(&params);
+        let laid_out = Tree::from_value(&params);
+        let view = laid_out.view().expect("a tree's own layout checks");
+        prop_assert_eq!(encode_form(view.root()), owned);
+
+        // And a whole request, through validation, for a schema-free map.
+        let params = Value::Map(vec![("metadata".into(), params)]);
+        let extra = Value::Map(vec![("x".into(), extra)]);
+        let (p, e) = (Tree::from_value(&params), Tree::from_value(&extra));
+        let viewed = build_request_from_tree(
+            &Config::default(),
+            Target { object: "customer", operation: "create", id: None, parent: None },
+            (&p.nodes, &p.text),
+            (&e.nodes, &e.text),
+        );
+        let owned = build_request("customer", "create", None, &params, &extra);
+        prop_assert_eq!(format!("{viewed:?}"), format!("{owned:?}"));
+        // Validation encodes as it goes: the body is what the standalone
+        // encoder gives for params then extra.
+        if let Ok(request) = owned {
+            let mut expected = String::new();
+            encode_form_into(&mut expected, &params);
+            encode_form_into(&mut expected, &extra);
+            prop_assert_eq!(String::from_utf8(request.body).unwrap(), expected);
+        }
     }
 }
 

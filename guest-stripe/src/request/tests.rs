@@ -1,4 +1,6 @@
 use super::*;
+use crate::tree::{RawNode, RawValue, Span, Tree};
+use crate::value::Value;
 
 fn s(v: &str) -> Value {
     Value::Str(v.into())
@@ -34,7 +36,7 @@ fn create_payment_intent() {
 
 #[test]
 fn params_then_extra() {
-    let params = map(vec![("amount", Value::Int(1))]);
+    let params = map(vec![("amount", Value::Int(1)), ("currency", s("usd"))]);
     let extra = map(vec![(
         "payment_method_options",
         map(vec![(
@@ -45,15 +47,16 @@ fn params_then_extra() {
     let r = build_request("payment_intent", "create", None, &params, &extra).unwrap();
     assert_eq!(
         body(&r),
-        "amount=1&payment_method_options[card][request_three_d_secure]=any"
+        "amount=1&currency=usd&payment_method_options[card][request_three_d_secure]=any"
     );
-    let r = build_request("payment_intent", "create", None, &empty(), &extra).unwrap();
+    // Customers need no field: extra alone.
+    let r = build_request("customer", "create", None, &empty(), &extra).unwrap();
     assert_eq!(
         body(&r),
         "payment_method_options[card][request_three_d_secure]=any"
     );
     let r = build_request("payment_intent", "create", None, &params, &Value::Null).unwrap();
-    assert_eq!(body(&r), "amount=1");
+    assert_eq!(body(&r), "amount=1&currency=usd");
 }
 
 #[test]
@@ -214,7 +217,7 @@ fn validation_runs_before_encoding() {
     assert_eq!(e.code, ErrorCode::UnknownField);
     // `extra` is not checked against the schema.
     let r = build_request(
-        "payment_intent",
+        "customer",
         "create",
         None,
         &empty(),
@@ -226,19 +229,281 @@ fn validation_runs_before_encoding() {
     assert_eq!(e.code, ErrorCode::InvalidValue);
 }
 
+/// An empty node list (an empty map).
+const NO_NODES: &[RawNode] = &[];
+
+fn pi_params() -> Value {
+    map(vec![("amount", Value::Int(5)), ("currency", s("eur"))])
+}
+
+fn target<'s>(object: &'s str, operation: &'s str) -> Target<'s> {
+    Target {
+        object,
+        operation,
+        id: None,
+        parent: None,
+    }
+}
+
 #[test]
-fn from_arena() {
-    let params = map(vec![("amount", Value::Int(5)), ("currency", s("eur"))]);
-    let r = build_request_from_arena("payment_intent", "create", None, params.to_arena(), vec![])
-        .unwrap();
-    assert_eq!(body(&r), "amount=5&currency=eur");
-    let cyclic = vec![ArenaNode::Map(vec![("metadata".into(), 0)])];
-    let e = build_request_from_arena("payment_intent", "create", None, cyclic.clone(), vec![])
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::InvalidValue);
-    assert!(e.message.contains("more than once"), "{}", e.message);
-    let e = build_request_from_arena("payment_intent", "create", None, vec![], cyclic).unwrap_err();
+fn from_tree_matches_the_owned_path() {
+    let params = map(vec![
+        ("amount", Value::Int(2000)),
+        ("currency", s("usd")),
+        ("description", s("Order #42 — 2 items")),
+        (
+            "metadata",
+            map(vec![("order_id", s("42")), ("n", Value::Int(1))]),
+        ),
+        ("payment_method_types", Value::List(vec![s("card")])),
+        (
+            "shipping",
+            map(vec![
+                ("name", s("Zoë")),
+                ("address", map(vec![("line1", s("1 Main St"))])),
+            ]),
+        ),
+    ]);
+    let extra = map(vec![(
+        "payment_method_options[card][moto]",
+        Value::Bool(true),
+    )]);
+    let owned = build_request("payment_intent", "create", None, &params, &extra).unwrap();
+    let (p, e) = (Tree::from_value(&params), Tree::from_value(&extra));
+    let viewed = build_request_from_tree(
+        &Config::default(),
+        target("payment_intent", "create"),
+        (&p.nodes, &p.text),
+        (&e.nodes, &e.text),
+    )
+    .unwrap();
+    assert_eq!(viewed, owned);
+    // Empty extra: no nodes at all.
+    let viewed = build_request_from_tree(
+        &Config::default(),
+        target("payment_intent", "create"),
+        (&p.nodes, &p.text),
+        (NO_NODES, ""),
+    )
+    .unwrap();
+    assert_eq!(
+        viewed.body,
+        build_request("payment_intent", "create", None, &params, &empty())
+            .unwrap()
+            .body
+    );
+}
+
+#[test]
+fn malformed_trees_are_refused() {
+    let good = Tree::from_value(&pi_params());
+    // The root's run starts at node 0: a cycle.
+    let cyclic = [RawNode {
+        key: Span::default(),
+        value: RawValue::Map { first: 0, count: 1 },
+    }];
+    let e = build_request_from_tree(
+        &Config::default(),
+        target("payment_intent", "create"),
+        (&cyclic, ""),
+        (NO_NODES, ""),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::MalformedTree);
+    assert_eq!(e.object, "payment_intent");
+    assert!(
+        e.message.starts_with("malformed parameter tree: "),
+        "{}",
+        e.message
+    );
+    let e = build_request_from_tree(
+        &Config::default(),
+        target("payment_intent", "create"),
+        (&good.nodes, &good.text),
+        (&cyclic, ""),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::MalformedTree);
     assert!(e.message.contains("extra"), "{}", e.message);
+    // A string span past the text.
+    let mut short = good.clone();
+    short.text.truncate(3);
+    let e = build_request_from_tree(
+        &Config::default(),
+        target("payment_intent", "create"),
+        (&short.nodes, &short.text),
+        (NO_NODES, ""),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::MalformedTree);
+}
+
+#[test]
+fn missing_required_fields() {
+    let e = build_request(
+        "payment_intent",
+        "create",
+        None,
+        &map(vec![("amount", Value::Int(5))]),
+        &empty(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::MissingField);
+    assert_eq!(e.object, "payment_intent");
+    assert_eq!(e.field.as_deref(), Some("currency"));
+    assert_eq!(
+        e.message,
+        "payment_intent create needs `currency`: set it with `.currency(...)` first"
+    );
+    // Null is "not set".
+    let e = build_request(
+        "payment_intent",
+        "create",
+        None,
+        &map(vec![("amount", Value::Null), ("currency", s("usd"))]),
+        &empty(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_deref()),
+        (ErrorCode::MissingField, Some("amount"))
+    );
+    // Given through `.set(...)`, it is sent all the same.
+    let r = build_request(
+        "payment_intent",
+        "create",
+        None,
+        &map(vec![("amount", Value::Int(5))]),
+        &map(vec![("currency", s("usd"))]),
+    )
+    .unwrap();
+    assert_eq!(body(&r), "amount=5&currency=usd");
+    // Other operations need nothing.
+    build_request("payment_intent", "list", None, &empty(), &empty()).unwrap();
+    build_request("customer", "create", None, &empty(), &empty()).unwrap();
+    let e =
+        build_request("payment_method", "attach", Some("pm_1"), &empty(), &empty()).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("customer"));
+    // Validation errors come first: a misspelt required field says so.
+    let e = build_request(
+        "product",
+        "create",
+        None,
+        &map(vec![("nmae", s("T-shirt"))]),
+        &empty(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnknownField);
+    assert!(e.message.contains("did you mean `name`"), "{}", e.message);
+}
+
+#[test]
+fn nested_required_fields() {
+    let e = build_request(
+        "price",
+        "create",
+        None,
+        &map(vec![
+            ("currency", s("usd")),
+            ("recurring", map(vec![("interval_count", Value::Int(3))])),
+        ]),
+        &empty(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::MissingField);
+    assert_eq!(e.field.as_deref(), Some("recurring.interval"));
+    assert_eq!(
+        e.message,
+        "price is missing `recurring.interval`, which `recurring` must have when it is given"
+    );
+    // A list filter on `recurring` needs no interval.
+    let r = build_request(
+        "price",
+        "list",
+        None,
+        &map(vec![("recurring", map(vec![("usage_type", s("metered"))]))]),
+        &empty(),
+    )
+    .unwrap();
+    assert_eq!(r.query, "recurring[usage_type]=metered");
+    // `items[].price` is not required (a plan or price data may stand in).
+    build_request(
+        "subscription",
+        "create",
+        None,
+        &map(vec![
+            ("customer", s("cus_1")),
+            ("items", Value::List(vec![map(vec![("plan", s("gold"))])])),
+        ]),
+        &empty(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn settings_become_headers() {
+    let config = Config::from_settings(&[
+        ("api_version".to_string(), "2024-06-20".to_string()),
+        ("account".to_string(), "acct_123".to_string()),
+    ])
+    .unwrap();
+    let t = Tree::from_value(&pi_params());
+    for (object, operation, id) in [
+        ("payment_intent", "create", None),
+        ("payment_intent", "retrieve", Some("pi_1")),
+        ("customer", "delete", Some("cus_1")),
+    ] {
+        let r = build_request_from_tree(
+            &config,
+            Target {
+                object,
+                operation,
+                id,
+                parent: None,
+            },
+            if operation == "create" {
+                (&t.nodes, &t.text)
+            } else {
+                (NO_NODES, "")
+            },
+            (NO_NODES, ""),
+        )
+        .unwrap();
+        assert_eq!(
+            r.headers,
+            vec![
+                ("Stripe-Version".to_string(), "2024-06-20".to_string()),
+                ("Stripe-Account".to_string(), "acct_123".to_string()),
+            ],
+            "{object} {operation}"
+        );
+    }
+    let r = build_request("payment_intent", "create", None, &pi_params(), &empty()).unwrap();
+    assert!(r.headers.is_empty());
+}
+
+#[test]
+fn parent_ids() {
+    // No Stripe operation here has a `{parent}`: a given parent is ignored.
+    let r = build_request_with(
+        &Config::default(),
+        Target {
+            object: "refund",
+            operation: "retrieve",
+            id: Some("re_1"),
+            parent: Some("pi_1"),
+        },
+        &empty(),
+        &empty(),
+    )
+    .unwrap();
+    assert_eq!(r.path, "/v1/refunds/re_1");
+    // The template filler handles both placeholders, each one segment.
+    assert_eq!(
+        fill_path("/v1/a/{parent}/b/{id}/c", Some("x y"), Some("p/1")),
+        "/v1/a/p%2F1/b/x%20y/c"
+    );
+    assert_eq!(fill_path("/v1/{odd}", None, None), "/v1/{odd}");
 }
 
 #[test]

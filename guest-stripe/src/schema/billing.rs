@@ -136,7 +136,9 @@ pub(crate) const CUSTOMER: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 const RECURRING: Field = object_of(
     "recurring",
@@ -145,7 +147,8 @@ const RECURRING: Field = object_of(
             "interval",
             &["day", "week", "month", "year"],
             "Specifies billing frequency. Either day, week, month or year.",
-        ),
+        )
+        .required(),
         amount(
             "interval_count",
             "The number of intervals between subscription billings (e.g. interval=month and interval_count=3 bills every 3 months).",
@@ -190,7 +193,8 @@ pub(crate) const PRODUCT: Object = Object {
                 "expand",
             ],
             "Creates a new product object.",
-        ),
+        )
+        .requires(&["name"]),
         op(
             "retrieve",
             Get,
@@ -272,7 +276,7 @@ pub(crate) const PRODUCT: Object = Object {
         object_of(
             "default_price_data",
             &[
-                text("currency", "Three-letter ISO currency code, in lowercase."),
+                text("currency", "Three-letter ISO currency code, in lowercase.").required(),
                 amount(
                     "unit_amount",
                     "A positive integer in the smallest currency unit representing how much to charge.",
@@ -315,7 +319,9 @@ pub(crate) const PRODUCT: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 pub(crate) const PRICE: Object = Object {
     name: "price",
@@ -342,7 +348,8 @@ pub(crate) const PRICE: Object = Object {
                 "expand",
             ],
             "Creates a new Price for an existing Product. The Price can be recurring or one-time.",
-        ),
+        )
+        .requires(&["currency"]),
         op(
             "retrieve",
             Get,
@@ -408,7 +415,8 @@ pub(crate) const PRICE: Object = Object {
                 text(
                     "name",
                     "The product's name, meant to be displayable to the customer.",
-                ),
+                )
+                .required(),
                 boolean(
                     "active",
                     "Whether the product is currently available for purchase. Defaults to true.",
@@ -469,4 +477,6 @@ pub(crate) const PRICE: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();

@@ -45,7 +45,8 @@ pub(crate) const PAYMENT_METHOD: Object = Object {
             "/v1/payment_methods/{id}/attach",
             &["customer", "expand"],
             "Attaches a PaymentMethod object to a Customer.",
-        ),
+        )
+        .requires(&["customer"]),
         op(
             "detach",
             Post,
@@ -110,7 +111,9 @@ pub(crate) const PAYMENT_METHOD: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 pub(crate) const SETUP_INTENT: Object = Object {
     name: "setup_intent",
@@ -230,4 +233,6 @@ pub(crate) const SETUP_INTENT: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();

@@ -37,7 +37,8 @@ pub(crate) const PAYMENT_INTENT: Object = Object {
                 "expand",
             ],
             "Creates a PaymentIntent object.",
-        ),
+        )
+        .requires(&["amount", "currency"]),
         op(
             "retrieve",
             Get,
@@ -235,7 +236,9 @@ pub(crate) const PAYMENT_INTENT: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 pub(crate) const REFUND: Object = Object {
     name: "refund",
@@ -317,4 +320,6 @@ pub(crate) const REFUND: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();

@@ -36,7 +36,8 @@ pub(crate) const SUBSCRIPTION: Object = Object {
                 "expand",
             ],
             "Creates a new subscription on an existing customer.",
-        ),
+        )
+        .requires(&["customer"]),
         op(
             "retrieve",
             Get,
@@ -253,7 +254,9 @@ pub(crate) const SUBSCRIPTION: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();
 
 pub(crate) const COUPON: Object = Object {
     name: "coupon",
@@ -367,4 +370,6 @@ pub(crate) const COUPON: Object = Object {
         ENDING_BEFORE,
         EXPAND,
     ],
-};
+    index: FieldIndex::EMPTY,
+}
+.indexed();

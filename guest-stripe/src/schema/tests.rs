@@ -191,3 +191,131 @@ fn flat_names() {
             .any(|n| n == "automatic_payment_methods.enabled")
     );
 }
+
+/// Checks one level: required children only in nested objects.
+fn nested_required(fields: &'static [Field], top: bool, out: &mut Vec<String>, prefix: &str) {
+    for f in fields {
+        let name = format!("{prefix}{}", f.name);
+        if f.required {
+            assert!(!top, "top-level field {name} is marked required");
+            out.push(name.clone());
+        }
+        let child_prefix = match f.kind {
+            Kind::ObjectList => format!("{name}[]."),
+            _ => format!("{name}."),
+        };
+        nested_required(f.children, false, out, &child_prefix);
+    }
+}
+
+#[test]
+fn required_fields_are_stripes() {
+    let mut all = Vec::new();
+    for o in OBJECTS {
+        for op in o.operations {
+            assert!(!op.needs_parent, "{}.{} has a parent", o.name, op.name);
+            for r in op.required {
+                assert!(
+                    op.accepts(r),
+                    "{}.{} requires {r} but does not accept it",
+                    o.name,
+                    op.name
+                );
+            }
+            if !op.required.is_empty() {
+                all.push(format!("{}.{}: {}", o.name, op.name, op.required.join(",")));
+            }
+        }
+    }
+    // The parameters Stripe's API reference marks "Required" (and the
+    // official SDKs type as non-optional) for these operations.
+    assert_eq!(
+        all,
+        [
+            "payment_intent.create: amount,currency",
+            "product.create: name",
+            "price.create: currency",
+            "subscription.create: customer",
+            "payment_method.attach: customer",
+        ]
+    );
+    let nested = |name: &str| {
+        let mut out = Vec::new();
+        nested_required(object(name).unwrap().fields, true, &mut out, "");
+        out
+    };
+    assert_eq!(
+        nested("payment_intent"),
+        [
+            "automatic_payment_methods.enabled",
+            "shipping.name",
+            "shipping.address"
+        ]
+    );
+    assert_eq!(nested("customer"), ["shipping.name", "shipping.address"]);
+    assert_eq!(nested("price"), ["product_data.name", "recurring.interval"]);
+    assert_eq!(
+        nested("product"),
+        [
+            "default_price_data.currency",
+            "default_price_data.recurring.interval"
+        ]
+    );
+    assert_eq!(
+        nested("setup_intent"),
+        ["automatic_payment_methods.enabled"]
+    );
+    // Alternatives are not unconditional: a subscription item takes a price,
+    // a plan or price data; a refund a charge or a payment intent.
+    for name in ["subscription", "refund", "coupon", "payment_method"] {
+        assert!(nested(name).is_empty(), "{name}: {:?}", nested(name));
+    }
+}
+
+#[test]
+fn lookup_tables_agree_with_the_lists() {
+    for o in OBJECTS {
+        for (i, f) in o.fields.iter().enumerate() {
+            let (at, found) = o.field_at(f.name).expect(f.name);
+            assert_eq!((at, found.name), (i, f.name), "{}.{}", o.name, f.name);
+        }
+        for missing in ["", "x", "amounts", "amoun", "idx", "expand_", "metadata[k]"] {
+            assert!(o.field(missing).is_none(), "{}: {missing:?}", o.name);
+        }
+        for op in o.operations {
+            let mask = o.accept_mask(op);
+            for (i, f) in o.fields.iter().enumerate() {
+                assert_eq!(
+                    mask & (1 << i) != 0,
+                    op.accepts(f.name),
+                    "{}.{} and {}",
+                    o.name,
+                    op.name,
+                    f.name
+                );
+            }
+        }
+    }
+}
+
+/// The encoder writes schema field names without quoting them
+/// (`Seg::Field`): they must need none.
+#[test]
+fn field_names_need_no_quoting() {
+    fn check(fields: &[Field]) {
+        for f in fields {
+            assert!(
+                !f.name.is_empty()
+                    && f.name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "field name {:?} needs quoting",
+                f.name
+            );
+            check(f.children);
+        }
+    }
+    for o in OBJECTS {
+        check(o.fields);
+    }
+}

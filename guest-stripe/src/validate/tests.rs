@@ -1,5 +1,6 @@
 use super::*;
 use crate::schema::object;
+use crate::value::Value;
 
 fn s(v: &str) -> Value {
     Value::Str(v.into())
