@@ -21,7 +21,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use guest_stripe::value::ArenaNode;
+use guest_stripe::request::{Target, build_request_from_tree};
+use guest_stripe::tree::{RawNode, RawValue, Span};
 use payhost::plugin::{Plugin, PluginInstance, rhai_to_tree, wit};
 use rhai::Dynamic;
 
@@ -44,6 +45,7 @@ impl Fixture {
             .map_err(|e| anyhow::anyhow!("params as a Rhai map: {e}"))?;
         let input = wit::RequestInput {
             id: None,
+            parent: None,
             params: rhai_to_tree(&script_params).map_err(anyhow::Error::msg)?,
             extra: rhai_to_tree(&Dynamic::from_map(rhai::Map::new()))
                 .map_err(anyhow::Error::msg)?,
@@ -108,28 +110,47 @@ impl Fixture {
         Ok(request.body)
     }
 
-    /// What the guest does inside `build-request`, natively: the arena
-    /// (copied, as the canonical ABI copies it in), decoded, then built.
-    pub fn native_arena_call(&self) -> anyhow::Result<Vec<u8>> {
-        let arena = |tree: &[wit::ValueNode]| -> Vec<ArenaNode> {
-            tree.iter()
-                .map(|node| match node {
-                    wit::ValueNode::Null => ArenaNode::Null,
-                    wit::ValueNode::Boolean(b) => ArenaNode::Bool(*b),
-                    wit::ValueNode::Integer(i) => ArenaNode::Int(*i),
-                    wit::ValueNode::Float(f) => ArenaNode::Float(*f),
-                    wit::ValueNode::Text(s) => ArenaNode::Text(s.clone()),
-                    wit::ValueNode::List(items) => ArenaNode::List(items.clone()),
-                    wit::ValueNode::Map(entries) => ArenaNode::Map(entries.clone()),
+    /// What the guest does inside `build-request`, natively: the two-buffer
+    /// trees (as the canonical ABI lowers them) checked and read in place,
+    /// then built.
+    pub fn native_tree_call(&self) -> anyhow::Result<Vec<u8>> {
+        let raw = |tree: &wit::ValueTree| -> Vec<RawNode> {
+            let span = |s: wit::Span| Span {
+                start: s.start,
+                len: s.len,
+            };
+            tree.nodes
+                .iter()
+                .map(|node| RawNode {
+                    key: span(node.key),
+                    value: match node.value {
+                        wit::NodeValue::Null => RawValue::Null,
+                        wit::NodeValue::Boolean(b) => RawValue::Bool(b),
+                        wit::NodeValue::Integer(i) => RawValue::Int(i),
+                        wit::NodeValue::Float(f) => RawValue::Float(f),
+                        wit::NodeValue::Text(s) => RawValue::Text(span(s)),
+                        wit::NodeValue::List(c) => RawValue::List {
+                            first: c.first,
+                            count: c.count,
+                        },
+                        wit::NodeValue::Map(c) => RawValue::Map {
+                            first: c.first,
+                            count: c.count,
+                        },
+                    },
                 })
                 .collect()
         };
-        let request = guest_stripe::request::build_request_from_arena(
-            OBJECT,
-            OPERATION,
-            None,
-            arena(&self.input.params),
-            arena(&self.input.extra),
+        let request = build_request_from_tree(
+            &guest_stripe::Config::default(),
+            Target {
+                object: OBJECT,
+                operation: OPERATION,
+                id: None,
+                parent: None,
+            },
+            (&raw(&self.input.params), &self.input.params.text),
+            (&raw(&self.input.extra), &self.input.extra.text),
         )
         .map_err(|e| anyhow::anyhow!("native refused: {}", e.message))?;
         Ok(request.body)
@@ -138,7 +159,7 @@ impl Fixture {
     /// The host's conversion of the builder's map into the WIT tree.
     pub fn tree_call(&self) -> usize {
         rhai_to_tree(&self.script_params)
-            .map(|tree| tree.len())
+            .map(|tree| tree.nodes.len())
             .unwrap_or(0)
     }
 

@@ -5,7 +5,7 @@
 //! which then see one thing and nothing of the harness around it:
 //!
 //! - `build-request-loop`: N plugin calls with `rhai_to_tree` input;
-//! - `build-request-native-loop`: the guest's work done natively (arena in,
+//! - `build-request-native-loop`: the guest's work done natively (tree in,
 //!   request out), to compare with the component's;
 //! - `e2e-payhost`, `e2e-seed`, `e2e-bare`: one end-to-end run of N
 //!   requests against a stub of the child's own.
@@ -34,7 +34,7 @@ pub fn run(mode: &str, plugin: &Path, base_url: &str, requests: usize) -> anyhow
         "build-request-native-loop" => {
             let fixture = Fixture::new(&fixtures::load_plugin(plugin)?)?;
             for _ in 0..requests {
-                black_box(fixture.native_arena_call()?);
+                black_box(fixture.native_tree_call()?);
             }
             Ok(())
         }

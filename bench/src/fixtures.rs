@@ -8,12 +8,10 @@
 //! same response flow on the same response.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
-use payhost::http::{HttpConfig, OutcomeSink};
+
 use payhost::plugin::{ComponentCache, Plugin, SandboxLimits};
-use payhost::script_api::{Dispatcher, ProviderConfig};
 use serde_json::json;
 
 pub const OBJECT: &str = "payment_intent";

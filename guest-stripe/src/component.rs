@@ -138,8 +138,8 @@ impl Guest for StripePlugin {
             }),
         };
         match response::parse_response(&object, &operation, outcome) {
-            Payload::Success(s) => FlowPayload::Success(s),
-            Payload::Failure(s) => FlowPayload::Failure(s),
+            Payload::Success(s) => FlowPayload::Response(s),
+            Payload::Failure(s) => FlowPayload::Error(s),
         }
     }
 }

@@ -713,8 +713,17 @@ fn dispatch(
     // Required fields, before any plugin call or I/O: set by the script, or
     // filled in by the plugin from a setting the operator gave.
     let params = with_id.as_ref().unwrap_or(&b.params);
+    // A field given through `.set("field...", v)` counts: the plugin reads
+    // the escape hatch too.
+    let in_extra = |field: &str| {
+        b.extra.keys().any(|k| {
+            k.strip_prefix(field)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
+        })
+    };
     if let Some(missing) = op.required.iter().find(|field| {
         params.get(field.as_str()).is_none_or(Dynamic::is_unit)
+            && !in_extra(field)
             && !op
                 .filled_by
                 .iter()

@@ -332,8 +332,11 @@ impl Placer {
     /// The run of `n` children of a container at `depth`: the next free
     /// indexes one level down.
     fn run(&self, depth: usize, n: usize) -> Children {
+        // With no level below (every container at this depth is empty), the
+        // next free index is the end of the list.
+        let end = self.nodes.len() as u32;
         Children {
-            first: self.cursors.get(depth + 1).copied().unwrap_or(0),
+            first: self.cursors.get(depth + 1).copied().unwrap_or(end),
             count: n as u32,
         }
     }
@@ -411,7 +414,8 @@ mod tests {
     fn empty_map_is_one_node() {
         let tree = rhai_map_to_tree(&rhai::Map::new()).unwrap();
         assert_eq!(tree.nodes.len(), 1);
-        assert!(matches!(tree.nodes[0].value, NodeValue::Map(r) if r.count == 0));
+        // An empty run starts where the list ends, as the layout says.
+        assert!(matches!(tree.nodes[0].value, NodeValue::Map(r) if is_run(&r, 1, 0)));
         assert!(tree.text.is_empty());
     }
 
