@@ -87,6 +87,7 @@ fn a_bad_duration_is_an_error_naming_the_flag() {
                 cmd.arg("main.rhai");
             }
             let out = cmd
+                .args(["--plugin", "p.wasm"])
                 .args(["--redis", "redis://127.0.0.1:1/", "--worker-id", "w"])
                 .arg(format!("{flag}={value}"))
                 .output()

@@ -329,7 +329,11 @@ fn a_contract_0_1_component_is_refused_with_what_to_rebuild_against() {
     });
     assert!(!out.status.success(), "{out}");
     assert!(out.stderr.contains("contract version 0.1.0"), "{out}");
-    assert!(out.stderr.contains("0.2.0"), "{out}");
+    assert!(
+        out.stderr
+            .contains("rebuild the plugin against payhost:plugin@0.2.0"),
+        "{out}"
+    );
 }
 
 fn plugin_cmd(args: &[&str], plugin: &str) -> RunOutput {
@@ -392,7 +396,7 @@ fn plugin_info_shows_settings_auth_retry_policy_and_required_fields() {
 
 #[test]
 fn plugin_check_passes_real_plugins() {
-    for plugin in ["stripe", "json-api"] {
+    for plugin in ["stripe", "adyen", "json-api", "example"] {
         let out = plugin_cmd(&["check"], plugin);
         assert!(out.status.success(), "{plugin}\n{out}");
         assert!(out.stdout.contains(" 0 failed"), "{plugin}\n{out}");

@@ -142,7 +142,9 @@ fn paths_scenario() -> Scenario {
         new_price().currency("usd").unit_amount(100).product("prod_1")
             .create_async("secrets", "ctx", "{SENTINEL}");
         try {{
-            new_payment_intent().amount(-5).currency("usd").create_async("secrets", "ctx", "{SENTINEL}");
+            new_price().currency("usd").unit_amount(100).product("prod_1")
+                .recurring(#{{interval: "fortnight"}})
+                .create_async("secrets", "ctx", "{SENTINEL}");
         }} catch (e) {{
             print(`caught: ${{e}}`);
         }}
@@ -162,7 +164,7 @@ fn assert_paths_printed(stdout: &str) {
     assert_eq!(
         lines,
         [
-            "caught: payment_intent.create: invalid value for `amount`: expected a non-negative integer, got the integer -5",
+            "caught: price.create: invalid value for `recurring.interval`: expected one of \"day\", \"week\", \"month\", \"year\", got the string \"fortnight\"",
             "customer cus_ok",
             "price price_ok",
             "product error 400 invalid_request_error",
@@ -195,7 +197,7 @@ fn secret_only_in_the_authorization_header_embedded_queue() {
     assert_paths_printed(&out.stdout);
     assert!(
         out.stderr.contains(
-            "invalid value for `amount`: expected a non-negative integer, got the string \"lots\""
+            "payment_intent.amount: expects a non-negative whole number, not string `lots`"
         ),
         "{}",
         Brief(&out)

@@ -43,7 +43,9 @@ pub(crate) fn check_world(engine: &Engine, component: &Component) -> Result<(), 
     if let Some(other) = exports.iter().find_map(|name| name.strip_prefix(&prefix)) {
         return Err(format!(
             "it implements contract version {other} ({CONTRACT_PACKAGE}/provider@{other}), \
-             but this host speaks version {CONTRACT_VERSION}"
+             but this host speaks version {CONTRACT_VERSION}: rebuild the plugin against \
+             {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (the host's wit/plugin.wit), or run a payhost \
+             that speaks {other}"
         ));
     }
     Err(format!(
