@@ -2,7 +2,7 @@
 //!
 //! The pieces are built as `host/src/run.rs` builds them (plugin, one tokio
 //! runtime with two threads, the embedded queue, the HTTP executor, the
-//! worker pool, a `ScriptHost` and `flow::script_engine` on this thread), with
+//! flow threads, a `ScriptHost` and `flow::script_engine` on this thread), with
 //! `max_in_flight` at 4,096 so that no call waits for a permit. The stub
 //! answers only after several seconds, so requests pile up.
 //!

@@ -8,7 +8,7 @@
 //! - payhost, in process through the library, wired as `run.rs` wires it
 //!   ([`crate::rig`]): one script thread sending 10,000 `create_async`,
 //!   the plugin building each request, the shared executor, the plugin
-//!   classifying each response, the flow run by the worker pool;
+//!   classifying each response, the flow run by a flow thread;
 //! - the seed-style baseline ([`crate::seed`]): the same script against the
 //!   seed's design (thread, runtime and client per request, flow compiled
 //!   from generated source per response);

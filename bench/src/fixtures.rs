@@ -113,7 +113,7 @@ pub fn provider(config: &mut payhost::host::HostConfig, base_url: &str) {
     config.provider.context_id = CONTEXT_ID.into();
 }
 
-/// The runtime `payhost run` starts: two worker threads.
+/// The runtime `payhost run` starts: two I/O threads.
 pub fn http_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(payhost::http::io_runtime()?)
 }

@@ -4,7 +4,7 @@
 //! The bench starts its own redis-server on a free loopback port (no
 //! persistence), and two release `payhost worker` processes on one worker id
 //! (so they share the stream's consumer group, as a deployment would), each
-//! with `--concurrency` jobs at a time and the bench's response flow. Once
+//! with `--flow-threads` jobs at a time and the bench's response flow. Once
 //! both say they are reading, it publishes N flow jobs with payhost's own
 //! job store (`queue::jobs::JobStore::enqueue`: the record, the counts and
 //! the XADD, one Lua script per job, as a `payhost run --redis` does) from 32
@@ -188,7 +188,7 @@ fn start_worker(
         .arg(tools.plugin)
         .arg("--flows")
         .arg(scripts.flows_dir())
-        .args(["--concurrency", &concurrency.to_string()])
+        .args(["--flow-threads", &concurrency.to_string()])
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,9 +1,10 @@
 //! `payhost plugin check`: a conformance run any plugin author can use.
 //!
 //! It loads the component as `payhost run` would (contract version, names,
-//! auth and retry declarations, all checked at load), configures it with
-//! the operator's settings (placeholders for required ones not given), and
-//! then, for every operation:
+//! auth and retry declarations, all checked at load), checks its default
+//! base URL could be used without `--base-url` (https, or http on loopback),
+//! configures it with the operator's settings (placeholders for required
+//! ones not given), and then, for every operation:
 //!
 //! - builds a request from minimal valid parameters, synthesised from the
 //!   schema (every required field, nested required fields, the id and the
@@ -156,6 +157,11 @@ pub fn run(
             return report;
         }
     };
+    report.record(
+        "default base URL",
+        crate::outbound::check_default_base_url(&info.default_base_url, &info.name)
+            .map(|()| format!("{} (https, or http on loopback)", info.default_base_url)),
+    );
     let mut destination = match Destination::new(
         &info.default_base_url,
         &info.name,

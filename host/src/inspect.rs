@@ -59,6 +59,14 @@ fn auth_json(auth: &wit::AuthScheme) -> serde_json::Value {
     }
 }
 
+fn cache_note(outcome: crate::plugin::CacheOutcome) -> &'static str {
+    match outcome {
+        crate::plugin::CacheOutcome::Hit => "from the compiled-component cache",
+        crate::plugin::CacheOutcome::Stored => "now, and stored in the compiled-component cache",
+        crate::plugin::CacheOutcome::Compiled => "now (the cache is off or could not store it)",
+    }
+}
+
 fn failure_name(kind: wit::FailureKind) -> &'static str {
     match kind {
         wit::FailureKind::Connect => "connect",
@@ -88,6 +96,7 @@ pub fn info_json(plugin: &Plugin) -> serde_json::Value {
         "version": info.version,
         "doc": info.doc,
         "contract": crate::plugin::CONTRACT_VERSION,
+        "compiled": cache_note(plugin.cache_outcome()),
         "default_base_url": info.default_base_url,
         "settings": info.settings.iter().map(|s| json!({
             "name": s.name,
@@ -145,6 +154,7 @@ pub fn info_table(plugin: &Plugin) -> String {
         "contract  payhost:plugin@{}",
         crate::plugin::CONTRACT_VERSION
     );
+    let _ = writeln!(out, "compiled  {}", cache_note(plugin.cache_outcome()));
     let _ = writeln!(out, "base URL  {}", info.default_base_url);
     let _ = writeln!(out, "auth      {}", auth_name(&info.auth));
     let retry = &info.retry;

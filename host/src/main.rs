@@ -7,7 +7,7 @@
 //! `SandboxLimits::default()`, `ScriptLimits::default()`, the constants in
 //! `payhost::run`), so the flag and the library cannot drift apart. Only
 //! defaults that exist for the command line alone (`--timeout`, the Redis
-//! flags, `--concurrency`, the `jobs` report) are written as literals.
+//! flags, `--flow-threads` of a worker, the `jobs` report) are written as literals.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

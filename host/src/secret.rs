@@ -143,7 +143,7 @@ impl Redactor {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.matcher.is_none()
     }
 

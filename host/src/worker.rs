@@ -8,7 +8,7 @@
 //! it once the flow and every request it made are done. A job it refuses is
 //! dead-lettered with the reason and nothing runs. It renews the lease on
 //! what it holds and claims what dead workers left behind, paging through
-//! the whole pending list. `--concurrency` bounds the jobs it holds.
+//! the whole pending list. `--flow-threads` bounds the jobs it holds.
 //!
 //! When the store refuses a transition for good (a key of the wrong type),
 //! the error names the key and the entry is left pending: it comes back after

@@ -46,9 +46,9 @@ fn flags(command: &str) -> Vec<String> {
 
 #[test]
 fn worker_takes_every_flag_of_run_that_is_not_about_the_script() {
-    // What only a run has: its script's deadline, detaching from it, the ids
-    // and threads of flows it hosts itself.
-    let run_only = ["--timeout", "--detach", "--context-id", "--workers"];
+    // What only a run has: its script's deadline, detaching from it, and the
+    // context id its script's requests default to.
+    let run_only = ["--timeout", "--detach", "--context-id"];
     let worker = flags("worker");
     let missing: Vec<String> = flags("run")
         .into_iter()

@@ -418,6 +418,17 @@ fn plugin_check_fails_hostile_plugins_with_the_reason() {
         ("future-version", "contract version"),
         ("bad-auth-header", "header"),
         ("info-panic", "crashed"),
+        ("info-spin", "deadline in info"),
+        ("exiter", "exit(1)"),
+        ("huge-body", "build-request"),
+        ("other-world", "another world"),
+        ("sleep-parse", "tried to block in parse-response"),
+        ("snoop", "the payload is not JSON"),
+        ("plain-http", "not https"),
+        (
+            "contract-0.1",
+            "rebuild the plugin against payhost:plugin@0.2.0",
+        ),
     ] {
         let out = plugin_cmd(&["check"], plugin);
         assert!(!out.status.success(), "{plugin} passed\n{out}");
