@@ -115,6 +115,30 @@ struct JobsArgs {
     json: bool,
 }
 
+/// Where a provider's settings come from, for every command that loads a
+/// plugin to use it.
+#[derive(Args)]
+struct SettingsArgs {
+    /// A provider setting, `name=value` (repeatable; not for secrets). Also
+    /// read from <PROVIDER>_<NAME> in the environment, and from --settings.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// A JSON file of provider settings: {"name": "value", ...}.
+    #[arg(long = "settings", value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
+impl SettingsArgs {
+    /// The source, with `secret_env` for the auth scheme's primary secret.
+    fn source(&self, secret_env: Option<String>) -> SettingsSource {
+        SettingsSource {
+            set: self.set.clone(),
+            file: self.file.clone(),
+            secret_env,
+        }
+    }
+}
+
 /// What `run` and `worker` share: the plugin and its sandbox, the flows, the
 /// provider and how requests reach it, and how long a stop may take.
 #[derive(Args)]
@@ -130,13 +154,8 @@ struct FlowArgs {
     /// Provider base URL [default: the plugin's].
     #[arg(long, env = "PAYHOST_BASE_URL")]
     base_url: Option<String>,
-    /// A provider setting, `name=value` (repeatable; not for secrets). Also
-    /// read from <PROVIDER>_<NAME> in the environment, and from --settings.
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
-    set: Vec<(String, String)>,
-    /// A JSON file of provider settings: {"name": "value", ...}.
-    #[arg(long = "settings", value_name = "FILE")]
-    settings_file: Option<PathBuf>,
+    #[command(flatten)]
+    settings: SettingsArgs,
     /// Environment variable holding the auth scheme's primary secret
     /// [default: <PROVIDER>_<SETTING>, e.g. STRIPE_SECRET_KEY].
     #[arg(long)]
@@ -163,11 +182,7 @@ impl FlowArgs {
         config.script_limits = self.script_limits()?;
         config.provider.base_url = self.base_url.clone();
         config.provider.http = self.http.config()?;
-        config.provider.settings = SettingsSource {
-            set: self.set.clone(),
-            file: self.settings_file.clone(),
-            secret_env: self.secret_env.clone(),
-        };
+        config.provider.settings = self.settings.source(self.secret_env.clone());
         Ok(config)
     }
 
@@ -327,12 +342,8 @@ enum PluginCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// A provider setting, `name=value` (repeatable; not for secrets).
-        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
-        set: Vec<(String, String)>,
-        /// A JSON file of provider settings.
-        #[arg(long = "settings", value_name = "FILE")]
-        settings_file: Option<PathBuf>,
+        #[command(flatten)]
+        settings: SettingsArgs,
         #[command(flatten)]
         plugin: PluginArgs,
     },
@@ -348,12 +359,8 @@ enum PluginCommand {
         /// Base URL to show [default: the plugin's].
         #[arg(long)]
         base_url: Option<String>,
-        /// A provider setting, `name=value` (repeatable; not for secrets).
-        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
-        set: Vec<(String, String)>,
-        /// A JSON file of provider settings.
-        #[arg(long = "settings", value_name = "FILE")]
-        settings_file: Option<PathBuf>,
+        #[command(flatten)]
+        settings: SettingsArgs,
         #[command(flatten)]
         plugin: PluginArgs,
     },
@@ -453,15 +460,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Check {
             path,
             json,
-            set,
-            settings_file,
+            settings,
             plugin,
         }) => {
-            let source = SettingsSource {
-                set,
-                file: settings_file,
-                secret_env: None,
-            };
+            let source = settings.source(None);
             let report = payhost::check::run(
                 || Plugin::load(&path, plugin.limits(), &plugin.cache()),
                 &source,
@@ -484,16 +486,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             operation,
             params_json,
             base_url,
-            set,
-            settings_file,
+            settings,
             plugin,
         }) => {
             let plugin = plugin.load(&path)?;
-            let source = SettingsSource {
-                set,
-                file: settings_file,
-                secret_env: None,
-            };
+            let source = settings.source(None);
             let settings = Settings::resolve(plugin.info(), &source, |v| std::env::var(v).ok())
                 .map_err(anyhow::Error::msg)?;
             let plugin = plugin.configured(settings.public)?;

@@ -255,23 +255,13 @@ mod tests {
     fn info() -> wit::ProviderInfo {
         wit::ProviderInfo {
             name: "acme".into(),
-            version: "1".into(),
-            doc: String::new(),
-            default_base_url: "https://api.acme.test".into(),
             settings: vec![
                 setting("api_key", true, None, true),
                 setting("account", true, None, false),
                 setting("region", false, Some("eu"), false),
             ],
             auth: wit::AuthScheme::Bearer("api_key".into()),
-            retry: wit::RetryPolicy {
-                statuses: Vec::new(),
-                failures: Vec::new(),
-                should_retry_header: None,
-                honour_retry_after: false,
-                idempotency_header: None,
-            },
-            objects: Vec::new(),
+            ..crate::plugin::empty_info()
         }
     }
 

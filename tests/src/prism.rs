@@ -220,18 +220,6 @@ impl PrismServer {
 
 impl Drop for PrismServer {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            // The child leads its process group: its pid is the group id.
-            let killed_group = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", self.child.id())])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success());
-            if !killed_group {
-                let _ = self.child.kill();
-            }
-        }
-        let _ = self.child.wait();
+        crate::servers::stop_group(&mut self.child);
     }
 }

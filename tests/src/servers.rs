@@ -357,22 +357,27 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            // The child leads its process group: its pid is the group id.
-            // Killing the group also ends anything it forked (redis forks for
-            // AOF rewrites and snapshots).
-            let killed_group = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", self.child.id())])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success());
-            if !killed_group {
-                let _ = self.child.kill();
-            }
-        }
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
+}
+
+/// Kills a server started as the leader of its own process group, and
+/// everything it forked (redis forks for AOF rewrites and snapshots; prism
+/// runs under a shell), then reaps it.
+pub(crate) fn stop_group(child: &mut std::process::Child) {
+    if matches!(child.try_wait(), Ok(None)) {
+        // The child leads its process group: its pid is the group id.
+        let killed_group = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !killed_group {
+            let _ = child.kill();
+        }
+    }
+    let _ = child.wait();
 }
 
 fn temp_dir(name: &str) -> TempDir {

@@ -235,22 +235,7 @@ impl Plugin {
             pre,
             limits,
             cache: cache_outcome,
-            info: wit::ProviderInfo {
-                name: String::new(),
-                version: String::new(),
-                doc: String::new(),
-                default_base_url: String::new(),
-                settings: Vec::new(),
-                auth: wit::AuthScheme::None,
-                retry: wit::RetryPolicy {
-                    statuses: Vec::new(),
-                    failures: Vec::new(),
-                    should_retry_header: None,
-                    honour_retry_after: false,
-                    idempotency_header: None,
-                },
-                objects: Vec::new(),
-            },
+            info: empty_info(),
             imports,
             name: file_name,
         };
@@ -501,6 +486,27 @@ impl PluginInstance {
         self.guarded("info", |world, store| {
             world.payhost_plugin_provider().call_info(store)
         })
+    }
+}
+
+/// A provider that declares nothing (the placeholder until `info` is read,
+/// and a base for tests).
+pub fn empty_info() -> wit::ProviderInfo {
+    wit::ProviderInfo {
+        name: String::new(),
+        version: String::new(),
+        doc: String::new(),
+        default_base_url: String::new(),
+        settings: Vec::new(),
+        auth: wit::AuthScheme::None,
+        retry: wit::RetryPolicy {
+            statuses: Vec::new(),
+            failures: Vec::new(),
+            should_retry_header: None,
+            honour_retry_after: false,
+            idempotency_header: None,
+        },
+        objects: Vec::new(),
     }
 }
 
