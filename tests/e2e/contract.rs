@@ -443,3 +443,45 @@ fn plugin_check_fails_hostile_plugins_with_the_reason() {
         );
     }
 }
+
+#[test]
+fn stripe_version_and_account_are_settings_the_plugin_sends_as_headers() {
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`customer ${parsed_data.id}`);"#,
+    );
+    s.script(r#"new_customer().email("v@example.com").create_async();"#);
+    let mut cmd = s.command(&stub.base_url());
+    cmd.args([
+        "--set",
+        "api_version=2024-06-20",
+        "--set",
+        "account=acct_1Abc",
+    ]);
+    let out = run_command(cmd);
+    out.assert_success();
+    out.assert_printed("customer obj_0");
+    let seen = stub.seen();
+    assert_eq!(seen[0].headers["stripe-version"], "2024-06-20");
+    assert_eq!(seen[0].headers["stripe-account"], "acct_1Abc");
+
+    // Without them, neither header is sent.
+    let out = s.run(&stub.base_url());
+    out.assert_success();
+    let seen = stub.seen();
+    assert!(
+        !seen[1].headers.contains_key("stripe-version"),
+        "{:?}",
+        seen[1]
+    );
+
+    // A value the plugin's `configure` refuses stops the start.
+    let mut cmd = s.command(&stub.base_url());
+    cmd.args(["--set", "api_version=yesterday"]);
+    let out = run_command(cmd);
+    assert!(!out.status.success(), "{out}");
+    assert!(out.stderr.contains("api_version"), "{out}");
+    assert_eq!(stub.seen_count(), 2, "nothing more was sent");
+}
