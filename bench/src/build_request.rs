@@ -21,8 +21,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use guest_stripe::request::{Target, build_request_from_tree};
-use guest_stripe::tree::{RawNode, RawValue, Span};
+use guest_stripe::request::{Target, build_request_from_words};
 use payhost::plugin::{Plugin, PluginInstance, rhai_to_tree, wit};
 use rhai::Dynamic;
 
@@ -110,38 +109,11 @@ impl Fixture {
         Ok(request.body)
     }
 
-    /// What the guest does inside `build-request`, natively: the two-buffer
-    /// trees (as the canonical ABI lowers them) checked and read in place,
-    /// then built.
+    /// What the guest does inside `build-request`, natively: the node words
+    /// and text (as the canonical ABI copies them in) checked and read in
+    /// place, then built.
     pub fn native_tree_call(&self) -> anyhow::Result<Vec<u8>> {
-        let raw = |tree: &wit::ValueTree| -> Vec<RawNode> {
-            let span = |s: wit::Span| Span {
-                start: s.start,
-                len: s.len,
-            };
-            tree.nodes
-                .iter()
-                .map(|node| RawNode {
-                    key: span(node.key),
-                    value: match node.value {
-                        wit::NodeValue::Null => RawValue::Null,
-                        wit::NodeValue::Boolean(b) => RawValue::Bool(b),
-                        wit::NodeValue::Integer(i) => RawValue::Int(i),
-                        wit::NodeValue::Float(f) => RawValue::Float(f),
-                        wit::NodeValue::Text(s) => RawValue::Text(span(s)),
-                        wit::NodeValue::List(c) => RawValue::List {
-                            first: c.first,
-                            count: c.count,
-                        },
-                        wit::NodeValue::Map(c) => RawValue::Map {
-                            first: c.first,
-                            count: c.count,
-                        },
-                    },
-                })
-                .collect()
-        };
-        let request = build_request_from_tree(
+        let request = build_request_from_words(
             &guest_stripe::Config::default(),
             Target {
                 object: OBJECT,
@@ -149,8 +121,8 @@ impl Fixture {
                 id: None,
                 parent: None,
             },
-            (&raw(&self.input.params), &self.input.params.text),
-            (&raw(&self.input.extra), &self.input.extra.text),
+            (&self.input.params.nodes, &self.input.params.text),
+            (&self.input.extra.nodes, &self.input.extra.text),
         )
         .map_err(|e| anyhow::anyhow!("native refused: {}", e.message))?;
         Ok(request.body)

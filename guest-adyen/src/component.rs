@@ -19,8 +19,8 @@ wit_bindgen::generate!({
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    AuthScheme, Children, FailureKind, FieldInfo, FieldKind, FlowPayload, HeaderAuth, HttpMethod,
-    HttpRequest, NodeValue, ObjectInfo, OperationInfo, PluginError, PluginErrorCode, ProviderInfo,
+    AuthScheme, FailureKind, FieldInfo, FieldKind, FlowPayload, HeaderAuth, HttpMethod,
+    HttpRequest, ObjectInfo, OperationInfo, PluginError, PluginErrorCode, ProviderInfo,
     RequestInput, RetryPolicy, SettingInfo, StatusRange, TransportOutcome, ValueTree,
 };
 
@@ -137,42 +137,19 @@ impl Guest for AdyenPlugin {
 }
 
 fn value_tree(object: &str, tree: ValueTree, what: &str) -> Result<tree::Value, PluginError> {
-    let nodes: Vec<tree::Node> = tree
-        .nodes
-        .iter()
-        .map(|n| tree::Node {
-            key: span(n.key),
-            value: match n.value {
-                NodeValue::Null => tree::NodeValue::Null,
-                NodeValue::Boolean(b) => tree::NodeValue::Boolean(b),
-                NodeValue::Integer(i) => tree::NodeValue::Integer(i),
-                NodeValue::Float(f) => tree::NodeValue::Float(f),
-                NodeValue::Text(s) => tree::NodeValue::Text(span(s)),
-                NodeValue::List(c) => tree::NodeValue::List(children(c)),
-                NodeValue::Map(c) => tree::NodeValue::Map(children(c)),
-            },
-        })
-        .collect();
+    let malformed = |e: String| PluginError {
+        code: PluginErrorCode::MalformedTree,
+        object: object.to_string(),
+        field: None,
+        message: format!("malformed {what} tree: {e}"),
+    };
+    let nodes = tree::nodes_from_words(&tree.nodes).map_err(malformed)?;
     tree::decode(&nodes, &tree.text).map_err(|e| PluginError {
         code: PluginErrorCode::MalformedTree,
         object: object.to_string(),
         field: None,
         message: format!("malformed {what} tree: {e}"),
     })
-}
-
-fn span(s: payhost::plugin::types::Span) -> tree::Span {
-    tree::Span {
-        start: s.start,
-        len: s.len,
-    }
-}
-
-fn children(c: Children) -> tree::Children {
-    tree::Children {
-        first: c.first,
-        count: c.count,
-    }
 }
 
 fn failure_kind_in(k: FailureKind) -> settings::FailureKind {

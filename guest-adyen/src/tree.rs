@@ -91,6 +91,42 @@ impl fmt::Display for TreeError {
     }
 }
 
+/// The nodes of the contract's node words (five per node: `[tag, key-start,
+/// key-len, a, b]`, see `value-tree` in wit/plugin.wit). A word count that is
+/// not five per node, or a tag the contract does not define, is an error
+/// naming the node; the layout is [`decode`]'s to check.
+pub fn nodes_from_words(words: &[u32]) -> Result<Vec<Node>, String> {
+    let (chunks, rest) = words.as_chunks::<5>();
+    if !rest.is_empty() {
+        return Err(format!(
+            "the node list has {} words, not five per node",
+            words.len()
+        ));
+    }
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, &[tag, key_start, key_len, a, b])| {
+            let joined = (u64::from(b) << 32) | u64::from(a);
+            let value = match tag {
+                0 => NodeValue::Null,
+                1 => NodeValue::Boolean(a != 0),
+                2 => NodeValue::Integer(joined as i64),
+                3 => NodeValue::Float(f64::from_bits(joined)),
+                4 => NodeValue::Text(Span { start: a, len: b }),
+                5 => NodeValue::List(Children { first: a, count: b }),
+                6 => NodeValue::Map(Children { first: a, count: b }),
+                other => return Err(format!("node {i} has the unknown tag {other}")),
+            };
+            let key = Span {
+                start: key_start,
+                len: key_len,
+            };
+            Ok(Node { key, value })
+        })
+        .collect()
+}
+
 /// Checks the layout of `nodes` over `text` and builds the tree. An empty
 /// `nodes` is an empty map.
 pub fn decode(nodes: &[Node], text: &str) -> Result<Value, TreeError> {

@@ -6,9 +6,9 @@
 //! so this is the instance's own state, not state shared between instances
 //! (each instance has its own linear memory). `build-request` only reads it.
 //!
-//! `build-request` reads the lowered `value-tree`s in place: WIT
-//! `value-node` implements [`AsRawNode`], so the tree view checks and walks
-//! the host's node list without a native copy of it.
+//! `build-request` reads the lowered `value-tree`s in place: the node words
+//! are split into `[u32; 5]` nodes, which implement `AsRawNode`, so the tree
+//! view checks and walks the host's node list without a native copy of it.
 
 #![allow(unsafe_code)] // generated canonical-ABI glue
 
@@ -22,17 +22,16 @@ use std::cell::RefCell;
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
     AuthScheme, BasicAuth, FailureKind, FieldInfo, FieldKind, FlowPayload, HttpMethod, HttpRequest,
-    NodeValue, ObjectInfo, OperationInfo, PluginError, PluginErrorCode, ProviderInfo, RequestInput,
-    RetryPolicy, SettingInfo, Span, StatusRange, TransportOutcome, ValueNode,
+    ObjectInfo, OperationInfo, PluginError, PluginErrorCode, ProviderInfo, RequestInput,
+    RetryPolicy, SettingInfo, StatusRange, TransportOutcome,
 };
 
 use crate::error::{self, ErrorCode};
 use crate::provider;
-use crate::request::{Target, build_request_from_tree};
+use crate::request::{Target, build_request_from_words};
 use crate::response::{self, Outcome, Payload};
 use crate::schema::{self, Kind, Method};
 use crate::settings::{self, Config};
-use crate::tree::{self, AsRawNode, RawNode, RawValue};
 
 thread_local! {
     /// This instance's settings, from `configure`.
@@ -101,7 +100,7 @@ impl Guest for StripePlugin {
         };
         CONFIG
             .with(|cell| {
-                build_request_from_tree(
+                build_request_from_words(
                     &cell.borrow(),
                     target,
                     (&input.params.nodes, &input.params.text),
@@ -141,43 +140,6 @@ impl Guest for StripePlugin {
             Payload::Success(s) => FlowPayload::Response(s),
             Payload::Failure(s) => FlowPayload::Error(s),
         }
-    }
-}
-
-#[inline]
-fn span(s: Span) -> tree::Span {
-    tree::Span {
-        start: s.start,
-        len: s.len,
-    }
-}
-
-impl AsRawNode for ValueNode {
-    #[inline]
-    fn raw(&self) -> RawNode {
-        RawNode {
-            key: span(self.key),
-            value: raw_value(self.value),
-        }
-    }
-}
-
-#[inline]
-fn raw_value(value: NodeValue) -> RawValue {
-    match value {
-        NodeValue::Null => RawValue::Null,
-        NodeValue::Boolean(b) => RawValue::Bool(b),
-        NodeValue::Integer(i) => RawValue::Int(i),
-        NodeValue::Float(f) => RawValue::Float(f),
-        NodeValue::Text(s) => RawValue::Text(span(s)),
-        NodeValue::List(c) => RawValue::List {
-            first: c.first,
-            count: c.count,
-        },
-        NodeValue::Map(c) => RawValue::Map {
-            first: c.first,
-            count: c.count,
-        },
     }
 }
 

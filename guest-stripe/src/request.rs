@@ -107,6 +107,27 @@ pub fn build_request_from_tree<P: AsRawNode, E: AsRawNode>(
     build_request_with(config, target, params.root(), extra.root())
 }
 
+/// [`build_request_from_tree`] from the contract's node words.
+pub fn build_request_from_words(
+    config: &Config,
+    target: Target<'_>,
+    params: (&[u32], &str),
+    extra: (&[u32], &str),
+) -> Result<Request, PluginError> {
+    let malformed = |which: &str, e: crate::tree::TreeError| {
+        PluginError::new(
+            ErrorCode::MalformedTree,
+            target.object,
+            None,
+            format!("malformed {which} tree: {e}"),
+        )
+    };
+    let p = crate::tree::node_words(params.0).map_err(|e| malformed("parameter", e))?;
+    let e =
+        crate::tree::node_words(extra.0).map_err(|e| malformed("extra-parameter (`.set`)", e))?;
+    build_request_from_tree(config, target, (p, params.1), (e, extra.1))
+}
+
 /// Builds the request for `target` with the instance's settings.
 pub fn build_request_with<'a, 'b, P: Node<'a>, E: Node<'b>>(
     config: &Config,

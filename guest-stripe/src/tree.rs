@@ -71,6 +71,48 @@ pub trait AsRawNode {
     fn raw(&self) -> RawNode;
 }
 
+/// The contract's node words (`[tag, key-start, key-len, a, b]`, see
+/// `value-tree` in wit/plugin.wit), split into nodes after checking the word
+/// count and every tag, so that [`AsRawNode`] on them cannot fail.
+pub fn node_words(words: &[u32]) -> Result<&[[u32; 5]], TreeError> {
+    let (nodes, rest) = words.as_chunks::<5>();
+    if !rest.is_empty() {
+        return Err(TreeError::WordCount { words: words.len() });
+    }
+    match nodes.iter().position(|n| n[0] > 6) {
+        Some(node) => Err(TreeError::UnknownTag {
+            node,
+            tag: nodes[node][0],
+        }),
+        None => Ok(nodes),
+    }
+}
+
+impl AsRawNode for [u32; 5] {
+    #[inline]
+    fn raw(&self) -> RawNode {
+        let [tag, key_start, key_len, a, b] = *self;
+        let joined = (u64::from(b) << 32) | u64::from(a);
+        let value = match tag {
+            1 => RawValue::Bool(a != 0),
+            2 => RawValue::Int(joined as i64),
+            3 => RawValue::Float(f64::from_bits(joined)),
+            4 => RawValue::Text(Span { start: a, len: b }),
+            5 => RawValue::List { first: a, count: b },
+            6 => RawValue::Map { first: a, count: b },
+            // 0, and (unreachable after `node_words`) anything else.
+            _ => RawValue::Null,
+        };
+        RawNode {
+            key: Span {
+                start: key_start,
+                len: key_len,
+            },
+            value,
+        }
+    }
+}
+
 impl AsRawNode for RawNode {
     #[inline]
     fn raw(&self) -> RawNode {
@@ -113,11 +155,21 @@ pub enum TreeError {
     KeyOutsideMap { node: usize },
     /// Nesting deeper than [`MAX_DEPTH`].
     TooDeep { node: usize },
+    /// The word list is not five words per node.
+    WordCount { words: usize },
+    /// A node tag the contract does not define.
+    UnknownTag { node: usize, tag: u32 },
 }
 
 impl fmt::Display for TreeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            TreeError::WordCount { words } => {
+                write!(f, "the node list has {words} words, not five per node")
+            }
+            TreeError::UnknownTag { node, tag } => {
+                write!(f, "node {node} has the unknown tag {tag} (0-6 are defined)")
+            }
             TreeError::RunOutOfOrder {
                 node,
                 first,

@@ -43,7 +43,7 @@ use crate::params::{ErrorCode, PluginError};
 use crate::request::Input;
 use crate::response::{self, Outcome};
 use crate::schema::{self, Auth, FailureKind, Kind, Method};
-use crate::tree::{Children, Node, NodeValue, Span, Tree};
+use crate::tree::Tree;
 
 thread_local! {
     static CONFIG: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
@@ -100,11 +100,21 @@ impl<P: Plugin> Guest for Component<P> {
         operation: String,
         input: wit::RequestInput,
     ) -> Result<wit::HttpRequest, wit::PluginError> {
+        let malformed = |which: &str, e: String| {
+            plugin_error(PluginError::new(
+                ErrorCode::MalformedTree,
+                &object,
+                None,
+                format!("malformed {which} tree: {e}"),
+            ))
+        };
         let input = Input {
             id: input.id,
             parent: input.parent,
-            params: tree(input.params),
-            extra: tree(input.extra),
+            params: Tree::from_words(&input.params.nodes, input.params.text)
+                .map_err(|e| malformed("parameter", e))?,
+            extra: Tree::from_words(&input.extra.nodes, input.extra.text)
+                .map_err(|e| malformed("extra-parameter (`.set`)", e))?,
         };
         let built = CONFIG.with(|c| {
             match c
@@ -162,36 +172,6 @@ impl<P: Plugin> Guest for Component<P> {
         }
     }
 }
-fn tree(tree: wit::ValueTree) -> Tree {
-    let span = |s: wit::Span| Span {
-        start: s.start,
-        len: s.len,
-    };
-    let children = |c: wit::Children| Children {
-        first: c.first,
-        count: c.count,
-    };
-    Tree {
-        nodes: tree
-            .nodes
-            .into_iter()
-            .map(|n| Node {
-                key: span(n.key),
-                value: match n.value {
-                    wit::NodeValue::Null => NodeValue::Null,
-                    wit::NodeValue::Boolean(b) => NodeValue::Boolean(b),
-                    wit::NodeValue::Integer(i) => NodeValue::Integer(i),
-                    wit::NodeValue::Float(f) => NodeValue::Float(f),
-                    wit::NodeValue::Text(s) => NodeValue::Text(span(s)),
-                    wit::NodeValue::List(c) => NodeValue::List(children(c)),
-                    wit::NodeValue::Map(c) => NodeValue::Map(children(c)),
-                },
-            })
-            .collect(),
-        text: tree.text,
-    }
-}
-
 fn plugin_error(e: PluginError) -> wit::PluginError {
     wit::PluginError {
         code: match e.code {

@@ -72,6 +72,43 @@ pub enum Value {
     Map(Vec<(String, Value)>),
 }
 
+impl Tree {
+    /// The tree from the contract's node words (five per node:
+    /// `[tag, key-start, key-len, a, b]`, see `value-tree` in wit/plugin.wit)
+    /// and its text. A word count that is not five per node, or a tag the
+    /// contract does not define, is an error naming the node; the layout is
+    /// [`decode`]'s to check.
+    pub fn from_words(words: &[u32], text: String) -> Result<Tree, String> {
+        let (chunks, rest) = words.as_chunks::<5>();
+        if !rest.is_empty() {
+            return Err(format!(
+                "the node list has {} words, not five per node",
+                words.len()
+            ));
+        }
+        let mut nodes = Vec::with_capacity(chunks.len());
+        for (i, &[tag, key_start, key_len, a, b]) in chunks.iter().enumerate() {
+            let joined = (u64::from(b) << 32) | u64::from(a);
+            let value = match tag {
+                0 => NodeValue::Null,
+                1 => NodeValue::Boolean(a != 0),
+                2 => NodeValue::Integer(joined as i64),
+                3 => NodeValue::Float(f64::from_bits(joined)),
+                4 => NodeValue::Text(Span { start: a, len: b }),
+                5 => NodeValue::List(Children { first: a, count: b }),
+                6 => NodeValue::Map(Children { first: a, count: b }),
+                other => return Err(format!("node {i} has the unknown tag {other}")),
+            };
+            let key = Span {
+                start: key_start,
+                len: key_len,
+            };
+            nodes.push(Node { key, value });
+        }
+        Ok(Tree { nodes, text })
+    }
+}
+
 /// Deepest nesting accepted: the root is at depth 0.
 pub const MAX_DEPTH: usize = 32;
 
@@ -253,6 +290,39 @@ mod tests {
     #[test]
     fn an_empty_node_list_is_an_empty_map() {
         assert_eq!(decode(&Tree::default()), Ok(Value::Map(Vec::new())));
+        // The contract's words: a map with one text entry, then junk.
+        let words = [
+            6,
+            0,
+            0,
+            1,
+            1,
+            4,
+            0,
+            1,
+            1,
+            2,
+            2,
+            0,
+            0,
+            0xffff_fffe,
+            0xffff_ffff,
+        ];
+        let tree = Tree::from_words(&words[..10], "kvv".to_string()).unwrap();
+        assert_eq!(
+            decode(&tree),
+            Ok(Value::Map(vec![("k".into(), Value::Text("vv".into()))]))
+        );
+        assert_eq!(
+            Tree::from_words(&words, String::new()).map(|t| t.nodes[2].value),
+            Ok(NodeValue::Integer(-2))
+        );
+        assert!(Tree::from_words(&words[..7], String::new()).is_err());
+        assert!(
+            Tree::from_words(&[9, 0, 0, 0, 0], String::new())
+                .unwrap_err()
+                .contains("tag 9")
+        );
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Parameter trees into the WIT `value-tree` form.
 //!
-//! WIT has no recursive types, so a tree crosses the boundary as two
-//! buffers: a list of fixed-size nodes, in which containers name their
-//! children as a run of consecutive nodes, and one string holding every key
-//! and text value, which nodes refer to by byte range. However many values a
-//! tree holds, crossing it costs the guest two allocations (contract 0.2;
-//! 0.1 sent one string per value, and wasmtime called the guest's allocator
-//! for each).
+//! WIT has no recursive types, so a tree crosses the boundary as two flat
+//! buffers: five `u32` words per node (`[tag, key-start, key-len, a, b]`, see
+//! `value-tree` in wit/plugin.wit), in which containers name their children
+//! as a run of consecutive nodes, and one string holding every key and text
+//! value, which nodes refer to by byte range. However many values a tree
+//! holds, crossing it is two copies and two guest allocations (contract 0.2;
+//! 0.1 sent one string per value and wasmtime called the guest's allocator
+//! for each). Plain words, not a list of WIT records, because wasmtime
+//! lowers a `list<u32>` with one copy and a list of records field by field
+//! (measured: that was a fifth of a `build-request` call).
 //!
 //! The layout is breadth-first (the contract's `value-tree` says exactly
 //! what the plugin checks). It is produced here by two depth-first passes:
@@ -26,7 +29,21 @@
 
 use rhai::Dynamic;
 
-use super::wit::{Children, NodeValue, Span, ValueNode, ValueTree};
+use super::wit::ValueTree;
+
+/// The node tags of `value-tree` (wit/plugin.wit).
+mod tag {
+    pub(super) const NULL: u32 = 0;
+    pub(super) const BOOLEAN: u32 = 1;
+    pub(super) const INTEGER: u32 = 2;
+    pub(super) const FLOAT: u32 = 3;
+    pub(super) const TEXT: u32 = 4;
+    pub(super) const LIST: u32 = 5;
+    pub(super) const MAP: u32 = 6;
+}
+
+/// Words per node.
+const WORDS: usize = 5;
 
 /// Deepest nesting of maps and lists a parameter tree may have. Real
 /// provider APIs nest a handful of levels (Stripe's deepest parameters are
@@ -258,24 +275,16 @@ fn flatten<S: Source>(root: &S) -> Result<ValueTree, Unsendable> {
         next += n;
     }
     let mut out = Placer {
-        nodes: vec![
-            ValueNode {
-                key: EMPTY,
-                value: NodeValue::Null,
-            };
-            counts.total
-        ],
+        words: vec![0; counts.total * WORDS],
         text: String::with_capacity(counts.text),
         cursors: starts,
     };
     place(root, None, 0, &mut out);
     Ok(ValueTree {
-        nodes: out.nodes,
+        nodes: out.words,
         text: out.text,
     })
 }
-
-const EMPTY: Span = Span { start: 0, len: 0 };
 
 /// What the first pass learns: nodes per depth, in total, and text bytes.
 #[derive(Default)]
@@ -320,34 +329,32 @@ fn count<S: Source>(value: &S, depth: usize, levels: &mut Levels) -> Result<(), 
     })
 }
 
-/// Second pass's state: the nodes, the text, and the next free index of
-/// each depth.
+/// Second pass's state: the node words, the text, and the next free index
+/// of each depth.
 struct Placer {
-    nodes: Vec<ValueNode>,
+    words: Vec<u32>,
     text: String,
     cursors: Vec<u32>,
 }
 
 impl Placer {
     /// The run of `n` children of a container at `depth`: the next free
-    /// indexes one level down.
-    fn run(&self, depth: usize, n: usize) -> Children {
+    /// indexes one level down, as `(first, count)`.
+    fn run(&self, depth: usize, n: usize) -> (u32, u32) {
         // With no level below (every container at this depth is empty), the
         // next free index is the end of the list.
-        let end = self.nodes.len() as u32;
-        Children {
-            first: self.cursors.get(depth + 1).copied().unwrap_or(end),
-            count: n as u32,
-        }
+        let end = (self.words.len() / WORDS) as u32;
+        (
+            self.cursors.get(depth + 1).copied().unwrap_or(end),
+            n as u32,
+        )
     }
 
-    fn span(&mut self, s: &str) -> Span {
+    /// Appends `s` to the text; its `(start, len)`.
+    fn span(&mut self, s: &str) -> (u32, u32) {
         let start = self.text.len() as u32;
         self.text.push_str(s);
-        Span {
-            start,
-            len: s.len() as u32,
-        }
+        (start, s.len() as u32)
     }
 }
 
@@ -355,17 +362,17 @@ impl Placer {
 fn place<S: Source>(value: &S, key: Option<&str>, depth: usize, out: &mut Placer) {
     let index = out.cursors[depth] as usize;
     out.cursors[depth] += 1;
-    let key = key.map_or(EMPTY, |k| out.span(k));
-    let (node, container) = value.with_shape(|shape| match shape {
-        Shape::Scalar(Scalar::Null) | Shape::Unsupported(_) => (NodeValue::Null, false),
-        Shape::Scalar(Scalar::Bool(b)) => (NodeValue::Boolean(b), false),
-        Shape::Scalar(Scalar::Int(i)) => (NodeValue::Integer(i), false),
-        Shape::Scalar(Scalar::Float(x)) => (NodeValue::Float(x), false),
-        Shape::Scalar(Scalar::Text(s)) => (NodeValue::Text(out.span(s)), false),
-        Shape::List(n) => (NodeValue::List(out.run(depth, n)), true),
-        Shape::Map(n) => (NodeValue::Map(out.run(depth, n)), true),
+    let (key_start, key_len) = key.map_or((0, 0), |k| out.span(k));
+    let (tag, (a, b), container) = value.with_shape(|shape| match shape {
+        Shape::Scalar(Scalar::Null) | Shape::Unsupported(_) => (tag::NULL, (0, 0), false),
+        Shape::Scalar(Scalar::Bool(b)) => (tag::BOOLEAN, (u32::from(b), 0), false),
+        Shape::Scalar(Scalar::Int(i)) => (tag::INTEGER, halves(i as u64), false),
+        Shape::Scalar(Scalar::Float(x)) => (tag::FLOAT, halves(x.to_bits()), false),
+        Shape::Scalar(Scalar::Text(s)) => (tag::TEXT, out.span(s), false),
+        Shape::List(n) => (tag::LIST, out.run(depth, n), true),
+        Shape::Map(n) => (tag::MAP, out.run(depth, n), true),
     });
-    out.nodes[index] = ValueNode { key, value: node };
+    out.words[index * WORDS..(index + 1) * WORDS].copy_from_slice(&[tag, key_start, key_len, a, b]);
     if container {
         let _ = value.each_child(&mut |key, child| {
             place(child, key, depth + 1, out);
@@ -374,16 +381,46 @@ fn place<S: Source>(value: &S, key: Option<&str>, depth: usize, out: &mut Placer
     }
 }
 
+/// `(low, high)` 32-bit halves of a 64-bit value.
+fn halves(v: u64) -> (u32, u32) {
+    (v as u32, (v >> 32) as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn text(tree: &ValueTree, span: Span) -> &str {
-        &tree.text[span.start as usize..(span.start + span.len) as usize]
+    /// One node, decoded from its words, for the assertions.
+    #[derive(Debug, PartialEq)]
+    enum Decoded<'t> {
+        Null,
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+        Text(&'t str),
+        List(u32, u32),
+        Map(u32, u32),
     }
 
-    fn is_run(r: &Children, first: u32, count: u32) -> bool {
-        r.first == first && r.count == count
+    fn decode(tree: &ValueTree) -> Vec<(&str, Decoded<'_>)> {
+        let text = |start: u32, len: u32| &tree.text[start as usize..(start + len) as usize];
+        tree.nodes
+            .chunks(WORDS)
+            .map(|w| {
+                let joined = (u64::from(w[4]) << 32) | u64::from(w[3]);
+                let value = match w[0] {
+                    tag::NULL => Decoded::Null,
+                    tag::BOOLEAN => Decoded::Bool(w[3] == 1),
+                    tag::INTEGER => Decoded::Int(joined as i64),
+                    tag::FLOAT => Decoded::Float(f64::from_bits(joined)),
+                    tag::TEXT => Decoded::Text(text(w[3], w[4])),
+                    tag::LIST => Decoded::List(w[3], w[4]),
+                    tag::MAP => Decoded::Map(w[3], w[4]),
+                    other => panic!("unknown tag {other}"),
+                };
+                (text(w[1], w[2]), value)
+            })
+            .collect()
     }
 
     #[test]
@@ -394,28 +431,39 @@ mod tests {
             "e": "y"
         }))
         .unwrap();
-        let values: Vec<&NodeValue> = tree.nodes.iter().map(|n| &n.value).collect();
         // Depth 0: the root. Depth 1: a, c, e. Depth 2: a's two items, then
         // c's entry. Depth 3: the item map's entry.
-        assert!(matches!(values[0], NodeValue::Map(r) if is_run(r, 1, 3)));
-        assert!(matches!(values[1], NodeValue::List(r) if is_run(r, 4, 2)));
-        assert!(matches!(values[2], NodeValue::Map(r) if is_run(r, 6, 1)));
-        assert!(matches!(values[3], NodeValue::Text(s) if text(&tree, *s) == "y"));
-        assert!(matches!(values[4], NodeValue::Integer(1)));
-        assert!(matches!(values[5], NodeValue::Map(r) if is_run(r, 7, 1)));
-        assert!(matches!(values[6], NodeValue::Text(s) if text(&tree, *s) == "x"));
-        assert!(matches!(values[7], NodeValue::Boolean(true)));
-        let keys: Vec<&str> = tree.nodes.iter().map(|n| text(&tree, n.key)).collect();
-        assert_eq!(keys, ["", "a", "c", "e", "", "", "d", "b"]);
-        assert_eq!(tree.nodes.len(), 8);
+        assert_eq!(
+            decode(&tree),
+            [
+                ("", Decoded::Map(1, 3)),
+                ("a", Decoded::List(4, 2)),
+                ("c", Decoded::Map(6, 1)),
+                ("e", Decoded::Text("y")),
+                ("", Decoded::Int(1)),
+                ("", Decoded::Map(7, 1)),
+                ("d", Decoded::Text("x")),
+                ("b", Decoded::Bool(true)),
+            ]
+        );
+    }
+
+    #[test]
+    fn scalars_keep_every_bit() {
+        let tree = json_to_tree(&serde_json::json!([-1, i64::MIN, 0.1, -0.0, null])).unwrap();
+        let values: Vec<Decoded> = decode(&tree).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(values[1], Decoded::Int(-1));
+        assert_eq!(values[2], Decoded::Int(i64::MIN));
+        assert_eq!(values[3], Decoded::Float(0.1));
+        assert!(matches!(values[4], Decoded::Float(z) if z == 0.0 && z.is_sign_negative()));
+        assert_eq!(values[5], Decoded::Null);
     }
 
     #[test]
     fn empty_map_is_one_node() {
         let tree = rhai_map_to_tree(&rhai::Map::new()).unwrap();
-        assert_eq!(tree.nodes.len(), 1);
         // An empty run starts where the list ends, as the layout says.
-        assert!(matches!(tree.nodes[0].value, NodeValue::Map(r) if is_run(&r, 1, 0)));
+        assert_eq!(decode(&tree), [("", Decoded::Map(1, 0))]);
         assert!(tree.text.is_empty());
     }
 
@@ -425,14 +473,10 @@ mod tests {
         map.insert("s".into(), Dynamic::from("héllo"));
         map.insert("c".into(), Dynamic::from('ü'));
         let tree = rhai_map_to_tree(&map).unwrap();
-        let texts: Vec<(&str, &str)> = tree.nodes[1..]
-            .iter()
-            .map(|n| match n.value {
-                NodeValue::Text(s) => (text(&tree, n.key), text(&tree, s)),
-                _ => panic!("not text"),
-            })
-            .collect();
-        assert_eq!(texts, [("c", "ü"), ("s", "héllo")]);
+        assert_eq!(
+            decode(&tree)[1..],
+            [("c", Decoded::Text("ü")), ("s", Decoded::Text("héllo"))]
+        );
     }
 
     #[test]
