@@ -38,9 +38,9 @@
 //! instead, and replace it after any failed call (the only calls that can
 //! leave the guest in a broken state). Measured with criterion
 //! (`cargo bench -p payhost-bench --bench build_request`, the 10-field
-//! payment intent, this 2-core machine, contract 0.2): 3.73 µs per
-//! `build-request` on the long-lived instance against 41.4 µs with a fresh
-//! Store per call, 11x (at contract 0.1 it was 6.49 against 48.2 µs); the
+//! payment intent, this 2-core machine, contract 0.2): 3.04 µs per
+//! `build-request` on the long-lived instance against 41.8 µs with a fresh
+//! Store per call, 14x (at contract 0.1 it was 6.49 against 48.2 µs); the
 //! per-call Store would cost more than the rest of `create_async`. A
 //! guest's memory only grows over a long-lived instance, up to the memory
 //! cap, which bounds what one instance can hold.
