@@ -162,6 +162,30 @@ impl Summary {
         self.flows_queued
             .saturating_sub(self.flows_run + self.flows_missing)
     }
+
+    /// Folds in the flows that ran elsewhere (in `payhost worker`s): this
+    /// process only queued them, so how many ran is what the other side
+    /// reports, and its failures and missing flows add to this side's (a
+    /// job this process could not hand over is already a failure here). The
+    /// ledger knows no queue: the caller passes plain counts and its own
+    /// description of them.
+    pub fn ran_elsewhere(&mut self, elsewhere: Elsewhere, description: String) {
+        self.flows_run = elsewhere.finished;
+        self.flows_missing += elsewhere.missing;
+        self.flows_failed += elsewhere.failed;
+        self.remote = Some(description);
+    }
+}
+
+/// What became of the flows a run handed to other processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Elsewhere {
+    /// Flows that ran to an end there, well or not.
+    pub finished: u64,
+    /// Of those, the ones that failed for good.
+    pub failed: u64,
+    /// Jobs for which no flow file existed there.
+    pub missing: u64,
 }
 
 impl fmt::Display for Summary {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::host::{Host, HostConfig};
-use crate::ledger::{Ledger, Summary};
+use crate::ledger::{Elsewhere, Ledger, Summary};
 use crate::queue::Placement;
 use crate::queue::redis::{Publisher, RedisConfig};
 
@@ -142,10 +142,14 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
                     jobs.open
                 ));
             }
-            summary.flows_run = (jobs.done + jobs.dead) as u64;
-            summary.flows_missing += jobs.missing as u64;
-            summary.flows_failed += jobs.dead as u64;
-            summary.remote = Some(jobs.describe(run_id));
+            summary.ran_elsewhere(
+                Elsewhere {
+                    finished: (jobs.done + jobs.dead) as u64,
+                    failed: jobs.dead as u64,
+                    missing: jobs.missing as u64,
+                },
+                jobs.describe(run_id),
+            );
         }
     }
     let drain = summary.abandoned.is_none();
