@@ -18,7 +18,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -150,16 +150,8 @@ impl Prism {
                 "-p",
                 &port.to_string(),
             ])
-            .arg(spec)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .process_group(0);
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot start {}", describe(&command)))?;
-        let stdin = child.stdin.take().expect("stdin is piped");
-        let stdout = child.stdout.take().expect("stdout is piped");
+            .arg(spec);
+        let (child, stdin, stdout) = spawn_server(&mut command)?;
 
         let (ready_tx, ready_rx) = mpsc::channel();
         let log_reader = std::thread::spawn(move || {
@@ -215,6 +207,23 @@ impl Drop for Prism {
 
 /// Kills the process group `child` leads (its pid is the group id) and
 /// reaps it; a no-op once it has been reaped.
+/// Starts a test server as the leader of its own process group (so that
+/// stopping it stops what it forked), with stdin held by us (the servers
+/// exit when it closes) and stdout piped for its readiness line.
+fn spawn_server(command: &mut Command) -> Result<(Child, ChildStdin, ChildStdout)> {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", describe(command)))?;
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    Ok((child, stdin, stdout))
+}
+
 fn kill_group(child: &mut Child) {
     if !matches!(child.try_wait(), Ok(None)) {
         return;
@@ -244,16 +253,8 @@ impl LocalStripe {
         let mut command = Command::new(env.python());
         command
             .arg(&script)
-            .args(["--port", "0", "--exit-on-stdin-eof"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .process_group(0);
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot start {}", describe(&command)))?;
-        let stdin = child.stdin.take().expect("stdin is piped");
-        let stdout = child.stdout.take().expect("stdout is piped");
+            .args(["--port", "0", "--exit-on-stdin-eof"]);
+        let (child, stdin, stdout) = spawn_server(&mut command)?;
 
         // Read the readiness line on a thread, so that we can give up after a
         // while; the thread keeps draining stdout afterwards.
