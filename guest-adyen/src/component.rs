@@ -143,13 +143,8 @@ fn value_tree(object: &str, tree: ValueTree, what: &str) -> Result<tree::Value, 
         field: None,
         message: format!("malformed {what} tree: {e}"),
     };
-    let nodes = tree::nodes_from_words(&tree.nodes).map_err(malformed)?;
-    tree::decode(&nodes, &tree.text).map_err(|e| PluginError {
-        code: PluginErrorCode::MalformedTree,
-        object: object.to_string(),
-        field: None,
-        message: format!("malformed {what} tree: {e}"),
-    })
+    let wire = tree::Tree::from_words(&tree.nodes, tree.text).map_err(malformed)?;
+    tree::decode(&wire).map_err(malformed)
 }
 
 fn failure_kind_in(k: FailureKind) -> settings::FailureKind {

@@ -150,7 +150,7 @@ pub fn build_request(
                 && let Some(value) = settings.get(setting)
             {
                 entries.retain(|(k, _)| k != field);
-                entries.insert(0, (field.to_string(), Value::Str(value.to_string())));
+                entries.insert(0, (field.to_string(), Value::Text(value.to_string())));
             }
         }
     }
@@ -192,7 +192,7 @@ pub fn build_request(
             for (key, value) in entries.into_iter().chain(from_extra) {
                 let text = match value {
                     Value::Null => continue,
-                    Value::Str(s) => s,
+                    Value::Text(s) => s,
                     Value::Int(i) => i.to_string(),
                     Value::Bool(b) => b.to_string(),
                     Value::Float(f) if f.is_finite() => f.to_string(),

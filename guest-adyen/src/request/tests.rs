@@ -1,8 +1,8 @@
 use super::*;
-use crate::tree::{self, Children, Node, NodeValue, Span};
+use crate::tree::{self, Children, Node, NodeValue, Span, Tree};
 
 fn s(v: &str) -> Value {
-    Value::Str(v.into())
+    Value::Text(v.into())
 }
 
 fn map(entries: Vec<(&str, Value)>) -> Value {
@@ -525,7 +525,10 @@ fn arbitrary_trees_never_panic() {
                 }
             })
             .collect();
-        let Ok(params) = tree::decode(&nodes, text) else {
+        let Ok(params) = tree::decode(&Tree {
+            nodes,
+            text: text.to_string(),
+        }) else {
             continue;
         };
         decoded += 1;
