@@ -120,7 +120,7 @@ pub fn build_request(
             PluginError::new(
                 ErrorCode::InvalidValue,
                 object,
-                Some(key.clone()),
+                Some(key.as_str()),
                 format!(
                     "`.set(\"{key}\", ...)`: not a parameter path (write `a.b`, `a[b]` or `list[0].b`, at most {} levels)",
                     json::MAX_PATH_STEPS
@@ -167,7 +167,7 @@ pub fn build_request(
             return Err(PluginError::new(
                 ErrorCode::MissingField,
                 object,
-                Some(field.to_string()),
+                Some(field),
                 format!("{object} {operation} needs `{field}`: set it with `.{field}(...)`{how}"),
             ));
         }
@@ -200,7 +200,7 @@ pub fn build_request(
                         return Err(PluginError::new(
                             ErrorCode::InvalidValue,
                             object,
-                            Some(key.clone()),
+                            Some(key.as_str()),
                             format!(
                                 "invalid value for `{key}`: {object} {operation} sends its fields in the query string, which takes a string, number or boolean, got {}",
                                 describe(&other)
@@ -224,7 +224,7 @@ pub fn build_request(
                     PluginError::new(
                         ErrorCode::InvalidValue,
                         object,
-                        Some(key.clone()),
+                        Some(key.as_str()),
                         format!("`.set(\"{key}\", ...)`: {why}"),
                     )
                 })?;
@@ -234,7 +234,7 @@ pub fn build_request(
                 PluginError::new(
                     ErrorCode::InvalidValue,
                     object,
-                    Some(path.clone()),
+                    Some(path.as_str()),
                     format!("invalid value for `{path}`: JSON has no infinite or NaN numbers"),
                 )
             })?;
@@ -268,7 +268,7 @@ fn fill_path(
                 "the payment's PSP reference: set it with `.parent(\"...\")`".to_string(),
             ),
         };
-        let field = (name != "id").then(|| "parent".to_string());
+        let field = (name != "id").then_some("parent");
         let Some(value) = value else {
             return Err(PluginError::new(
                 ErrorCode::MissingId,
@@ -284,7 +284,7 @@ fn fill_path(
     Ok(path)
 }
 
-fn check_id(object: &str, what: &str, id: &str, field: Option<String>) -> Result<(), PluginError> {
+fn check_id(object: &str, what: &str, id: &str, field: Option<&str>) -> Result<(), PluginError> {
     let problem = if id.is_empty() {
         "is empty".to_string()
     } else if id.len() > MAX_ID_LEN {

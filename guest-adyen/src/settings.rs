@@ -68,14 +68,8 @@ pub const RETRY_STATUSES: &[(u16, u16)] = &[(429, 429), (500, 599)];
 /// Whether the host honours `Retry-After` before the next attempt.
 pub const HONOUR_RETRY_AFTER: bool = true;
 
-/// WIT `failure-kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    Connect,
-    Timeout,
-    BodyTooLarge,
-    Io,
-}
+// WIT `failure-kind`, as the kit names it.
+pub use payhost_plugin_kit::schema::FailureKind;
 
 /// Retried transport failures (see the module doc).
 pub const RETRY_FAILURES: &[FailureKind] =

@@ -89,7 +89,7 @@ pub fn validate_params(
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,
-                Some(key.clone()),
+                Some(key.as_str()),
                 format!(
                     "{} has no field `{key}`{}",
                     object.name,
@@ -104,7 +104,7 @@ pub fn validate_params(
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,
-                Some(key.clone()),
+                Some(key.as_str()),
                 format!(
                     "{} field `{key}` is not accepted by `{}` (it accepts: {})",
                     object.name,
@@ -225,7 +225,7 @@ fn check_children(
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,
-                Some(rendered.clone()),
+                Some(rendered.as_str()),
                 format!(
                     "{} has no field `{rendered}`{} (`{prefix}` takes: {}; send anything else with `.set(\"{rendered}\", value)`)",
                     object.name,
@@ -247,7 +247,7 @@ fn check_children(
             return Err(PluginError::new(
                 ErrorCode::MissingField,
                 object.name,
-                Some(rendered.clone()),
+                Some(rendered.as_str()),
                 format!(
                     "`{}` needs `{rendered}` ({}: {})",
                     path.render(),
@@ -266,7 +266,7 @@ fn invalid(object: &Object, path: &Path<'_>, expected: &str, got: &Value) -> Plu
         "invalid value for `{field}`: expected {expected}, got {}",
         describe(got)
     );
-    PluginError::new(ErrorCode::InvalidValue, object.name, Some(field), message)
+    PluginError::new(ErrorCode::InvalidValue, object.name, Some(&field), message)
 }
 
 fn expect_one_of(field: &Field) -> String {

@@ -17,31 +17,10 @@ mod generated;
 
 pub use generated::OBJECTS;
 
-/// The kind of a field (WIT `field-kind`). An enumeration is a [`Kind::Text`]
-/// (or [`Kind::StringList`]) field with a non-empty [`Field::allowed`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Text,
-    Integer,
-    Amount,
-    Decimal,
-    Boolean,
-    Timestamp,
-    StringMap,
-    StringList,
-    Object,
-    ObjectList,
-}
-
-/// HTTP methods (WIT `http-method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
+// The field kinds and HTTP methods are the WIT enums, as the kit names
+// them. An enumeration is a [`Kind::Text`] (or [`Kind::StringList`]) field
+// with a non-empty [`Field::allowed`].
+pub use payhost_plugin_kit::schema::{Kind, Method};
 
 /// One parameter of an object, or of a nested object.
 #[derive(Debug, Clone, Copy)]
