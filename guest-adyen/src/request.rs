@@ -32,18 +32,10 @@ pub const JSON_CONTENT_TYPE: &str = "application/json";
 /// Longest id accepted, in bytes.
 pub const MAX_ID_LEN: usize = 255;
 
-/// A request for the host to send (WIT `http-request`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: Method,
-    /// Relative to the base URL; starts with `/`.
-    pub path: String,
-    /// Encoded query string without `?`; empty for none.
-    pub query: String,
-    pub headers: Vec<(String, String)>,
-    pub content_type: Option<String>,
-    pub body: Vec<u8>,
-}
+/// A request for the host to send (WIT `http-request`): the kit's type
+/// (the path is relative to the base URL and starts with `/`; the query is
+/// encoded, without `?`, empty for none).
+pub use payhost_plugin_kit::request::HttpRequest as Request;
 
 /// What the script asked for (WIT `request-input`, trees decoded).
 #[derive(Debug, Clone, PartialEq)]
