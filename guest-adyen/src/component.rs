@@ -20,7 +20,8 @@ use std::sync::OnceLock;
 
 use payhost_plugin_kit::component::bindings;
 use payhost_plugin_kit::component::{
-    auth, field_kind, http_request, method, outcome, payload, plugin_error, retry_policy, setting,
+    auth, field_kind, http_request, operation, outcome, payload, plugin_error, retry_policy,
+    setting,
 };
 
 use bindings::exports::payhost::plugin::provider::Guest;
@@ -116,25 +117,7 @@ fn object_info(o: &schema::Object) -> wit::ObjectInfo {
     wit::ObjectInfo {
         name: o.name.to_string(),
         doc: o.doc.to_string(),
-        operations: o
-            .operations
-            .iter()
-            .map(|op| wit::OperationInfo {
-                name: op.name.to_string(),
-                method: method(op.method),
-                path: op.path.to_string(),
-                needs_id: op.needs_id,
-                needs_parent: op.needs_parent,
-                accepts: strings(op.accepts),
-                required: strings(op.required),
-                filled_by: op
-                    .filled_by
-                    .iter()
-                    .map(|(f, s)| (f.to_string(), s.to_string()))
-                    .collect(),
-                doc: op.doc.to_string(),
-            })
-            .collect(),
+        operations: o.operations.iter().map(operation).collect(),
         fields: o
             .flat_fields()
             .into_iter()

@@ -134,7 +134,7 @@ pub fn build_request(
         // Adyen scopes the answer to it).
         let fills = settings::FILLS
             .iter()
-            .filter(|(field, _)| op.accepts(field));
+            .filter(|(field, _)| op.accepts.contains(field));
         for (field, setting) in fills {
             let given = entries.iter().any(|(k, v)| k == field && !v.is_null());
             if !given

@@ -100,7 +100,7 @@ pub fn validate_params(
         if value.is_null() {
             continue;
         }
-        if !operation.accepts(key) {
+        if !operation.accepts.contains(&key.as_str()) {
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,

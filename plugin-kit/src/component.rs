@@ -258,25 +258,7 @@ fn object(o: &schema::Object) -> wit::ObjectInfo {
     wit::ObjectInfo {
         name: o.name.to_string(),
         doc: o.doc.to_string(),
-        operations: o
-            .operations
-            .iter()
-            .map(|op| wit::OperationInfo {
-                name: op.name.to_string(),
-                method: method(op.method),
-                path: op.path.to_string(),
-                needs_id: op.needs_id,
-                needs_parent: op.needs_parent,
-                accepts: strings(op.accepts),
-                required: strings(op.required),
-                filled_by: op
-                    .filled_by
-                    .iter()
-                    .map(|(f, s)| (f.to_string(), s.to_string()))
-                    .collect(),
-                doc: op.doc.to_string(),
-            })
-            .collect(),
+        operations: o.operations.iter().map(operation).collect(),
         fields: o
             .fields
             .iter()
@@ -304,5 +286,25 @@ pub fn field_kind(k: Kind) -> wit::FieldKind {
         Kind::StringList => wit::FieldKind::StringList,
         Kind::Object => wit::FieldKind::Object,
         Kind::ObjectList => wit::FieldKind::ObjectList,
+    }
+}
+
+/// An operation as WIT `operation-info`.
+pub fn operation(op: &schema::Operation) -> wit::OperationInfo {
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+    wit::OperationInfo {
+        name: op.name.to_string(),
+        method: method(op.method),
+        path: op.path.to_string(),
+        needs_id: op.needs_id,
+        needs_parent: op.needs_parent,
+        accepts: strings(op.accepts),
+        required: strings(op.required),
+        filled_by: op
+            .filled_by
+            .iter()
+            .map(|(f, s)| (f.to_string(), s.to_string()))
+            .collect(),
+        doc: op.doc.to_string(),
     }
 }

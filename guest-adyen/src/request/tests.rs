@@ -534,7 +534,7 @@ fn arbitrary_trees_never_panic() {
         decoded += 1;
         let object = names[round as usize % names.len()];
         let obj = schema::object(object).unwrap();
-        let op = obj.operations[round as usize % obj.operations.len()];
+        let op = &obj.operations[round as usize % obj.operations.len()];
         let i = Input {
             id: Some("X1"),
             parent: Some("P1"),
