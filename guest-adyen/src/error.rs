@@ -1,51 +1,10 @@
 //! Why a request could not be built (WIT `plugin-error`), and the "did you
 //! mean" suggestions its messages carry.
 
-use std::fmt;
-
-/// WIT `plugin-error-code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    UnknownObject,
-    UnknownOperation,
-    UnknownField,
-    InvalidValue,
-    MissingField,
-    MissingId,
-    InvalidId,
-    MalformedTree,
-}
-
-/// WIT `plugin-error`: shown to the script author.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginError {
-    pub code: ErrorCode,
-    /// The object the request was for.
-    pub object: String,
-    /// The field at fault, as a path (`lineItems[0].quantity`), if any.
-    pub field: Option<String>,
-    /// What is wrong and what was expected.
-    pub message: String,
-}
-
-impl PluginError {
-    pub fn new(code: ErrorCode, object: &str, field: Option<String>, message: String) -> Self {
-        PluginError {
-            code,
-            object: object.to_string(),
-            field,
-            message,
-        }
-    }
-}
-
-impl fmt::Display for PluginError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for PluginError {}
+// The error type itself is the kit's (WIT `plugin-error`): the glue converts
+// it, and every plugin reports the same codes. What is Adyen's own is the
+// "did you mean" suggestion its messages carry.
+pub use payhost_plugin_kit::params::{ErrorCode, PluginError};
 
 /// Up to three candidates closest to `wanted` (by edit distance, at most a
 /// third of the word plus one edit away), best first.

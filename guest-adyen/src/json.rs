@@ -36,7 +36,7 @@ fn write_at(out: &mut String, value: &Value, path: &mut String) -> Result<(), St
             out.push_str(&format!("{f:?}"));
         }
         Value::Float(_) => return Err(path.clone()),
-        Value::Str(s) => write_str(out, s),
+        Value::Text(s) => write_str(out, s),
         Value::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -161,7 +161,7 @@ pub fn parse_path(path: &str) -> Option<Vec<Step>> {
 
 /// Most steps a `.set` path may have: the tree's own depth limit, which
 /// also bounds [`set_at`]'s recursion.
-pub const MAX_PATH_STEPS: usize = crate::tree::MAX_DEPTH as usize;
+pub const MAX_PATH_STEPS: usize = crate::tree::MAX_DEPTH;
 
 /// Puts `value` at `steps` inside `body` (a map), as the module doc says.
 /// `Err` with a reason when a step cannot be taken (an index past a list's
@@ -228,7 +228,7 @@ mod tests {
     use super::*;
 
     fn s(v: &str) -> Value {
-        Value::Str(v.into())
+        Value::Text(v.into())
     }
 
     fn json(v: &Value) -> String {
@@ -334,7 +334,7 @@ mod tests {
             Value::Bool(b) => (*b).into(),
             Value::Int(i) => (*i).into(),
             Value::Float(f) => (*f).into(),
-            Value::Str(s) => s.as_str().into(),
+            Value::Text(s) => s.as_str().into(),
             Value::List(items) => items.iter().map(expected).collect(),
             Value::Map(entries) => {
                 let mut map = serde_json::Map::new();
@@ -370,7 +370,7 @@ mod tests {
                 4 => {
                     let chars = ['a', '"', '\\', '\n', '\u{1}', 'é', '€', '😀', ' ', '\u{7f}'];
                     let len = next() % 8;
-                    Value::Str((0..len).map(|_| chars[(next() % 10) as usize]).collect())
+                    Value::Text((0..len).map(|_| chars[(next() % 10) as usize]).collect())
                 }
                 5 => Value::List(
                     (0..next() % 4)

@@ -2,8 +2,8 @@
 //!
 //! The plugin is pure computation. It describes Adyen's objects
 //! ([`schema`], generated from Adyen's own OpenAPI definition), its settings,
-//! auth and retry policy ([`settings`]); turns a parameter tree into a JSON
-//! request ([`tree`], [`validate`], [`json`], [`request`]); and classifies
+//! auth and retry policy ([`settings`]); turns a parameter tree (the kit's [`tree`])
+//! into a JSON request ([`validate`], [`json`], [`request`]); and classifies
 //! the HTTP outcome into a payload for a flow ([`response`]). It performs no
 //! I/O and never sees the API key: the host sends each request to its
 //! configured base URL plus the path returned here, with `X-API-Key`.
@@ -22,8 +22,11 @@ pub mod request;
 pub mod response;
 pub mod schema;
 pub mod settings;
-pub mod tree;
 pub mod validate;
+
+// The parameter tree (wire form, layout checks, `Value`) is the plugin kit's;
+// re-exported under its old path so the modules here name it as before.
+pub use payhost_plugin_kit::tree;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -32,18 +32,10 @@ pub const JSON_CONTENT_TYPE: &str = "application/json";
 /// Longest id accepted, in bytes.
 pub const MAX_ID_LEN: usize = 255;
 
-/// A request for the host to send (WIT `http-request`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: Method,
-    /// Relative to the base URL; starts with `/`.
-    pub path: String,
-    /// Encoded query string without `?`; empty for none.
-    pub query: String,
-    pub headers: Vec<(String, String)>,
-    pub content_type: Option<String>,
-    pub body: Vec<u8>,
-}
+/// A request for the host to send (WIT `http-request`): the kit's type
+/// (the path is relative to the base URL and starts with `/`; the query is
+/// encoded, without `?`, empty for none).
+pub use payhost_plugin_kit::request::HttpRequest as Request;
 
 /// What the script asked for (WIT `request-input`, trees decoded).
 #[derive(Debug, Clone, PartialEq)]
@@ -120,7 +112,7 @@ pub fn build_request(
             PluginError::new(
                 ErrorCode::InvalidValue,
                 object,
-                Some(key.clone()),
+                Some(key.as_str()),
                 format!(
                     "`.set(\"{key}\", ...)`: not a parameter path (write `a.b`, `a[b]` or `list[0].b`, at most {} levels)",
                     json::MAX_PATH_STEPS
@@ -142,7 +134,7 @@ pub fn build_request(
         // Adyen scopes the answer to it).
         let fills = settings::FILLS
             .iter()
-            .filter(|(field, _)| op.accepts(field));
+            .filter(|(field, _)| op.accepts.contains(field));
         for (field, setting) in fills {
             let given = entries.iter().any(|(k, v)| k == field && !v.is_null());
             if !given
@@ -150,7 +142,7 @@ pub fn build_request(
                 && let Some(value) = settings.get(setting)
             {
                 entries.retain(|(k, _)| k != field);
-                entries.insert(0, (field.to_string(), Value::Str(value.to_string())));
+                entries.insert(0, (field.to_string(), Value::Text(value.to_string())));
             }
         }
     }
@@ -167,7 +159,7 @@ pub fn build_request(
             return Err(PluginError::new(
                 ErrorCode::MissingField,
                 object,
-                Some(field.to_string()),
+                Some(field),
                 format!("{object} {operation} needs `{field}`: set it with `.{field}(...)`{how}"),
             ));
         }
@@ -192,7 +184,7 @@ pub fn build_request(
             for (key, value) in entries.into_iter().chain(from_extra) {
                 let text = match value {
                     Value::Null => continue,
-                    Value::Str(s) => s,
+                    Value::Text(s) => s,
                     Value::Int(i) => i.to_string(),
                     Value::Bool(b) => b.to_string(),
                     Value::Float(f) if f.is_finite() => f.to_string(),
@@ -200,7 +192,7 @@ pub fn build_request(
                         return Err(PluginError::new(
                             ErrorCode::InvalidValue,
                             object,
-                            Some(key.clone()),
+                            Some(key.as_str()),
                             format!(
                                 "invalid value for `{key}`: {object} {operation} sends its fields in the query string, which takes a string, number or boolean, got {}",
                                 describe(&other)
@@ -224,7 +216,7 @@ pub fn build_request(
                     PluginError::new(
                         ErrorCode::InvalidValue,
                         object,
-                        Some(key.clone()),
+                        Some(key.as_str()),
                         format!("`.set(\"{key}\", ...)`: {why}"),
                     )
                 })?;
@@ -234,7 +226,7 @@ pub fn build_request(
                 PluginError::new(
                     ErrorCode::InvalidValue,
                     object,
-                    Some(path.clone()),
+                    Some(path.as_str()),
                     format!("invalid value for `{path}`: JSON has no infinite or NaN numbers"),
                 )
             })?;
@@ -268,7 +260,7 @@ fn fill_path(
                 "the payment's PSP reference: set it with `.parent(\"...\")`".to_string(),
             ),
         };
-        let field = (name != "id").then(|| "parent".to_string());
+        let field = (name != "id").then_some("parent");
         let Some(value) = value else {
             return Err(PluginError::new(
                 ErrorCode::MissingId,
@@ -284,7 +276,7 @@ fn fill_path(
     Ok(path)
 }
 
-fn check_id(object: &str, what: &str, id: &str, field: Option<String>) -> Result<(), PluginError> {
+fn check_id(object: &str, what: &str, id: &str, field: Option<&str>) -> Result<(), PluginError> {
     let problem = if id.is_empty() {
         "is empty".to_string()
     } else if id.len() > MAX_ID_LEN {

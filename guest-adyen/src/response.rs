@@ -40,36 +40,10 @@ use crate::settings::{FailureKind, retryable_failure, retryable_status};
 /// Most bytes of an unusable body kept in `raw_body`.
 pub const MAX_RAW_BODY: usize = 64 * 1024;
 
-/// A response that arrived (WIT `http-response`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpResponse {
-    pub status: u16,
-    /// Header names in lower case.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-/// WIT `transport-failure`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransportFailure {
-    pub kind: FailureKind,
-    pub status: Option<u16>,
-    pub message: String,
-}
-
-/// WIT `transport-outcome`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Response(HttpResponse),
-    Failed(TransportFailure),
-}
-
-/// WIT `flow-payload`: JSON text for the success or the error flow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Payload {
-    Success(String),
-    Failure(String),
-}
+// The outcome and payload types are the WIT mirrors the kit defines (header
+// names in lower case, as the host gives them); what is Adyen's is how
+// they are classified, below.
+pub use payhost_plugin_kit::response::{HttpResponse, Outcome, Payload, TransportFailure};
 
 /// Classifies `outcome`. Every Checkout endpoint reports errors the same
 /// way, so the object and operation do not change the classification.

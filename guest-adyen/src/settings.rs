@@ -24,29 +24,21 @@
 //! not-found answers are the same on every attempt. Adyen has no
 //! should-retry header.
 
-/// A setting (WIT `setting-info`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SettingInfo {
-    pub name: &'static str,
-    pub doc: &'static str,
-    pub required: bool,
-    pub default: Option<&'static str>,
-    pub secret: bool,
-}
+use payhost_plugin_kit::schema::{Auth, RetryPolicy, Setting};
 
 pub const API_KEY: &str = "api_key";
 pub const MERCHANT_ACCOUNT: &str = "merchant_account";
 
 /// Every setting, in the order `info` lists them.
-pub const SETTINGS: &[SettingInfo] = &[
-    SettingInfo {
+pub const SETTINGS: &[Setting] = &[
+    Setting {
         name: API_KEY,
         doc: "Adyen API key (Customer Area > Developers > API credentials), sent as X-API-Key",
         required: true,
         default: None,
         secret: true,
     },
-    SettingInfo {
+    Setting {
         name: MERCHANT_ACCOUNT,
         doc: "Adyen merchant account name; filled into `merchantAccount` of every request that takes one unless the script sets it",
         required: true,
@@ -68,29 +60,36 @@ pub const RETRY_STATUSES: &[(u16, u16)] = &[(429, 429), (500, 599)];
 /// Whether the host honours `Retry-After` before the next attempt.
 pub const HONOUR_RETRY_AFTER: bool = true;
 
-/// WIT `failure-kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    Connect,
-    Timeout,
-    BodyTooLarge,
-    Io,
-}
+// WIT `failure-kind`, as the kit names it.
+pub use payhost_plugin_kit::schema::FailureKind;
 
 /// Retried transport failures (see the module doc).
 pub const RETRY_FAILURES: &[FailureKind] =
     &[FailureKind::Connect, FailureKind::Timeout, FailureKind::Io];
 
+/// How requests authenticate: the `api_key` secret in [`AUTH_HEADER`].
+pub const AUTH: Auth = Auth::Header {
+    name: AUTH_HEADER,
+    secret: API_KEY,
+};
+
+/// The retry policy `info` declares (see the module doc).
+pub const RETRY: RetryPolicy = RetryPolicy {
+    statuses: RETRY_STATUSES,
+    failures: RETRY_FAILURES,
+    should_retry_header: None,
+    honour_retry_after: HONOUR_RETRY_AFTER,
+    idempotency_header: Some(IDEMPOTENCY_HEADER),
+};
+
 /// Whether the policy retries a response with `status`.
 pub fn retryable_status(status: u16) -> bool {
-    RETRY_STATUSES
-        .iter()
-        .any(|&(first, last)| (first..=last).contains(&status))
+    RETRY.retries_status(status)
 }
 
 /// Whether the policy retries a transport failure of `kind`.
 pub fn retryable_failure(kind: FailureKind) -> bool {
-    RETRY_FAILURES.contains(&kind)
+    RETRY.retries_failure(kind)
 }
 
 /// The operator's non-secret settings, as `configure` received them.

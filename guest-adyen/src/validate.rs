@@ -89,7 +89,7 @@ pub fn validate_params(
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,
-                Some(key.clone()),
+                Some(key.as_str()),
                 format!(
                     "{} has no field `{key}`{}",
                     object.name,
@@ -100,11 +100,11 @@ pub fn validate_params(
         if value.is_null() {
             continue;
         }
-        if !operation.accepts(key) {
+        if !operation.accepts.contains(&key.as_str()) {
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,
-                Some(key.clone()),
+                Some(key.as_str()),
                 format!(
                     "{} field `{key}` is not accepted by `{}` (it accepts: {})",
                     object.name,
@@ -130,7 +130,7 @@ fn check(
 ) -> Result<(), PluginError> {
     let ok = match (field.kind, value) {
         (_, Value::Null) => true,
-        (Kind::Text, Value::Str(s)) => {
+        (Kind::Text, Value::Text(s)) => {
             if !field.allowed.is_empty() && !field.allowed.contains(&s.as_str()) {
                 return Err(invalid(object, path, &expect_one_of(field), value));
             }
@@ -143,7 +143,7 @@ fn check(
         (Kind::Boolean, Value::Bool(_)) => true,
         (Kind::StringMap, Value::Map(entries)) => {
             for (k, v) in entries {
-                if !matches!(v, Value::Str(_) | Value::Null) {
+                if !matches!(v, Value::Text(_) | Value::Null) {
                     let child = Path {
                         parent: Some(path),
                         seg: Seg::Key(k),
@@ -160,9 +160,9 @@ fn check(
                     seg: Seg::Index(i),
                 };
                 match item {
-                    Value::Str(s)
+                    Value::Text(s)
                         if field.allowed.is_empty() || field.allowed.contains(&s.as_str()) => {}
-                    Value::Str(_) => {
+                    Value::Text(_) => {
                         return Err(invalid(object, &child, &expect_one_of(field), item));
                     }
                     other => return Err(invalid(object, &child, "a string", other)),
@@ -225,7 +225,7 @@ fn check_children(
             return Err(PluginError::new(
                 ErrorCode::UnknownField,
                 object.name,
-                Some(rendered.clone()),
+                Some(rendered.as_str()),
                 format!(
                     "{} has no field `{rendered}`{} (`{prefix}` takes: {}; send anything else with `.set(\"{rendered}\", value)`)",
                     object.name,
@@ -247,7 +247,7 @@ fn check_children(
             return Err(PluginError::new(
                 ErrorCode::MissingField,
                 object.name,
-                Some(rendered.clone()),
+                Some(rendered.as_str()),
                 format!(
                     "`{}` needs `{rendered}` ({}: {})",
                     path.render(),
@@ -266,7 +266,7 @@ fn invalid(object: &Object, path: &Path<'_>, expected: &str, got: &Value) -> Plu
         "invalid value for `{field}`: expected {expected}, got {}",
         describe(got)
     );
-    PluginError::new(ErrorCode::InvalidValue, object.name, Some(field), message)
+    PluginError::new(ErrorCode::InvalidValue, object.name, Some(&field), message)
 }
 
 fn expect_one_of(field: &Field) -> String {
@@ -308,7 +308,7 @@ pub fn describe(value: &Value) -> String {
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Int(i) => format!("the integer {i}"),
         Value::Float(f) => format!("the number {f}"),
-        Value::Str(s) => {
+        Value::Text(s) => {
             const MAX: usize = 40;
             if s.chars().count() > MAX {
                 let cut: String = s.chars().take(MAX).collect();

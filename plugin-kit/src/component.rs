@@ -40,9 +40,9 @@ use bindings::payhost::plugin::types as wit;
 
 use crate::Plugin;
 use crate::params::{ErrorCode, PluginError};
-use crate::request::Input;
+use crate::request::{HttpRequest, Input};
 use crate::response::{self, Outcome};
-use crate::schema::{self, Auth, FailureKind, Kind, Method};
+use crate::schema::{self, Auth, FailureKind, Kind, Method, RetryPolicy};
 use crate::tree::Tree;
 
 thread_local! {
@@ -61,30 +61,8 @@ impl<P: Plugin> Guest for Component<P> {
             doc: p.doc.to_string(),
             default_base_url: p.default_base_url.to_string(),
             settings: p.settings.iter().map(setting).collect(),
-            auth: match p.auth {
-                Auth::None => wit::AuthScheme::None,
-                Auth::Basic { user, password } => wit::AuthScheme::Basic(wit::BasicAuth {
-                    user: user.to_string(),
-                    password: password.map(str::to_string),
-                }),
-                Auth::Bearer(secret) => wit::AuthScheme::Bearer(secret.to_string()),
-                Auth::Header { name, secret } => wit::AuthScheme::Header(wit::HeaderAuth {
-                    name: name.to_string(),
-                    secret: secret.to_string(),
-                }),
-            },
-            retry: wit::RetryPolicy {
-                statuses: p
-                    .retry
-                    .statuses
-                    .iter()
-                    .map(|&(first, last)| wit::StatusRange { first, last })
-                    .collect(),
-                failures: p.retry.failures.iter().map(|&k| failure_kind(k)).collect(),
-                should_retry_header: p.retry.should_retry_header.map(str::to_string),
-                honour_retry_after: p.retry.honour_retry_after,
-                idempotency_header: p.retry.idempotency_header.map(str::to_string),
-            },
+            auth: auth(&p.auth),
+            retry: retry_policy(&p.retry),
             objects: p.objects.iter().map(object).collect(),
         }
     }
@@ -132,16 +110,7 @@ impl<P: Plugin> Guest for Component<P> {
                 )),
             }
         });
-        built
-            .map(|r| wit::HttpRequest {
-                method: method(r.method),
-                path: r.path,
-                query: r.query,
-                headers: r.headers,
-                content_type: r.content_type,
-                body: r.body,
-            })
-            .map_err(plugin_error)
+        built.map(http_request).map_err(plugin_error)
     }
 
     fn parse_response(
@@ -149,30 +118,92 @@ impl<P: Plugin> Guest for Component<P> {
         operation: String,
         outcome: wit::TransportOutcome,
     ) -> wit::FlowPayload {
-        let outcome = match outcome {
-            wit::TransportOutcome::Response(r) => Outcome::Response(response::HttpResponse {
-                status: r.status,
-                headers: r.headers,
-                body: r.body,
-            }),
-            wit::TransportOutcome::Failed(f) => Outcome::Failed(response::TransportFailure {
-                kind: match f.kind {
-                    wit::FailureKind::Connect => FailureKind::Connect,
-                    wit::FailureKind::Timeout => FailureKind::Timeout,
-                    wit::FailureKind::BodyTooLarge => FailureKind::BodyTooLarge,
-                    wit::FailureKind::Io => FailureKind::Io,
-                },
-                status: f.status,
-                message: f.message,
-            }),
-        };
-        match P::parse_response(&object, &operation, &outcome) {
-            response::Payload::Success(s) => wit::FlowPayload::Response(s),
-            response::Payload::Failure(s) => wit::FlowPayload::Error(s),
-        }
+        payload(P::parse_response(
+            &object,
+            &operation,
+            &self::outcome(outcome),
+        ))
     }
 }
-fn plugin_error(e: PluginError) -> wit::PluginError {
+
+// The conversions below are public (in this hidden module) so that a plugin
+// that writes its own `Guest` on the kit's bindings (guest-adyen, whose
+// nested schema is not a `schema::Provider`) converts the same way.
+
+/// The auth scheme as WIT `auth-scheme`.
+pub fn auth(a: &Auth) -> wit::AuthScheme {
+    match *a {
+        Auth::None => wit::AuthScheme::None,
+        Auth::Basic { user, password } => wit::AuthScheme::Basic(wit::BasicAuth {
+            user: user.to_string(),
+            password: password.map(str::to_string),
+        }),
+        Auth::Bearer(secret) => wit::AuthScheme::Bearer(secret.to_string()),
+        Auth::Header { name, secret } => wit::AuthScheme::Header(wit::HeaderAuth {
+            name: name.to_string(),
+            secret: secret.to_string(),
+        }),
+    }
+}
+
+/// The retry policy as WIT `retry-policy`.
+pub fn retry_policy(r: &RetryPolicy) -> wit::RetryPolicy {
+    wit::RetryPolicy {
+        statuses: r
+            .statuses
+            .iter()
+            .map(|&(first, last)| wit::StatusRange { first, last })
+            .collect(),
+        failures: r.failures.iter().map(|&k| failure_kind(k)).collect(),
+        should_retry_header: r.should_retry_header.map(str::to_string),
+        honour_retry_after: r.honour_retry_after,
+        idempotency_header: r.idempotency_header.map(str::to_string),
+    }
+}
+
+/// WIT `transport-outcome` as the kit's [`Outcome`].
+pub fn outcome(o: wit::TransportOutcome) -> Outcome {
+    match o {
+        wit::TransportOutcome::Response(r) => Outcome::Response(response::HttpResponse {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }),
+        wit::TransportOutcome::Failed(f) => Outcome::Failed(response::TransportFailure {
+            kind: match f.kind {
+                wit::FailureKind::Connect => FailureKind::Connect,
+                wit::FailureKind::Timeout => FailureKind::Timeout,
+                wit::FailureKind::BodyTooLarge => FailureKind::BodyTooLarge,
+                wit::FailureKind::Io => FailureKind::Io,
+            },
+            status: f.status,
+            message: f.message,
+        }),
+    }
+}
+
+/// A [`response::Payload`] as WIT `flow-payload`.
+pub fn payload(p: response::Payload) -> wit::FlowPayload {
+    match p {
+        response::Payload::Success(s) => wit::FlowPayload::Response(s),
+        response::Payload::Failure(s) => wit::FlowPayload::Error(s),
+    }
+}
+
+/// A built request as WIT `http-request`.
+pub fn http_request(r: HttpRequest) -> wit::HttpRequest {
+    wit::HttpRequest {
+        method: method(r.method),
+        path: r.path,
+        query: r.query,
+        headers: r.headers,
+        content_type: r.content_type,
+        body: r.body,
+    }
+}
+
+/// A [`PluginError`] as WIT `plugin-error`.
+pub fn plugin_error(e: PluginError) -> wit::PluginError {
     wit::PluginError {
         code: match e.code {
             ErrorCode::UnknownObject => wit::PluginErrorCode::UnknownObject,
@@ -190,7 +221,8 @@ fn plugin_error(e: PluginError) -> wit::PluginError {
     }
 }
 
-fn method(m: Method) -> wit::HttpMethod {
+/// An HTTP method as WIT `http-method`.
+pub fn method(m: Method) -> wit::HttpMethod {
     match m {
         Method::Get => wit::HttpMethod::Get,
         Method::Post => wit::HttpMethod::Post,
@@ -200,7 +232,8 @@ fn method(m: Method) -> wit::HttpMethod {
     }
 }
 
-fn failure_kind(k: FailureKind) -> wit::FailureKind {
+/// A failure kind as WIT `failure-kind`.
+pub fn failure_kind(k: FailureKind) -> wit::FailureKind {
     match k {
         FailureKind::Connect => wit::FailureKind::Connect,
         FailureKind::Timeout => wit::FailureKind::Timeout,
@@ -209,7 +242,8 @@ fn failure_kind(k: FailureKind) -> wit::FailureKind {
     }
 }
 
-fn setting(s: &schema::Setting) -> wit::SettingInfo {
+/// A setting as WIT `setting-info`.
+pub fn setting(s: &schema::Setting) -> wit::SettingInfo {
     wit::SettingInfo {
         name: s.name.to_string(),
         doc: s.doc.to_string(),
@@ -224,46 +258,53 @@ fn object(o: &schema::Object) -> wit::ObjectInfo {
     wit::ObjectInfo {
         name: o.name.to_string(),
         doc: o.doc.to_string(),
-        operations: o
-            .operations
-            .iter()
-            .map(|op| wit::OperationInfo {
-                name: op.name.to_string(),
-                method: method(op.method),
-                path: op.path.to_string(),
-                needs_id: op.needs_id,
-                needs_parent: op.needs_parent,
-                accepts: strings(op.accepts),
-                required: strings(op.required),
-                filled_by: op
-                    .filled_by
-                    .iter()
-                    .map(|(f, s)| (f.to_string(), s.to_string()))
-                    .collect(),
-                doc: op.doc.to_string(),
-            })
-            .collect(),
+        operations: o.operations.iter().map(operation).collect(),
         fields: o
             .fields
             .iter()
             .map(|f| wit::FieldInfo {
                 name: f.name.to_string(),
-                kind: match f.kind {
-                    Kind::Text => wit::FieldKind::Text,
-                    Kind::Integer => wit::FieldKind::Integer,
-                    Kind::Amount => wit::FieldKind::Amount,
-                    Kind::Decimal => wit::FieldKind::Decimal,
-                    Kind::Boolean => wit::FieldKind::Boolean,
-                    Kind::Timestamp => wit::FieldKind::Timestamp,
-                    Kind::StringMap => wit::FieldKind::StringMap,
-                    Kind::StringList => wit::FieldKind::StringList,
-                    Kind::Object => wit::FieldKind::Object,
-                    Kind::ObjectList => wit::FieldKind::ObjectList,
-                },
+                kind: field_kind(f.kind),
                 allowed: strings(f.allowed),
                 required: f.required,
                 doc: f.doc.to_string(),
             })
             .collect(),
+    }
+}
+
+/// A field kind as WIT `field-kind`.
+pub fn field_kind(k: Kind) -> wit::FieldKind {
+    match k {
+        Kind::Text => wit::FieldKind::Text,
+        Kind::Integer => wit::FieldKind::Integer,
+        Kind::Amount => wit::FieldKind::Amount,
+        Kind::Decimal => wit::FieldKind::Decimal,
+        Kind::Boolean => wit::FieldKind::Boolean,
+        Kind::Timestamp => wit::FieldKind::Timestamp,
+        Kind::StringMap => wit::FieldKind::StringMap,
+        Kind::StringList => wit::FieldKind::StringList,
+        Kind::Object => wit::FieldKind::Object,
+        Kind::ObjectList => wit::FieldKind::ObjectList,
+    }
+}
+
+/// An operation as WIT `operation-info`.
+pub fn operation(op: &schema::Operation) -> wit::OperationInfo {
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+    wit::OperationInfo {
+        name: op.name.to_string(),
+        method: method(op.method),
+        path: op.path.to_string(),
+        needs_id: op.needs_id,
+        needs_parent: op.needs_parent,
+        accepts: strings(op.accepts),
+        required: strings(op.required),
+        filled_by: op
+            .filled_by
+            .iter()
+            .map(|(f, s)| (f.to_string(), s.to_string()))
+            .collect(),
+        doc: op.doc.to_string(),
     }
 }

@@ -72,6 +72,22 @@ pub enum Value {
     Map(Vec<(String, Value)>),
 }
 
+impl Value {
+    /// Looks a key up in a map (the first entry with that key); `None` for
+    /// a missing key or a value that is not a map.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Whether the value is absent ([`Value::Null`]).
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
 impl Tree {
     /// The tree from the contract's node words (five per node:
     /// `[tag, key-start, key-len, a, b]`, see `value-tree` in wit/plugin.wit)

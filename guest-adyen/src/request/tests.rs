@@ -1,8 +1,8 @@
 use super::*;
-use crate::tree::{self, Children, Node, NodeValue, Span};
+use crate::tree::{self, Children, Node, NodeValue, Span, Tree};
 
 fn s(v: &str) -> Value {
-    Value::Str(v.into())
+    Value::Text(v.into())
 }
 
 fn map(entries: Vec<(&str, Value)>) -> Value {
@@ -525,13 +525,16 @@ fn arbitrary_trees_never_panic() {
                 }
             })
             .collect();
-        let Ok(params) = tree::decode(&nodes, text) else {
+        let Ok(params) = tree::decode(&Tree {
+            nodes,
+            text: text.to_string(),
+        }) else {
             continue;
         };
         decoded += 1;
         let object = names[round as usize % names.len()];
         let obj = schema::object(object).unwrap();
-        let op = obj.operations[round as usize % obj.operations.len()];
+        let op = &obj.operations[round as usize % obj.operations.len()];
         let i = Input {
             id: Some("X1"),
             parent: Some("P1"),

@@ -17,31 +17,10 @@ mod generated;
 
 pub use generated::OBJECTS;
 
-/// The kind of a field (WIT `field-kind`). An enumeration is a [`Kind::Text`]
-/// (or [`Kind::StringList`]) field with a non-empty [`Field::allowed`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Text,
-    Integer,
-    Amount,
-    Decimal,
-    Boolean,
-    Timestamp,
-    StringMap,
-    StringList,
-    Object,
-    ObjectList,
-}
-
-/// HTTP methods (WIT `http-method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
+// The field kinds and HTTP methods are the WIT enums, as the kit names
+// them. An enumeration is a [`Kind::Text`] (or [`Kind::StringList`]) field
+// with a non-empty [`Field::allowed`].
+pub use payhost_plugin_kit::schema::{Kind, Method};
 
 /// One parameter of an object, or of a nested object.
 #[derive(Debug, Clone, Copy)]
@@ -63,28 +42,15 @@ pub struct Field {
 /// The children of an open object: none listed, anything accepted.
 pub const OPEN: &[Field] = &[];
 
-/// One operation on an object.
-#[derive(Debug, Clone, Copy)]
-pub struct Operation {
-    pub name: &'static str,
-    pub method: Method,
-    /// Path template relative to the base URL (`.../v71`); `{id}` and
-    /// `{parent}` are replaced by the object's and its parent's ids.
-    pub path: &'static str,
-    pub needs_id: bool,
-    pub needs_parent: bool,
-    /// The top-level fields this operation accepts (its JSON body's
-    /// properties, or its query parameters for GET and DELETE).
-    pub accepts: &'static [&'static str],
-    /// The top-level fields it cannot go without, as the spec says.
-    pub required: &'static [&'static str],
-    /// `(field, setting)`: required fields filled in from a setting when the
-    /// script leaves them out (`merchantAccount` from `merchant_account`).
-    /// The host accepts only required fields here; the plugin also fills
-    /// optional ones (`settings::FILLS`).
-    pub filled_by: &'static [(&'static str, &'static str)],
-    pub doc: &'static str,
-}
+/// One operation on an object: the kit's type (WIT `operation-info`).
+/// `accepts` lists the top-level fields it takes (its JSON body's
+/// properties, or its query parameters for GET and DELETE); `required`
+/// those it cannot go without, as the spec says; `filled_by` the required
+/// ones filled in from a setting when the script leaves them out
+/// (`merchantAccount` from `merchant_account`). The host accepts only
+/// required fields there; the plugin also fills optional ones
+/// (`settings::FILLS`). Paths are relative to the base URL (`.../v71`).
+pub use payhost_plugin_kit::schema::Operation;
 
 /// One kind of Adyen object.
 #[derive(Debug, Clone, Copy)]
@@ -112,12 +78,6 @@ impl Object {
         let mut out = Vec::new();
         flatten(self.fields, "", &mut out);
         out
-    }
-}
-
-impl Operation {
-    pub fn accepts(&self, field: &str) -> bool {
-        self.accepts.contains(&field)
     }
 }
 
