@@ -162,10 +162,9 @@ pub fn run(
         crate::outbound::check_default_base_url(&info.default_base_url, &info.name)
             .map(|()| format!("{} (https, or http on loopback)", info.default_base_url)),
     );
-    let mut destination = match Destination::new(
+    let destination = match Destination::for_provider(
+        &info,
         &info.default_base_url,
-        &info.name,
-        info.retry.idempotency_header.as_deref(),
         plugin.limits().max_request_body,
     ) {
         Ok(d) => d,
@@ -174,15 +173,6 @@ pub fn run(
             return report;
         }
     };
-    if let wit::AuthScheme::Header(h) = &info.auth {
-        match destination.with_auth_header(&h.name) {
-            Ok(d) => destination = d,
-            Err(e) => {
-                report.record("outbound policy", Err(e));
-                return report;
-            }
-        }
-    }
     let mut instance = match plugin.instantiate() {
         Ok(instance) => instance,
         Err(e) => {

@@ -316,19 +316,9 @@ pub fn build_request_text(
         .build_request(object, operation, &input)?
         .map_err(|e| anyhow::anyhow!(crate::script_api::describe_plugin_error(&e, operation)))?;
     let base = base_url.unwrap_or(&info.default_base_url);
-    let mut destination = Destination::new(
-        base,
-        &info.name,
-        info.retry.idempotency_header.as_deref(),
-        plugin.limits().max_request_body,
-    )
-    .map_err(anyhow::Error::msg)?;
-    if let wit::AuthScheme::Header(header) = &info.auth {
-        destination = destination
-            .with_auth_header(&header.name)
-            .map_err(anyhow::Error::msg)?;
-    }
-    let checked = destination.check(&request)?;
+    let checked = Destination::for_provider(info, base, plugin.limits().max_request_body)
+        .map_err(anyhow::Error::msg)?
+        .check(&request)?;
     let mut out = format!("{} {}\n", checked.method, checked.url);
     for (name, value) in &checked.headers {
         let _ = writeln!(out, "{name}: {}", value.to_str().unwrap_or("<binary>"));

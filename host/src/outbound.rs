@@ -110,6 +110,27 @@ impl Destination {
         })
     }
 
+    /// The destination for the provider `info` describes at `base`: its
+    /// idempotency header and, under header auth, its credentials header
+    /// host-owned. `Policy::new`, `payhost plugin request` and `payhost
+    /// plugin check` all build theirs here.
+    pub fn for_provider(
+        info: &wit::ProviderInfo,
+        base: &str,
+        max_body: usize,
+    ) -> Result<Self, String> {
+        let destination = Destination::new(
+            base,
+            &info.name,
+            info.retry.idempotency_header.as_deref(),
+            max_body,
+        )?;
+        match &info.auth {
+            wit::AuthScheme::Header(header) => destination.with_auth_header(&header.name),
+            _ => Ok(destination),
+        }
+    }
+
     /// Makes the header that carries the provider's credentials (its
     /// `auth-scheme::header(name)`) host-owned too: a plugin may not set it.
     /// Refuses a name that is not a valid header, or is one the host owns
@@ -278,12 +299,11 @@ impl Policy {
             }
         };
         tracing::info!(provider = %info.name, "requests go to {base_url}");
-        let idempotency = info.retry.idempotency_header.as_deref();
-        let mut destination = Destination::new(base_url, &info.name, idempotency, max_body)?;
-        if let wit::AuthScheme::Header(header) = &info.auth {
-            destination = destination.with_auth_header(&header.name)?;
-        }
-        let idempotency_header = idempotency
+        let destination = Destination::for_provider(info, base_url, max_body)?;
+        let idempotency_header = info
+            .retry
+            .idempotency_header
+            .as_deref()
             .map(|name| {
                 HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                     format!(
