@@ -80,6 +80,12 @@ pub(crate) fn validate_info(info: &wit::ProviderInfo) -> Result<(), String> {
     for object in &info.objects {
         validate_object(info, object)?;
     }
+    if let Some(scheme) = &info.webhooks {
+        secret_setting(info, &scheme.secret, "its webhook scheme")?;
+        if scheme.accept_body.len() > 1024 {
+            return Err("its webhook scheme's accept body is longer than 1024 bytes".into());
+        }
+    }
     Ok(())
 }
 

@@ -79,8 +79,8 @@ use bindings::{Plugin as PluginWorld, PluginPre};
 
 /// The exported interface this host speaks, with its version.
 pub const CONTRACT_PACKAGE: &str = "payhost:plugin";
-pub const CONTRACT_VERSION: &str = "0.2.0";
-const CONTRACT_EXPORT: &str = "payhost:plugin/provider@0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
+const CONTRACT_EXPORT: &str = "payhost:plugin/provider@0.3.0";
 
 /// Limits applied to every plugin call.
 #[derive(Debug, Clone)]
@@ -479,6 +479,33 @@ impl PluginInstance {
         })
     }
 
+    /// `check-webhook`: what must be verified in one delivery, or why the
+    /// plugin cannot say (no signature header, an unreadable one).
+    pub fn check_webhook(
+        &mut self,
+        request: &wit::WebhookRequest,
+    ) -> Result<Result<wit::WebhookCheck, String>, PluginCallError> {
+        self.ensure_fresh()?;
+        self.guarded("check-webhook", |world, store| {
+            world
+                .payhost_plugin_provider()
+                .call_check_webhook(store, request)
+        })
+    }
+
+    /// `parse-webhook`: the events of a verified delivery.
+    pub fn parse_webhook(
+        &mut self,
+        request: &wit::WebhookRequest,
+    ) -> Result<Result<Vec<wit::WebhookEvent>, String>, PluginCallError> {
+        self.ensure_fresh()?;
+        self.guarded("parse-webhook", |world, store| {
+            world
+                .payhost_plugin_provider()
+                .call_parse_webhook(store, request)
+        })
+    }
+
     /// `info` on this instance (the loaded plugin caches it; this is for tests
     /// proving an instance still works after a failed call).
     pub fn info(&mut self) -> Result<wit::ProviderInfo, PluginCallError> {
@@ -507,6 +534,7 @@ pub fn empty_info() -> wit::ProviderInfo {
             idempotency_header: None,
         },
         objects: Vec::new(),
+        webhooks: None,
     }
 }
 
