@@ -9,7 +9,10 @@
 //! payload is never pasted into script source (the seed design did that, and
 //! it is a script-injection hole): it is bound in the scope as a value,
 //! `parsed_data` or `parsed_error`, with the raw JSON text as `response_json`
-//! or `error_json`, plus `CALLER_ID`, `CONTEXT_ID` and `WORKER_ID`.
+//! or `error_json`, plus `CALLER_ID`, `CONTEXT_ID` and `WORKER_ID`. A
+//! webhook event's flow (`on_<type>`, see [`crate::webhook`]) gets the event
+//! as `parsed_event` (text `event_json`) and its object as `parsed_data`;
+//! `CONTEXT_ID` is the event id.
 //!
 //! Each runner compiles a flow file once, on first use, and keeps the AST;
 //! a missing file is looked for again by the next job.
@@ -34,6 +37,8 @@ use crate::script_api::{self, ScriptHost};
 pub enum Outcome {
     Response,
     Error,
+    /// A verified webhook event (`on_<type>` flows, from `payhost serve`).
+    Event,
 }
 
 /// One flow to run: everything a worker anywhere needs, and no secret.
@@ -53,6 +58,8 @@ pub fn flow_name(operation: &str, object: &str, outcome: Outcome) -> String {
     let suffix = match outcome {
         Outcome::Response => "response",
         Outcome::Error => "error",
+        // Event flows are named by their event type (`crate::webhook`).
+        Outcome::Event => "event",
     };
     format!("new_{operation}_{object}_{suffix}")
 }
@@ -369,20 +376,30 @@ impl FlowRunner {
             self.compiled.insert(job.flow.clone(), ast);
         }
         let Some(ast) = self.compiled.get(&job.flow) else {
-            tracing::warn!(
-                "no flow file {} to handle the {} of {} for worker {} (context {})",
-                path.display(),
-                match job.outcome {
-                    Outcome::Response => "response",
-                    Outcome::Error => "error",
-                },
-                job.flow
-                    .trim_start_matches("new_")
-                    .trim_end_matches("_response")
-                    .trim_end_matches("_error"),
-                job.worker_id,
-                job.context_id,
-            );
+            match job.outcome {
+                Outcome::Event => tracing::warn!(
+                    "no flow file {} to handle the {} event {} for worker {}",
+                    path.display(),
+                    job.caller_id,
+                    job.context_id,
+                    job.worker_id,
+                ),
+                Outcome::Response | Outcome::Error => tracing::warn!(
+                    "no flow file {} to handle the {} of {} for worker {} (context {})",
+                    path.display(),
+                    if job.outcome == Outcome::Response {
+                        "response"
+                    } else {
+                        "error"
+                    },
+                    job.flow
+                        .trim_start_matches("new_")
+                        .trim_end_matches("_response")
+                        .trim_end_matches("_error"),
+                    job.worker_id,
+                    job.context_id,
+                ),
+            }
             return Ok(false);
         };
 
@@ -392,15 +409,30 @@ impl FlowRunner {
                 .map_err(|e| format!("flow {}: payload is not JSON: {e}", job.flow))?,
         };
         let mut scope = Scope::new();
-        let (value_name, text_name) = match job.outcome {
-            Outcome::Response => ("parsed_data", "response_json"),
-            Outcome::Error => ("parsed_error", "error_json"),
-        };
         scope.push_constant("CALLER_ID", job.caller_id.clone());
         scope.push_constant("CONTEXT_ID", job.context_id.clone());
         scope.push_constant("WORKER_ID", job.worker_id.clone());
-        scope.push(text_name, job.payload.clone());
-        scope.push(value_name, parsed);
+        match job.outcome {
+            Outcome::Response => {
+                scope.push("response_json", job.payload.clone());
+                scope.push("parsed_data", parsed);
+            }
+            Outcome::Error => {
+                scope.push("error_json", job.payload.clone());
+                scope.push("parsed_error", parsed);
+            }
+            // An event flow: the event as `parsed_event`, the object it is
+            // about as `parsed_data` (as in a response flow).
+            Outcome::Event => {
+                let object = parsed
+                    .read_lock::<rhai::Map>()
+                    .and_then(|event| event.get("object").cloned())
+                    .unwrap_or(Dynamic::UNIT);
+                scope.push("event_json", job.payload.clone());
+                scope.push("parsed_event", parsed);
+                scope.push("parsed_data", object);
+            }
+        }
 
         let timeout = self.limits.flow_timeout;
         self.host.set_current(Some(token.clone()));

@@ -31,5 +31,7 @@ pub mod run;
 pub mod schema;
 pub mod script_api;
 pub mod secret;
+pub mod serve;
 pub mod settings;
+pub mod webhook;
 pub mod worker;

@@ -21,6 +21,7 @@ use payhost::http::HttpConfig;
 use payhost::plugin::{ComponentCache, Plugin, SandboxLimits};
 use payhost::queue::redis::RedisConfig;
 use payhost::run::{self as run_cmd, RunOptions, run};
+use payhost::serve::{ServeLimits, ServeOptions, run_serve};
 use payhost::settings::{Settings, SettingsSource, parse_set};
 use payhost::worker::{WorkerOptions, run_worker};
 
@@ -42,6 +43,8 @@ enum Command {
     Run(RunArgs),
     /// Run the flow jobs Redis holds for one worker id.
     Worker(WorkerArgs),
+    /// Receive the provider's signed webhooks; run a flow per event.
+    Serve(ServeArgs),
     /// Show flow job counts and recent failures in Redis.
     Jobs(JobsArgs),
     /// Inspect a plugin without sending anything.
@@ -97,6 +100,44 @@ struct WorkerArgs {
     flow_threads: usize,
     #[command(flatten)]
     queue: RedisArgs,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one (the bound address is
+    /// printed).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: std::net::SocketAddr,
+    #[command(flatten)]
+    flow: FlowArgs,
+    /// The worker id event flows run as (and, with --redis, whose
+    /// `payhost worker`s run them).
+    #[arg(long, default_value = host::DEFAULT_WORKER_ID)]
+    worker_id: String,
+    /// Threads that run event flows (embedded queue).
+    #[arg(long, alias = "workers", default_value_t = payhost::worker::DEFAULT_FLOW_THREADS)]
+    flow_threads: usize,
+    /// Queue events in Redis for `payhost worker`s instead of running them
+    /// here; a delivery is acknowledged once Redis holds its events.
+    #[arg(long, env = "PAYHOST_REDIS")]
+    redis: Option<String>,
+    #[command(flatten)]
+    queue: RedisArgs,
+    /// Refuse deliveries signed more than this many seconds ago (0: no check).
+    #[arg(long, default_value_t = ServeLimits::default().tolerance_secs)]
+    tolerance: u64,
+    /// Largest webhook body accepted, in bytes.
+    #[arg(long, default_value_t = ServeLimits::default().max_body)]
+    max_body: usize,
+    /// Seconds a client has to send its request headers, and again its body.
+    #[arg(long, default_value_t = ServeLimits::default().header_timeout.as_secs_f64())]
+    client_timeout: f64,
+    /// Event ids the embedded queue remembers to run each event once.
+    #[arg(long, default_value_t = ServeLimits::default().dedupe_window)]
+    dedupe_window: usize,
+    /// Threads verifying deliveries (each with its own plugin instance).
+    #[arg(long, default_value_t = ServeLimits::default().webhook_threads)]
+    webhook_threads: usize,
 }
 
 #[derive(Args)]
@@ -421,6 +462,38 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 redis: args.queue.config(args.redis)?,
                 grace: flow.grace()?,
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            let flow = &args.flow;
+            let mut host = flow.host_config()?;
+            anyhow::ensure!(
+                payhost::queue::keys::is_valid_worker_id(&args.worker_id),
+                "invalid --worker-id {:?}: use letters, digits, '-', '_' and '.'",
+                args.worker_id
+            );
+            host.provider.worker_id = args.worker_id;
+            host.flow_threads = args.flow_threads.max(1);
+            let client_timeout = positive_seconds("client-timeout", args.client_timeout)?;
+            let limits = ServeLimits {
+                tolerance_secs: args.tolerance,
+                max_body: args.max_body,
+                header_timeout: client_timeout,
+                body_timeout: client_timeout,
+                dedupe_window: args.dedupe_window,
+                webhook_threads: args.webhook_threads.max(1),
+                ..ServeLimits::default()
+            };
+            run_serve(
+                ServeOptions {
+                    host,
+                    listen: args.listen,
+                    redis: args.redis.map(|url| args.queue.config(url)).transpose()?,
+                    limits,
+                    grace: flow.grace()?,
+                },
+                |_| {},
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Jobs(args) => {

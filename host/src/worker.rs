@@ -343,7 +343,7 @@ async fn read(
     Ok(reply.unwrap_or(StreamReadReply { keys: Vec::new() }))
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
