@@ -216,9 +216,6 @@ impl Scenario {
         base_url: &str,
         extra: &[&str],
     ) -> WorkerProcess {
-        let dir = tempfile::tempdir().unwrap();
-        let stdout = dir.path().join("stdout");
-        let stderr = dir.path().join("stderr");
         let mut cmd = crate::payhost();
         cmd.arg("worker")
             .args([
@@ -236,22 +233,32 @@ impl Scenario {
             .args(extra)
             .env("STRIPE_SECRET_KEY", TEST_SECRET)
             .env("PAYHOST_CACHE_DIR", crate::cache_dir())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap());
-        let child = cmd.spawn().expect("payhost worker starts");
-        let worker = WorkerProcess {
-            child,
-            stdout,
-            stderr,
-            _dir: dir,
-        };
-        worker.wait_for_stderr(
-            "reading payhost:stream:",
-            std::time::Duration::from_secs(30),
-        );
-        worker
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        WorkerProcess::spawn(cmd, "reading payhost:stream:")
+    }
+
+    /// Starts `payhost serve --listen 127.0.0.1:0` on these flows, with the
+    /// scenario's plugin and environment, and waits until it listens.
+    pub fn serve(&self, base_url: &str, extra: &[&str]) -> ServeProcess {
+        let mut cmd = crate::payhost();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--base-url", base_url])
+            .arg("--plugin")
+            .arg(crate::plugin(&self.plugin))
+            .arg("--flows")
+            .arg(self.flows_dir())
+            .args(extra)
+            .env("STRIPE_SECRET_KEY", TEST_SECRET)
+            .env("PAYHOST_CACHE_DIR", crate::cache_dir())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let process = WorkerProcess::spawn(cmd, "listening on http://");
+        let stderr = process.stderr();
+        let address = stderr
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .expect("the address follows `listening on`")
+            .to_string();
+        ServeProcess { process, address }
     }
 
     /// `payhost run main.rhai --redis <url>` with the usual settings.
@@ -262,7 +269,74 @@ impl Scenario {
     }
 }
 
+/// A running `payhost serve`: its process and the address it listens on.
+pub struct ServeProcess {
+    pub process: WorkerProcess,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl std::ops::Deref for ServeProcess {
+    type Target = WorkerProcess;
+    fn deref(&self) -> &WorkerProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for ServeProcess {
+    fn deref_mut(&mut self) -> &mut WorkerProcess {
+        &mut self.process
+    }
+}
+
+impl ServeProcess {
+    /// `http://127.0.0.1:PORT<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
 impl WorkerProcess {
+    /// Spawns `cmd` with its output in files, and waits (30 s at most) until
+    /// its stderr shows `ready`.
+    pub fn spawn(mut cmd: Command, ready: &str) -> WorkerProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let stdout = dir.path().join("stdout");
+        let stderr = dir.path().join("stderr");
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        let child = cmd.spawn().expect("payhost starts");
+        let mut process = WorkerProcess {
+            child,
+            stdout,
+            stderr,
+            _dir: dir,
+        };
+        let start = std::time::Instant::now();
+        while !process.stderr().contains(ready) {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!(
+                    "payhost exited ({status}) before printing {ready:?}\n--- stderr:\n{}",
+                    process.stderr()
+                );
+            }
+            process.wait_a_little(start, ready);
+        }
+        process
+    }
+
+    #[track_caller]
+    fn wait_a_little(&self, start: std::time::Instant, needle: &str) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "payhost never printed {needle:?}\n--- stdout:\n{}--- stderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
