@@ -1,4 +1,4 @@
-//! The component glue (wasm32 only): the `payhost:plugin/provider@0.2.0`
+//! The component glue (wasm32 only): the `payhost:plugin/provider@0.3.0`
 //! exports, converting between the WIT types and the crate's native ones.
 //!
 //! The settings `configure` receives live in a `thread_local!` cell: a
@@ -22,8 +22,9 @@ use std::cell::RefCell;
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
     AuthScheme, BasicAuth, FailureKind, FieldInfo, FieldKind, FlowPayload, HttpMethod, HttpRequest,
-    ObjectInfo, OperationInfo, PluginError, PluginErrorCode, ProviderInfo, RequestInput,
-    RetryPolicy, SettingInfo, StatusRange, TransportOutcome,
+    KeyEncoding, MacAlgorithm, ObjectInfo, OperationInfo, PluginError, PluginErrorCode,
+    ProviderInfo, RequestInput, RetryPolicy, SettingInfo, SignatureEncoding, SignedPart,
+    StatusRange, TransportOutcome, WebhookCheck, WebhookEvent, WebhookRequest, WebhookScheme,
 };
 
 use crate::error::{self, ErrorCode};
@@ -32,6 +33,7 @@ use crate::request::{Target, build_request_from_words};
 use crate::response::{self, Outcome, Payload};
 use crate::schema::{self, Kind, Method};
 use crate::settings::{self, Config};
+use crate::webhook;
 
 thread_local! {
     /// This instance's settings, from `configure`.
@@ -76,6 +78,14 @@ impl Guest for StripePlugin {
                 idempotency_header: retry.idempotency_header.map(str::to_string),
             },
             objects: schema::OBJECTS.iter().map(object_info).collect(),
+            webhooks: Some(WebhookScheme {
+                secret: webhook::SECRET_SETTING.to_string(),
+                // The `whsec_...` text itself is the HMAC key.
+                key_encoding: KeyEncoding::Utf8,
+                // Stripe reads only the status.
+                accept_body: String::new(),
+                doc: webhook::DOC.to_string(),
+            }),
         }
     }
 
@@ -140,6 +150,29 @@ impl Guest for StripePlugin {
             Payload::Success(s) => FlowPayload::Response(s),
             Payload::Failure(s) => FlowPayload::Error(s),
         }
+    }
+
+    fn check_webhook(request: WebhookRequest) -> Result<WebhookCheck, String> {
+        let check = webhook::check_webhook(&request.headers, &request.body)?;
+        Ok(WebhookCheck {
+            algorithm: MacAlgorithm::HmacSha256,
+            encoding: SignatureEncoding::Hex,
+            parts: vec![SignedPart {
+                message: check.message,
+                signatures: check.signatures,
+            }],
+            timestamp: Some(check.timestamp),
+        })
+    }
+
+    fn parse_webhook(request: WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        let event = webhook::parse_webhook(&request.body)?;
+        Ok(vec![WebhookEvent {
+            id: event.id,
+            event_type: event.event_type,
+            created: event.created,
+            object: event.object,
+        }])
     }
 }
 

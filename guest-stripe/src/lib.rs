@@ -7,7 +7,9 @@
 //! on it in place) and classifies the HTTP outcome into a payload for a flow
 //! script ([`response`]). It performs no I/O and never sees credentials: the
 //! host sends the request to its configured base URL plus the path returned
-//! here, and attaches the secret itself.
+//! here, and attaches the secret itself. For webhooks it says what the host
+//! must verify in a delivery and reads the verified event ([`webhook`]); the
+//! host holds the signing secret and computes the MAC.
 //!
 //! All of this is plain Rust that also compiles and is tested natively. Only
 //! the component glue (`component`, built for `wasm32`) knows about the WIT
@@ -28,6 +30,7 @@ pub mod settings;
 pub mod tree;
 pub mod validate;
 pub mod value;
+pub mod webhook;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -11,6 +11,10 @@
 //! - `account` (optional): when set, every request carries
 //!   `Stripe-Account: <value>` (Connect: act as that connected account).
 //!   `acct_` followed by letters and digits.
+//! - `webhook_secret` (secret, optional): the webhook endpoint's signing
+//!   secret (`whsec_...`), the key of the webhook scheme. Only `payhost
+//!   serve` needs it, so the host does not require it otherwise; like
+//!   `secret_key` it never reaches the plugin (see `crate::webhook`).
 //!
 //! A name `info` does not declare is an error naming it; so is a setting
 //! given twice. Values are checked here, once, so that `build-request` only
@@ -31,6 +35,7 @@ pub struct Setting {
 pub const SECRET_KEY: &str = "secret_key";
 pub const API_VERSION: &str = "api_version";
 pub const ACCOUNT: &str = "account";
+pub const WEBHOOK_SECRET: &str = "webhook_secret";
 
 /// Every setting, in the order `info` lists them.
 pub const SETTINGS: &[Setting] = &[
@@ -54,6 +59,13 @@ pub const SETTINGS: &[Setting] = &[
         required: false,
         default: None,
         secret: false,
+    },
+    Setting {
+        name: WEBHOOK_SECRET,
+        doc: "Signing secret of the webhook endpoint (whsec_...); `payhost serve` needs it",
+        required: false,
+        default: None,
+        secret: true,
     },
 ];
 
@@ -87,6 +99,12 @@ impl Config {
                     return Err(format!(
                         "setting `{SECRET_KEY}` is a secret: it stays in the host (basic auth) \
                          and must not be passed to the plugin"
+                    ));
+                }
+                WEBHOOK_SECRET => {
+                    return Err(format!(
+                        "setting `{WEBHOOK_SECRET}` is a secret: it stays in the host (webhook \
+                         signatures) and must not be passed to the plugin"
                     ));
                 }
                 other => {

@@ -44,6 +44,10 @@ use crate::request::{HttpRequest, Input};
 use crate::response::{self, Outcome};
 use crate::schema::{self, Auth, FailureKind, Kind, Method, RetryPolicy};
 use crate::tree::Tree;
+use crate::webhook::{
+    KeyEncoding, MacAlgorithm, SignatureEncoding, WebhookCheck, WebhookEvent, WebhookRequest,
+    WebhookScheme,
+};
 
 thread_local! {
     static CONFIG: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
@@ -64,6 +68,7 @@ impl<P: Plugin> Guest for Component<P> {
             auth: auth(&p.auth),
             retry: retry_policy(&p.retry),
             objects: p.objects.iter().map(object).collect(),
+            webhooks: p.webhooks.as_ref().map(webhook_scheme),
         }
     }
 
@@ -123,6 +128,15 @@ impl<P: Plugin> Guest for Component<P> {
             &operation,
             &self::outcome(outcome),
         ))
+    }
+
+    fn check_webhook(request: wit::WebhookRequest) -> Result<wit::WebhookCheck, String> {
+        P::check_webhook(&webhook_request(request)).map(webhook_check)
+    }
+
+    fn parse_webhook(request: wit::WebhookRequest) -> Result<Vec<wit::WebhookEvent>, String> {
+        P::parse_webhook(&webhook_request(request))
+            .map(|events| events.into_iter().map(webhook_event).collect())
     }
 }
 
@@ -306,5 +320,60 @@ pub fn operation(op: &schema::Operation) -> wit::OperationInfo {
             .map(|(f, s)| (f.to_string(), s.to_string()))
             .collect(),
         doc: op.doc.to_string(),
+    }
+}
+
+/// A webhook scheme as WIT `webhook-scheme`.
+pub fn webhook_scheme(w: &WebhookScheme) -> wit::WebhookScheme {
+    wit::WebhookScheme {
+        secret: w.secret.to_string(),
+        key_encoding: match w.key_encoding {
+            KeyEncoding::Utf8 => wit::KeyEncoding::Utf8,
+            KeyEncoding::Hex => wit::KeyEncoding::Hex,
+            KeyEncoding::Base64 => wit::KeyEncoding::Base64,
+        },
+        accept_body: w.accept_body.to_string(),
+        doc: w.doc.to_string(),
+    }
+}
+
+/// WIT `webhook-request` as the kit's [`WebhookRequest`] (moved, not copied).
+pub fn webhook_request(r: wit::WebhookRequest) -> WebhookRequest {
+    WebhookRequest {
+        headers: r.headers,
+        body: r.body,
+    }
+}
+
+/// A [`WebhookCheck`] as WIT `webhook-check`.
+pub fn webhook_check(c: WebhookCheck) -> wit::WebhookCheck {
+    wit::WebhookCheck {
+        algorithm: match c.algorithm {
+            MacAlgorithm::HmacSha256 => wit::MacAlgorithm::HmacSha256,
+            MacAlgorithm::HmacSha512 => wit::MacAlgorithm::HmacSha512,
+        },
+        encoding: match c.encoding {
+            SignatureEncoding::Hex => wit::SignatureEncoding::Hex,
+            SignatureEncoding::Base64 => wit::SignatureEncoding::Base64,
+        },
+        parts: c
+            .parts
+            .into_iter()
+            .map(|p| wit::SignedPart {
+                message: p.message,
+                signatures: p.signatures,
+            })
+            .collect(),
+        timestamp: c.timestamp,
+    }
+}
+
+/// A [`WebhookEvent`] as WIT `webhook-event`.
+pub fn webhook_event(e: WebhookEvent) -> wit::WebhookEvent {
+    wit::WebhookEvent {
+        id: e.id,
+        event_type: e.event_type,
+        created: e.created,
+        object: e.object,
     }
 }

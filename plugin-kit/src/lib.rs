@@ -14,12 +14,15 @@
 //! - [`request`]: what `build-request` receives and returns;
 //! - [`response`]: outcomes, payloads, and the default `parse-response`
 //!   (one failure shape for every failure);
+//! - [`webhook`]: the webhook scheme, deliveries, checks and events, and
+//!   the helpers `check-webhook` and `parse-webhook` read a delivery with;
 //! - `component` (wasm32 only): the WIT bindings and the glue from the WIT
 //!   types to these plain ones, for any [`Plugin`].
 //!
 //! A plugin crate writes only its provider: a [`schema::Provider`] constant,
 //! its configuration, how a request is built, and (if its error bodies are
-//! not `{"title", "detail"}`) how responses are read. It implements
+//! not `{"title", "detail"}`) how responses are read, and (if its provider
+//! sends webhooks) how a delivery is checked and parsed. It implements
 //! [`Plugin`] on a type of its own and exports it with [`export_plugin!`].
 //! All of it but the glue is plain Rust, tested natively.
 
@@ -31,6 +34,7 @@ pub mod request;
 pub mod response;
 pub mod schema;
 pub mod tree;
+pub mod webhook;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
@@ -40,8 +44,9 @@ use params::PluginError;
 use request::{HttpRequest, Input};
 use response::{Outcome, Payload};
 use schema::Provider;
+use webhook::{WebhookCheck, WebhookEvent, WebhookRequest};
 
-/// One provider plugin: what the four WIT exports do for it. The kit's
+/// One provider plugin: what the six WIT exports do for it. The kit's
 /// glue calls these; a plugin's native tests can call them too, the same
 /// way the host does.
 pub trait Plugin: 'static {
@@ -74,10 +79,28 @@ pub trait Plugin: 'static {
         let _ = (object, operation);
         response::parse_response(&Self::PROVIDER.retry, outcome)
     }
+
+    /// `check-webhook`: what the host must verify in this delivery (the
+    /// signed bytes, the signatures it carries, its timestamp). Runs on
+    /// unverified input: accept any bytes, and say in the error what is
+    /// missing without quoting a signature. Only called when
+    /// `PROVIDER.webhooks` is set; the default refuses, for a provider
+    /// with no webhooks.
+    fn check_webhook(request: &WebhookRequest) -> Result<WebhookCheck, String> {
+        let _ = request;
+        Err(webhook::no_webhooks(Self::PROVIDER.name))
+    }
+
+    /// `parse-webhook`: the events of a delivery the host has verified, in
+    /// order. The default refuses, for a provider with no webhooks.
+    fn parse_webhook(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        let _ = request;
+        Err(webhook::no_webhooks(Self::PROVIDER.name))
+    }
 }
 
 /// Exports `$plugin` (a type implementing [`Plugin`]) as the component's
-/// `payhost:plugin/provider@0.2.0`. Call it once, at the plugin crate's
+/// `payhost:plugin/provider@0.3.0`. Call it once, at the plugin crate's
 /// root: `payhost_plugin_kit::export_plugin!(MyPlugin);`. It expands to
 /// nothing off wasm32, so the crate's native tests need no bindings.
 ///

@@ -12,8 +12,13 @@
 //! [`Provider::check`] applies the host's load-time rules natively, so a
 //! mistake in the description fails `cargo test` before any host sees it.
 //!
+//! The webhook scheme's types live in [`crate::webhook`], with the rest of
+//! the webhook half of the contract.
+//!
 //! Part of the plugin kit: every plugin shares it, and it knows nothing
 //! about any provider.
+
+use crate::webhook::WebhookScheme;
 
 /// Everything `info` returns.
 #[derive(Debug)]
@@ -28,6 +33,8 @@ pub struct Provider {
     pub auth: Auth,
     pub retry: RetryPolicy,
     pub objects: &'static [Object],
+    /// How the provider signs the webhooks it sends; `None` for none.
+    pub webhooks: Option<WebhookScheme>,
 }
 
 /// A setting the operator gives the plugin (WIT `setting-info`).
@@ -250,6 +257,22 @@ impl Provider {
                     problems.push(format!("auth header `{name}` is not a valid header name"));
                 }
                 problems.extend(secret(s, true));
+            }
+        }
+        if let Some(scheme) = &self.webhooks {
+            match self.setting(scheme.secret) {
+                None => problems.push(format!(
+                    "the webhook scheme names `{}`, which is not a setting",
+                    scheme.secret
+                )),
+                Some(s) if !s.secret => problems.push(format!(
+                    "the webhook scheme needs a secret setting, `{}` is not one",
+                    scheme.secret
+                )),
+                Some(_) => {}
+            }
+            if scheme.accept_body.len() > 1024 {
+                problems.push("the webhook scheme's accept body is longer than 1024 bytes".into());
             }
         }
         for object in self.objects {

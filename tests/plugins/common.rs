@@ -11,12 +11,13 @@
 /// (required, so the host takes it from `<NAME>_TOKEN` or the script's third
 /// argument), bearer auth from it, a retry policy that retries nothing, one
 /// object `thing` with one operation `create` (POST `/v1/things`) accepting
-/// one optional text field `name`, and an unroutable default base URL.
+/// one optional text field `name`, an unroutable default base URL, and no
+/// webhooks.
 fn thing_info(name: &str) -> payhost::plugin::types::ProviderInfo {
     use payhost::plugin::types::*;
     ProviderInfo {
         name: name.to_string(),
-        version: "0.2.0".to_string(),
+        version: "0.3.0".to_string(),
         doc: "A payhost test plugin (tests/plugins); speaks no real API.".to_string(),
         default_base_url: "http://127.0.0.1:9".to_string(),
         settings: vec![SettingInfo {
@@ -56,7 +57,23 @@ fn thing_info(name: &str) -> payhost::plugin::types::ProviderInfo {
                 doc: "The thing's name.".to_string(),
             }],
         }],
+        webhooks: None,
     }
+}
+
+/// `check-webhook` for plugins that declare no webhooks (the host never
+/// calls it then; if it did, it gets an error, not a trap).
+fn no_webhook_check(
+    _: payhost::plugin::types::WebhookRequest,
+) -> Result<payhost::plugin::types::WebhookCheck, String> {
+    Err("this test plugin declares no webhooks".to_string())
+}
+
+/// `parse-webhook` for plugins that declare no webhooks.
+fn no_webhook_events(
+    _: payhost::plugin::types::WebhookRequest,
+) -> Result<Vec<payhost::plugin::types::WebhookEvent>, String> {
+    Err("this test plugin declares no webhooks".to_string())
 }
 
 /// `configure` for plugins that take whatever the host gives them.

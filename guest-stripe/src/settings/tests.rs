@@ -66,7 +66,7 @@ fn unknown_setting_is_named() {
     let err = Config::from_settings(&pairs(&[("merchant_account", "x")])).unwrap_err();
     assert_eq!(
         err,
-        "stripe has no setting `merchant_account` (settings: secret_key, api_version, account)"
+        "stripe has no setting `merchant_account` (settings: secret_key, api_version, account, webhook_secret)"
     );
 }
 
@@ -75,6 +75,13 @@ fn secret_key_is_refused_without_echoing_it() {
     let err = Config::from_settings(&pairs(&[("secret_key", "sk_test_abc123")])).unwrap_err();
     assert!(err.contains("`secret_key`"), "{err}");
     assert!(!err.contains("sk_test_abc123"), "{err}");
+}
+
+#[test]
+fn webhook_secret_is_refused_without_echoing_it() {
+    let err = Config::from_settings(&pairs(&[("webhook_secret", "whsec_abc123")])).unwrap_err();
+    assert!(err.contains("`webhook_secret`"), "{err}");
+    assert!(!err.contains("whsec_abc123"), "{err}");
 }
 
 #[test]
@@ -94,11 +101,17 @@ fn long_values_are_cut_in_messages() {
 #[test]
 fn declared_settings() {
     let names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
-    assert_eq!(names, ["secret_key", "api_version", "account"]);
+    assert_eq!(
+        names,
+        ["secret_key", "api_version", "account", "webhook_secret"]
+    );
     let key = &SETTINGS[0];
     assert!(key.secret && key.required && key.default.is_none());
     assert_eq!(key.doc, "Stripe secret key, sk_test_... or sk_live_...");
-    for s in &SETTINGS[1..] {
+    // Only `payhost serve` needs the webhook secret: not required.
+    let webhook = &SETTINGS[3];
+    assert!(webhook.secret && !webhook.required && webhook.default.is_none());
+    for s in &SETTINGS[1..3] {
         assert!(
             !s.secret && !s.required && s.default.is_none(),
             "{}",

@@ -1,5 +1,5 @@
 //! The `{{provider}}` provider plugin for payhost: a WebAssembly component
-//! implementing `payhost:plugin/provider@0.2.0` (wit/plugin.wit).
+//! implementing `payhost:plugin/provider@0.3.0` (wit/plugin.wit).
 //!
 //! Made with `cargo xtask new-plugin`; docs/writing-a-plugin.md explains
 //! every part. What to change for a real provider:
@@ -10,7 +10,9 @@
 //!   headers, body encoding);
 //! - `parse_response` below: how the provider's answers become flow
 //!   payloads, if its error bodies are not `{"title", "detail"}` (the kit's
-//!   default); document the shape in README.md.
+//!   default); document the shape in README.md;
+//! - if the provider sends signed webhooks: a `WebhookScheme` in
+//!   [`provider`], and `check_webhook` and `parse_webhook` below.
 //!
 //! Everything provider-neutral (the description types, the checked
 //! parameter tree, validation against the description, the payloads and the
@@ -50,6 +52,9 @@ impl Plugin for ThisPlugin {
     // `parse_response` is the kit's default: a 2xx JSON body passes through,
     // every failure is `{"problem", "status", "retryable"}` (README.md).
     // Define it here to read the provider's own error bodies instead.
+
+    // `check_webhook` and `parse_webhook` are the kit's defaults, which
+    // refuse: the provider declares no webhooks (`provider::PROVIDER`).
 }
 
 payhost_plugin_kit::export_plugin!(ThisPlugin);

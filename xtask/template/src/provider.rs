@@ -44,6 +44,11 @@ pub const PROVIDER: Provider = Provider {
         idempotency_header: Some("Idempotency-Key"),
     },
     objects: &[PAYMENT],
+    // No webhooks. A provider that signs the events it sends declares a
+    // `WebhookScheme` here (its signing key in a secret setting) and
+    // implements `check_webhook` and `parse_webhook` (lib.rs); see
+    // "Webhooks" in docs/writing-a-plugin.md.
+    webhooks: None,
 };
 
 const PAYMENT: Object = Object {

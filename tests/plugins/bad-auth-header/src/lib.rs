@@ -11,7 +11,7 @@ include!("../../common.rs");
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
     AuthScheme, FlowPayload, HeaderAuth, HttpRequest, PluginError, ProviderInfo, RequestInput,
-    TransportOutcome,
+    TransportOutcome, WebhookCheck, WebhookEvent, WebhookRequest,
 };
 
 struct BadAuthHeader;
@@ -37,6 +37,14 @@ impl Guest for BadAuthHeader {
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
         body_as_success(outcome)
+    }
+
+    fn check_webhook(request: WebhookRequest) -> Result<WebhookCheck, String> {
+        no_webhook_check(request)
+    }
+
+    fn parse_webhook(request: WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        no_webhook_events(request)
     }
 }
 

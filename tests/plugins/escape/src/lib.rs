@@ -15,7 +15,8 @@ include!("../../common_params.rs");
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput,
+    TransportOutcome, WebhookCheck, WebhookEvent, WebhookRequest,
 };
 
 struct Escape;
@@ -48,6 +49,14 @@ impl Guest for Escape {
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
         body_as_success(outcome)
+    }
+
+    fn check_webhook(request: WebhookRequest) -> Result<WebhookCheck, String> {
+        no_webhook_check(request)
+    }
+
+    fn parse_webhook(request: WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        no_webhook_events(request)
     }
 }
 

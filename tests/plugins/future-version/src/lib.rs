@@ -1,8 +1,8 @@
 //! Hostile test plugin `future-version`: implements the same contract shape
-//! but declares it as `payhost:plugin@0.3.0` (build.rs derives that WIT from
+//! but declares it as `payhost:plugin@0.4.0` (build.rs derives that WIT from
 //! the real `wit/plugin.wit`, changing only the version). The host is
 //! expected to refuse to load it because it does not export exactly
-//! `payhost:plugin/provider@0.2.0`, with an error that names the version.
+//! `payhost:plugin/provider@0.3.0`, with an error that names the version.
 #![cfg(target_arch = "wasm32")]
 
 wit_bindgen::generate!({ path: concat!(env!("OUT_DIR"), "/wit"), world: "plugin" });
@@ -10,7 +10,8 @@ include!("../../common.rs");
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
-    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    FlowPayload, HttpMethod, HttpRequest, PluginError, ProviderInfo, RequestInput,
+    TransportOutcome, WebhookCheck, WebhookEvent, WebhookRequest,
 };
 
 struct FutureVersion;
@@ -37,6 +38,14 @@ impl Guest for FutureVersion {
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
         body_as_success(outcome)
+    }
+
+    fn check_webhook(request: WebhookRequest) -> Result<WebhookCheck, String> {
+        no_webhook_check(request)
+    }
+
+    fn parse_webhook(request: WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        no_webhook_events(request)
     }
 }
 

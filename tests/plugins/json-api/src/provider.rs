@@ -53,6 +53,7 @@ pub const PROVIDER: Provider = Provider {
         idempotency_header: Some("X-Request-Id"),
     },
     objects: &[ORDER, SHIPMENT],
+    webhooks: None,
 };
 
 const ORDER: Object = Object {

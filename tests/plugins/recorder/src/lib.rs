@@ -22,6 +22,7 @@ use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
     AuthScheme, BasicAuth, FailureKind, FlowPayload, HttpMethod, HttpRequest, PluginError,
     ProviderInfo, RequestInput, RetryPolicy, SettingInfo, StatusRange, TransportOutcome,
+    WebhookCheck, WebhookEvent, WebhookRequest,
 };
 
 struct Recorder;
@@ -115,6 +116,14 @@ impl Guest for Recorder {
             }
             _ => body_as_success(outcome),
         }
+    }
+
+    fn check_webhook(request: WebhookRequest) -> Result<WebhookCheck, String> {
+        no_webhook_check(request)
+    }
+
+    fn parse_webhook(request: WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        no_webhook_events(request)
     }
 }
 

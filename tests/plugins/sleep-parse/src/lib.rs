@@ -13,6 +13,7 @@ use std::time::Duration;
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
     FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    WebhookCheck, WebhookEvent, WebhookRequest,
 };
 
 struct SleepParse;
@@ -33,6 +34,14 @@ impl Guest for SleepParse {
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
         std::thread::sleep(Duration::from_secs(60));
         body_as_success(outcome)
+    }
+
+    fn check_webhook(request: WebhookRequest) -> Result<WebhookCheck, String> {
+        no_webhook_check(request)
+    }
+
+    fn parse_webhook(request: WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        no_webhook_events(request)
     }
 }
 

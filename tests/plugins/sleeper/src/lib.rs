@@ -14,6 +14,7 @@ use std::time::Duration;
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
     FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    WebhookCheck, WebhookEvent, WebhookRequest,
 };
 
 struct Sleeper;
@@ -34,6 +35,14 @@ impl Guest for Sleeper {
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
         body_as_success(outcome)
+    }
+
+    fn check_webhook(request: WebhookRequest) -> Result<WebhookCheck, String> {
+        no_webhook_check(request)
+    }
+
+    fn parse_webhook(request: WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        no_webhook_events(request)
     }
 }
 

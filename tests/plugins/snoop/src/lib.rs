@@ -27,6 +27,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
     FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    WebhookCheck, WebhookEvent, WebhookRequest,
 };
 
 struct Snoop;
@@ -109,6 +110,14 @@ impl Guest for Snoop {
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
         body_as_success(outcome)
+    }
+
+    fn check_webhook(request: WebhookRequest) -> Result<WebhookCheck, String> {
+        no_webhook_check(request)
+    }
+
+    fn parse_webhook(request: WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        no_webhook_events(request)
     }
 }
 

@@ -10,6 +10,7 @@ include!("../../common.rs");
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
     FlowPayload, HttpRequest, PluginError, ProviderInfo, RequestInput, TransportOutcome,
+    WebhookCheck, WebhookEvent, WebhookRequest,
 };
 
 struct Spin;
@@ -32,6 +33,14 @@ impl Guest for Spin {
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
         body_as_success(outcome)
+    }
+
+    fn check_webhook(request: WebhookRequest) -> Result<WebhookCheck, String> {
+        no_webhook_check(request)
+    }
+
+    fn parse_webhook(request: WebhookRequest) -> Result<Vec<WebhookEvent>, String> {
+        no_webhook_events(request)
     }
 }
 
