@@ -268,7 +268,7 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
     // delivery was not acknowledged, so the provider sends it again.
     drop(shared);
     if let Some(acceptor) = acceptor {
-        let wait = tokio::time::timeout(options.grace * 2, acceptor);
+        let wait = async { tokio::time::timeout(options.grace * 2, acceptor).await };
         if host.runtime().block_on(wait).is_err() {
             tracing::warn!("deliveries still in progress at shutdown were not acknowledged");
         }
