@@ -64,7 +64,7 @@ fn demo_chain_creates_a_customer_then_a_payment_intent_for_it() {
     assert!(customer.starts_with("cus_"), "{out}");
     let intent = out.value_after("✅ Payment Intent Created: ");
     assert!(intent.starts_with("pi_"), "{out}");
-    out.assert_printed("Status: requires_payment_method");
+    out.assert_printed("Status: succeeded");
     assert!(
         out.summary()
             .contains("2 requests (0 retries), 2 flows run"),

@@ -1,5 +1,7 @@
 //! `cargo xtask demo`: flows/main.rhai with the Stripe plugin, against a
-//! localstripe that lives only as long as the demo; `cargo xtask demo adyen`:
+//! localstripe that lives only as long as the demo, with `payhost serve`
+//! receiving localstripe's signed webhooks (the confirmed payment intent's
+//! `payment_intent.succeeded` runs flows/on_payment_intent_succeeded.rhai); `cargo xtask demo adyen`:
 //! flows/adyen/main.rhai with the Adyen plugin, against prism serving Adyen's
 //! own Checkout API definition (tests/data/adyen), likewise.
 //!
@@ -41,6 +43,18 @@ pub fn run(workspace: &Workspace, env: &TestEnv) -> Result<u8> {
     let localstripe = LocalStripe::start(workspace, env)?;
     println!("demo: localstripe at {}", localstripe.base_url);
 
+    // `payhost serve` hears Stripe's signed webhooks; localstripe is told
+    // where to send them, signed with the endpoint's secret.
+    let serve = Serve::start(workspace, env, &localstripe.base_url)?;
+    let endpoint = format!("http://{}/webhooks/stripe", serve.address);
+    post_json(
+        &localstripe.base_url,
+        "/_config/webhooks/payhost-demo",
+        &serde_json::json!({ "url": endpoint, "secret": DEMO_WEBHOOK_SECRET }),
+    )
+    .context("registering the webhook endpoint with localstripe")?;
+    println!("demo: localstripe sends signed webhooks to {endpoint}");
+
     let mut payhost = Command::new(env.payhost_bin());
     payhost
         .current_dir(&workspace.root)
@@ -54,9 +68,148 @@ pub fn run(workspace: &Workspace, env: &TestEnv) -> Result<u8> {
     let status = payhost
         .status()
         .with_context(|| format!("cannot start {}", env.payhost_bin().display()))?;
+    println!("demo: payhost run exited with {status}");
+    // localstripe sends its webhooks a second after the change.
+    let heard = serve.wait_for(WEBHOOK_SEEN, WEBHOOK_TIMEOUT);
+    let served = serve.stop();
     drop(localstripe);
-    println!("demo: payhost exited with {status}");
-    Ok(exit_code(status))
+    if !heard {
+        println!(
+            "demo: no payment_intent.succeeded webhook within {}s",
+            WEBHOOK_TIMEOUT.as_secs()
+        );
+        return Ok(1);
+    }
+    println!("demo: payhost serve exited with {served}");
+    Ok(if status.success() {
+        exit_code(served)
+    } else {
+        exit_code(status)
+    })
+}
+
+const DEMO_WEBHOOK_SECRET: &str = "whsec_payhost_demo";
+/// What flows/on_payment_intent_succeeded.rhai prints.
+const WEBHOOK_SEEN: &str = "Webhook payment_intent.succeeded";
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(20);
+const SERVE_READY: &str = "listening on http://";
+
+/// `payhost serve` for the demo: its stdout (the event flows' output) is
+/// echoed as it comes; stopped with SIGTERM (then killed) when done.
+struct Serve {
+    child: Child,
+    _stdin: ChildStdin,
+    address: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Serve {
+    fn start(workspace: &Workspace, env: &TestEnv, base_url: &str) -> Result<Serve> {
+        let mut command = Command::new(env.payhost_bin());
+        command
+            .current_dir(&workspace.root)
+            .arg("serve")
+            .arg("--plugin")
+            .arg(workspace.plugins_dir().join("stripe.wasm"))
+            .args(["--flows", "flows", "--base-url", base_url])
+            .args(["--listen", "127.0.0.1:0"])
+            .env("STRIPE_SECRET_KEY", DEMO_SECRET)
+            .env("STRIPE_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        println!("demo: {}", describe(&command));
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", describe(&command)))?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                if let Some(rest) = line.split(SERVE_READY).nth(1) {
+                    let _ = ready_tx.send(rest.split(';').next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let (lines_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("{line}");
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut serve = Serve {
+            child,
+            _stdin: stdin,
+            address: String::new(),
+            lines,
+        };
+        serve.address = match ready_rx.recv_timeout(READY_TIMEOUT) {
+            Ok(address) => address,
+            Err(_) => bail!(
+                "payhost serve did not listen within {}s",
+                READY_TIMEOUT.as_secs()
+            ),
+        };
+        Ok(serve)
+    }
+
+    /// Whether a line containing `needle` was printed within `limit`.
+    fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// SIGTERM, as an operator would stop it; its exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait();
+        kill_group(&mut self.child);
+        status.unwrap_or_else(|_| std::process::ExitStatus::from_raw(1 << 8))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// POSTs `body` as JSON to a loopback server; fails unless it answers 2xx.
+fn post_json(base_url: &str, path: &str, body: &serde_json::Value) -> Result<()> {
+    use std::io::{Read, Write};
+    let address = base_url
+        .strip_prefix("http://")
+        .context("a loopback http:// URL")?;
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(READY_TIMEOUT))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer.split_whitespace().nth(1).unwrap_or("");
+    if !status.starts_with('2') {
+        bail!("POST {path} answered {status}");
+    }
+    Ok(())
 }
 
 /// `cargo xtask demo adyen`: a payment and its capture, chained through
