@@ -1,4 +1,4 @@
-//! The component glue (wasm32 only): the `payhost:plugin/provider@0.2.0`
+//! The component glue (wasm32 only): the `payhost:plugin/provider@0.3.0`
 //! exports, on the plugin kit's bindings and conversions.
 //!
 //! Adyen does not use the kit's generic `Component<P>`: its schema is
@@ -6,7 +6,7 @@
 //! rather than a kit `schema::Provider`, so `info` flattens it here
 //! (`amount.currency`, `lineItems[].id`); and its settings are kept as
 //! below. Everything else (WIT types, settings, auth, retry policy,
-//! outcomes, payloads, requests and errors) converts with the kit's
+//! outcomes, payloads, requests, errors and webhooks) converts with the kit's
 //! functions, so the two cannot drift apart.
 //!
 //! The one piece of state is the operator's settings, which `configure`
@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use payhost_plugin_kit::component::bindings;
 use payhost_plugin_kit::component::{
     auth, field_kind, http_request, operation, outcome, payload, plugin_error, retry_policy,
-    setting,
+    setting, webhook_check, webhook_event, webhook_request, webhook_scheme,
 };
 
 use bindings::exports::payhost::plugin::provider::Guest;
@@ -50,6 +50,7 @@ impl Guest for AdyenPlugin {
             auth: auth(&settings::AUTH),
             retry: retry_policy(&settings::RETRY),
             objects: schema::OBJECTS.iter().map(object_info).collect(),
+            webhooks: Some(webhook_scheme(&settings::WEBHOOKS)),
         }
     }
 
@@ -90,6 +91,15 @@ impl Guest for AdyenPlugin {
         transport: wit::TransportOutcome,
     ) -> wit::FlowPayload {
         payload(response::parse_response(outcome(transport)))
+    }
+
+    fn check_webhook(request: wit::WebhookRequest) -> Result<wit::WebhookCheck, String> {
+        crate::webhook::check_webhook(&webhook_request(request)).map(webhook_check)
+    }
+
+    fn parse_webhook(request: wit::WebhookRequest) -> Result<Vec<wit::WebhookEvent>, String> {
+        crate::webhook::parse_webhook(&webhook_request(request))
+            .map(|events| events.into_iter().map(webhook_event).collect())
     }
 }
 

@@ -3,8 +3,11 @@
 //! and `configure`.
 //!
 //! Settings: `api_key` (secret: the host puts it in `X-API-Key` and the
-//! plugin never sees it) and `merchant_account` (the account every request
-//! that takes one is made for; the plugin fills it into `merchantAccount`).
+//! plugin never sees it), `merchant_account` (the account every request
+//! that takes one is made for; the plugin fills it into `merchantAccount`)
+//! and `hmac_key` (secret, not required: the webhook's HMAC key, hex, which
+//! only `payhost serve` needs; the host verifies signatures with it, see
+//! `crate::webhook`).
 //!
 //! Retry policy. Adyen's official libraries do not retry: the Python
 //! library's `HTTPClient` (and the Java, Node and .NET ones) send each call
@@ -25,9 +28,11 @@
 //! should-retry header.
 
 use payhost_plugin_kit::schema::{Auth, RetryPolicy, Setting};
+use payhost_plugin_kit::webhook::{KeyEncoding, WebhookScheme};
 
 pub const API_KEY: &str = "api_key";
 pub const MERCHANT_ACCOUNT: &str = "merchant_account";
+pub const HMAC_KEY: &str = "hmac_key";
 
 /// Every setting, in the order `info` lists them.
 pub const SETTINGS: &[Setting] = &[
@@ -45,7 +50,24 @@ pub const SETTINGS: &[Setting] = &[
         default: None,
         secret: false,
     },
+    Setting {
+        name: HMAC_KEY,
+        doc: "HMAC key of the webhook (Customer Area > Developers > Webhooks), hex; `payhost serve` needs it to verify notifications",
+        required: false,
+        default: None,
+        secret: true,
+    },
 ];
+
+/// How Adyen signs its standard notifications: HMAC-SHA256 under the
+/// hex-decoded `hmac_key`, per notification item (`crate::webhook`), and
+/// the `[accepted]` body Adyen expects back.
+pub const WEBHOOKS: WebhookScheme = WebhookScheme {
+    secret: HMAC_KEY,
+    key_encoding: KeyEncoding::Hex,
+    accept_body: "[accepted]",
+    doc: "Standard notifications (JSON): each NotificationRequestItem carries additionalData.hmacSignature, base64 HMAC-SHA256 of its colon-joined fields under the hex HMAC key",
+};
 
 /// `(field, setting)`: fields the plugin fills from a setting in every
 /// operation that takes them, unless the script sets them.
@@ -125,14 +147,14 @@ impl Settings {
                     }
                     out.merchant_account = Some(value.clone());
                 }
-                API_KEY => {
+                API_KEY | HMAC_KEY => {
                     return Err(format!(
-                        "setting `{API_KEY}` is a secret and must not reach the plugin"
+                        "setting `{name}` is a secret and must not reach the plugin"
                     ));
                 }
                 other => {
                     return Err(format!(
-                        "unknown setting `{other}` (adyen takes: {API_KEY}, {MERCHANT_ACCOUNT})"
+                        "unknown setting `{other}` (adyen takes: {API_KEY}, {MERCHANT_ACCOUNT}, {HMAC_KEY})"
                     ));
                 }
             }
@@ -178,6 +200,7 @@ mod tests {
             ),
             (vec![("merchant_account", "a\nb")], "control character"),
             (vec![("api_key", "k")], "secret"),
+            (vec![("hmac_key", "00ff")], "`hmac_key` is a secret"),
             (vec![("colour", "blue")], "unknown setting `colour`"),
         ] {
             let err = Settings::configure(&pairs(&list)).unwrap_err();
