@@ -377,7 +377,9 @@ impl FlowRunner {
         }
         let Some(ast) = self.compiled.get(&job.flow) else {
             match job.outcome {
-                Outcome::Event => tracing::warn!(
+                // Providers send many event types; handling only some is
+                // normal, so this is no warning.
+                Outcome::Event => tracing::info!(
                     "no flow file {} to handle the {} event {} for worker {}",
                     path.display(),
                     job.caller_id,

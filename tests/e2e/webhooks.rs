@@ -87,9 +87,7 @@ fn localstripe_events_come_back_to_their_flows() {
         "POST",
         &format!("{}/_config/webhooks/payhost", stripe.base_url()),
         &[("Content-Type", "application/json")],
-        Some(
-            &json!({"url": serve.url("/webhooks/stripe"), "secret": WEBHOOK_SECRET}).to_string(),
-        ),
+        Some(&json!({"url": serve.url("/webhooks/stripe"), "secret": WEBHOOK_SECRET}).to_string()),
     );
     assert_eq!(registered.status, 200, "{}", registered.body);
 
@@ -147,12 +145,20 @@ fn stripe_python_construct_event_is_the_oracle() {
     };
     let mut event = || {
         n += 1;
-        stripe_event(&format!("evt_oracle_{n}"), "customer.created", json!({"id": "cus_1"}))
+        stripe_event(
+            &format!("evt_oracle_{n}"),
+            "customer.created",
+            json!({"id": "cus_1"}),
+        )
     };
     let body = event();
     let good = stripe_signature(WEBHOOK_SECRET, t, &body);
     case("valid", body.clone(), Some(good.clone()));
-    case("tampered body", body.replace("cus_1", "cus_2"), Some(good.clone()));
+    case(
+        "tampered body",
+        body.replace("cus_1", "cus_2"),
+        Some(good.clone()),
+    );
     let b = event();
     case(
         "wrong secret",
@@ -188,18 +194,18 @@ fn stripe_python_construct_event_is_the_oracle() {
     let b = event();
     let sig = stripe_signature(WEBHOOK_SECRET, t, &b);
     let v1 = sig.split("v1=").nth(1).unwrap().to_string();
-    case(
-        "v0 only",
-        b.clone(),
-        Some(format!("t={t},v0={v1}")),
-    );
+    case("v0 only", b.clone(), Some(format!("t={t},v0={v1}")));
     case(
         "upper-case hex",
         b.clone(),
         Some(format!("t={t},v1={}", v1.to_uppercase())),
     );
     case("no timestamp", b.clone(), Some(format!("v1={v1}")));
-    case("timestamp not a number", b.clone(), Some(format!("t=abc,v1={v1}")));
+    case(
+        "timestamp not a number",
+        b.clone(),
+        Some(format!("t=abc,v1={v1}")),
+    );
     case(
         "timestamp with a plus sign and zeros",
         b.clone(),
@@ -225,7 +231,11 @@ fn stripe_python_construct_event_is_the_oracle() {
         b.clone(),
         Some(format!("t={t},v1={v1}=x")),
     );
-    case("garbage items around", b.clone(), Some(format!("junk,t={t},,v1={v1},x")));
+    case(
+        "garbage items around",
+        b.clone(),
+        Some(format!("junk,t={t},,v1={v1},x")),
+    );
     case("empty header", b.clone(), Some(String::new()));
     case("no header", b.clone(), None);
     let not_json = "this is not json".to_string();
@@ -335,7 +345,11 @@ fn bad_deliveries_are_refused_logged_and_run_nothing() {
     let (status, _) = deliver(&serve, &body, None);
     assert_eq!(status, 400);
     let junk = "{not json";
-    let (status, _) = deliver(&serve, junk, Some(&stripe_signature(WEBHOOK_SECRET, t, junk)));
+    let (status, _) = deliver(
+        &serve,
+        junk,
+        Some(&stripe_signature(WEBHOOK_SECRET, t, junk)),
+    );
     assert_eq!(status, 400);
     let response = http_request(
         "POST",
@@ -346,11 +360,18 @@ fn bad_deliveries_are_refused_logged_and_run_nothing() {
     assert_eq!(response.status, 404);
     let response = http_request("GET", &serve.url("/webhooks/stripe"), &[], None);
     assert_eq!(response.status, 405);
-    assert_eq!(http_request("GET", &serve.url("/healthz"), &[], None).status, 200);
+    assert_eq!(
+        http_request("GET", &serve.url("/healthz"), &[], None).status,
+        200
+    );
 
     // Oversize: declared, and streamed without a length.
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(8192));
-    let (status, _) = deliver(&serve, &big, Some(&stripe_signature(WEBHOOK_SECRET, t, &big)));
+    let (status, _) = deliver(
+        &serve,
+        &big,
+        Some(&stripe_signature(WEBHOOK_SECRET, t, &big)),
+    );
     assert_eq!(status, 413);
     let chunked = raw_exchange(
         &serve.address,
@@ -367,7 +388,8 @@ fn bad_deliveries_are_refused_logged_and_run_nothing() {
     let mut slow = TcpStream::connect(&serve.address).unwrap();
     slow.write_all(b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut rest = Vec::new();
     let _ = slow.read_to_end(&mut rest);
     let answer = String::from_utf8_lossy(&rest);
@@ -378,10 +400,23 @@ fn bad_deliveries_are_refused_logged_and_run_nothing() {
 
     // The log says why, once per delivery, and nothing secret.
     let stderr = serve.stderr();
-    for reason in ["bad_signature", "stale", "unsigned", "malformed", "body over 4096"] {
-        assert!(stderr.contains(reason), "no {reason:?} in the log:\n{stderr}");
+    for reason in [
+        "bad_signature",
+        "stale",
+        "unsigned",
+        "malformed",
+        "body over 4096",
+    ] {
+        assert!(
+            stderr.contains(reason),
+            "no {reason:?} in the log:\n{stderr}"
+        );
     }
-    assert_eq!(lines_with(&stderr, "reason=\"stale\"") + lines_with(&stderr, "reason=stale"), 1, "{stderr}");
+    assert_eq!(
+        lines_with(&stderr, "reason=\"stale\"") + lines_with(&stderr, "reason=stale"),
+        1,
+        "{stderr}"
+    );
     assert!(!stderr.contains(WEBHOOK_SECRET), "{stderr}");
     assert!(!stderr.contains(&expected_hex), "{stderr}");
     assert!(!serve.stdout().contains("RAN"), "{}", serve.stdout());
@@ -412,17 +447,30 @@ fn a_redelivered_event_is_acknowledged_and_runs_once() {
     let body = stripe_event("evt_again", "customer.created", json!({"id": "cus_1"}));
     for _ in 0..5 {
         // Each retry is signed anew, as Stripe does.
-        let (status, _) = deliver(&serve, &body, Some(&stripe_signature(WEBHOOK_SECRET, now(), &body)));
+        let (status, _) = deliver(
+            &serve,
+            &body,
+            Some(&stripe_signature(WEBHOOK_SECRET, now(), &body)),
+        );
         assert_eq!(status, 200);
     }
     let other = stripe_event("evt_other", "customer.created", json!({"id": "cus_2"}));
-    deliver(&serve, &other, Some(&stripe_signature(WEBHOOK_SECRET, now(), &other)));
+    deliver(
+        &serve,
+        &other,
+        Some(&stripe_signature(WEBHOOK_SECRET, now(), &other)),
+    );
     serve.wait_for_stdout("RAN evt_other", WAIT);
     // The embedded queue runs in order per thread, but give any second run
     // of evt_again the chance to show.
     let mut serve = serve;
     serve.terminate();
-    assert_eq!(lines_with(&serve.stdout(), "RAN evt_again"), 1, "{}", serve.stdout());
+    assert_eq!(
+        lines_with(&serve.stdout(), "RAN evt_again"),
+        1,
+        "{}",
+        serve.stdout()
+    );
 }
 
 /// Through real Redis: the 2xx comes only once Redis holds the event, any
@@ -432,7 +480,10 @@ fn a_redelivered_event_is_acknowledged_and_runs_once() {
 fn through_redis_each_event_runs_once_across_two_workers() {
     let redis = RedisServer::start();
     let s = stripe_scenario();
-    s.flow("on_customer_created", r#"print(`RAN ${parsed_event.id} on ${WORKER_ID}`);"#);
+    s.flow(
+        "on_customer_created",
+        r#"print(`RAN ${parsed_event.id} on ${WORKER_ID}`);"#,
+    );
     let serve = s.serve(
         "http://127.0.0.1:9",
         &["--redis", &redis.url(), "--worker-id", "hooks"],
@@ -441,7 +492,11 @@ fn through_redis_each_event_runs_once_across_two_workers() {
         .map(|i| stripe_event(&format!("evt_r{i}"), "customer.created", json!({"id": i})))
         .collect();
     for body in &events {
-        let (status, _) = deliver(&serve, body, Some(&stripe_signature(WEBHOOK_SECRET, now(), body)));
+        let (status, _) = deliver(
+            &serve,
+            body,
+            Some(&stripe_signature(WEBHOOK_SECRET, now(), body)),
+        );
         assert_eq!(status, 200);
     }
     // Acknowledged means queued: every event is in Redis before any worker.
@@ -452,7 +507,11 @@ fn through_redis_each_event_runs_once_across_two_workers() {
     let w2 = s.worker(&redis.url(), "hooks", "http://127.0.0.1:9", &[]);
     // Replays while the workers run.
     for body in events.iter().step_by(3) {
-        let (status, _) = deliver(&serve, body, Some(&stripe_signature(WEBHOOK_SECRET, now(), body)));
+        let (status, _) = deliver(
+            &serve,
+            body,
+            Some(&stripe_signature(WEBHOOK_SECRET, now(), body)),
+        );
         assert_eq!(status, 200);
     }
     let start = std::time::Instant::now();
@@ -496,14 +555,21 @@ fn ten_thousand_deliveries_none_lost_none_run_twice() {
                 scope.spawn(move || {
                     let mut ok = 0;
                     for i in (client..EVENTS).step_by(CLIENTS) {
-                        let body = stripe_event(&format!("evt_load_{i}"), "customer.created", json!({"n": i}));
+                        let body = stripe_event(
+                            &format!("evt_load_{i}"),
+                            "customer.created",
+                            json!({"n": i}),
+                        );
                         let times = if i % 10 == 0 { 2 } else { 1 };
                         for _ in 0..times {
                             let signature = stripe_signature(WEBHOOK_SECRET, now(), &body);
                             let response = http_request(
                                 "POST",
                                 &url,
-                                &[("Stripe-Signature", &signature), ("Content-Type", "application/json")],
+                                &[
+                                    ("Stripe-Signature", &signature),
+                                    ("Content-Type", "application/json"),
+                                ],
                                 Some(&body),
                             );
                             assert_eq!(response.status, 200, "{}", response.body);
