@@ -58,10 +58,10 @@ pub fn measure(
 ) -> anyhow::Result<Figures> {
     let rig = Rig::new(plugin, &stub.base_url(delay), 4_096, 0)?;
     let limits = ScriptLimits::default();
-    let dispatcher = rig.dispatcher().clone();
+    let providers = rig.providers().clone();
     let (mut ledger, token) = Ledger::new();
-    let executor = dispatcher.executor.clone();
-    let host = ScriptHost::new(dispatcher)?;
+    let executor = providers.first().executor.clone();
+    let host = ScriptHost::new(providers)?;
     let engine = script_engine(&host, &limits);
     host.set_current(Some(token));
 

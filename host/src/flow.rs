@@ -364,18 +364,36 @@ impl FlowRunner {
                 job.flow
             ));
         }
-        let path = self.flows_dir.join(format!("{}.rhai", job.flow));
-        // A miss is not cached: a flow file deployed later is found by the
-        // next job that needs it.
-        if !self.compiled.contains_key(&job.flow) && path.is_file() {
-            let mut ast = self
-                .engine
-                .compile_file(path.clone())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            ast.set_source(path.display().to_string());
-            self.compiled.insert(job.flow.clone(), ast);
+        // A provider's own flows first (`flows/<provider>/<flow>.rhai`), so
+        // two providers' flows of the same name cannot collide; then the
+        // shared `flows/<flow>.rhai`. The provider name is checked like a
+        // flow name: a job read from Redis may carry anything. What a
+        // (provider, flow) resolved to is compiled once and kept; a miss is
+        // not kept, so a flow file deployed later is found by the next job
+        // that needs it.
+        let key = format!("{}/{}", job.caller_id, job.flow);
+        let shared = self.flows_dir.join(format!("{}.rhai", job.flow));
+        let mut path = shared.clone();
+        if !self.compiled.contains_key(&key) {
+            if is_valid_flow_name(&job.caller_id) {
+                let own = self
+                    .flows_dir
+                    .join(&job.caller_id)
+                    .join(format!("{}.rhai", job.flow));
+                if own.is_file() {
+                    path = own;
+                }
+            }
+            if path.is_file() {
+                let mut ast = self
+                    .engine
+                    .compile_file(path.clone())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                ast.set_source(path.display().to_string());
+                self.compiled.insert(key.clone(), ast);
+            }
         }
-        let Some(ast) = self.compiled.get(&job.flow) else {
+        let Some(ast) = self.compiled.get(&key) else {
             match job.outcome {
                 // Providers send many event types; handling only some is
                 // normal, so this is no warning.
@@ -447,13 +465,15 @@ impl FlowRunner {
         self.host.set_ids(None);
         self.host.set_deadline(None);
         self.host.set_current(None);
+        // The file the flow was compiled from (the provider's own or the
+        // shared one).
+        let file = ast.source().unwrap_or(job.flow.as_str());
         result.map(|()| true).map_err(|e| match *e {
             rhai::EvalAltResult::ErrorTerminated(_, pos) => format!(
-                "{}: ran longer than the {}s flow time limit ({pos})",
-                path.display(),
+                "{file}: ran longer than the {}s flow time limit ({pos})",
                 timeout.as_secs_f64()
             ),
-            e => format!("{}: {}", path.display(), self.host.describe(&e)),
+            e => format!("{file}: {}", self.host.describe(&e)),
         })
     }
 }

@@ -24,7 +24,7 @@ use crate::http::HttpConfig;
 use crate::ledger::{Event, Token};
 use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
 use crate::queue::{self, FlowPool, FlowSetup, Placement, WorkSender};
-use crate::script_api::{Dispatcher, ProviderConfig, ScriptHost};
+use crate::script_api::{Dispatcher, ProviderConfig, Providers, ScriptHost};
 use crate::settings::SettingsSource;
 
 /// Where flow scripts are looked up unless told otherwise.
@@ -36,8 +36,8 @@ pub const DEFAULT_CONTEXT_ID: &str = "context-1";
 /// Everything a [`Host`] is built from.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// The provider plugin (a WebAssembly component).
-    pub plugin: PathBuf,
+    /// The provider plugins (WebAssembly components), one per provider.
+    pub plugins: Vec<PathBuf>,
     pub sandbox: SandboxLimits,
     pub cache: ComponentCache,
     /// The provider connection: base URL, settings, HTTP, default ids.
@@ -51,12 +51,18 @@ pub struct HostConfig {
 impl HostConfig {
     /// The defaults, for the plugin at `plugin`.
     pub fn new(plugin: PathBuf) -> Self {
+        Self::with_plugins(vec![plugin])
+    }
+
+    /// The defaults, for several plugins.
+    pub fn with_plugins(plugins: Vec<PathBuf>) -> Self {
         Self {
-            plugin,
+            plugins,
             sandbox: SandboxLimits::default(),
             cache: ComponentCache::new(None),
             provider: ProviderConfig {
                 base_url: None,
+                base_urls: Vec::new(),
                 settings: SettingsSource::default(),
                 worker_id: DEFAULT_WORKER_ID.into(),
                 context_id: DEFAULT_CONTEXT_ID.into(),
@@ -68,21 +74,65 @@ impl HostConfig {
         }
     }
 
-    /// Loads the plugin this config names.
-    pub fn load_plugin(&self) -> anyhow::Result<Plugin> {
-        Ok(Plugin::load(
-            &self.plugin,
-            self.sandbox.clone(),
-            &self.cache,
-        )?)
+    /// Loads the plugins this config names (a directory stands for every
+    /// `*.wasm` file in it, in name order).
+    pub fn load_plugins(&self) -> anyhow::Result<Vec<Plugin>> {
+        let mut plugins = Vec::new();
+        for path in &self.plugins {
+            if path.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                    .with_context(|| format!("cannot read the plugin directory {}", path.display()))?
+                    .filter_map(|entry| entry.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+                    .collect();
+                files.sort();
+                anyhow::ensure!(
+                    !files.is_empty(),
+                    "the plugin directory {} holds no .wasm file",
+                    path.display()
+                );
+                for file in files {
+                    plugins.push(Plugin::load(&file, self.sandbox.clone(), &self.cache)?);
+                }
+            } else {
+                plugins.push(Plugin::load(path, self.sandbox.clone(), &self.cache)?);
+            }
+        }
+        anyhow::ensure!(!plugins.is_empty(), "no plugin given: pass --plugin PATH");
+        Ok(plugins)
+    }
+
+    /// The provider connection of `plugin`, one of `count` loaded: its base
+    /// URL (`--base-url NAME=URL`, or an unnamed `--base-url` when it is the
+    /// only one) and a settings source shared with the others.
+    fn provider_config(&self, plugin: &Plugin, count: usize) -> anyhow::Result<ProviderConfig> {
+        let mut config = self.provider.clone();
+        let named = self
+            .provider
+            .base_urls
+            .iter()
+            .rev()
+            .find(|(name, _)| name == plugin.name())
+            .map(|(_, url)| url.clone());
+        config.base_url = match (named, &self.provider.base_url) {
+            (Some(url), _) => Some(url),
+            (None, Some(_)) if count > 1 => anyhow::bail!(
+                "with several plugins loaded, say which provider a base URL is for: \
+                 --base-url {}=URL",
+                plugin.name()
+            ),
+            (None, unnamed) => unnamed.clone(),
+        };
+        config.settings.shared = count > 1;
+        Ok(config)
     }
 }
 
-/// A running host: the I/O runtime, the dispatcher (plugin, policy,
+/// A running host: the I/O runtime, the providers (each its plugin, policy,
 /// executor) and the flow threads.
 pub struct Host {
     runtime: tokio::runtime::Runtime,
-    dispatcher: Dispatcher,
+    providers: Providers,
     flows: WorkSender,
     pool: Option<FlowPool>,
     script_limits: ScriptLimits,
@@ -95,30 +145,50 @@ impl Host {
         config: &HostConfig,
         placement: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<Placement>,
     ) -> anyhow::Result<Host> {
-        Self::start_with(&config.load_plugin()?, config, placement)
+        Self::start_with(&config.load_plugins()?, config, placement)
     }
 
-    /// Like [`Host::start`], with a plugin loaded already (the benchmarks
-    /// load it once for many hosts).
+    /// Like [`Host::start`], with the plugins loaded already (the benchmarks
+    /// load one once for many hosts).
     pub fn start_with(
-        plugin: &Plugin,
+        plugins: &[Plugin],
         config: &HostConfig,
         placement: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<Placement>,
     ) -> anyhow::Result<Host> {
+        if plugins.len() > 1 {
+            let infos: Vec<_> = plugins.iter().map(Plugin::info).collect();
+            let unclaimed = crate::settings::unclaimed(&infos, &config.provider.settings)
+                .map_err(anyhow::Error::msg)?;
+            if let Some(name) = unclaimed.first() {
+                anyhow::bail!(
+                    "no loaded plugin has the setting `{name}` (loaded: {})",
+                    plugins.iter().map(Plugin::name).collect::<Vec<_>>().join(", ")
+                );
+            }
+            anyhow::ensure!(
+                config.provider.settings.secret_env.is_none(),
+                "--secret-env names one provider's secret; with several plugins, use each \
+                 provider's variable (<PROVIDER>_<SETTING>)"
+            );
+        }
         let runtime = crate::http::io_runtime().context("cannot start the async runtime")?;
         let placement = placement(&runtime)?;
         let (sender, receiver) = queue::channel();
-        let dispatcher = Dispatcher::build(
-            plugin,
-            &config.provider,
-            runtime.handle().clone(),
-            std::sync::Arc::new(sender.clone()),
-        )?;
+        let sink = std::sync::Arc::new(sender.clone());
+        let providers = plugins
+            .iter()
+            .map(|plugin| {
+                let provider = config.provider_config(plugin, plugins.len())?;
+                Dispatcher::build(plugin, &provider, runtime.handle().clone(), sink.clone())
+                    .with_context(|| format!("provider `{}`", plugin.name()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let providers = Providers::new(providers)?;
         let pool = FlowPool::start(
             receiver,
             config.flow_threads,
             FlowSetup {
-                dispatcher: dispatcher.clone(),
+                providers: providers.clone(),
                 flows_dir: config.flows_dir.clone(),
                 limits: config.script_limits.clone(),
                 placement,
@@ -127,7 +197,7 @@ impl Host {
         .context("cannot start the flow threads")?;
         Ok(Host {
             runtime,
-            dispatcher,
+            providers,
             flows: sender,
             pool: Some(pool),
             script_limits: config.script_limits.clone(),
@@ -138,8 +208,13 @@ impl Host {
         &self.runtime
     }
 
+    /// The first (with one plugin loaded, the only) provider.
     pub fn dispatcher(&self) -> &Dispatcher {
-        &self.dispatcher
+        self.providers.first()
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.providers
     }
 
     /// Where work for the flow threads goes (the worker's read loop hands
@@ -159,18 +234,20 @@ impl Host {
         token: Token,
         deadline: Option<Instant>,
     ) -> std::io::Result<JoinHandle<Result<(), String>>> {
-        let dispatcher = self.dispatcher.clone();
+        let providers = self.providers.clone();
         let limits = self.script_limits.clone();
         let path = path.to_path_buf();
         std::thread::Builder::new()
             .name("payhost-script".into())
             .stack_size(crate::flow::SCRIPT_THREAD_STACK)
-            .spawn(move || run_script(dispatcher, &path, &source, &limits, deadline, token))
+            .spawn(move || run_script(providers, &path, &source, &limits, deadline, token))
     }
 
     /// Refuses new requests from now on; running ones finish.
     pub fn close(&self) {
-        self.dispatcher.executor.close();
+        for provider in self.providers.iter() {
+            provider.executor.close();
+        }
     }
 
     /// Stops: no new requests; with `drain`, the flow threads finish what is
@@ -186,14 +263,14 @@ impl Host {
 }
 
 fn run_script(
-    dispatcher: Dispatcher,
+    providers: Providers,
     path: &Path,
     source: &str,
     limits: &ScriptLimits,
     deadline: Option<Instant>,
     token: Token,
 ) -> Result<(), String> {
-    let host = ScriptHost::new(dispatcher).map_err(|err| {
+    let host = ScriptHost::new(providers).map_err(|err| {
         token.report(Event::ScriptFailed(err.to_string()));
         err.to_string()
     })?;

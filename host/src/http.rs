@@ -81,6 +81,8 @@ impl Default for HttpConfig {
 /// Where an outcome's flow goes: the ids the script passed to `*_async`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// Which provider (an index into the host's `Providers`).
+    pub provider: usize,
     pub object: String,
     pub operation: String,
     pub worker_id: String,

@@ -176,6 +176,7 @@ impl SettingsArgs {
             set: self.set.clone(),
             file: self.file.clone(),
             secret_env,
+            shared: false,
         }
     }
 }
@@ -184,17 +185,19 @@ impl SettingsArgs {
 /// provider and how requests reach it, and how long a stop may take.
 #[derive(Args)]
 struct FlowArgs {
-    /// Path to the provider plugin (a WebAssembly component).
-    #[arg(long = "plugin", env = "PAYHOST_PLUGIN")]
-    plugin_path: PathBuf,
+    /// A provider plugin (a WebAssembly component), or a directory of them;
+    /// repeat for several providers in one process.
+    #[arg(long = "plugin", env = "PAYHOST_PLUGIN", value_delimiter = ',', required = true)]
+    plugin_paths: Vec<PathBuf>,
     #[command(flatten)]
     plugin: PluginArgs,
     /// Directory holding the flow scripts.
     #[arg(long, default_value = host::DEFAULT_FLOWS_DIR)]
     flows: PathBuf,
-    /// Provider base URL [default: the plugin's].
-    #[arg(long, env = "PAYHOST_BASE_URL")]
-    base_url: Option<String>,
+    /// Provider base URL [default: the plugin's]; `NAME=URL` for provider
+    /// NAME (repeatable; required form with several plugins).
+    #[arg(long = "base-url", env = "PAYHOST_BASE_URL", value_delimiter = ',')]
+    base_urls: Vec<String>,
     #[command(flatten)]
     settings: SettingsArgs,
     /// Environment variable holding the auth scheme's primary secret
@@ -216,12 +219,24 @@ impl FlowArgs {
     /// The host these flags describe (ids and flow threads are the
     /// command's own).
     fn host_config(&self) -> anyhow::Result<HostConfig> {
-        let mut config = HostConfig::new(self.plugin_path.clone());
+        let mut config = HostConfig::with_plugins(self.plugin_paths.clone());
         config.sandbox = self.plugin.limits();
         config.cache = self.plugin.cache();
         config.flows_dir = self.flows.clone();
         config.script_limits = self.script_limits()?;
-        config.provider.base_url = self.base_url.clone();
+        for url in &self.base_urls {
+            match url.split_once('=') {
+                // `stripe=http://...`; a URL itself has no `=` before its
+                // scheme.
+                Some((name, url)) if !name.contains(':') && !name.contains('/') => {
+                    config.provider.base_urls.push((name.to_string(), url.to_string()))
+                }
+                _ if config.provider.base_url.is_some() => {
+                    anyhow::bail!("--base-url given twice without a provider name: use NAME=URL")
+                }
+                _ => config.provider.base_url = Some(url.clone()),
+            }
+        }
         config.provider.http = self.http.config()?;
         config.provider.settings = self.settings.source(self.secret_env.clone());
         Ok(config)

@@ -50,12 +50,12 @@ impl RunOptions {
 
 /// Runs the script to completion and returns the summary.
 pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
-    let plugin = options.host.load_plugin()?;
+    let plugins = options.host.load_plugins()?;
     let script_source = std::fs::read_to_string(&options.script)
         .with_context(|| format!("cannot read script {}", options.script.display()))?;
     let started = std::time::Instant::now();
     let mut redis = None;
-    let host = Host::start_with(&plugin, &options.host, |runtime| {
+    let host = Host::start_with(&plugins, &options.host, |runtime| {
         let Some(config) = &options.redis else {
             return Ok(Placement::Local);
         };

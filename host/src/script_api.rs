@@ -22,10 +22,17 @@
 //! (any parameter the schema does not list; sent unchecked),
 //! `.idempotency_key(k)` (instead of a generated key).
 //!
+//! Several providers may be loaded at once ([`Providers`]): each one's
+//! constructors live under its name (`stripe::new_customer()`,
+//! `adyen::new_payment()`), and with one provider loaded also unqualified
+//! (`new_customer()`). A builder remembers its provider; its setters and
+//! `*_async` check and send with that provider's schema, plugin, settings
+//! and policy.
+//!
 //! Each thread that runs scripts (the main script's, every worker) owns one
-//! [`ScriptHost`]: its own plugin instance and the token of the work it is
-//! running. The Rhai closures hold an `Rc` to it; nothing is shared between
-//! threads except the immutable [`Dispatcher`] parts.
+//! [`ScriptHost`]: its own instance of each plugin and the token of the work
+//! it is running. The Rhai closures hold an `Rc` to it; nothing is shared
+//! between threads except the immutable [`Dispatcher`] parts.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -68,8 +75,11 @@ pub struct Dispatcher {
 /// How the operator configured the provider connection.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
-    /// `--base-url`; the plugin's default when `None`.
+    /// `--base-url URL`; the plugin's default when `None`.
     pub base_url: Option<String>,
+    /// `--base-url NAME=URL`: a base URL for provider `NAME` (with several
+    /// plugins loaded, the only kind allowed).
+    pub base_urls: Vec<(String, String)>,
     /// `--set`, `--settings`, `--secret-env`.
     pub settings: SettingsSource,
     pub worker_id: String,
@@ -114,10 +124,72 @@ impl Dispatcher {
     }
 }
 
-/// One thread's view: its plugin instance and the work it is doing now.
+/// Every provider loaded in this process, in `--plugin` order; each keeps
+/// its own plugin, settings, policy and executor. Scripts name a provider's
+/// objects `<provider>::new_<object>()`; with one provider loaded, also
+/// `new_<object>()` (the seed's scripts run verbatim).
+#[derive(Clone)]
+pub struct Providers(Arc<[Dispatcher]>);
+
+impl Providers {
+    /// The providers, checked: at least one, and no two of the same name.
+    pub fn new(list: Vec<Dispatcher>) -> anyhow::Result<Providers> {
+        anyhow::ensure!(!list.is_empty(), "no plugin loaded");
+        for (i, d) in list.iter().enumerate() {
+            if let Some(first) = list[..i].iter().find(|o| o.plugin.name() == d.plugin.name()) {
+                anyhow::bail!(
+                    "two plugins are both provider `{}`: {} and {}",
+                    d.plugin.name(),
+                    first.plugin.path().display(),
+                    d.plugin.path().display()
+                );
+            }
+        }
+        Ok(Providers(list.into()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Dispatcher> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The provider at `index` (as routes and builders carry it).
+    pub fn get(&self, index: usize) -> &Dispatcher {
+        &self.0[index]
+    }
+
+    /// The first (with one plugin loaded, the only) provider.
+    pub fn first(&self) -> &Dispatcher {
+        &self.0[0]
+    }
+
+    /// The index of the provider called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|d| d.plugin.name() == name)
+    }
+
+    /// The names, for messages: `stripe, adyen`.
+    pub fn names(&self) -> String {
+        self.0
+            .iter()
+            .map(|d| d.plugin.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One thread's view: a plugin instance per provider and the work it is
+/// doing now.
 pub struct ScriptHost {
-    dispatcher: Dispatcher,
-    instance: RefCell<PluginInstance>,
+    providers: Providers,
+    instances: Vec<RefCell<PluginInstance>>,
     current: RefCell<Option<Token>>,
     /// When the running script must stop (flows have a wall-clock limit).
     deadline: std::cell::Cell<Option<std::time::Instant>>,
@@ -130,11 +202,11 @@ pub struct ScriptHost {
     /// Whether this thread's requests wait for the flow backlog (the main
     /// script's do; see `Outbound::waits_for_flows`).
     waits_for_flows: std::cell::Cell<bool>,
-    /// The last secret a script passed to `*_async`, with its redactor and
-    /// credentials header: a script passes the same key on every call (as
-    /// the seed does), and building these per call would cost more than the
-    /// call.
-    passed_secret: RefCell<Option<PassedSecret>>,
+    /// Per provider, the last secret a script passed to `*_async`, with its
+    /// redactor and credentials header: a script passes the same key on
+    /// every call (as the seed does), and building these per call would cost
+    /// more than the call.
+    passed_secret: Vec<RefCell<Option<PassedSecret>>>,
     /// Why the last builder method call found no function (see
     /// [`ScriptHost::describe`]).
     missing: RefCell<Option<String>>,
@@ -159,17 +231,20 @@ struct DeliveryKeys {
 }
 
 impl ScriptHost {
-    pub fn new(dispatcher: Dispatcher) -> Result<Rc<Self>, plugin::PluginCallError> {
-        let instance = dispatcher.plugin.instantiate()?;
+    pub fn new(providers: Providers) -> Result<Rc<Self>, plugin::PluginCallError> {
+        let instances = providers
+            .iter()
+            .map(|d| d.plugin.instantiate().map(RefCell::new))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Rc::new(Self {
-            dispatcher,
-            instance: RefCell::new(instance),
+            passed_secret: providers.iter().map(|_| RefCell::new(None)).collect(),
+            providers,
+            instances,
             current: RefCell::new(None),
             deadline: std::cell::Cell::new(None),
             delivery: RefCell::new(None),
             ids: RefCell::new(None),
             waits_for_flows: std::cell::Cell::new(false),
-            passed_secret: RefCell::new(None),
             missing: RefCell::new(None),
         }))
     }
@@ -178,8 +253,8 @@ impl ScriptHost {
     /// once per distinct secret on this thread. The redactor knows the
     /// configured secrets too: the other credentials of the scheme still go
     /// out with the request.
-    fn passed_secret(&self, secret: &str) -> Result<PassedSecret, String> {
-        let mut cached = self.passed_secret.borrow_mut();
+    fn passed_secret(&self, provider: usize, secret: &str) -> Result<PassedSecret, String> {
+        let mut cached = self.passed_secret[provider].borrow_mut();
         if let Some(known) = cached.as_ref()
             && known.secret.expose() == secret
         {
@@ -187,7 +262,7 @@ impl ScriptHost {
         }
         let secret = Secret::new(secret);
         check_secret(&secret)?;
-        let d = &self.dispatcher;
+        let d = self.providers.get(provider);
         let auth = d
             .policy
             .credentials
@@ -267,15 +342,26 @@ impl ScriptHost {
             .is_some_and(|d| std::time::Instant::now() >= d)
     }
 
-    /// This thread's plugin instance (workers use it to classify outcomes).
-    pub fn instance(&self) -> std::cell::RefMut<'_, PluginInstance> {
-        self.instance.borrow_mut()
+    /// This thread's instance of provider `index`'s plugin (flow threads
+    /// use it to classify outcomes).
+    pub fn instance(&self, index: usize) -> std::cell::RefMut<'_, PluginInstance> {
+        self.instances[index].borrow_mut()
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    fn schema(&self, b: &RequestBuilder) -> &Schema {
+        &self.providers.get(b.provider).schema
     }
 }
 
 /// What a script builds: one object and the parameters set so far.
 #[derive(Clone)]
 pub struct RequestBuilder {
+    /// Which provider's object (an index into [`Providers`]).
+    provider: usize,
     object: ImmutableString,
     id: Option<String>,
     /// The parent object's id (`.parent(...)`), for `{parent}` paths.
@@ -315,24 +401,53 @@ fn script_error(message: impl Into<String>) -> Box<EvalAltResult> {
 /// Names a script may not use as field setters because the host owns them.
 const HOST_METHODS: &[&str] = &["id", "parent", "set", "idempotency_key"];
 
-/// Registers the whole API for `host`'s plugin into `engine`.
+/// Registers the whole API for `host`'s providers into `engine`: each
+/// provider's constructors in a module of its name (`stripe::new_customer()`)
+/// and, with one provider loaded, globally too (`new_customer()`); the
+/// setters and `*_async` methods once, for every builder (they look up the
+/// builder's own provider).
 pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
-    let schema = host.dispatcher.schema.clone();
     engine
         .register_type_with_name::<RequestBuilder>("RequestBuilder")
         .register_fn("to_string", |b: &mut RequestBuilder| b.to_string())
         .register_fn("to_debug", |b: &mut RequestBuilder| b.to_string());
 
-    for object in schema.objects() {
-        let name: ImmutableString = object.name.as_str().into();
-        engine.register_fn(format!("new_{}", object.name), move || RequestBuilder {
-            object: name.clone(),
-            id: None,
-            parent: None,
-            params: Map::new(),
-            extra: Map::new(),
-            idempotency_key: None,
-        });
+    let single = host.providers.len() == 1;
+    let mut setters: std::collections::BTreeMap<String, Vec<wit::FieldKind>> = Default::default();
+    let mut operations: std::collections::BTreeSet<String> = Default::default();
+    for (index, provider) in host.providers.iter().enumerate() {
+        let schema = &provider.schema;
+        let mut module = rhai::Module::new();
+        for object in schema.objects() {
+            let name: ImmutableString = object.name.as_str().into();
+            let constructor = move || RequestBuilder {
+                provider: index,
+                object: name.clone(),
+                id: None,
+                parent: None,
+                params: Map::new(),
+                extra: Map::new(),
+                idempotency_key: None,
+            };
+            let function = format!("new_{}", object.name);
+            module.set_native_fn(function.as_str(), {
+                let constructor = constructor.clone();
+                move || Ok(constructor())
+            });
+            if single {
+                engine.register_fn(function, constructor);
+            }
+        }
+        engine.register_static_module(provider.plugin.name(), module.into());
+        for (field, kinds) in schema.setter_names() {
+            let known = setters.entry(field.to_string()).or_default();
+            for kind in kinds {
+                if !known.contains(&kind) {
+                    known.push(kind);
+                }
+            }
+        }
+        operations.extend(schema.operation_names().into_iter().map(str::to_string));
     }
 
     engine.register_fn("id", |b: &mut RequestBuilder, id: ImmutableString| {
@@ -353,9 +468,9 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
     #[allow(deprecated)] // "volatile", not deprecated: see its docs
     engine.on_missing_function(move |name, args, _is_method, _ctx| {
         if let Some(b) = args.first().and_then(|a| a.read_lock::<RequestBuilder>())
-            && !has_method(&missing_host.dispatcher.schema, &b, name, args.len())
+            && !has_method(missing_host.schema(&b), &b, name, args.len())
         {
-            let why = missing_method(&missing_host.dispatcher.schema, &b, name, args.len());
+            let why = missing_method(missing_host.schema(&b), &b, name, args.len());
             *missing_host.missing.borrow_mut() = Some(why);
         }
         Ok(None)
@@ -380,17 +495,17 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
         },
     );
 
-    for (field, kinds) in schema.setter_names() {
-        if HOST_METHODS.contains(&field) {
+    for (field, kinds) in setters {
+        if HOST_METHODS.contains(&field.as_str()) {
             continue;
         }
         let field: ImmutableString = field.into();
-        let schema_one = schema.clone();
+        let host_one = host.clone();
         let name_one = field.clone();
         engine.register_fn(
             field.as_str(),
             move |b: &mut RequestBuilder, value: Dynamic| -> RhaiResult<RequestBuilder> {
-                let field = field_schema(&schema_one, b, &name_one)?;
+                let field = field_schema(host_one.schema(b), b, &name_one)?;
                 check_value(field, &value)
                     .map_err(|why| script_error(format!("{}.{name_one}: {why}", b.object)))?;
                 set_field(b, &name_one, field.kind, value)?;
@@ -398,7 +513,7 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
             },
         );
         if kinds.contains(&wit::FieldKind::StringMap) {
-            let schema_two = schema.clone();
+            let host_two = host.clone();
             let name_two = field.clone();
             engine.register_fn(
                 field.as_str(),
@@ -406,7 +521,7 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
                       key: ImmutableString,
                       value: Dynamic|
                       -> RhaiResult<RequestBuilder> {
-                    let kind = field_schema(&schema_two, b, &name_two)?.kind;
+                    let kind = field_schema(host_two.schema(b), b, &name_two)?.kind;
                     if kind != wit::FieldKind::StringMap {
                         return Err(script_error(format!(
                             "{}.{name_two} takes one value, not a key and a value",
@@ -420,7 +535,7 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
         }
     }
 
-    for op in schema.operation_names() {
+    for op in operations {
         let op: ImmutableString = op.into();
         let name = format!("{op}_async");
         let (h0, o0) = (host.clone(), op.clone());
@@ -669,7 +784,7 @@ fn dispatch(
     context: Option<ImmutableString>,
     secret: Option<ImmutableString>,
 ) -> RhaiResult<String> {
-    let d = &host.dispatcher;
+    let d = host.providers.get(b.provider);
     let object = object_schema(&d.schema, b)?;
     let op = object.operations.get(operation).ok_or_else(|| {
         script_error(format!(
@@ -744,8 +859,7 @@ fn dispatch(
     };
 
     let built = host
-        .instance
-        .borrow_mut()
+        .instance(b.provider)
         .build_request(&b.object, operation, &input)
         .map_err(|e| script_error(e.to_string()))?;
     let request = built.map_err(|e| script_error(describe_plugin_error(&e, operation)))?;
@@ -758,7 +872,7 @@ fn dispatch(
     let credentials = &d.policy.credentials;
     let (auth, redactor) = match secret {
         Some(s) if !s.is_empty() && credentials.needed() => {
-            let passed = host.passed_secret(&s).map_err(|why| {
+            let passed = host.passed_secret(b.provider, &s).map_err(|why| {
                 script_error(format!("{}.{operation}: {why} (third argument)", b.object))
             })?;
             (passed.auth, passed.redactor)
@@ -774,6 +888,7 @@ fn dispatch(
         script_error("requests can only be made while a script or flow is running")
     })?;
     let route = Route {
+        provider: b.provider,
         object: b.object.to_string(),
         operation: operation.to_string(),
         worker_id: worker.map_or_else(

@@ -31,7 +31,7 @@
 //! task, each plugin instance to its thread; handlers talk to them through
 //! channels. The counters are atomics.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -139,12 +139,17 @@ enum Sink {
     },
 }
 
+/// One provider's webhook path: its webhook threads and what it answers.
+struct Receiver {
+    accept_body: Bytes,
+    verifier: crossbeam_channel::Sender<Delivery>,
+}
+
 /// What every connection's handler needs.
 struct Shared {
-    provider: String,
-    accept_body: Bytes,
+    /// By provider name: the providers whose webhooks this server receives.
+    receivers: HashMap<String, Receiver>,
     limits: ServeLimits,
-    verifier: crossbeam_channel::Sender<Delivery>,
     sink: Sink,
     counts: Arc<Counts>,
 }
@@ -169,46 +174,14 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
             )))
         }
     })?;
-    let dispatcher = host.dispatcher().clone();
-    let info = dispatcher.plugin.info();
-    let provider = info.name.clone();
-    let Some(scheme) = info.webhooks.clone() else {
-        host.shutdown(false);
-        anyhow::bail!(
-            "plugin `{provider}` ({}) declares no webhooks: `payhost serve` has nothing to \
-             receive for it",
-            dispatcher.plugin.path().display()
-        );
-    };
-    let source = dispatcher
-        .settings
-        .secret_source(&scheme.secret)
-        .to_string();
-    let key = match dispatcher.settings.secret(&scheme.secret) {
-        Some(secret) => SigningKey::decode(secret, scheme.key_encoding, &source),
-        None => Err(format!(
-            "payhost serve needs the webhook signing key of plugin `{provider}` (its setting \
-             `{}`): set {source} or put it in a --settings file",
-            scheme.secret
-        )),
-    };
-    let key = match key {
-        Ok(key) => Arc::new(key),
+    let limits = options.limits.clone();
+    let receivers = match receivers(&host, &limits, &options.host.provider.worker_id) {
+        Ok(receivers) => receivers,
         Err(err) => {
             host.shutdown(false);
-            anyhow::bail!(err);
+            return Err(err);
         }
     };
-
-    let limits = options.limits.clone();
-    let verifier = start_verifiers(
-        &dispatcher.plugin,
-        key,
-        &limits,
-        &provider,
-        &options.host.provider.worker_id,
-    )
-    .context("cannot start the webhook threads")?;
     let (sink, acceptor) = match (redis_store, &options.redis) {
         (Some(store), Some(config)) => (
             Sink::Redis {
@@ -230,11 +203,14 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
         }
     };
     let counts = Arc::new(Counts::default());
+    let paths = receivers
+        .keys()
+        .map(|name| format!("POST /webhooks/{name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let shared = Arc::new(Shared {
-        provider: provider.clone(),
-        accept_body: Bytes::from(scheme.accept_body.clone()),
+        receivers,
         limits,
-        verifier,
         sink,
         counts: counts.clone(),
     });
@@ -253,8 +229,8 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
         None => "events run here (embedded queue)".to_string(),
     };
     eprintln!(
-        "payhost serve: listening on http://{address}; webhooks for {provider} at \
-         POST /webhooks/{provider}; flows from {}; {queue}",
+        "payhost serve: listening on http://{address}; webhooks at {paths}; flows from {}; \
+         {queue}",
         options.host.flows_dir.display()
     );
     ready(address);
@@ -361,14 +337,14 @@ async fn handle(request: Request<Incoming>, shared: &Shared, peer: SocketAddr) -
         (&Method::GET, "/healthz") => reply(StatusCode::OK, "ok\n"),
         (method, path) if path.starts_with("/webhooks/") => {
             let provider = &path["/webhooks/".len()..];
-            if provider != shared.provider {
+            let Some(receiver) = shared.receivers.get(provider) else {
                 tracing::warn!(%peer, path, "webhook refused: no provider here by that name");
                 shared.counts.refused.fetch_add(1, Ordering::Relaxed);
                 return reply(
                     StatusCode::NOT_FOUND,
                     "no webhooks for this provider here\n",
                 );
-            }
+            };
             if method != Method::POST {
                 let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "use POST\n");
                 response.headers_mut().insert(
@@ -377,7 +353,7 @@ async fn handle(request: Request<Incoming>, shared: &Shared, peer: SocketAddr) -
                 );
                 return response;
             }
-            let response = receive(request, shared, peer).await;
+            let response = receive(request, shared, provider, receiver, peer).await;
             if !response.status().is_success() {
                 shared.counts.refused.fetch_add(1, Ordering::Relaxed);
             }
@@ -388,8 +364,13 @@ async fn handle(request: Request<Incoming>, shared: &Shared, peer: SocketAddr) -
 }
 
 /// One delivery: read, verify, accept.
-async fn receive(request: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
-    let provider = &shared.provider;
+async fn receive(
+    request: Request<Incoming>,
+    shared: &Shared,
+    provider: &str,
+    receiver: &Receiver,
+    peer: SocketAddr,
+) -> Response<Body> {
     let limits = &shared.limits;
     let (parts, body) = request.into_parts();
     let declared = parts
@@ -451,7 +432,7 @@ async fn receive(request: Request<Incoming>, shared: &Shared, peer: SocketAddr) 
         },
         reply: tx,
     };
-    if shared.verifier.try_send(delivery).is_err() {
+    if receiver.verifier.try_send(delivery).is_err() {
         tracing::warn!(%peer, provider, "webhook not processed: the webhook threads are behind");
         return reply(StatusCode::SERVICE_UNAVAILABLE, "busy, retry later\n");
     }
@@ -493,8 +474,8 @@ async fn receive(request: Request<Incoming>, shared: &Shared, peer: SocketAddr) 
                     accepted.duplicates
                 );
             }
-            let mut response = reply(StatusCode::OK, shared.accept_body.clone());
-            if shared.accept_body.is_empty() {
+            let mut response = reply(StatusCode::OK, receiver.accept_body.clone());
+            if receiver.accept_body.is_empty() {
                 response.headers_mut().remove(hyper::header::CONTENT_TYPE);
             }
             response
@@ -553,6 +534,75 @@ async fn accept(sink: &Sink, jobs: Vec<EventJob>) -> Result<Accepted, String> {
             Ok(accepted)
         }
     }
+}
+
+/// The webhook paths this server has: one per loaded provider that declares
+/// webhooks and has its signing key. With one plugin loaded, a missing
+/// scheme or key is an error; with several, such a provider is left out
+/// (and said so), and it is an error only if none is left.
+fn receivers(
+    host: &Host,
+    limits: &ServeLimits,
+    worker_id: &str,
+) -> anyhow::Result<HashMap<String, Receiver>> {
+    let single = host.providers().len() == 1;
+    let mut receivers = HashMap::new();
+    let mut skipped = Vec::new();
+    for dispatcher in host.providers().iter() {
+        let info = dispatcher.plugin.info();
+        let provider = info.name.as_str();
+        let Some(scheme) = &info.webhooks else {
+            skipped.push(format!(
+                "plugin `{provider}` ({}) declares no webhooks",
+                dispatcher.plugin.path().display()
+            ));
+            continue;
+        };
+        let source = dispatcher.settings.secret_source(&scheme.secret);
+        let key = match dispatcher.settings.secret(&scheme.secret) {
+            Some(secret) => SigningKey::decode(secret, scheme.key_encoding, source)
+                .map_err(anyhow::Error::msg)?,
+            None => {
+                skipped.push(format!(
+                    "payhost serve needs the webhook signing key of plugin `{provider}` (its \
+                     setting `{}`): set {source} or put it in a --settings file",
+                    scheme.secret
+                ));
+                continue;
+            }
+        };
+        let verifier = start_verifiers(
+            &dispatcher.plugin,
+            Arc::new(key),
+            limits,
+            provider,
+            worker_id,
+        )
+        .context("cannot start the webhook threads")?;
+        receivers.insert(
+            provider.to_string(),
+            Receiver {
+                accept_body: Bytes::from(scheme.accept_body.clone()),
+                verifier,
+            },
+        );
+    }
+    if single || receivers.is_empty() {
+        if let Some(why) = skipped.first() {
+            anyhow::bail!(
+                "{why}{}",
+                if single {
+                    ""
+                } else {
+                    ": no loaded plugin can receive webhooks"
+                }
+            );
+        }
+    }
+    for why in skipped {
+        eprintln!("payhost serve: no webhook path for it: {why}");
+    }
+    Ok(receivers)
 }
 
 /// Starts the webhook threads; each owns a plugin instance.

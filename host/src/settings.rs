@@ -15,7 +15,10 @@
 //!    `{"merchant_account": "ACME", "api_key": "..."}`;
 //!
 //! and then the plugin's declared default. A name the plugin does not
-//! declare is an error wherever it appears, naming the declared ones.
+//! declare is an error wherever it appears, naming the declared ones. A name
+//! may be qualified with its provider (`adyen.merchant_account=ACME`); with
+//! several plugins loaded, an unqualified name goes to every provider that
+//! declares it.
 //!
 //! [`Settings::resolve`] splits the result: non-secret values go to the
 //! plugin (`configure`), secrets stay here as [`Secret`]s and leave the host
@@ -37,6 +40,47 @@ pub struct SettingsSource {
     pub file: Option<PathBuf>,
     /// `--secret-env VAR`: the variable of the auth scheme's primary secret.
     pub secret_env: Option<String>,
+    /// Whether other providers read the same source (several plugins
+    /// loaded): then a name qualified with another provider
+    /// (`adyen.merchant_account`), or an unqualified one this provider does
+    /// not declare, is theirs, not an error (the host checks that every name
+    /// belongs to some provider).
+    pub shared: bool,
+}
+
+/// Splits `provider.name` into its parts; `None` for an unqualified name.
+pub fn qualified(name: &str) -> Option<(&str, &str)> {
+    name.split_once('.')
+}
+
+/// The entries of `entries` meant for provider `info`: qualified with its
+/// name (the qualifier dropped), or unqualified. An entry for another
+/// provider, or an unqualified name `info` does not declare, is an error
+/// unless the source is `shared`.
+fn for_provider(
+    info: &wit::ProviderInfo,
+    entries: &[(String, String)],
+    shared: bool,
+    whence: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let mut mine = Vec::new();
+    for (name, value) in entries {
+        match qualified(name) {
+            Some((provider, name)) if provider == info.name => {
+                mine.push((name.to_string(), value.clone()))
+            }
+            Some(_) if shared => {}
+            Some((provider, _)) => {
+                return Err(format!(
+                    "{whence}: `{name}` is for provider `{provider}`, but the loaded plugin is                      `{}`",
+                    info.name
+                ));
+            }
+            None if shared && !info.settings.iter().any(|s| s.name == *name) => {}
+            None => mine.push((name.clone(), value.clone())),
+        }
+    }
+    Ok(mine)
 }
 
 /// Parses one `--set` argument.
@@ -75,7 +119,8 @@ impl Settings {
                 .find(|s| s.name == name)
                 .ok_or_else(|| unknown(info, name, whence))
         };
-        for (name, _) in &source.set {
+        let set = for_provider(info, &source.set, source.shared, "--set")?;
+        for (name, _) in &set {
             if declared(name, "--set")?.secret {
                 return Err(format!(
                     "--set {name}=...: `{name}` is a secret; give it in {} or the settings file, \
@@ -85,7 +130,12 @@ impl Settings {
             }
         }
         let file = match &source.file {
-            Some(path) => read_file(path)?,
+            Some(path) => for_provider(
+                info,
+                &read_file(path)?,
+                source.shared,
+                &format!("the settings file {}", path.display()),
+            )?,
             None => Vec::new(),
         };
         for (name, _) in &file {
@@ -103,8 +153,7 @@ impl Settings {
                 (Some(var), Some(p)) if p == name => var.clone(),
                 _ => env_name(&info.name, name),
             };
-            let value = source
-                .set
+            let value = set
                 .iter()
                 .rev()
                 .find(|(n, _)| n == name)
@@ -196,6 +245,27 @@ fn display(path: &Option<PathBuf>) -> String {
     path.as_deref()
         .map(|p| p.display().to_string())
         .unwrap_or_default()
+}
+
+/// The names in `source` (its `--set` and file entries) that none of
+/// `providers` declares, for the error a shared source gets.
+pub fn unclaimed(
+    providers: &[&wit::ProviderInfo],
+    source: &SettingsSource,
+) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = source.set.iter().map(|(n, _)| n.clone()).collect();
+    if let Some(path) = &source.file {
+        names.extend(read_file(path)?.into_iter().map(|(n, _)| n));
+    }
+    Ok(names
+        .into_iter()
+        .filter(|name| {
+            !providers.iter().any(|info| {
+                let (provider, name) = qualified(name).unwrap_or((info.name.as_str(), name));
+                provider == info.name && info.settings.iter().any(|s| s.name == name)
+            })
+        })
+        .collect())
 }
 
 /// Reads a settings file: one JSON object whose values are strings.

@@ -100,9 +100,14 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
         rq::redacted_url(&options.redis.url)
     );
     let sender = host.flows().clone();
-    let result = host
-        .runtime()
-        .block_on(consume(reader, writer, sender, &options, consumer));
+    let providers: Arc<[String]> = host
+        .providers()
+        .iter()
+        .map(|d| d.plugin.name().to_string())
+        .collect();
+    let result = host.runtime().block_on(consume(
+        reader, writer, sender, providers, &options, consumer,
+    ));
     host.shutdown(true);
     result
 }
@@ -112,6 +117,7 @@ async fn consume(
     mut reader: ConnectionManager,
     writer: ConnectionManager,
     pool: WorkSender,
+    providers: Arc<[String]>,
     options: &WorkerOptions,
     consumer: String,
 ) -> anyhow::Result<()> {
@@ -143,6 +149,7 @@ async fn consume(
     let ctx = JobContext {
         store: store.clone(),
         pool,
+        providers,
         options: options.clone(),
         consumer: consumer.clone(),
         settled: settled_tx,
@@ -362,6 +369,8 @@ pub(crate) async fn shutdown_signal() {
 struct JobContext {
     store: JobStore,
     pool: WorkSender,
+    /// The providers this worker has plugins for.
+    providers: Arc<[String]>,
     options: WorkerOptions,
     consumer: String,
     settled: mpsc::UnboundedSender<String>,
@@ -424,6 +433,17 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
         &started,
         ctx.options.redis.job_key.as_ref(),
     ) {
+        Ok(job) if !ctx.providers.contains(&job.caller_id) => {
+            let reason = format!(
+                "refused: the job is provider {:?}'s, and this worker has plugins for: {}",
+                job.caller_id,
+                ctx.providers.join(", ")
+            );
+            tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
+            return store
+                .dead_letter(worker_id, &job_id, &entry.id, &reason)
+                .await;
+        }
         Ok(job) => job,
         Err(reason) => {
             tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");

@@ -35,7 +35,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::flow::{FlowJob, FlowRunner, ScriptLimits, classify, classify_parsed};
 use crate::http::{Finished, OutcomeSink};
 use crate::ledger::{Event, Token};
-use crate::script_api::{Dispatcher, ScriptHost};
+use crate::script_api::{Providers, ScriptHost};
 
 /// What a flow thread is asked to do.
 pub enum Work {
@@ -98,7 +98,7 @@ pub struct FlowPool {
 /// What every flow thread is built from.
 #[derive(Clone)]
 pub struct FlowSetup {
-    pub dispatcher: Dispatcher,
+    pub providers: Providers,
     pub flows_dir: PathBuf,
     pub limits: ScriptLimits,
     pub placement: Placement,
@@ -142,8 +142,7 @@ impl FlowPool {
 }
 
 fn work(rx: Receiver<Work>, setup: FlowSetup) {
-    let caller_id = setup.dispatcher.plugin.name().to_string();
-    let host = match ScriptHost::new(setup.dispatcher) {
+    let host = match ScriptHost::new(setup.providers) {
         Ok(host) => host,
         Err(err) => {
             tracing::error!("a flow thread could not start: {err}");
@@ -155,15 +154,19 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
         match message {
             Work::Outcome(finished) => {
                 finished.token.report(Event::FlowQueued);
+                // The flow belongs to the provider the request went to.
+                let provider = finished.route.provider;
+                let host = runner.host().clone();
+                let caller_id = host.providers().get(provider).plugin.name();
                 match &setup.placement {
                     Placement::Local => {
                         let (job, value) =
-                            classify_parsed(&mut runner.host().instance(), &caller_id, &finished);
+                            classify_parsed(&mut host.instance(provider), caller_id, &finished);
                         let _ = runner.run_with_value(&job, Some(value), &finished.token);
                         // `finished` (and its backlog place) goes now.
                     }
                     Placement::Redis(publisher) => {
-                        let job = classify(&mut runner.host().instance(), &caller_id, &finished);
+                        let job = classify(&mut host.instance(provider), caller_id, &finished);
                         let Finished { token, backlog, .. } = *finished;
                         publisher.publish(job, token, backlog);
                     }
