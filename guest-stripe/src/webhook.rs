@@ -151,7 +151,7 @@ pub fn parse_signature_header(header: &str) -> Result<SignatureHeader, String> {
 const MAX_STR_DIGITS: usize = 4300;
 
 /// Python's `int(text)` for a `str` (base 10), as CPython 3.11 reads it:
-/// surrounding whitespace (Python's `str.isspace`) stripped, an optional
+/// surrounding whitespace ([`python_isspace`]) stripped, an optional
 /// `+` or `-`, then decimal digits (any Unicode decimal digit, as
 /// `unicodedata.decimal` gives them) with single `_` between digits, at most
 /// 4300 digits. Returns the value as `%d` writes it (no leading zeros, no
@@ -205,11 +205,15 @@ pub fn python_int(text: &str) -> Option<(String, i64)> {
     Some((text, saturated))
 }
 
-/// Python's `str.isspace` for one character: Unicode `White_Space` (Rust's
-/// `char::is_whitespace`) plus the four information separators U+001C to
-/// U+001F (bidirectional class B or S), checked against CPython 3.11.
+/// The whitespace `int()` strips, as CPython 3.11 reads it: ASCII space,
+/// `\t`, `\n`, `\v`, `\f`, `\r`, and every non-ASCII character
+/// `str.isspace` accepts (U+0085, U+00A0, U+1680, U+2000 to U+200A, U+2028,
+/// U+2029, U+202F, U+205F, U+3000). That is exactly Unicode `White_Space`,
+/// Rust's `char::is_whitespace`; the ASCII separators U+001C to U+001F, which
+/// `str.isspace` accepts, are not stripped by `int()` (checked against
+/// CPython 3.11).
 fn python_isspace(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+    c.is_whitespace()
 }
 
 /// The first code point of every run of ten Unicode decimal digits (general
@@ -401,7 +405,7 @@ mod tests {
             ("0_0", "0", 0),
             ("1_700_000_000", "1700000000", 1_700_000_000),
             (" \t12\n", "12", 12),
-            ("\u{1c}12\u{3000}", "12", 12),
+            ("\u{85}12\u{3000}", "12", 12),
             ("-5", "-5", -5),
             ("\u{663}\u{661}", "31", 31), // Arabic-Indic digits
             ("\u{ff11}2", "12", 12),      // a fullwidth digit
@@ -417,9 +421,23 @@ mod tests {
             );
         }
         for bad in [
-            "", " ", "+", "-", "_1", "1_", "1__0", "- 1", "+-1", "1 2", "1.0", "1e3", "0x10",
-            "\u{b2}",   // superscript two: numeric, not decimal
-            "\u{2167}", // roman numeral: numeric, not decimal
+            "",
+            " ",
+            "+",
+            "-",
+            "_1",
+            "1_",
+            "1__0",
+            "- 1",
+            "+-1",
+            "1 2",
+            "1.0",
+            "1e3",
+            "0x10",
+            "\u{1c}1",   // str.isspace, but int() does not strip it
+            "\u{200b}1", // zero-width space: not whitespace
+            "\u{b2}",    // superscript two: numeric, not decimal
+            "\u{2167}",  // roman numeral: numeric, not decimal
         ] {
             assert_eq!(python_int(bad), None, "{bad:?}");
         }

@@ -331,7 +331,7 @@ fn a_contract_0_1_component_is_refused_with_what_to_rebuild_against() {
     assert!(out.stderr.contains("contract version 0.1.0"), "{out}");
     assert!(
         out.stderr
-            .contains("rebuild the plugin against payhost:plugin@0.2.0"),
+            .contains("rebuild the plugin against payhost:plugin@0.3.0"),
         "{out}"
     );
 }
@@ -427,7 +427,7 @@ fn plugin_check_fails_hostile_plugins_with_the_reason() {
         ("plain-http", "not https"),
         (
             "contract-0.1",
-            "rebuild the plugin against payhost:plugin@0.2.0",
+            "rebuild the plugin against payhost:plugin@0.3.0",
         ),
     ] {
         let out = plugin_cmd(&["check"], plugin);

@@ -200,15 +200,15 @@ fn files_that_are_not_this_contract_are_refused_at_load() {
     let err = load_error(&payhost_e2e::plugin("other-world"));
     assert!(err.contains("other-world.wasm"), "{err}");
     assert!(
-        err.contains("does not export payhost:plugin/provider@0.2.0"),
+        err.contains("does not export payhost:plugin/provider@0.3.0"),
         "{err}"
     );
     assert!(err.contains("acme:other/greeter"), "{err}");
 
     let err = load_error(&payhost_e2e::plugin("future-version"));
     assert!(err.contains("future-version.wasm"), "{err}");
-    assert!(err.contains("contract version 0.3.0"), "{err}");
-    assert!(err.contains("this host speaks version 0.2.0"), "{err}");
+    assert!(err.contains("contract version 0.4.0"), "{err}");
+    assert!(err.contains("this host speaks version 0.3.0"), "{err}");
 
     let err = load_error(&dir.path().join("missing.wasm"));
     assert!(

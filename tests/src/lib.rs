@@ -30,6 +30,7 @@ mod redis_dump;
 pub mod scenario;
 mod servers;
 pub mod stub;
+mod webhook_oracle;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -42,6 +43,7 @@ pub use http::{HttpResponse, http_request};
 pub use prism::{PrismServer, adyen_spec};
 pub use redis_dump::redis_dump;
 pub use servers::{LocalStripe, RedisServer, StatefulMock};
+pub use webhook_oracle::webhook_oracle;
 
 /// A plain connection to a test's redis-server, to set up or inspect keys.
 pub fn redis_conn(url: &str) -> redis::Connection {
