@@ -167,15 +167,7 @@ struct JobSelection {
 impl JobSelection {
     fn selection(self) -> anyhow::Result<payhost::queue::status::Selection> {
         use payhost::queue::status::Selection;
-        let check = |what: &str, id: &str| {
-            if payhost::queue::keys::is_valid_worker_id(id) {
-                Ok(())
-            } else {
-                Err(anyhow!(
-                    "{what} {id:?}: ids only hold letters, digits, '-', '_' and '.'"
-                ))
-            }
-        };
+        let check = check_id;
         Ok(match (self.run, self.worker_id) {
             (Some(run), _) => {
                 check("--run", &run)?;
@@ -568,12 +560,33 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Worker, run and job ids become part of Redis key names: `--flag id` must
+/// be one (see `payhost::queue::keys::is_valid_worker_id`).
+fn check_id(flag: &str, id: &str) -> anyhow::Result<()> {
+    if payhost::queue::keys::is_valid_worker_id(id) {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "{flag} {id:?}: ids only hold letters, digits, '-', '_' and '.'"
+        ))
+    }
+}
+
 /// `payhost jobs`: one view, or one replay/purge, printed as text or JSON.
 fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
     use payhost::queue::status::{self, Action};
     let url = args
         .redis
         .ok_or_else(|| anyhow!("payhost jobs needs --redis URL (or PAYHOST_REDIS)"))?;
+    for (flag, id) in [
+        ("--job", &args.job),
+        ("--run", &args.run),
+        ("--worker-id", &args.worker_id),
+    ] {
+        if let Some(id) = id {
+            check_id(flag, id)?;
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

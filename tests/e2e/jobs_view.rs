@@ -295,6 +295,10 @@ fn replay_and_purge_say_what_they_need() {
         (vec!["replay", "--worker-id", WORKER], "--all"),
         (vec!["purge", "--all"], "--worker-id"),
         (vec!["replay", "--job", "a:b"], "--job \"a:b\""),
+        (
+            vec!["--run", "payhost:workers"],
+            "--run \"payhost:workers\"",
+        ),
         (vec!["--job", "nope"], "no job nope"),
         (vec!["--run", "nope"], "no run nope"),
     ] {
