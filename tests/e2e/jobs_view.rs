@@ -314,3 +314,90 @@ fn replay_and_purge_say_what_they_need() {
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["skipped"][0]["status"], "gone");
 }
+
+#[test]
+fn replay_removes_only_the_jobs_own_dead_letter_and_a_signed_job_still_verifies() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new().with_env("PAYHOST_E2E_JOB_KEY", "jk_jobs_view_5150");
+    let key = ["--job-key-env", "PAYHOST_E2E_JOB_KEY"];
+    s.flow("new_create_customer_response", r#"throw "boom";"#);
+    let mut broken = s.worker(
+        &url,
+        WORKER,
+        &stub.base_url(),
+        &[key[0], key[1], "--max-deliveries", "1"],
+    );
+    s.script(&format!(
+        r#"for i in 0..2 {{ new_customer().email(`k${{i}}@example.com`).create_async("{WORKER}", "ctx"); }}"#
+    ));
+    let mut run = s.command_redis(&stub.base_url(), &url);
+    run.args(key).arg("--detach");
+    run_command(run).assert_success();
+    wait_for(&url, &["--dead"], "2 dead letters", |v| {
+        v["dead_letters"].as_array().unwrap().len() == 2
+    });
+    let mut ids: Vec<String> = dead_letters(&url)
+        .iter()
+        .map(|l| l["job_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let (first, second) = (ids[0].clone(), ids[1].clone());
+
+    // A stale duplicate entry naming the first job is refused: its letter
+    // names the job but is not the job's own.
+    let mut conn = redis_conn(&url);
+    let _: String = redis::cmd("XADD")
+        .arg(format!("payhost:stream:{WORKER}"))
+        .arg("*")
+        .arg("job_id")
+        .arg(&first)
+        .query(&mut conn)
+        .unwrap();
+    wait_for(&url, &["--dead"], "the duplicate's letter", |v| {
+        v["dead_letters"].as_array().unwrap().len() == 3
+    });
+    let duplicate = dead_letters(&url)
+        .into_iter()
+        .find(|l| l["job_id"] == first.as_str() && l["dead_job"] == false)
+        .expect("the duplicate's letter is listed as not the job's own");
+    broken.terminate();
+    // The second job's record as written before records named their
+    // letter: its letter is found by its entry.
+    let _: i64 = redis::cmd("HDEL")
+        .arg(format!("payhost:job:{second}"))
+        .arg("dead_entry")
+        .query(&mut conn)
+        .unwrap();
+
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
+    let mut fixed = s.worker(&url, WORKER, &stub.base_url(), &key);
+    let replayed = jobs_json(&url, &["replay", "--job", &first, "--job", &second]);
+    assert_eq!(job_ids(&replayed), [first.clone(), second.clone()]);
+    for id in [&first, &second] {
+        wait_for(&url, &["--job", id], "the job done", |v| {
+            v["status"] == "done"
+        });
+    }
+    let left = dead_letters(&url);
+    assert_eq!(left.len(), 1, "{left:#?}");
+    assert_eq!(left[0]["letter_id"], duplicate["letter_id"]);
+    assert_eq!(left[0]["replayable"], false);
+
+    let purged = jobs_json(&url, &["purge", "--worker-id", WORKER, "--all"]);
+    assert_eq!(job_ids(&purged), Vec::<String>::new());
+    assert_eq!(purged["other_letters"], 1);
+    assert_eq!(purged["other_letters_removed"], true);
+    assert_eq!(dead_letters(&url), Vec::<Value>::new());
+    fixed.terminate();
+    assert_eq!(
+        fixed.stdout().matches("ran obj_").count(),
+        2,
+        "{}",
+        fixed.stderr()
+    );
+}
