@@ -165,8 +165,8 @@ struct JobSelection {
 }
 
 impl JobSelection {
-    fn selection(self) -> anyhow::Result<payhost::queue::status::Selection> {
-        use payhost::queue::status::Selection;
+    fn selection(self) -> anyhow::Result<payhost::queue::replay::Selection> {
+        use payhost::queue::replay::Selection;
         let check = check_id;
         Ok(match (self.run, self.worker_id) {
             (Some(run), _) => {
@@ -574,7 +574,8 @@ fn check_id(flag: &str, id: &str) -> anyhow::Result<()> {
 
 /// `payhost jobs`: one view, or one replay/purge, printed as text or JSON.
 fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
-    use payhost::queue::status::{self, Action};
+    use payhost::queue::replay::{self, Action};
+    use payhost::queue::{status, view};
     let url = args
         .redis
         .ok_or_else(|| anyhow!("payhost jobs needs --redis URL (or PAYHOST_REDIS)"))?;
@@ -606,23 +607,23 @@ fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
                 JobsAction::Purge(s) => (Action::Purge, s.selection()?),
             };
             let store = payhost::queue::jobs::JobStore::new(conn.clone());
-            let report = status::act(&store, &mut conn, action, &selection).await?;
-            print(&report, status::render_action(&report))?;
+            let report = replay::act(&store, &mut conn, action, &selection).await?;
+            print(&report, replay::render_action(&report))?;
         } else if let Some(job_id) = &args.job {
-            let job = status::job_detail(&mut conn, job_id).await?.ok_or_else(|| {
+            let job = view::job_detail(&mut conn, job_id).await?.ok_or_else(|| {
                 anyhow!("no job {job_id} in Redis (purged, expired after the retention, or never queued)")
             })?;
-            print(&job, status::render_job(&job))?;
+            print(&job, view::render_job(&job))?;
         } else if let Some(run_id) = &args.run {
-            let run = status::run_view(&mut conn, run_id).await?.ok_or_else(|| {
+            let run = view::run_view(&mut conn, run_id).await?.ok_or_else(|| {
                 anyhow!("no run {run_id} in Redis (it queued no job, or its job set expired after the retention)")
             })?;
-            print(&run, status::render_run(&run))?;
+            print(&run, view::render_run(&run))?;
         } else if args.dead {
             let list =
-                status::dead_letters(&mut conn, args.worker_id.as_deref(), Some(args.limit))
+                view::dead_letters(&mut conn, args.worker_id.as_deref(), Some(args.limit.max(1)))
                     .await?;
-            print(&list, status::render_dead(&list))?;
+            print(&list, view::render_dead(&list))?;
         } else {
             let workers =
                 status::report(&mut conn, args.worker_id.as_deref(), args.failures).await?;
