@@ -261,7 +261,8 @@ fn dead_jobs_are_listed_replayed_to_done_after_a_fix_and_purged() {
     let run = wait_for(&url, &["--run", &run_b], "run B done", |v| {
         v["counts"]["done"] == 1
     });
-    assert_eq!(run["total"], 1, "the purged job left its run: {run:#}");
+    assert_eq!(run["total"], 2, "{run:#}");
+    assert_eq!(run["counts"]["gone"], 1, "the purged job is gone: {run:#}");
 
     // Purge what is left of the worker id's dead letters.
     let text = jobs(&url, &["purge", "--worker-id", WORKER, "--all"]);
@@ -399,5 +400,42 @@ fn replay_removes_only_the_jobs_own_dead_letter_and_a_signed_job_still_verifies(
         2,
         "{}",
         fixed.stderr()
+    );
+}
+
+#[test]
+fn a_followed_run_whose_job_record_is_gone_ends_instead_of_waiting_for_it() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow("new_create_customer_response", "print(`ran`);");
+    s.script(&format!(
+        r#"new_customer().email("g@example.com").create_async("{WORKER}", "ctx");"#
+    ));
+    // No worker: the job stays queued while `payhost run` follows it, until
+    // its record disappears (as a purge or the retention removes it).
+    let run = s.command_redis(&stub.base_url(), &url);
+    let run = std::thread::spawn(move || run_command(run));
+    let mut conn = redis_conn(&url);
+    let start = Instant::now();
+    let job_key = loop {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("payhost:job:*")
+            .query(&mut conn)
+            .unwrap();
+        if let Some(key) = keys.into_iter().next() {
+            break key;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no job queued");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _: i64 = redis::cmd("DEL").arg(&job_key).query(&mut conn).unwrap();
+    let out = run.join().unwrap();
+    assert!(!out.status.success(), "{out}");
+    assert!(
+        out.summary()
+            .contains("1 flow jobs via Redis (0 done, 1 dead, 0 redelivered)"),
+        "{out}"
     );
 }

@@ -425,20 +425,19 @@ end
 return {'replayed', entry, tonumber(r[7]) or 0}
 "#;
 
-/// KEYS: job, dead, counts[, run set]. ARGV: job_id, worker_id, run_id.
-/// Deletes a `dead` record and its dead letter, takes it out of its run's
-/// set and moves the count from `dead` to `purged`.
+/// KEYS: job, dead, counts. ARGV: job_id, worker_id, run_id.
+/// Deletes a `dead` record and its dead letter and moves the count from
+/// `dead` to `purged`. The job id stays in its run's set: a `payhost run`
+/// following the run counts a member without a record as finished (it can
+/// never run again), and `payhost jobs --run` lists it as `gone`.
 /// Returns {'purged'} or a [`OPERATOR`] refusal.
 const PURGE: &str = r#"
-local more = {{KEYS[3], 'hash'}}
-if KEYS[4] then table.insert(more, {KEYS[4], 'set'}) end
-local stop, r = dead_job(more)
+local stop, r = dead_job({{KEYS[3], 'hash'}})
 if stop then return stop end
 local letter = own_letter(r[4], r[5])
 if letter then redis.call('XDEL', KEYS[2], letter) end
 redis.call('DEL', KEYS[1])
 move(KEYS[3], 'dead', 'purged')
-if KEYS[4] then redis.call('SREM', KEYS[4], ARGV[1]) end
 return {'purged'}
 "#;
 
@@ -910,14 +909,11 @@ impl JobStore {
                     vec![job_id, &worker_id, &run_id, &now, &retention],
                 ),
                 Operation::Purge => (
-                    [
+                    vec![
                         keys::job(job_id),
                         keys::dead(&worker_id),
                         keys::counts(&worker_id),
-                    ]
-                    .into_iter()
-                    .chain(run_set)
-                    .collect(),
+                    ],
                     vec![job_id, &worker_id, &run_id],
                 ),
             };

@@ -110,7 +110,11 @@ async fn poll(
         }
         let rows: Vec<(Option<String>, Option<u64>)> = pipe.query_async(conn).await?;
         for (id, (state, attempts)) in open.iter().zip(rows) {
-            let state = state.unwrap_or_default();
+            // A member without a record was purged (it was dead) or expired:
+            // it can never run again, so it counts as finished, with the
+            // dead. (Enqueue writes the record and the set in one script, so
+            // a member never lacks its record before it ran.)
+            let state = state.unwrap_or_else(|| status::DEAD.to_string());
             if status::is_terminal(&state) {
                 terminal.insert((*id).clone(), (state, attempts.unwrap_or(1)));
             }

@@ -201,7 +201,7 @@ pub struct JobRow {
     pub job_id: String,
     pub worker_id: String,
     pub flow: String,
-    /// The record's status, or `expired` when the record is gone.
+    /// The record's status, or `gone` when the record was purged or expired.
     pub status: String,
     pub attempts: u64,
     pub last_error: Option<String>,
@@ -220,8 +220,9 @@ pub struct RunView {
     pub jobs: Vec<JobRow>,
 }
 
-/// The status shown for a job of a run whose record expired.
-pub const EXPIRED: &str = "expired";
+/// The status shown for a job of a run whose record is gone: purged, or
+/// expired after the retention.
+pub const GONE: &str = "gone";
 
 type RowFields = (
     Option<String>,
@@ -265,7 +266,7 @@ pub async fn run_view(
                     job_id,
                     worker_id: worker_id.unwrap_or_default(),
                     flow: flow.unwrap_or_default(),
-                    status: state.unwrap_or_else(|| EXPIRED.into()),
+                    status: state.unwrap_or_else(|| GONE.into()),
                     attempts: attempts.unwrap_or(0),
                     last_error: last_error.filter(|e| !e.is_empty()),
                     created_at,
@@ -477,7 +478,7 @@ pub fn render_dead(list: &DeadList) -> String {
             (Some(job_id), false) => format!(
                 "{job_id}  (entry {} only; job {}; not replayable)",
                 letter.entry.as_deref().unwrap_or("-"),
-                letter.status.as_deref().unwrap_or(EXPIRED),
+                letter.status.as_deref().unwrap_or(GONE),
             ),
             (None, _) => format!(
                 "entry {} (no job id; not replayable)",
