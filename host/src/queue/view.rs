@@ -300,6 +300,14 @@ pub fn render_run(run: &RunView) -> String {
         counts.join(", ")
     );
     for job in &run.jobs {
+        if job.status == GONE {
+            let _ = writeln!(
+                out,
+                "  {}  {GONE:<8} (record purged, or expired after the retention)",
+                job.job_id
+            );
+            continue;
+        }
         let _ = write!(
             out,
             "  {}  {:<8} attempts {}  {}  worker {}",
