@@ -45,7 +45,8 @@ enum Command {
     Worker(WorkerArgs),
     /// Receive the provider's signed webhooks; run a flow per event.
     Serve(ServeArgs),
-    /// Show flow job counts and recent failures in Redis.
+    /// Show flow jobs in Redis (counts and recent failures, one run, one
+    /// job, the dead letters); replay or purge dead jobs.
     Jobs(JobsArgs),
     /// Inspect a plugin without sending anything.
     #[command(subcommand)]
@@ -102,6 +103,8 @@ struct WorkerArgs {
     queue: RedisArgs,
 }
 
+/// `payhost jobs`: a view (counts by default, or `--run`, `--job`,
+/// `--dead`), or a `replay`/`purge` of dead jobs.
 #[derive(Args)]
 struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (the bound address is
@@ -141,19 +144,88 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct JobsArgs {
+    #[command(subcommand)]
+    action: Option<JobsAction>,
     /// Redis URL.
-    #[arg(long, env = "PAYHOST_REDIS")]
-    redis: String,
+    #[arg(long, env = "PAYHOST_REDIS", global = true)]
+    redis: Option<String>,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    json: bool,
     /// Only this worker id [default: every worker id seen].
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["run", "job"])]
     worker_id: Option<String>,
     /// How many recent failures to list per worker id.
     #[arg(long, default_value_t = 10)]
     failures: usize,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    /// Show one run's jobs (the id `payhost run --redis` prints).
+    #[arg(long, value_name = "RUN_ID", group = "view")]
+    run: Option<String>,
+    /// Show one job: status, attempts, last error, flow, ids, times, and a
+    /// payload summary (size and top-level keys, never values).
+    #[arg(long, value_name = "JOB_ID", group = "view")]
+    job: Option<String>,
+    /// List dead letters: job id, flow, attempts, last error.
+    #[arg(long, group = "view")]
+    dead: bool,
+    /// With --dead: the newest letters shown per worker id.
+    #[arg(long, default_value_t = 100, requires = "dead")]
+    limit: usize,
+}
+
+#[derive(Subcommand)]
+enum JobsAction {
+    /// Re-queue dead jobs (attempts start again from 0) and print what was
+    /// replayed; jobs that are not dead are left alone.
+    Replay(JobSelection),
+    /// Delete dead jobs (record and dead letter) and print what was purged;
+    /// jobs that are not dead are left alone.
+    Purge(JobSelection),
+}
+
+/// Which dead jobs: by id, a run's, or every one of a worker id.
+#[derive(Args)]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["jobs", "run", "all"])))]
+struct JobSelection {
+    /// This job (repeatable).
+    #[arg(long = "job", value_name = "JOB_ID", conflicts_with_all = ["run", "all"])]
+    jobs: Vec<String>,
+    /// The dead jobs of this run.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "all")]
+    run: Option<String>,
+    /// Every dead letter of --worker-id (with purge, also letters of
+    /// refused entries and expired records).
+    #[arg(long, requires = "worker_id")]
+    all: bool,
+    /// The worker id for --all.
+    #[arg(long, requires = "all")]
+    worker_id: Option<String>,
+}
+
+impl JobSelection {
+    fn selection(self) -> anyhow::Result<payhost::queue::replay::Selection> {
+        use payhost::queue::replay::Selection;
+        let check = check_id;
+        Ok(match (self.run, self.worker_id) {
+            (Some(run), _) => {
+                check("--run", &run)?;
+                Selection::Run(run)
+            }
+            (None, Some(worker)) => {
+                check("--worker-id", &worker)?;
+                Selection::Worker(worker)
+            }
+            (None, None) => {
+                for id in &self.jobs {
+                    check("--job", id)?;
+                }
+                Selection::Jobs(self.jobs)
+            }
+        })
+    }
 }
 
 /// Where a provider's settings come from, for every command that loads a
@@ -513,28 +585,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Jobs(args) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let workers = runtime.block_on(async {
-                let mut conn = payhost::queue::redis::connect(&args.redis).await?;
-                anyhow::Ok(
-                    payhost::queue::status::report(
-                        &mut conn,
-                        args.worker_id.as_deref(),
-                        args.failures,
-                    )
-                    .await?,
-                )
-            })?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&workers)?);
-            } else {
-                print!("{}", payhost::queue::status::render(&workers));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Jobs(args) => jobs(args),
         Command::Plugin(PluginCommand::Info { path, json, plugin }) => {
             let plugin = plugin.load(&path)?;
             if json {
@@ -596,5 +647,90 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Worker, run and job ids become part of Redis key names: `--flag id` must
+/// be one (see `payhost::queue::keys::is_valid_worker_id`).
+fn check_id(flag: &str, id: &str) -> anyhow::Result<()> {
+    if payhost::queue::keys::is_valid_worker_id(id) {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "{flag} {id:?}: ids only hold letters, digits, '-', '_' and '.'"
+        ))
+    }
+}
+
+/// `payhost jobs`: one view, or one replay/purge, printed as text or JSON.
+fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
+    use payhost::queue::replay::{self, Action};
+    use payhost::queue::{status, view};
+    let url = args
+        .redis
+        .ok_or_else(|| anyhow!("payhost jobs needs --redis URL (or PAYHOST_REDIS)"))?;
+    for (flag, id) in [
+        ("--job", &args.job),
+        ("--run", &args.run),
+        ("--worker-id", &args.worker_id),
+    ] {
+        if let Some(id) = id {
+            check_id(flag, id)?;
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let print = |value: &dyn ErasedJson, text: String| -> anyhow::Result<()> {
+        if args.json {
+            println!("{}", value.pretty()?);
+        } else {
+            print!("{text}");
+        }
+        Ok(())
+    };
+    runtime.block_on(async {
+        let mut conn = payhost::queue::redis::connect(&url).await?;
+        if let Some(action) = args.action {
+            let (action, selection) = match action {
+                JobsAction::Replay(s) => (Action::Replay, s.selection()?),
+                JobsAction::Purge(s) => (Action::Purge, s.selection()?),
+            };
+            let store = payhost::queue::jobs::JobStore::new(conn.clone());
+            let report = replay::act(&store, &mut conn, action, &selection).await?;
+            print(&report, replay::render_action(&report))?;
+        } else if let Some(job_id) = &args.job {
+            let job = view::job_detail(&mut conn, job_id).await?.ok_or_else(|| {
+                anyhow!("no job {job_id} in Redis (purged, expired after the retention, or never queued)")
+            })?;
+            print(&job, view::render_job(&job))?;
+        } else if let Some(run_id) = &args.run {
+            let run = view::run_view(&mut conn, run_id).await?.ok_or_else(|| {
+                anyhow!("no run {run_id} in Redis (it queued no job, or its job set expired after the retention)")
+            })?;
+            print(&run, view::render_run(&run))?;
+        } else if args.dead {
+            let list =
+                view::dead_letters(&mut conn, args.worker_id.as_deref(), Some(args.limit.max(1)))
+                    .await?;
+            print(&list, view::render_dead(&list))?;
+        } else {
+            let workers =
+                status::report(&mut conn, args.worker_id.as_deref(), args.failures).await?;
+            print(&workers, status::render(&workers))?;
+        }
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Every `payhost jobs` answer is printed by one closure, as pretty JSON or
+/// as its text; the closure takes them through this object-safe trait.
+trait ErasedJson {
+    fn pretty(&self) -> serde_json::Result<String>;
+}
+
+impl<T: serde::Serialize> ErasedJson for T {
+    fn pretty(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
     }
 }

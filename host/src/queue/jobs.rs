@@ -15,7 +15,8 @@
 //!   delivery, carrying only `job_id`. The record says which entry is current,
 //!   so a duplicated or injected entry is recognised and refused.
 //! - `payhost:dead:{worker_id}` (stream): dead letters, `job_id`, `entry`,
-//!   `last_error`.
+//!   `last_error`. A dead record names its own letter (`dead_entry`);
+//!   letters of refused duplicates only name the job.
 //! - `payhost:counts:{worker_id}` (hash), `payhost:failures:{worker_id}`
 //!   (list, the last [`keys::FAILURES_KEPT`] ids), `payhost:workers` (set),
 //!   `payhost:run:{run_id}:jobs` (set).
@@ -26,6 +27,12 @@
 //! `finish` (`done`, or `missing` when no flow file exists), `requeue`
 //! (`failed`: a new entry is added and the old one acknowledged) or
 //! `dead_letter` (`dead`). `start` past `max_deliveries` dead-letters.
+//!
+//! An operator (`payhost jobs replay|purge`) takes a job out of `dead`:
+//! `replay` (`queued` again, on a new entry, with `attempts` back to 0 so it
+//! gets `max_deliveries` starts again; `replays + 1`) or `purge` (record
+//! deleted, counted as `purged`). Both delete the job's own dead letter,
+//! which the record names (`dead_entry`) while it is dead.
 //!
 //! # Guarantees
 //!
@@ -39,7 +46,8 @@
 //! - **Idempotent.** `enqueue` of an existing job id adds nothing. `start`,
 //!   `finish`, `requeue` and `dead_letter` check the record's status and
 //!   current entry id, so a call repeated after a lost reply (or by a second
-//!   worker that also ran a reclaimed job) does not apply twice.
+//!   worker that also ran a reclaimed job) does not apply twice. `replay`
+//!   and `purge` apply to a `dead` job only: repeated, they do nothing.
 //! - **Retention.** A terminal record (`done`, `missing`, `dead`) expires
 //!   after the retention (default 7 days, `--retention`), and so does a
 //!   run's job set after its last job was added. Workers trim their stream
@@ -305,14 +313,19 @@ return 1
 ///   so an injected entry cannot kill someone else's job.
 /// - Otherwise the job becomes `dead`.
 ///
+/// A record that becomes `dead` names its dead letter (`dead_entry`), so
+/// REPLAY and PURGE remove that letter and no other.
+///
 /// Returns 'dead', 'entry' or 'already'.
 const DEAD: &str = r#"
 local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'stream'},
   {KEYS[4], 'hash'}, {KEYS[5], 'list'}})
 if err then return err end
 local function bury()
-  redis.call('XADD', KEYS[3], '*', 'job_id', ARGV[1], 'entry', ARGV[3], 'last_error', ARGV[4])
+  local letter = redis.call('XADD', KEYS[3], '*', 'job_id', ARGV[1], 'entry', ARGV[3],
+    'last_error', ARGV[4])
   redis.call('XACK', KEYS[2], 'workers', ARGV[3])
+  return letter
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'job_id', ARGV[1], 'worker_id', ARGV[2], 'status', 'dead',
@@ -321,7 +334,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   move(KEYS[4], false, 'dead')
   remember_failure(KEYS[5], ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
-  bury()
+  redis.call('HSET', KEYS[1], 'dead_entry', bury())
   return 'dead'
 end
 local r = redis.call('HMGET', KEYS[1], 'worker_id', 'entry', 'status')
@@ -337,8 +350,95 @@ redis.call('HSET', KEYS[1], 'status', 'dead', 'last_error', ARGV[4], 'updated_at
 move(KEYS[4], r[3], 'dead')
 remember_failure(KEYS[5], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-bury()
+redis.call('HSET', KEYS[1], 'dead_entry', bury())
 return 'dead'
+"#;
+
+/// The operator's transitions out of `dead` (REPLAY, PURGE) share this.
+/// KEYS[1] is the job, KEYS[2] the dead-letter stream; ARGV[1] the job id,
+/// ARGV[2] the worker id, ARGV[3] the run id the caller read ('' for none).
+/// Returns nil and the record's fields when the job is this worker id's,
+/// still in that run, and `dead`; otherwise the reply: {'gone'} (no record:
+/// purged, expired or never queued), {'changed'} (the record is not the one
+/// the caller read; read it again), or {'not_dead', status}.
+const OPERATOR: &str = r#"
+local function dead_job(more_keys)
+  local wanted = {{KEYS[1], 'hash'}, {KEYS[2], 'stream'}}
+  for _, k in ipairs(more_keys) do table.insert(wanted, k) end
+  local err = check_types(wanted)
+  if err then return err end
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+  local r = redis.call('HMGET', KEYS[1], 'worker_id', 'run_id', 'status', 'dead_entry', 'entry',
+    'job', 'attempts')
+  if r[1] ~= ARGV[2] or (r[2] or '') ~= ARGV[3] then return {'changed'} end
+  if r[3] ~= 'dead' then return {'not_dead', tostring(r[3])} end
+  return nil, r
+end
+-- The job's own letter in the dead-letter stream: the one the record names
+-- or, for a record dead-lettered before `dead_entry` was kept, the letter
+-- with its job id and current entry (a scan, for those old records only).
+-- Letters of refused duplicates that merely name the job are not its own.
+local function own_letter(named, entry)
+  if named then return named end
+  for _, letter in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
+    local f, job_id, at = letter[2], nil, nil
+    for i = 1, #f, 2 do
+      if f[i] == 'job_id' then job_id = f[i + 1] end
+      if f[i] == 'entry' then at = f[i + 1] end
+    end
+    if job_id == ARGV[1] and at == entry then return letter[1] end
+  end
+  return nil
+end
+"#;
+
+/// KEYS: job, dead, stream, counts[, run set].
+/// ARGV: job_id, worker_id, run_id, now, retention_ms.
+/// `dead` → `queued` on a new stream entry (the record's `entry` moves to
+/// it, so the old entries stay refused), `attempts` back to 0 (the job gets
+/// `max_deliveries` starts again; START would dead-letter it at once
+/// otherwise), `replays + 1`, `replayed_at`; the record loses its TTL (it is
+/// no longer terminal), its dead letter is deleted, counts move `dead` →
+/// `queued`, and the run's set holds the job again for another retention.
+/// `last_error` is kept until the job fails again.
+/// Returns {'replayed', entry, attempts before} or a [`OPERATOR`] refusal,
+/// or {'no_job'} for a record made for a refused entry (nothing to run).
+const REPLAY: &str = r#"
+local more = {{KEYS[3], 'stream'}, {KEYS[4], 'hash'}}
+if KEYS[5] then table.insert(more, {KEYS[5], 'set'}) end
+local stop, r = dead_job(more)
+if stop then return stop end
+if not r[6] or r[6] == '' then return {'no_job'} end
+local letter = own_letter(r[4], r[5])
+local entry = redis.call('XADD', KEYS[3], '*', 'job_id', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'entry', entry,
+  'updated_at', ARGV[4], 'replayed_at', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'replays', 1)
+redis.call('HDEL', KEYS[1], 'dead_entry')
+redis.call('PERSIST', KEYS[1])
+move(KEYS[4], 'dead', 'queued')
+if letter then redis.call('XDEL', KEYS[2], letter) end
+if KEYS[5] then
+  redis.call('SADD', KEYS[5], ARGV[1])
+  redis.call('PEXPIRE', KEYS[5], ARGV[5])
+end
+return {'replayed', entry, tonumber(r[7]) or 0}
+"#;
+
+/// KEYS: job, dead, counts. ARGV: job_id, worker_id, run_id.
+/// Deletes a `dead` record and its dead letter and moves the count from
+/// `dead` to `purged`. The job id stays in its run's set: a `payhost run`
+/// following the run counts a member without a record as finished (it can
+/// never run again), and `payhost jobs --run` lists it as `gone`.
+/// Returns {'purged'} or a [`OPERATOR`] refusal.
+const PURGE: &str = r#"
+local stop, r = dead_job({{KEYS[3], 'hash'}})
+if stop then return stop end
+local letter = own_letter(r[4], r[5])
+if letter then redis.call('XDEL', KEYS[2], letter) end
+redis.call('DEL', KEYS[1])
+move(KEYS[3], 'dead', 'purged')
+return {'purged'}
 "#;
 
 /// KEYS: stream, dead. ARGV: entry, reason.
@@ -413,6 +513,8 @@ struct Scripts {
     reject_entry: Script,
     trim: Script,
     renew: Script,
+    replay: Script,
+    purge: Script,
 }
 
 impl Scripts {
@@ -430,6 +532,8 @@ impl Scripts {
             reject_entry: script(REJECT_ENTRY),
             trim: script(TRIM),
             renew: script(RENEW),
+            replay: script(&format!("{OPERATOR}{REPLAY}")),
+            purge: script(&format!("{OPERATOR}{PURGE}")),
         }
     }
 }
@@ -689,6 +793,165 @@ impl JobStore {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// What an operator's [`JobStore::replay`] or [`JobStore::purge`] did to
+/// one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operated {
+    /// `dead` → `queued` on stream entry `entry`; `attempts` was
+    /// `attempts_before` and is 0 now.
+    Replayed { entry: String, attempts_before: u32 },
+    /// Record and dead letter deleted.
+    Purged,
+    /// Nothing done: the job is in this status, not `dead` (replayed
+    /// already, or it never died).
+    NotDead(String),
+    /// Nothing done: no record (purged, expired after the retention, or
+    /// never queued).
+    Gone,
+    /// Nothing done: the record was made for a refused stream entry and
+    /// holds no job to run.
+    NoJob,
+}
+
+/// Which operator transition [`JobStore::operate`] runs.
+#[derive(Clone, Copy)]
+enum Operation {
+    Replay,
+    Purge,
+}
+
+impl JobStore {
+    /// Re-queues a `dead` job (the `REPLAY` script): a new stream entry,
+    /// attempts back to 0, its dead letter deleted. Any other job is left
+    /// alone and the answer says why, so a repeated replay does nothing.
+    pub async fn replay(&self, job_id: &str) -> Result<Operated, StoreError> {
+        self.operate(job_id, Operation::Replay).await
+    }
+
+    /// Deletes a `dead` job's record and dead letter (the `PURGE` script).
+    /// Any other job is left alone.
+    pub async fn purge(&self, job_id: &str) -> Result<Operated, StoreError> {
+        self.operate(job_id, Operation::Purge).await
+    }
+
+    /// Deletes dead letters by id from `worker_id`'s dead-letter stream:
+    /// letters that are no dead job's own (refused entries, letters whose
+    /// record expired). A dead job's own letter goes only with its job
+    /// ([`JobStore::purge`]). Returns how many were deleted.
+    pub async fn remove_letters(&self, worker_id: &str, ids: &[String]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let dead = keys::dead(worker_id);
+        with_retry(&format!("deleting dead letters from {dead}"), || {
+            let mut conn = self.conn.clone();
+            let mut cmd = redis::cmd("XDEL");
+            cmd.arg(&dead).arg(ids);
+            async move { cmd.query_async(&mut conn).await }
+        })
+        .await
+    }
+
+    /// Reads which worker id and run the job belongs to (the script's keys
+    /// depend on them), then runs the transition; the script checks that
+    /// the record still says so and, if it changed in between, the read is
+    /// done again.
+    async fn operate(&self, job_id: &str, op: Operation) -> Result<Operated, StoreError> {
+        let (name, script) = match op {
+            Operation::Replay => ("replaying", &self.scripts.replay),
+            Operation::Purge => ("purging", &self.scripts.purge),
+        };
+        let what = format!("{name} job {job_id}");
+        if !is_valid_job_id(job_id) {
+            return Err(StoreError(format!(
+                "{what}: job ids only hold letters, digits, '-', '_' and '.'"
+            )));
+        }
+        for _ in 0..3 {
+            let (worker_id, run_id): (Option<String>, Option<String>) = with_retry(&what, || {
+                let mut conn = self.conn.clone();
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(keys::job(job_id))
+                    .arg(keys::field::WORKER_ID)
+                    .arg(keys::field::RUN_ID);
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
+            let Some(worker_id) = worker_id else {
+                return Ok(Operated::Gone);
+            };
+            let run_id = run_id.unwrap_or_default();
+            for (kind, id) in [("worker id", &worker_id), ("run id", &run_id)] {
+                if !id.is_empty() && !keys::is_valid_worker_id(id) {
+                    return Err(StoreError(format!(
+                        "{what}: its record {} holds an invalid {kind} {id:?}",
+                        keys::job(job_id)
+                    )));
+                }
+            }
+            let run_set = (!run_id.is_empty()).then(|| keys::run_jobs(&run_id));
+            let now = now_ms().to_string();
+            let retention = self.retention_ms.to_string();
+            let (script_keys, args): (Vec<String>, Vec<&str>) = match op {
+                Operation::Replay => (
+                    [
+                        keys::job(job_id),
+                        keys::dead(&worker_id),
+                        keys::stream(&worker_id),
+                        keys::counts(&worker_id),
+                    ]
+                    .into_iter()
+                    .chain(run_set)
+                    .collect(),
+                    vec![job_id, &worker_id, &run_id, &now, &retention],
+                ),
+                Operation::Purge => (
+                    vec![
+                        keys::job(job_id),
+                        keys::dead(&worker_id),
+                        keys::counts(&worker_id),
+                    ],
+                    vec![job_id, &worker_id, &run_id],
+                ),
+            };
+            if let Operation::Replay = op {
+                // The worker id's group exists unless its stream was deleted;
+                // without it the new entry would never be read.
+                self.ensure_group(&worker_id).await?;
+            }
+            let reply: Vec<redis::Value> = self
+                .invoke(script, what.clone(), &script_keys, &args)
+                .await?;
+            let text = |i: usize| -> String {
+                reply
+                    .get(i)
+                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+                    .unwrap_or_default()
+            };
+            return Ok(match text(0).as_str() {
+                "replayed" => Operated::Replayed {
+                    entry: text(1),
+                    attempts_before: reply
+                        .get(2)
+                        .and_then(|v| redis::from_redis_value_ref::<u32>(v).ok())
+                        .unwrap_or(0),
+                },
+                "purged" => Operated::Purged,
+                "not_dead" => Operated::NotDead(text(1)),
+                "gone" => Operated::Gone,
+                "no_job" => Operated::NoJob,
+                "changed" => continue,
+                other => {
+                    return Err(StoreError(format!("{what}: unexpected reply {other:?}")));
+                }
+            });
+        }
+        Err(StoreError(format!(
+            "{what}: its record kept changing while it was read; try again"
+        )))
     }
 }
 

@@ -80,7 +80,22 @@ pub mod field {
     /// Record: Unix milliseconds.
     pub const CREATED_AT: &str = "created_at";
     pub const UPDATED_AT: &str = "updated_at";
+    /// Record, while `dead`: the id of the job's own entry in the
+    /// dead-letter stream, so replay and purge remove exactly that letter.
+    pub const DEAD_ENTRY: &str = "dead_entry";
+    /// Record: how many times an operator replayed the job (absent: never).
+    pub const REPLAYS: &str = "replays";
+    /// Record: Unix milliseconds of the last replay.
+    pub const REPLAYED_AT: &str = "replayed_at";
+    /// Record: content hash of the plugin that ran the job. Not written yet
+    /// (fleet plugin upgrades will); `payhost jobs --job` shows it if present.
+    pub const PLUGIN_HASH: &str = "plugin_hash";
 }
+
+/// The entry of [`counts`] for dead jobs an operator purged. Not a job
+/// status (a purged job has no record left); it keeps the counts adding up
+/// to every job ever queued.
+pub const PURGED: &str = "purged";
 
 /// Job states.
 pub mod status {
@@ -126,6 +141,15 @@ mod tests {
         assert_eq!(
             [field::JOB_ID, field::JOB, field::ENTRY, field::MAC, GROUP],
             ["job_id", "job", "entry", "mac", "workers"]
+        );
+        assert_eq!(
+            [
+                field::DEAD_ENTRY,
+                field::REPLAYS,
+                field::REPLAYED_AT,
+                PURGED
+            ],
+            ["dead_entry", "replays", "replayed_at", "purged"]
         );
     }
 

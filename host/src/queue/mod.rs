@@ -13,7 +13,8 @@
 //!   worker id ([`redis`]), and `payhost worker` processes anywhere run it.
 //!   [`jobs`] is the Redis job store that owns every job's state, [`trust`]
 //!   decides which jobs a worker may run; jobs read back from Redis come into
-//!   the same pool as [`Work::Job`].
+//!   the same pool as [`Work::Job`]. `payhost jobs` reads through [`status`]
+//!   and [`view`], and replays or purges dead jobs through [`replay`].
 //!
 //! A flow that calls `*_async` again sends through the same executor, whose
 //! outcome comes back through this pool: chains need nothing special.
@@ -24,8 +25,10 @@
 pub mod jobs;
 pub mod keys;
 pub mod redis;
+pub mod replay;
 pub mod status;
 pub mod trust;
+pub mod view;
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;

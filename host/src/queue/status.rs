@@ -1,5 +1,6 @@
-//! Reading the Redis queue's state: `payhost jobs`, and `payhost run --redis`
-//! following the jobs its run caused.
+//! Reading the Redis queue's state: `payhost jobs` (counts and recent
+//! failures per worker id), and `payhost run --redis` following the jobs its
+//! run caused. One job, one run and the dead letters are [`super::view`]'s.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -109,7 +110,11 @@ async fn poll(
         }
         let rows: Vec<(Option<String>, Option<u64>)> = pipe.query_async(conn).await?;
         for (id, (state, attempts)) in open.iter().zip(rows) {
-            let state = state.unwrap_or_default();
+            // A member without a record was purged (it was dead) or expired:
+            // it can never run again, so it counts as finished, with the
+            // dead. (Enqueue writes the record and the set in one script, so
+            // a member never lacks its record before it ran.)
+            let state = state.unwrap_or_else(|| status::DEAD.to_string());
             if status::is_terminal(&state) {
                 terminal.insert((*id).clone(), (state, attempts.unwrap_or(1)));
             }
@@ -235,9 +240,13 @@ pub fn render(workers: &[WorkerJobs]) -> String {
             .iter()
             .map(|s| format!("{s} {}", w.counts.get(*s).copied().unwrap_or(0)))
             .collect();
+        let purged = match w.counts.get(keys::PURGED) {
+            Some(n) if *n > 0 => format!("  purged {n}"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  {}   (unacknowledged {}, dead-letter stream {})",
+            "  {}{purged}   (unacknowledged {}, dead-letter stream {})",
             counts.join("  "),
             w.pending,
             w.dead_letters
