@@ -20,7 +20,9 @@
 //!   exactly (` t=1` is not a `t`);
 //! - every item whose key is `t` or `v1` must have a value (the SDK indexes
 //!   `[1]` of each), the first `t` is the timestamp, read with Python's
-//!   `int()` ([`python_int`]), and every `v1` value is a signature;
+//!   `int()` ([`python_int`]), and every `v1` value is a signature, up to
+//!   the first that is not ASCII (the SDK's `hmac.compare_digest` raises
+//!   there, so only a match before it counts);
 //! - the signed timestamp text is Python's `%d` of that integer (`+0012`
 //!   signs as `12`, `-0` as `0`), however long; [`WebhookCheck::timestamp`]
 //!   is the same integer saturated to `i64`;
@@ -135,9 +137,23 @@ pub fn parse_signature_header(header: &str) -> Result<SignatureHeader, String> {
     let (timestamp_text, timestamp) = python_int(first).ok_or(
         "the Stripe-Signature header's timestamp (`t=`) is not an integer as Python's int() reads one",
     )?;
-    let signatures: Vec<String> = value("v1")?.into_iter().map(str::to_string).collect();
-    if signatures.is_empty() {
+    let all = value("v1")?;
+    if all.is_empty() {
         return Err("the Stripe-Signature header has no signature with scheme v1".to_string());
+    }
+    // stripe-python compares the signatures in order with
+    // `hmac.compare_digest`, which raises on a non-ASCII string: a match
+    // before the first non-ASCII signature accepts, reaching it refuses.
+    // Passing only the signatures before it gives the host the same verdict.
+    let signatures: Vec<String> = all
+        .into_iter()
+        .take_while(|s| s.is_ascii())
+        .map(str::to_string)
+        .collect();
+    if signatures.is_empty() {
+        return Err(
+            "the first v1 signature of the Stripe-Signature header is not ASCII text".to_string(),
+        );
     }
     Ok(SignatureHeader {
         timestamp_text,
@@ -358,6 +374,13 @@ mod tests {
         );
         // Values are not trimmed; keys compare exactly.
         assert_eq!(parsed("t=5, v1=x,v1= y ,V1=z").unwrap().2, sigs(&[" y "]));
+    }
+
+    #[test]
+    fn signatures_stop_at_the_first_non_ascii_one() {
+        assert_eq!(parsed("t=1,v1=a,v1=é,v1=b").unwrap().2, sigs(&["a"]));
+        let e = parsed("t=1,v1=é,v1=b").unwrap_err();
+        assert!(e.contains("not ASCII"), "{e}");
     }
 
     #[test]
