@@ -105,7 +105,7 @@ pub struct SignatureHeader {
     pub timestamp_text: String,
     /// The same, saturated to `i64`.
     pub timestamp: i64,
-    /// Every `v1` value, in order.
+    /// The `v1` values, in order, up to the first that is not ASCII.
     pub signatures: Vec<String>,
 }
 
