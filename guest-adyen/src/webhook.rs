@@ -238,8 +238,17 @@ pub fn python_float_repr(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf" } else { "-inf" }.to_string();
     }
-    // Rust's `{:e}` gives the same shortest round-trip digits: `1.5e-5`.
-    let sci = format!("{:e}", x.abs());
+    // How many digits: the fewest that read back as `x`, which Rust's `{:e}`
+    // finds too. Which digits: when two such strings are equally short,
+    // Python takes the one nearest `x`, a tie going to the even digit
+    // (`2088861422653207.25` is `...207.2`), where Rust's shortest mode may
+    // take the other; so the digits are `x` rounded to that many places,
+    // which Rust's precision mode does exactly, ties to even.
+    let shortest = format!("{:e}", x.abs());
+    let places = shortest.split_once('e').map_or(0, |(m, _)| {
+        m.chars().filter(char::is_ascii_digit).count() - 1
+    });
+    let sci = format!("{:.*e}", places, x.abs());
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` has an exponent");
     let exp: i32 = exp.parse().expect("`{:e}`'s exponent is an integer");
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();

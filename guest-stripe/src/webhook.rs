@@ -20,7 +20,9 @@
 //!   exactly (` t=1` is not a `t`);
 //! - every item whose key is `t` or `v1` must have a value (the SDK indexes
 //!   `[1]` of each), the first `t` is the timestamp, read with Python's
-//!   `int()` ([`python_int`]), and every `v1` value is a signature;
+//!   `int()` ([`python_int`]), and every `v1` value is a signature, up to
+//!   the first that is not ASCII (the SDK's `hmac.compare_digest` raises
+//!   there, so only a match before it counts);
 //! - the signed timestamp text is Python's `%d` of that integer (`+0012`
 //!   signs as `12`, `-0` as `0`), however long; [`WebhookCheck::timestamp`]
 //!   is the same integer saturated to `i64`;
@@ -103,7 +105,7 @@ pub struct SignatureHeader {
     pub timestamp_text: String,
     /// The same, saturated to `i64`.
     pub timestamp: i64,
-    /// Every `v1` value, in order.
+    /// The `v1` values, in order, up to the first that is not ASCII.
     pub signatures: Vec<String>,
 }
 
@@ -135,9 +137,23 @@ pub fn parse_signature_header(header: &str) -> Result<SignatureHeader, String> {
     let (timestamp_text, timestamp) = python_int(first).ok_or(
         "the Stripe-Signature header's timestamp (`t=`) is not an integer as Python's int() reads one",
     )?;
-    let signatures: Vec<String> = value("v1")?.into_iter().map(str::to_string).collect();
-    if signatures.is_empty() {
+    let all = value("v1")?;
+    if all.is_empty() {
         return Err("the Stripe-Signature header has no signature with scheme v1".to_string());
+    }
+    // stripe-python compares the signatures in order with
+    // `hmac.compare_digest`, which raises on a non-ASCII string: a match
+    // before the first non-ASCII signature accepts, reaching it refuses.
+    // Passing only the signatures before it gives the host the same verdict.
+    let signatures: Vec<String> = all
+        .into_iter()
+        .take_while(|s| s.is_ascii())
+        .map(str::to_string)
+        .collect();
+    if signatures.is_empty() {
+        return Err(
+            "the first v1 signature of the Stripe-Signature header is not ASCII text".to_string(),
+        );
     }
     Ok(SignatureHeader {
         timestamp_text,
@@ -358,6 +374,60 @@ mod tests {
         );
         // Values are not trimmed; keys compare exactly.
         assert_eq!(parsed("t=5, v1=x,v1= y ,V1=z").unwrap().2, sigs(&[" y "]));
+    }
+
+    /// Every case of tests/data/stripe/signature-headers.json, which
+    /// stripe-python read (tests/e2e/webhook_oracle.rs keeps it honest):
+    /// the same verdict, timestamp text and signatures (up to the first
+    /// non-ASCII one, where the SDK's comparison raises).
+    #[test]
+    fn headers_read_as_stripe_python_reads_them() {
+        let cases: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/data/stripe/signature-headers.json"
+        ))
+        .unwrap();
+        let cases = cases["cases"].as_array().unwrap();
+        assert!(cases.len() > 500, "{}", cases.len());
+        let mut accepted = 0;
+        for case in cases {
+            let header = case["header"].as_str().unwrap();
+            let ours = if header.is_empty() {
+                Err("empty".to_string())
+            } else {
+                parse_signature_header(header)
+            };
+            let expected: Option<(&str, Vec<String>)> = case["ok"]
+                .as_bool()
+                .unwrap()
+                .then(|| {
+                    let signatures: Vec<String> = case["signatures"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap().to_string())
+                        .take_while(|s| s.is_ascii())
+                        .collect();
+                    (case["timestamp"].as_str().unwrap(), signatures)
+                })
+                .filter(|(_, signatures)| !signatures.is_empty());
+            match (ours, expected) {
+                (Ok(h), Some((timestamp, signatures))) => {
+                    assert_eq!(h.timestamp_text, timestamp, "{header:?}");
+                    assert_eq!(h.signatures, signatures, "{header:?}");
+                    accepted += 1;
+                }
+                (Err(_), None) => {}
+                (ours, expected) => panic!("{header:?}: ours {ours:?}, stripe-python {expected:?}"),
+            }
+        }
+        assert!(accepted > 200, "{accepted}");
+    }
+
+    #[test]
+    fn signatures_stop_at_the_first_non_ascii_one() {
+        assert_eq!(parsed("t=1,v1=a,v1=é,v1=b").unwrap().2, sigs(&["a"]));
+        let e = parsed("t=1,v1=é,v1=b").unwrap_err();
+        assert!(e.contains("not ASCII"), "{e}");
     }
 
     #[test]

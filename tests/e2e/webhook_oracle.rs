@@ -5,7 +5,8 @@
 //! from the examples of Adyen's Webhooks spec (tests/data/adyen) and accepts
 //! them back, and refuses each with one signed field altered. It also checks
 //! that guest-adyen's unit vectors (tests/data/adyen/webhook-vectors.json)
-//! are still what the library computes, so the plugin's native tests stay
+//! and guest-stripe's header cases (tests/data/stripe/signature-headers.json)
+//! are still what the libraries compute, so the plugins' native tests stay
 //! tied to the oracle.
 //!
 //! Only the oracle is exercised here; the tests that drive `payhost serve`
@@ -19,7 +20,7 @@ const PAYLOAD: &str = r#"{"id": "evt_1", "object": "event", "type": "customer.cr
 
 fn vendored(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/adyen")
+        .join("data")
         .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -80,7 +81,7 @@ fn stripe_python_accepts_what_it_signed_and_nothing_altered() {
 
 #[test]
 fn adyens_library_accepts_what_it_signed_and_refuses_any_field_altered() {
-    let examples = vendored("Webhooks-v1-examples.json");
+    let examples = vendored("adyen/Webhooks-v1-examples.json");
     let key = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
     let items: Vec<Value> = examples
         .as_object()
@@ -138,7 +139,7 @@ fn adyens_library_accepts_what_it_signed_and_refuses_any_field_altered() {
 
 #[test]
 fn guest_adyens_vectors_are_what_adyens_library_computes() {
-    let vectors = vendored("webhook-vectors.json");
+    let vectors = vendored("adyen/webhook-vectors.json");
     let key = vectors["key_hex"].clone();
     let cases = vectors["cases"].as_array().unwrap();
     let items: Vec<Value> = cases.iter().map(|c| c["item"].clone()).collect();
@@ -158,5 +159,20 @@ fn guest_adyens_vectors_are_what_adyens_library_computes() {
             "{}",
             case["name"]
         );
+    }
+}
+
+#[test]
+fn guest_stripes_header_cases_are_how_stripe_python_reads_them() {
+    let cases = vendored("stripe/signature-headers.json");
+    let cases = cases["cases"].as_array().unwrap();
+    let headers: Vec<&Value> = cases.iter().map(|c| &c["header"]).collect();
+    let read = webhook_oracle("stripe-parse-headers", &json!({ "headers": headers }));
+    let read = read["results"].as_array().unwrap();
+    assert_eq!(read.len(), cases.len());
+    for (case, result) in cases.iter().zip(read) {
+        for key in ["ok", "timestamp", "signatures"] {
+            assert_eq!(result[key], case[key], "{key} of {}", case["header"]);
+        }
     }
 }

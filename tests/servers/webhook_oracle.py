@@ -18,6 +18,17 @@ stripe-verify   {"cases": [{"payload": str, "header": str|null, "secret": str,
                 otherwise `error` is the exception's type and message. It
                 checks the signature, then `tolerance` (0 turns the check off),
                 then that the payload is a JSON snapshot event.
+stripe-parse-headers
+                {"headers": [str]} -> {"results": [{"ok": bool, "timestamp":
+                str|null, "signatures": [str]|null}]}: how `verify_header`
+                reads each `Stripe-Signature` header, through the library's
+                own `WebhookSignature._get_timestamp_and_signatures` (private,
+                hence pinned with the version): `ok` is false where the header
+                is empty, that function raises, or it finds no `v1`;
+                `timestamp` is the integer as `%d` writes it (what is
+                signed). guest-stripe's unit cases
+                (tests/data/stripe/signature-headers.json) are checked
+                against it.
 stripe-sign     {"payload": str, "secret": str, "timestamp": int}
                 -> {"header": str}
                 `stripe.WebhookSignature.generate_signature_header`.
@@ -76,6 +87,23 @@ def stripe_verify(doc):
     return {"results": results}
 
 
+def stripe_parse_headers(doc):
+    results = []
+    for header in doc["headers"]:
+        try:
+            if not header:
+                raise ValueError("empty")
+            timestamp, signatures = stripe.WebhookSignature._get_timestamp_and_signatures(
+                header, stripe.WebhookSignature.EXPECTED_SCHEME
+            )
+            if not signatures:
+                raise ValueError("no v1")
+            results.append({"ok": True, "timestamp": "%d" % timestamp, "signatures": signatures})
+        except Exception:
+            results.append({"ok": False, "timestamp": None, "signatures": None})
+    return {"results": results}
+
+
 def stripe_sign(doc):
     header = stripe.WebhookSignature.generate_signature_header(
         doc["payload"], doc["secret"], doc["timestamp"]
@@ -127,6 +155,7 @@ def adyen_signing_strings(doc):
 
 COMMANDS = {
     "stripe-verify": stripe_verify,
+    "stripe-parse-headers": stripe_parse_headers,
     "stripe-sign": stripe_sign,
     "adyen-sign": adyen_sign,
     "adyen-verify": adyen_verify,
