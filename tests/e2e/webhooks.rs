@@ -286,34 +286,91 @@ fn stripe_python_construct_event_is_the_oracle() {
     assert!(!stderr.contains(WEBHOOK_SECRET), "{stderr}");
 }
 
-/// Runs tests/servers/webhook_oracle.py `command` on `input`.
 fn oracle(command: &str, input: &Value) -> Value {
-    let lines = oracle_lines_for("webhook_oracle.py", command, &input.to_string());
-    serde_json::from_str(&lines).unwrap_or_else(|e| panic!("oracle answer ({e}): {lines}"))
+    payhost_e2e::webhook_oracle(command, input)
 }
 
-fn oracle_lines_for(script: &str, command: &str, input: &str) -> String {
-    let mut child = std::process::Command::new(payhost_e2e::env_path("PAYHOST_PYTHON"))
-        .arg(payhost_e2e::env_path("PAYHOST_SERVERS").join(script))
-        .arg(command)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the oracle starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{script} {command} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+const ADYEN_HMAC_KEY: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+
+/// Adyen's notification examples (vendored from its Webhooks spec), each
+/// item signed by Adyen's own library, through `payhost serve` with the
+/// Adyen plugin: accepted with `[accepted]`, each event's flow run once;
+/// the same with one signed field altered is refused and runs nothing.
+#[test]
+fn adyen_notifications_signed_by_adyens_library_are_accepted_and_run() {
+    let examples: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("data/adyen/Webhooks-v1-examples.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let s = Scenario::new()
+        .with_plugin("adyen")
+        .with_env("ADYEN_HMAC_KEY", ADYEN_HMAC_KEY)
+        .with_env("ADYEN_API_KEY", "AQE_test")
+        .with_env("ADYEN_MERCHANT_ACCOUNT", "TestMerchant");
+    s.flow(
+        "on_authorisation",
+        r#"print(`AUTH ${parsed_event.id} ${parsed_data.pspReference} ${parsed_data.amount.value} ${CALLER_ID}`);"#,
     );
-    String::from_utf8(output.stdout).unwrap()
+    s.flow(
+        "on_capture",
+        r#"print(`CAPTURE ${parsed_data.pspReference}`);"#,
+    );
+    let serve = s.serve("http://127.0.0.1:9", &[]);
+    let url = serve.url("/webhooks/adyen");
+    let mut sent = 0;
+    for key in ["post-AUTHORISATION-authorisation", "post-CAPTURE-capture"] {
+        let mut body = examples[key]["value"].clone();
+        let items: Vec<Value> = body["notificationItems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["NotificationRequestItem"].clone())
+            .collect();
+        let signed = oracle("adyen-sign", &json!({"key_hex": ADYEN_HMAC_KEY, "items": items}));
+        let signed = signed["items"].as_array().unwrap();
+        for (slot, item) in body["notificationItems"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .zip(signed)
+        {
+            slot["NotificationRequestItem"] = item.clone();
+        }
+        let text = body.to_string();
+        let response = http_request("POST", &url, &[("Content-Type", "application/json")], Some(&text));
+        assert_eq!((response.status, response.body.as_str()), (200, "[accepted]"), "{key}");
+        sent += 1;
+        // Adyen retries the same item: acknowledged, not run again.
+        let again = http_request("POST", &url, &[("Content-Type", "application/json")], Some(&text));
+        assert_eq!(again.status, 200);
+
+        // One signed field altered: the library refuses it, and so do we.
+        let mut tampered = body.clone();
+        tampered["notificationItems"][0]["NotificationRequestItem"]["amount"]["value"] = json!(1);
+        let item = tampered["notificationItems"][0]["NotificationRequestItem"].clone();
+        let verdict = oracle("adyen-verify", &json!({"key_hex": ADYEN_HMAC_KEY, "items": [item]}));
+        assert_eq!(verdict["results"][0], false);
+        let response = http_request(
+            "POST",
+            &url,
+            &[("Content-Type", "application/json")],
+            Some(&tampered.to_string()),
+        );
+        assert_eq!(response.status, 401, "{key}: {}", response.body);
+    }
+    assert_eq!(sent, 2);
+    serve.wait_for_stdout("AUTH QFQTPCQ8HXSKGK82:AUTHORISATION:true QFQTPCQ8HXSKGK82 1000 adyen", WAIT);
+    serve.wait_for_stdout("CAPTURE ", WAIT);
+    let mut serve = serve;
+    serve.terminate();
+    let stdout = serve.stdout();
+    assert_eq!(lines_with(&stdout, "AUTH "), 1, "{stdout}");
+    assert_eq!(lines_with(&stdout, "CAPTURE "), 1, "{stdout}");
+    assert!(!serve.stderr().contains(ADYEN_HMAC_KEY));
 }
 
 /// Bad input gets the right 4xx, a log line with the reason, and no flow.
