@@ -37,7 +37,9 @@ impl Rig {
         config.provider.http.max_in_flight = max_in_flight;
         config.flows_dir = scripts.flows_dir();
         config.flow_threads = 2;
-        let host = Host::start_with(std::slice::from_ref(plugin), &config, |_| Ok(Placement::Local))?;
+        let host = Host::start_with(std::slice::from_ref(plugin), &config, |_| {
+            Ok(Placement::Local)
+        })?;
         Ok(Rig { host, scripts })
     }
 

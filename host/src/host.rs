@@ -81,7 +81,9 @@ impl HostConfig {
         for path in &self.plugins {
             if path.is_dir() {
                 let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                    .with_context(|| format!("cannot read the plugin directory {}", path.display()))?
+                    .with_context(|| {
+                        format!("cannot read the plugin directory {}", path.display())
+                    })?
                     .filter_map(|entry| entry.ok().map(|e| e.path()))
                     .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
                     .collect();
@@ -162,7 +164,11 @@ impl Host {
             if let Some(name) = unclaimed.first() {
                 anyhow::bail!(
                     "no loaded plugin has the setting `{name}` (loaded: {})",
-                    plugins.iter().map(Plugin::name).collect::<Vec<_>>().join(", ")
+                    plugins
+                        .iter()
+                        .map(Plugin::name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             anyhow::ensure!(

@@ -282,6 +282,12 @@ impl Inner {
             }
             _ => None,
         };
+        tracing::debug!(
+            method = %request.method,
+            url = %request.url,
+            idempotency_key = idempotency.as_ref().and_then(|(_, v)| v.to_str().ok()),
+            "sending"
+        );
         let mut retries = 0;
         loop {
             let (outcome, attempt) = self

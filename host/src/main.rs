@@ -259,7 +259,12 @@ impl SettingsArgs {
 struct FlowArgs {
     /// A provider plugin (a WebAssembly component), or a directory of them;
     /// repeat for several providers in one process.
-    #[arg(long = "plugin", env = "PAYHOST_PLUGIN", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "plugin",
+        env = "PAYHOST_PLUGIN",
+        value_delimiter = ',',
+        required = true
+    )]
     plugin_paths: Vec<PathBuf>,
     #[command(flatten)]
     plugin: PluginArgs,
@@ -300,9 +305,10 @@ impl FlowArgs {
             match url.split_once('=') {
                 // `stripe=http://...`; a URL itself has no `=` before its
                 // scheme.
-                Some((name, url)) if !name.contains(':') && !name.contains('/') => {
-                    config.provider.base_urls.push((name.to_string(), url.to_string()))
-                }
+                Some((name, url)) if !name.contains(':') && !name.contains('/') => config
+                    .provider
+                    .base_urls
+                    .push((name.to_string(), url.to_string())),
                 _ if config.provider.base_url.is_some() => {
                     anyhow::bail!("--base-url given twice without a provider name: use NAME=URL")
                 }

@@ -136,7 +136,10 @@ impl Providers {
     pub fn new(list: Vec<Dispatcher>) -> anyhow::Result<Providers> {
         anyhow::ensure!(!list.is_empty(), "no plugin loaded");
         for (i, d) in list.iter().enumerate() {
-            if let Some(first) = list[..i].iter().find(|o| o.plugin.name() == d.plugin.name()) {
+            if let Some(first) = list[..i]
+                .iter()
+                .find(|o| o.plugin.name() == d.plugin.name())
+            {
                 anyhow::bail!(
                     "two plugins are both provider `{}`: {} and {}",
                     d.plugin.name(),

@@ -330,7 +330,10 @@ fn adyen_notifications_signed_by_adyens_library_are_accepted_and_run() {
             .iter()
             .map(|i| i["NotificationRequestItem"].clone())
             .collect();
-        let signed = oracle("adyen-sign", &json!({"key_hex": ADYEN_HMAC_KEY, "items": items}));
+        let signed = oracle(
+            "adyen-sign",
+            &json!({"key_hex": ADYEN_HMAC_KEY, "items": items}),
+        );
         let signed = signed["items"].as_array().unwrap();
         for (slot, item) in body["notificationItems"]
             .as_array_mut()
@@ -341,18 +344,35 @@ fn adyen_notifications_signed_by_adyens_library_are_accepted_and_run() {
             slot["NotificationRequestItem"] = item.clone();
         }
         let text = body.to_string();
-        let response = http_request("POST", &url, &[("Content-Type", "application/json")], Some(&text));
-        assert_eq!((response.status, response.body.as_str()), (200, "[accepted]"), "{key}");
+        let response = http_request(
+            "POST",
+            &url,
+            &[("Content-Type", "application/json")],
+            Some(&text),
+        );
+        assert_eq!(
+            (response.status, response.body.as_str()),
+            (200, "[accepted]"),
+            "{key}"
+        );
         sent += 1;
         // Adyen retries the same item: acknowledged, not run again.
-        let again = http_request("POST", &url, &[("Content-Type", "application/json")], Some(&text));
+        let again = http_request(
+            "POST",
+            &url,
+            &[("Content-Type", "application/json")],
+            Some(&text),
+        );
         assert_eq!(again.status, 200);
 
         // One signed field altered: the library refuses it, and so do we.
         let mut tampered = body.clone();
         tampered["notificationItems"][0]["NotificationRequestItem"]["amount"]["value"] = json!(1);
         let item = tampered["notificationItems"][0]["NotificationRequestItem"].clone();
-        let verdict = oracle("adyen-verify", &json!({"key_hex": ADYEN_HMAC_KEY, "items": [item]}));
+        let verdict = oracle(
+            "adyen-verify",
+            &json!({"key_hex": ADYEN_HMAC_KEY, "items": [item]}),
+        );
         assert_eq!(verdict["results"][0], false);
         let response = http_request(
             "POST",
@@ -363,7 +383,10 @@ fn adyen_notifications_signed_by_adyens_library_are_accepted_and_run() {
         assert_eq!(response.status, 401, "{key}: {}", response.body);
     }
     assert_eq!(sent, 2);
-    serve.wait_for_stdout("AUTH QFQTPCQ8HXSKGK82:AUTHORISATION:true QFQTPCQ8HXSKGK82 1000 adyen", WAIT);
+    serve.wait_for_stdout(
+        "AUTH QFQTPCQ8HXSKGK82:AUTHORISATION:true QFQTPCQ8HXSKGK82 1000 adyen",
+        WAIT,
+    );
     serve.wait_for_stdout("CAPTURE ", WAIT);
     let mut serve = serve;
     serve.terminate();

@@ -182,6 +182,28 @@ impl Scenario {
     pub fn run(&self, base_url: &str) -> RunOutput {
         run_command(self.command(base_url))
     }
+
+    /// `payhost run main.rhai` with several plugins, each `(name, base
+    /// URL)`: `--plugin target/plugins/<name>.wasm --base-url name=URL`.
+    pub fn command_providers(&self, providers: &[(&str, &str)]) -> Command {
+        let mut cmd = crate::payhost();
+        cmd.arg("run")
+            .arg(self.dir.path().join("main.rhai"))
+            .arg("--flows")
+            .arg(self.flows_dir())
+            .arg("--timeout")
+            .arg(self.timeout.to_string());
+        for (name, base_url) in providers {
+            cmd.arg("--plugin")
+                .arg(crate::plugin(name))
+                .arg("--base-url")
+                .arg(format!("{name}={base_url}"));
+        }
+        cmd.env("STRIPE_SECRET_KEY", TEST_SECRET)
+            .env("PAYHOST_CACHE_DIR", crate::cache_dir())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
 }
 
 pub fn run_command(mut cmd: Command) -> RunOutput {
