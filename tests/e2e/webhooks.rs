@@ -699,3 +699,62 @@ fn serve_refuses_to_start_without_the_signing_key() {
         "{stderr}"
     );
 }
+
+/// One `payhost serve` with two plugins: a webhook path per provider, each
+/// provider's event flows looked up in its own `flows/<provider>/` first.
+#[test]
+fn one_serve_receives_stripe_and_adyen() {
+    let s = stripe_scenario()
+        .with_env("ADYEN_HMAC_KEY", ADYEN_HMAC_KEY)
+        .with_env("ADYEN_API_KEY", "AQE_test")
+        .with_env("ADYEN_MERCHANT_ACCOUNT", "TestMerchant");
+    std::fs::create_dir_all(s.flows_dir().join("adyen")).unwrap();
+    std::fs::create_dir_all(s.flows_dir().join("stripe")).unwrap();
+    std::fs::write(
+        s.flows_dir().join("stripe/on_charge_succeeded.rhai"),
+        r#"print(`STRIPE ${CALLER_ID} ${parsed_event.id}`);"#,
+    )
+    .unwrap();
+    std::fs::write(
+        s.flows_dir().join("adyen/on_authorisation.rhai"),
+        r#"print(`ADYEN ${CALLER_ID} ${parsed_data.pspReference}`);"#,
+    )
+    .unwrap();
+    let serve = s.serve(
+        "stripe=http://127.0.0.1:9",
+        &["--plugin", payhost_e2e::plugin("adyen").to_str().unwrap()],
+    );
+    assert!(serve.stderr().contains("/webhooks/stripe"), "{}", serve.stderr());
+    assert!(serve.stderr().contains("/webhooks/adyen"), "{}", serve.stderr());
+
+    let body = stripe_event("evt_two", "charge.succeeded", json!({"id": "ch_1"}));
+    let (status, _) = deliver(&serve, &body, Some(&stripe_signature(WEBHOOK_SECRET, now(), &body)));
+    assert_eq!(status, 200);
+    let item = json!({
+        "amount": {"currency": "EUR", "value": 1000}, "eventCode": "AUTHORISATION",
+        "eventDate": "2021-01-01T01:00:00+01:00", "merchantAccountCode": "TestMerchant",
+        "merchantReference": "order-1", "pspReference": "PSP2PROVIDERS", "success": "true",
+        "additionalData": {}
+    });
+    let signed = oracle("adyen-sign", &json!({"key_hex": ADYEN_HMAC_KEY, "items": [item]}));
+    let delivery = json!({"live": "false", "notificationItems": [
+        {"NotificationRequestItem": signed["items"][0]}
+    ]});
+    let response = http_request(
+        "POST",
+        &serve.url("/webhooks/adyen"),
+        &[("Content-Type", "application/json")],
+        Some(&delivery.to_string()),
+    );
+    assert_eq!((response.status, response.body.as_str()), (200, "[accepted]"));
+    // A Stripe delivery at the Adyen path is Adyen's to judge: refused.
+    let response = http_request(
+        "POST",
+        &serve.url("/webhooks/adyen"),
+        &[("Stripe-Signature", &stripe_signature(WEBHOOK_SECRET, now(), &body))],
+        Some(&body),
+    );
+    assert!((400..500).contains(&response.status), "{}", response.status);
+    serve.wait_for_stdout("STRIPE stripe evt_two", WAIT);
+    serve.wait_for_stdout("ADYEN adyen PSP2PROVIDERS", WAIT);
+}
