@@ -568,7 +568,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 args.worker_id
             );
             host.provider.worker_id = args.worker_id;
-            host.flow_threads = args.flow_threads.max(1);
+            // With Redis, `payhost worker`s run the event flows; here the
+            // flow threads only take the outcomes of requests (none).
+            host.flow_threads = match &args.redis {
+                Some(_) => 1,
+                None => args.flow_threads.max(1),
+            };
             let client_timeout = positive_seconds("client-timeout", args.client_timeout)?;
             let limits = ServeLimits {
                 tolerance_secs: args.tolerance,

@@ -724,11 +724,23 @@ fn one_serve_receives_stripe_and_adyen() {
         "stripe=http://127.0.0.1:9",
         &["--plugin", payhost_e2e::plugin("adyen").to_str().unwrap()],
     );
-    assert!(serve.stderr().contains("/webhooks/stripe"), "{}", serve.stderr());
-    assert!(serve.stderr().contains("/webhooks/adyen"), "{}", serve.stderr());
+    assert!(
+        serve.stderr().contains("/webhooks/stripe"),
+        "{}",
+        serve.stderr()
+    );
+    assert!(
+        serve.stderr().contains("/webhooks/adyen"),
+        "{}",
+        serve.stderr()
+    );
 
     let body = stripe_event("evt_two", "charge.succeeded", json!({"id": "ch_1"}));
-    let (status, _) = deliver(&serve, &body, Some(&stripe_signature(WEBHOOK_SECRET, now(), &body)));
+    let (status, _) = deliver(
+        &serve,
+        &body,
+        Some(&stripe_signature(WEBHOOK_SECRET, now(), &body)),
+    );
     assert_eq!(status, 200);
     let item = json!({
         "amount": {"currency": "EUR", "value": 1000}, "eventCode": "AUTHORISATION",
@@ -736,7 +748,10 @@ fn one_serve_receives_stripe_and_adyen() {
         "merchantReference": "order-1", "pspReference": "PSP2PROVIDERS", "success": "true",
         "additionalData": {}
     });
-    let signed = oracle("adyen-sign", &json!({"key_hex": ADYEN_HMAC_KEY, "items": [item]}));
+    let signed = oracle(
+        "adyen-sign",
+        &json!({"key_hex": ADYEN_HMAC_KEY, "items": [item]}),
+    );
     let delivery = json!({"live": "false", "notificationItems": [
         {"NotificationRequestItem": signed["items"][0]}
     ]});
@@ -746,15 +761,79 @@ fn one_serve_receives_stripe_and_adyen() {
         &[("Content-Type", "application/json")],
         Some(&delivery.to_string()),
     );
-    assert_eq!((response.status, response.body.as_str()), (200, "[accepted]"));
+    assert_eq!(
+        (response.status, response.body.as_str()),
+        (200, "[accepted]")
+    );
     // A Stripe delivery at the Adyen path is Adyen's to judge: refused.
     let response = http_request(
         "POST",
         &serve.url("/webhooks/adyen"),
-        &[("Stripe-Signature", &stripe_signature(WEBHOOK_SECRET, now(), &body))],
+        &[(
+            "Stripe-Signature",
+            &stripe_signature(WEBHOOK_SECRET, now(), &body),
+        )],
         Some(&body),
     );
     assert!((400..500).contains(&response.status), "{}", response.status);
     serve.wait_for_stdout("STRIPE stripe evt_two", WAIT);
     serve.wait_for_stdout("ADYEN adyen PSP2PROVIDERS", WAIT);
+}
+
+/// A plugin that spins or traps in its webhook exports costs one delivery a
+/// 500 (the provider retries), never the server: the next delivery is
+/// verified and run as usual.
+#[test]
+fn a_hostile_webhook_plugin_fails_one_delivery_not_the_server() {
+    const TOKEN: &str = "hostile_token_5f4e3d2c1b";
+    let s = Scenario::new()
+        .with_plugin("webhook-hostile")
+        .with_env("WEBHOOK_HOSTILE_TOKEN", TOKEN);
+    s.flow(
+        "on_thing_made",
+        r#"print(`MADE ${parsed_event.id} ${parsed_data.said}`);"#,
+    );
+    let serve = s.serve("http://127.0.0.1:9", &["--plugin-timeout-ms", "200"]);
+    let url = serve.url("/webhooks/webhook_hostile");
+    let signed = |body: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(TOKEN.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    for hostile in ["spin", "panic", "parse-spin x"] {
+        let response = http_request(
+            "POST",
+            &url,
+            &[("X-Signature", &signed(hostile))],
+            Some(hostile),
+        );
+        assert_eq!(response.status, 500, "{hostile}: {}", response.body);
+        assert!(!response.body.contains(TOKEN));
+        let body = format!("evt_after_{} thing.made", hostile.len());
+        let response = http_request(
+            "POST",
+            &url,
+            &[("X-Signature", &signed(&body))],
+            Some(&body),
+        );
+        assert_eq!(
+            (response.status, response.body.as_str()),
+            (200, "ok"),
+            "after {hostile}"
+        );
+    }
+    assert_eq!(
+        http_request("GET", &serve.url("/healthz"), &[], None).status,
+        200
+    );
+    for n in [4, 5, 12] {
+        serve.wait_for_stdout(&format!("MADE evt_after_{n} thing.made"), WAIT);
+    }
+    let stderr = serve.stderr();
+    assert_eq!(lines_with(&stderr, "plugin_failed"), 3, "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
 }

@@ -63,6 +63,7 @@ fn thing_info(name: &str) -> payhost::plugin::types::ProviderInfo {
 
 /// `check-webhook` for plugins that declare no webhooks (the host never
 /// calls it then; if it did, it gets an error, not a trap).
+#[allow(dead_code)]
 fn no_webhook_check(
     _: payhost::plugin::types::WebhookRequest,
 ) -> Result<payhost::plugin::types::WebhookCheck, String> {
@@ -70,6 +71,7 @@ fn no_webhook_check(
 }
 
 /// `parse-webhook` for plugins that declare no webhooks.
+#[allow(dead_code)]
 fn no_webhook_events(
     _: payhost::plugin::types::WebhookRequest,
 ) -> Result<Vec<payhost::plugin::types::WebhookEvent>, String> {
