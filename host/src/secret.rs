@@ -355,6 +355,28 @@ fn replace_spans(text: &str, spans: Vec<(usize, usize)>) -> String {
         .expect("spans end on character boundaries")
 }
 
+/// Lower-case hexadecimal of `bytes` (MACs, hashes).
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// The bytes of hexadecimal `text` (either case); `None` unless it is an
+/// even number of hex digits.
+pub(crate) fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

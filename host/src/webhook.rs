@@ -57,7 +57,7 @@ impl SigningKey {
         }
         let bytes = match encoding {
             wit::KeyEncoding::Utf8 => text.as_bytes().to_vec(),
-            wit::KeyEncoding::Hex => decode_hex(text.trim()).ok_or_else(|| {
+            wit::KeyEncoding::Hex => crate::secret::from_hex(text.trim()).ok_or_else(|| {
                 format!(
                     "{source}: the webhook signing key must be hexadecimal digits \
                      (an even number of 0-9, a-f)"
@@ -69,16 +69,6 @@ impl SigningKey {
         };
         Ok(SigningKey(bytes))
     }
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Why a delivery was refused. The variants are what the operator's log
@@ -211,14 +201,7 @@ fn mac(algorithm: wit::MacAlgorithm, key: &SigningKey, message: &[u8]) -> Vec<u8
 
 fn encode(encoding: wit::SignatureEncoding, bytes: &[u8]) -> String {
     match encoding {
-        wit::SignatureEncoding::Hex => {
-            let mut text = String::with_capacity(bytes.len() * 2);
-            for byte in bytes {
-                use std::fmt::Write as _;
-                let _ = write!(text, "{byte:02x}");
-            }
-            text
-        }
+        wit::SignatureEncoding::Hex => crate::secret::to_hex(bytes),
         wit::SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
     }
 }
@@ -265,10 +248,7 @@ pub fn event_job_id(provider: &str, event_id: &str) -> String {
     hash.update([0]);
     hash.update(event_id.as_bytes());
     let digest = hash.finalize();
-    format!(
-        "evt-{provider}-{}",
-        &encode(wit::SignatureEncoding::Hex, &digest)[..32]
-    )
+    format!("evt-{provider}-{}", &crate::secret::to_hex(&digest)[..32])
 }
 
 /// Turns the plugin's events into flow jobs for `worker_id`. The payload a

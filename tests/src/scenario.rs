@@ -238,16 +238,16 @@ impl Scenario {
         base_url: &str,
         extra: &[&str],
     ) -> WorkerProcess {
+        let mut cmd = self.host_command("worker", base_url, extra);
+        cmd.args(["--redis", redis_url, "--worker-id", worker_id]);
+        WorkerProcess::spawn(cmd, "reading payhost:stream:")
+    }
+
+    /// `payhost <subcommand>` (worker, serve) on these flows, with the
+    /// scenario's plugin and environment and the test secret.
+    fn host_command(&self, subcommand: &str, base_url: &str, extra: &[&str]) -> Command {
         let mut cmd = crate::payhost();
-        cmd.arg("worker")
-            .args([
-                "--redis",
-                redis_url,
-                "--worker-id",
-                worker_id,
-                "--base-url",
-                base_url,
-            ])
+        cmd.args([subcommand, "--base-url", base_url])
             .arg("--plugin")
             .arg(crate::plugin(&self.plugin))
             .arg("--flows")
@@ -256,22 +256,14 @@ impl Scenario {
             .env("STRIPE_SECRET_KEY", TEST_SECRET)
             .env("PAYHOST_CACHE_DIR", crate::cache_dir())
             .envs(self.env.iter().map(|(k, v)| (k, v)));
-        WorkerProcess::spawn(cmd, "reading payhost:stream:")
+        cmd
     }
 
     /// Starts `payhost serve --listen 127.0.0.1:0` on these flows, with the
     /// scenario's plugin and environment, and waits until it listens.
     pub fn serve(&self, base_url: &str, extra: &[&str]) -> ServeProcess {
-        let mut cmd = crate::payhost();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--base-url", base_url])
-            .arg("--plugin")
-            .arg(crate::plugin(&self.plugin))
-            .arg("--flows")
-            .arg(self.flows_dir())
-            .args(extra)
-            .env("STRIPE_SECRET_KEY", TEST_SECRET)
-            .env("PAYHOST_CACHE_DIR", crate::cache_dir())
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let mut cmd = self.host_command("serve", base_url, extra);
+        cmd.args(["--listen", "127.0.0.1:0"]);
         let process = WorkerProcess::spawn(cmd, "listening on http://");
         let stderr = process.stderr();
         let address = stderr

@@ -84,28 +84,18 @@ impl JobKey {
             .hmac(job_id, worker_id, job_json)
             .finalize()
             .into_bytes();
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        crate::secret::to_hex(&bytes)
     }
 
     /// Whether `mac_hex` is the job's MAC (constant-time comparison).
     pub fn verify(&self, job_id: &str, worker_id: &str, job_json: &str, mac_hex: &str) -> bool {
-        let Some(mac) = from_hex(mac_hex) else {
+        let Some(mac) = crate::secret::from_hex(mac_hex) else {
             return false;
         };
         self.hmac(job_id, worker_id, job_json)
             .verify_slice(&mac)
             .is_ok()
     }
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Checks a started job before anything runs: its JSON, its worker id (the
