@@ -124,17 +124,8 @@ fn adyen_checks_every_item_as_adyens_library_signs_it() {
     assert_eq!(scheme.key_encoding, wit::KeyEncoding::Hex);
     assert_eq!(scheme.accept_body, "[accepted]");
 
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/adyen/Webhooks-v1-examples.json");
-    let examples: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let items: Vec<Value> = examples
-        .as_object()
-        .unwrap()
-        .values()
-        .flat_map(|e| e["value"]["notificationItems"].as_array().unwrap().clone())
-        .map(|wrapper| wrapper["NotificationRequestItem"].clone())
-        .collect();
-    let key = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+    let items = payhost_e2e::adyen_example_items();
+    let key = payhost_e2e::ADYEN_TEST_HMAC_KEY;
     let messages = webhook_oracle(
         "adyen-signing-strings",
         &json!({"key_hex": key, "items": items}),

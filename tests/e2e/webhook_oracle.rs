@@ -81,15 +81,8 @@ fn stripe_python_accepts_what_it_signed_and_nothing_altered() {
 
 #[test]
 fn adyens_library_accepts_what_it_signed_and_refuses_any_field_altered() {
-    let examples = vendored("adyen/Webhooks-v1-examples.json");
-    let key = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
-    let items: Vec<Value> = examples
-        .as_object()
-        .unwrap()
-        .values()
-        .flat_map(|e| e["value"]["notificationItems"].as_array().unwrap().clone())
-        .map(|wrapper| wrapper["NotificationRequestItem"].clone())
-        .collect();
+    let key = payhost_e2e::ADYEN_TEST_HMAC_KEY;
+    let items = payhost_e2e::adyen_example_items();
     assert!(items.len() > 35, "{}", items.len());
     let signed = webhook_oracle("adyen-sign", &json!({"key_hex": key, "items": items}));
     let signed = signed["items"].as_array().unwrap().clone();

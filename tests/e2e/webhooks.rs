@@ -290,7 +290,7 @@ fn oracle(command: &str, input: &Value) -> Value {
     payhost_e2e::webhook_oracle(command, input)
 }
 
-const ADYEN_HMAC_KEY: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+const ADYEN_HMAC_KEY: &str = payhost_e2e::ADYEN_TEST_HMAC_KEY;
 
 /// Adyen's notification examples (vendored from its Webhooks spec), each
 /// item signed by Adyen's own library, through `payhost serve` with the

@@ -152,6 +152,59 @@ pub fn oracle_encode(cases: &[Value]) -> Vec<String> {
     oracle_lines("post", &lines)
 }
 
+/// Runs `tests/servers/<script> <args>` with the venv's Python, `input` on
+/// its stdin; panics (with its stderr) unless it exits 0.
+pub fn python_oracle(script: &str, args: &[&str], input: String) -> std::process::Output {
+    let path = env_path("PAYHOST_SERVERS").join(script);
+    let mut child = Command::new(env_path("PAYHOST_PYTHON"))
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {}: {err}", path.display()));
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    // Write from a thread: with a large input and output both pipes can
+    // fill up at once.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|err| panic!("cannot wait for {script}: {err}"));
+    let written = writer.join().expect("oracle writer thread panicked");
+    assert!(
+        output.status.success(),
+        "{script} {} failed ({}):\n{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    written.unwrap_or_else(|err| panic!("cannot write to {script}: {err}"));
+    output
+}
+
+/// Every notification item of Adyen's Webhooks spec examples
+/// (tests/data/adyen/Webhooks-v1-examples.json), unwrapped.
+pub fn adyen_example_items() -> Vec<Value> {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/adyen/Webhooks-v1-examples.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let examples: Value = serde_json::from_str(&text).unwrap();
+    examples
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|e| e["value"]["notificationItems"].as_array().unwrap().clone())
+        .map(|wrapper| wrapper["NotificationRequestItem"].clone())
+        .collect()
+}
+
+/// The HMAC key the webhook tests sign Adyen items with (hex, as Adyen
+/// shows it).
+pub const ADYEN_TEST_HMAC_KEY: &str =
+    "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+
 /// What stripe-python sends for each params dict in `lines` (one per line,
 /// in the JSON that Python's `json.loads` reads, so `NaN` and `Infinity`
 /// too): the POST body for `method` `post`, the query string for `get`.
@@ -161,30 +214,8 @@ pub fn oracle_lines(method: &str, lines: &[String]) -> Vec<String> {
         input.push_str(line);
         input.push('\n');
     }
-    let script = env_path("PAYHOST_SERVERS").join("stripe_encode_oracle.py");
-    let mut child = Command::new(env_path("PAYHOST_PYTHON"))
-        .arg(&script)
-        .args(["--method", method])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("cannot start {}: {err}", script.display()));
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    // Write from a thread: with many cases both pipes can fill up at once.
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child
-        .wait_with_output()
-        .expect("cannot wait for the encoding oracle");
-    let written = writer.join().expect("oracle writer thread panicked");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the encoding oracle failed ({}):\n{stderr}",
-        output.status
-    );
-    written.expect("cannot write the cases to the encoding oracle");
-
+    let output = python_oracle("stripe_encode_oracle.py", &["--method", method], input);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let stdout = String::from_utf8(output.stdout).expect("oracle output is not UTF-8");
     let bodies: Vec<String> = stdout
         .lines()
