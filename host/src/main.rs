@@ -286,7 +286,7 @@ struct FlowArgs {
     flow_timeout: f64,
     #[command(flatten)]
     http: HttpArgs,
-    /// After Ctrl-C (for a worker also SIGTERM), seconds work in flight may
+    /// After Ctrl-C (worker and serve: also SIGTERM), seconds work in flight may
     /// take to finish.
     #[arg(long, default_value_t = run_cmd::DEFAULT_GRACE.as_secs_f64())]
     grace: f64,
