@@ -8,7 +8,9 @@
 //! - `build-request-native-loop`: the guest's work done natively (tree in,
 //!   request out), to compare with the component's;
 //! - `e2e-payhost`, `e2e-seed`, `e2e-bare`: one end-to-end run of N
-//!   requests against a stub of the child's own.
+//!   requests against a stub of the child's own;
+//! - `webhooks-bare`: the webhooks measurement's baseline server, in a
+//!   process of its own as `payhost serve` is.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -18,7 +20,7 @@ use anyhow::bail;
 
 use crate::build_request::Fixture;
 use crate::stub::Stub;
-use crate::{e2e, fixtures, rss};
+use crate::{e2e, fixtures, rss, webhooks};
 
 pub fn run(mode: &str, plugin: &Path, base_url: &str, requests: usize) -> anyhow::Result<()> {
     match mode {
@@ -49,6 +51,7 @@ pub fn run(mode: &str, plugin: &Path, base_url: &str, requests: usize) -> anyhow
             println!("{mode}: {requests} requests in {elapsed:?}");
             Ok(())
         }
+        "webhooks-bare" => webhooks::child_bare(),
         other => bail!("unknown child mode `{other}`"),
     }
 }

@@ -10,6 +10,7 @@
 //! | [`e2e`] | script -> HTTP -> flow, requests/s vs seed-style and bare reqwest |
 //! | [`rss`] | peak RSS with 10,000 requests in flight vs seed-style |
 //! | [`redis_queue`] | flow jobs/s through Redis vs `redis-benchmark` |
+//! | [`webhooks`] | signed deliveries accepted/s by `payhost serve` vs a bare hyper server |
 //!
 //! Shared parts: [`stub`] (the hyper stub server), [`fixtures`] (the request,
 //! scripts and flow), [`rig`] (payhost wired as `run.rs` wires it), [`seed`]
@@ -27,3 +28,4 @@ pub mod rig;
 pub mod rss;
 pub mod seed;
 pub mod stub;
+pub mod webhooks;

@@ -6,10 +6,11 @@
 //! payhost-bench child rss-payhost|rss-seed --base-url URL --plugin PATH --requests N
 //! payhost-bench child build-request-loop|build-request-native-loop --plugin PATH --requests N
 //! payhost-bench child e2e-payhost|e2e-seed|e2e-bare [--plugin PATH] --requests N
+//! payhost-bench child webhooks-bare
 //! ```
 //!
 //! `cargo xtask bench` passes the paths. `--only` takes any of
-//! `build_request,create_async,e2e,rss,redis`; `--quick` shrinks every run
+//! `build_request,create_async,e2e,rss,redis,webhooks`; `--quick` shrinks every run
 //! (for trying the harness, not for figures). The `child` form is how the
 //! RSS measurement runs each side in a process of its own;
 //! the other child modes give profilers one piece alone.
@@ -20,7 +21,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use payhost_bench::report::{self, Results};
 use payhost_bench::stub::Stub;
-use payhost_bench::{build_request, child, create_async, e2e, fixtures, redis_queue, rss};
+use payhost_bench::{
+    build_request, child, create_async, e2e, fixtures, redis_queue, rss, webhooks,
+};
+
+/// What `--only` can name, in the order they run.
+const MEASUREMENTS: [&str; 6] = [
+    "build_request",
+    "create_async",
+    "e2e",
+    "rss",
+    "redis",
+    "webhooks",
+];
 
 struct Args {
     plugin: PathBuf,
@@ -54,7 +67,17 @@ fn parse(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--redis-server" => args.redis_server = value()?.into(),
             "--redis-benchmark" => args.redis_benchmark = value()?.into(),
             "--out" => args.out = value()?.into(),
-            "--only" => args.only = Some(value()?.split(',').map(String::from).collect()),
+            "--only" => {
+                let names: Vec<String> = value()?.split(',').map(String::from).collect();
+                // A misspelt name would otherwise run nothing and say nothing.
+                if let Some(name) = names.iter().find(|n| !MEASUREMENTS.contains(&n.as_str())) {
+                    bail!(
+                        "--only: no measurement `{name}` (one of {})",
+                        MEASUREMENTS.join(",")
+                    );
+                }
+                args.only = Some(names);
+            }
             "--base-url" => args.base_url = value()?,
             "--requests" => args.requests = value()?.parse()?,
             "--quick" => args.quick = true,
@@ -121,6 +144,16 @@ fn main() -> anyhow::Result<()> {
             plugin: &args.plugin,
         };
         results.redis = Some(redis_queue::measure(&tools, q(20_000, 2_000), 16)?);
+    }
+    if runs("webhooks") {
+        step("webhooks: payhost serve vs a bare hyper server, interleaved rounds");
+        let exe = std::env::current_exe()?;
+        let tools = webhooks::Tools {
+            payhost_bin: &args.payhost_bin,
+            plugin: &args.plugin,
+            bench_exe: &exe,
+        };
+        results.webhooks = Some(webhooks::measure(&tools, q(20_000, 2_000), q(5, 2))?);
     }
     drop(stub);
     results.seconds = started.elapsed().as_secs_f64();

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::webhooks::{self, Spread};
 use crate::{build_request, create_async, e2e, redis_queue, rss};
 
 /// Whatever ran (a measurement can be skipped with `--only`).
@@ -15,6 +16,7 @@ pub struct Results {
     pub e2e: Option<e2e::Figures>,
     pub rss: Option<rss::Figures>,
     pub redis: Option<redis_queue::Figures>,
+    pub webhooks: Option<webhooks::Figures>,
     pub seconds: f64,
     /// [`machine`], taken before the first measurement (the load average at
     /// the end would count the seed-style baseline's threads).
@@ -32,6 +34,15 @@ struct Row {
 
 fn us(ns: f64) -> String {
     format!("{:.2} µs", ns / 1_000.0)
+}
+
+/// `median (min-max)` of per-round values, each written by `f`.
+fn spread(s: &Spread, f: impl Fn(f64) -> String) -> String {
+    format!("{} ({}-{})", f(s.median), f(s.min), f(s.max))
+}
+
+fn ms(us: f64) -> String {
+    format!("{:.2} ms", us / 1_000.0)
 }
 
 fn mib(kib: u64) -> String {
@@ -153,6 +164,43 @@ fn rows(r: &Results) -> Vec<Row> {
             holds: None,
         });
     }
+    if let Some(w) = &r.webhooks {
+        let rounds = w.payhost.len();
+        let per_s = |v: f64| format!("{v:.0}");
+        rows.push(Row {
+            what: format!(
+                "webhooks accepted/s, {} signed Stripe deliveries, {} keep-alive clients, median of {rounds} interleaved rounds (min-max)",
+                w.deliveries, w.clients
+            ),
+            payhost: spread(&w.payhost_spread(|r| r.per_s), per_s),
+            baseline: format!(
+                "{} bare hyper (200, no verification)",
+                spread(&w.bare_spread(|r| r.per_s), per_s)
+            ),
+            ratio: format!(
+                "{} of bare",
+                spread(&w.rate_share(), |v| format!("{:.0}%", 100.0 * v))
+            ),
+            goal: "",
+            holds: None,
+        });
+        let latency =
+            |p50: Spread, p99: Spread| format!("p50 {}, p99 {}", ms(p50.median), ms(p99.median));
+        rows.push(Row {
+            what: "  acceptance latency, request sent to 200 received (median of rounds)".into(),
+            payhost: latency(
+                w.payhost_spread(|r| r.p50_us),
+                w.payhost_spread(|r| r.p99_us),
+            ),
+            baseline: format!(
+                "{} bare hyper",
+                latency(w.bare_spread(|r| r.p50_us), w.bare_spread(|r| r.p99_us))
+            ),
+            ratio: format!("p99 {}", spread(&w.p99_ratio(), |v| format!("{v:.1}x"))),
+            goal: "",
+            holds: None,
+        });
+    }
     rows
 }
 
@@ -249,6 +297,34 @@ pub fn json(r: &Results) -> Value {
             "jobs_per_s": q.jobs_per_s, "publish_seconds": q.publish_seconds,
             "redis_benchmark_set_rps": q.set_rps, "redis_benchmark_xadd_rps": q.xadd_rps,
             "share_of_set": q.jobs_per_s / q.set_rps, "share_of_xadd": q.jobs_per_s / q.xadd_rps,
+        });
+    }
+    if let Some(w) = &r.webhooks {
+        let spread = |s: Spread| json!({ "median": s.median, "min": s.min, "max": s.max });
+        let side = |rounds: &[webhooks::Round]| {
+            let of = |f: fn(&webhooks::Round) -> f64| {
+                spread(Spread::of(&rounds.iter().map(f).collect::<Vec<_>>()))
+            };
+            json!({
+                "accepted_per_s": of(|r| r.per_s),
+                "p50_us": of(|r| r.p50_us),
+                "p99_us": of(|r| r.p99_us),
+                "rounds": rounds.iter().map(|r| json!({
+                    "accepted_per_s": r.per_s, "p50_us": r.p50_us, "p99_us": r.p99_us,
+                    "max_us": r.max_us, "seconds": r.seconds,
+                    "cpu_us_per_delivery": r.cpu_us.iter()
+                        .map(|(thread, us)| (thread.clone(), json!(us)))
+                        .collect::<serde_json::Map<_, _>>(),
+                })).collect::<Vec<_>>(),
+            })
+        };
+        out["webhooks"] = json!({
+            "deliveries": w.deliveries, "clients": w.clients, "rounds": w.payhost.len(),
+            "payhost": side(&w.payhost), "bare_hyper": side(&w.bare),
+            "payhost_drain_seconds": w.payhost_drain_s,
+            "share_of_bare_accepted_per_s": spread(w.rate_share()),
+            "p50_over_bare": spread(w.p50_ratio()),
+            "p99_over_bare": spread(w.p99_ratio()),
         });
     }
     out
