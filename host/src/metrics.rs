@@ -649,15 +649,16 @@ mod tests {
         timers.observe("build-request", Duration::from_micros(40));
         timers.observe("build-request", Duration::from_secs(10));
         let text = metrics.encode();
-        let line = |le: &str| {
+        // The encoder puts `le` first and writes bounds in decimal.
+        let line = |le: &str, count: u32| {
             format!(
-                "payhost_plugin_call_seconds_bucket{{provider=\"stripe\",function=\"build-request\",le=\"{le}\"}}"
+                "payhost_plugin_call_seconds_bucket{{le=\"{le}\",provider=\"stripe\",function=\"build-request\"}} {count}\n"
             )
         };
-        assert!(text.contains(&format!("{} 1\n", line("5e-6"))), "{text}");
-        assert!(text.contains(&format!("{} 2\n", line("5e-5"))), "{text}");
-        assert!(text.contains(&format!("{} 2\n", line("5.0"))), "{text}");
-        assert!(text.contains(&format!("{} 3\n", line("+Inf"))), "{text}");
+        assert!(text.contains(&line("0.000005", 1)), "{text}");
+        assert!(text.contains(&line("0.00005", 2)), "{text}");
+        assert!(text.contains(&line("5.0", 2)), "{text}");
+        assert!(text.contains(&line("+Inf", 3)), "{text}");
         assert!(
             text.contains(
                 "payhost_plugin_call_seconds_count{provider=\"stripe\",function=\"build-request\"} 3\n"

@@ -107,7 +107,10 @@ impl Default for ServeLimits {
     }
 }
 
-/// Counts for the closing line (and, later, metrics).
+/// Counts for the closing line, kept whether or not metrics are served
+/// (`--metrics-listen` adds `payhost_webhooks_total` and
+/// `payhost_webhook_events_total`, by provider and reason, see
+/// [`crate::metrics`]).
 #[derive(Default)]
 struct Counts {
     accepted: AtomicU64,
