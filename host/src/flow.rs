@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::Finished;
 use crate::ledger::{Event, Token};
+use crate::metrics::{FlowResult, Metrics};
 use crate::plugin::{PluginInstance, wit};
 use crate::script_api::{self, ScriptHost};
 
@@ -302,6 +303,8 @@ pub struct FlowRunner {
     limits: ScriptLimits,
     flows_dir: PathBuf,
     compiled: HashMap<String, AST>,
+    /// Where flow runs are counted (`payhost_flows_total`).
+    metrics: Metrics,
 }
 
 impl FlowRunner {
@@ -313,7 +316,14 @@ impl FlowRunner {
             limits: limits.clone(),
             flows_dir,
             compiled: HashMap::new(),
+            metrics: Metrics::disabled(),
         }
+    }
+
+    /// The runner, counting the flows it runs into `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn host(&self) -> &Rc<ScriptHost> {
@@ -335,6 +345,16 @@ impl FlowRunner {
         token: &Token,
     ) -> Result<(), String> {
         let result = self.run_inner(job, value, token);
+        // Jobs name their provider (`caller_id`): a loaded plugin's name, as
+        // the worker refuses any other before a flow runs.
+        self.metrics.flow(
+            &job.caller_id,
+            match &result {
+                Ok(true) => FlowResult::Done,
+                Ok(false) => FlowResult::Missing,
+                Err(_) => FlowResult::Failed,
+            },
+        );
         match &result {
             Ok(true) => token.report(Event::FlowDone {
                 flow: job.flow.clone(),

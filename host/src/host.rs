@@ -46,6 +46,9 @@ pub struct HostConfig {
     pub script_limits: ScriptLimits,
     /// Threads that classify outcomes and run flow scripts.
     pub flow_threads: usize,
+    /// Where requests, plugin calls and flows are counted; disabled unless
+    /// the command serves metrics (`--metrics-listen`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl HostConfig {
@@ -71,6 +74,7 @@ impl HostConfig {
             flows_dir: PathBuf::from(DEFAULT_FLOWS_DIR),
             script_limits: ScriptLimits::default(),
             flow_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            metrics: crate::metrics::Metrics::disabled(),
         }
     }
 
@@ -126,6 +130,7 @@ impl HostConfig {
             (None, unnamed) => unnamed.clone(),
         };
         config.settings.shared = count > 1;
+        config.http.metrics = self.metrics.clone();
         Ok(config)
     }
 }
@@ -185,7 +190,8 @@ impl Host {
             .iter()
             .map(|plugin| {
                 let provider = config.provider_config(plugin, plugins.len())?;
-                Dispatcher::build(plugin, &provider, runtime.handle().clone(), sink.clone())
+                let plugin = plugin.with_metrics(config.metrics.clone());
+                Dispatcher::build(&plugin, &provider, runtime.handle().clone(), sink.clone())
                     .with_context(|| format!("provider `{}`", plugin.name()))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -198,6 +204,7 @@ impl Host {
                 flows_dir: config.flows_dir.clone(),
                 limits: config.script_limits.clone(),
                 placement,
+                metrics: config.metrics.clone(),
             },
         )
         .context("cannot start the flow threads")?;

@@ -64,6 +64,8 @@ pub struct HttpConfig {
     pub total_timeout: Duration,
     pub max_response_bytes: usize,
     pub retry: RetryPolicy,
+    /// Where finished requests and retries are counted (disabled by default).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +76,7 @@ impl Default for HttpConfig {
             total_timeout: Duration::from_secs(80),
             max_response_bytes: 16 << 20,
             retry: RetryPolicy::default(),
+            metrics: crate::metrics::Metrics::disabled(),
         }
     }
 }
@@ -163,6 +166,8 @@ struct Inner {
     idempotency_header: Option<HeaderName>,
     config: HttpConfig,
     sink: Arc<dyn OutcomeSink>,
+    /// This provider's request counters, resolved once.
+    requests: crate::metrics::RequestMeter,
 }
 
 impl HttpExecutor {
@@ -191,6 +196,7 @@ impl HttpExecutor {
                     .idempotency_header
                     .as_deref()
                     .and_then(|n| HeaderName::from_bytes(n.as_bytes()).ok()),
+                requests: config.metrics.request_meter(provider),
                 config,
                 sink,
             }),
@@ -224,6 +230,9 @@ impl HttpExecutor {
                 .send_with_retries(request, auth.as_ref(), &redactor, idempotency_key)
                 .await;
             drop(permit);
+            inner
+                .requests
+                .record(&route.object, &route.operation, &outcome, retries);
             token.report(Event::RequestDone { retries });
             inner.sink.deliver(Finished {
                 route,

@@ -23,6 +23,7 @@ pub mod host;
 pub mod http;
 pub mod inspect;
 pub mod ledger;
+pub mod metrics;
 pub mod outbound;
 pub mod plugin;
 pub mod queue;

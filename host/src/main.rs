@@ -101,6 +101,26 @@ struct WorkerArgs {
     flow_threads: usize,
     #[command(flatten)]
     queue: RedisArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
+}
+
+#[derive(Args)]
+struct MetricsArgs {
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464
+    /// (port 0 picks a free one; the bound address is printed).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+}
+
+impl MetricsArgs {
+    /// Turns recording on in `host` when metrics are served; the address.
+    fn apply(&self, host: &mut HostConfig) -> Option<std::net::SocketAddr> {
+        if self.metrics_listen.is_some() {
+            host.metrics = payhost::metrics::Metrics::enabled();
+        }
+        self.metrics_listen
+    }
 }
 
 /// `payhost jobs`: a view (counts by default, or `--run`, `--job`,
@@ -141,6 +161,8 @@ struct ServeArgs {
     /// Threads verifying deliveries (each with its own plugin instance).
     #[arg(long, default_value_t = ServeLimits::default().webhook_threads)]
     webhook_threads: usize,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[derive(Args)]
@@ -552,10 +574,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut host = flow.host_config()?;
             host.provider.worker_id = args.worker_id;
             host.flow_threads = args.flow_threads.max(1);
+            let metrics_listen = args.metrics.apply(&mut host);
             run_worker(WorkerOptions {
                 host,
                 redis: args.queue.config(args.redis)?,
                 grace: flow.grace()?,
+                metrics_listen,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -584,6 +608,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 webhook_threads: args.webhook_threads.max(1),
                 ..ServeLimits::default()
             };
+            let metrics_listen = args.metrics.apply(&mut host);
             run_serve(
                 ServeOptions {
                     host,
@@ -591,6 +616,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     redis: args.redis.map(|url| args.queue.config(url)).transpose()?,
                     limits,
                     grace: flow.grace()?,
+                    metrics_listen,
                 },
                 |_| {},
             )?;

@@ -67,6 +67,8 @@ pub struct ServeOptions {
     pub limits: ServeLimits,
     /// How long shutdown waits for requests in progress and accepted flows.
     pub grace: Duration,
+    /// Serve Prometheus metrics here (`host.metrics` records them).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The server's bounds; `Default` is where their defaults are written.
@@ -105,7 +107,10 @@ impl Default for ServeLimits {
     }
 }
 
-/// Counts for the closing line (and, later, metrics).
+/// Counts for the closing line, kept whether or not metrics are served
+/// (`--metrics-listen` adds `payhost_webhooks_total` and
+/// `payhost_webhook_events_total`, by provider and reason, see
+/// [`crate::metrics`]).
 #[derive(Default)]
 struct Counts {
     accepted: AtomicU64,
@@ -152,6 +157,8 @@ struct Shared {
     limits: ServeLimits,
     sink: Sink,
     counts: Arc<Counts>,
+    /// `payhost_webhooks_total` and `payhost_webhook_events_total`.
+    metrics: crate::metrics::Metrics,
 }
 
 /// Runs until SIGTERM/Ctrl-C. `ready` is told the bound address (the port
@@ -213,6 +220,7 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
         limits,
         sink,
         counts: counts.clone(),
+        metrics: options.host.metrics.clone(),
     });
 
     let listener = host
@@ -220,6 +228,13 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
         .block_on(tokio::net::TcpListener::bind(options.listen))
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let address = listener.local_addr()?;
+    if let Some(listen) = options.metrics_listen {
+        let served = crate::metrics::serve(listen, options.host.metrics.clone(), None);
+        if let Err(err) = host.runtime().block_on(served) {
+            host.shutdown(false);
+            return Err(err);
+        }
+    }
     let queue = match &options.redis {
         Some(config) => format!(
             "events queued in Redis at {} for worker id {}",
@@ -321,6 +336,12 @@ async fn serve_until_signal(
 
 type Body = Full<Bytes>;
 
+/// `result` label values of `payhost_webhooks_total` besides `accepted`: the
+/// delivery was refused (4xx, it will not be accepted as sent), or could not
+/// be handled now (503, the provider retries).
+const REFUSED: &str = "refused";
+const UNAVAILABLE: &str = "unavailable";
+
 fn reply(status: StatusCode, text: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(Full::new(text.into()));
     *response.status_mut() = status;
@@ -340,12 +361,17 @@ async fn handle(request: Request<Incoming>, shared: &Shared, peer: SocketAddr) -
             let Some(receiver) = shared.receivers.get(provider) else {
                 tracing::warn!(%peer, path, "webhook refused: no provider here by that name");
                 shared.counts.refused.fetch_add(1, Ordering::Relaxed);
+                // Not the path's name: a label must not be what a client sends.
+                shared.metrics.webhook("", REFUSED, "unknown_provider");
                 return reply(
                     StatusCode::NOT_FOUND,
                     "no webhooks for this provider here\n",
                 );
             };
             if method != Method::POST {
+                shared
+                    .metrics
+                    .webhook(provider, REFUSED, "method_not_allowed");
                 let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "use POST\n");
                 response.headers_mut().insert(
                     hyper::header::ALLOW,
@@ -380,6 +406,7 @@ async fn receive(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_body as u64) {
         tracing::warn!(%peer, provider, "webhook refused: body over {} bytes", limits.max_body);
+        shared.metrics.webhook(provider, REFUSED, "body_too_large");
         return reply(
             StatusCode::PAYLOAD_TOO_LARGE,
             "webhook refused: body too large\n",
@@ -394,6 +421,7 @@ async fn receive(
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
             tracing::warn!(%peer, provider, "webhook refused: body over {} bytes", limits.max_body);
+            shared.metrics.webhook(provider, REFUSED, "body_too_large");
             return reply(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "webhook refused: body too large\n",
@@ -401,6 +429,7 @@ async fn receive(
         }
         Ok(Err(err)) => {
             tracing::warn!(%peer, provider, "webhook refused: reading the body failed: {err}");
+            shared.metrics.webhook(provider, REFUSED, "unreadable_body");
             return reply(
                 StatusCode::BAD_REQUEST,
                 "webhook refused: unreadable body\n",
@@ -408,6 +437,7 @@ async fn receive(
         }
         Err(_) => {
             tracing::warn!(%peer, provider, "webhook refused: body not sent within {:?}", limits.body_timeout);
+            shared.metrics.webhook(provider, REFUSED, "body_timeout");
             return reply(
                 StatusCode::REQUEST_TIMEOUT,
                 "webhook refused: body too slow\n",
@@ -434,16 +464,21 @@ async fn receive(
     };
     if receiver.verifier.try_send(delivery).is_err() {
         tracing::warn!(%peer, provider, "webhook not processed: the webhook threads are behind");
+        shared.metrics.webhook(provider, UNAVAILABLE, "busy");
         return reply(StatusCode::SERVICE_UNAVAILABLE, "busy, retry later\n");
     }
     let jobs = match rx.await {
         Ok(Ok(jobs)) => jobs,
         Ok(Err(refusal)) => {
             tracing::warn!(%peer, provider, reason = refusal.reason(), "webhook refused: {refusal}");
+            shared.metrics.webhook(provider, REFUSED, refusal.reason());
             let status = StatusCode::from_u16(refusal.status()).expect("a valid status");
             return reply(status, format!("{}\n", refusal.public()));
         }
         Err(_) => {
+            shared
+                .metrics
+                .webhook(provider, UNAVAILABLE, "shutting_down");
             return reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting down, retry later\n",
@@ -464,6 +499,10 @@ async fn receive(
             counts
                 .duplicates
                 .fetch_add(accepted.duplicates as u64, Ordering::Relaxed);
+            shared.metrics.webhook(provider, "accepted", "ok");
+            shared
+                .metrics
+                .webhook_events(provider, accepted.new, accepted.duplicates);
             for (id, flow) in &events {
                 tracing::info!(provider, event = %id, flow, "webhook accepted");
             }
@@ -482,6 +521,9 @@ async fn receive(
         }
         Err(why) => {
             tracing::warn!(provider, "webhook not queued: {why}");
+            shared
+                .metrics
+                .webhook(provider, UNAVAILABLE, "queue_unavailable");
             reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue unavailable, retry later\n",

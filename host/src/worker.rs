@@ -52,6 +52,8 @@ pub struct WorkerOptions {
     pub host: HostConfig,
     pub redis: RedisConfig,
     pub grace: Duration,
+    /// Serve Prometheus metrics here (`host.metrics` records them).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl WorkerOptions {
@@ -86,6 +88,16 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
         Ok(Placement::Redis(publisher))
     })?;
     let (reader, writer) = connections.expect("set when the host started");
+    if let Some(listen) = options.metrics_listen {
+        let metrics = options.host.metrics.clone();
+        let refresh =
+            crate::metrics::queue_refresh(writer.clone(), options.worker_id(), metrics.clone());
+        let served = crate::metrics::serve(listen, metrics, Some(refresh));
+        if let Err(err) = host.runtime().block_on(served) {
+            host.shutdown(false);
+            return Err(err);
+        }
+    }
 
     let consumer = format!(
         "{}-{}-{}",

@@ -166,6 +166,8 @@ pub struct Plugin {
     /// The operator's non-secret settings, given to every new instance
     /// through `configure` (see [`Plugin::configured`]).
     settings: Arc<[(String, String)]>,
+    /// Where every instance records its call latencies.
+    metrics: crate::metrics::Metrics,
 }
 
 struct Loaded {
@@ -248,6 +250,7 @@ impl Plugin {
         Ok(Plugin {
             inner: Arc::new(loaded),
             settings: Arc::new([]),
+            metrics: crate::metrics::Metrics::disabled(),
         })
     }
 
@@ -259,12 +262,22 @@ impl Plugin {
         let plugin = Plugin {
             inner: self.inner.clone(),
             settings: settings.into(),
+            metrics: self.metrics.clone(),
         };
         plugin.instantiate().map_err(|e| LoadError {
             path: self.inner.path.clone(),
             problem: e.to_string(),
         })?;
         Ok(plugin)
+    }
+
+    /// The plugin with its instances timing every call into `metrics`
+    /// (`payhost_plugin_call_seconds`).
+    pub fn with_metrics(&self, metrics: crate::metrics::Metrics) -> Plugin {
+        Plugin {
+            metrics,
+            ..self.clone()
+        }
     }
 
     /// The non-secret settings every instance is configured with.
@@ -303,6 +316,7 @@ impl Plugin {
     pub fn instantiate(&self) -> Result<PluginInstance, PluginCallError> {
         let mut instance = PluginInstance::new_unchecked(&self.inner)?;
         instance.plugin = Some(self.clone());
+        instance.timers = self.metrics.plugin_timers(self.name());
         let refused = instance.guarded("configure", |world, store| {
             world
                 .payhost_plugin_provider()
@@ -342,6 +356,8 @@ pub struct PluginInstance {
     /// Set after a failed call: the guest's state may be broken, so the next
     /// call starts from a fresh instance.
     poisoned: bool,
+    /// Call latency histograms; `None` when metrics are off (no clock read).
+    timers: Option<crate::metrics::PluginTimers>,
 }
 
 impl PluginInstance {
@@ -369,6 +385,7 @@ impl PluginInstance {
             store,
             world,
             poisoned: false,
+            timers: None,
         })
     }
 
@@ -393,7 +410,11 @@ impl PluginInstance {
         self.store
             .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
         self.store.data_mut().limiter.reset();
+        let started = self.timers.is_some().then(std::time::Instant::now);
         let result = f(&self.world, &mut self.store);
+        if let (Some(timers), Some(started)) = (&self.timers, started) {
+            timers.observe(function, started.elapsed());
+        }
         result.map_err(|err| {
             self.poisoned = true;
             self.describe_failure(function, &err)

@@ -105,6 +105,8 @@ pub struct FlowSetup {
     pub flows_dir: PathBuf,
     pub limits: ScriptLimits,
     pub placement: Placement,
+    /// Where flow runs are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl FlowPool {
@@ -152,7 +154,8 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
             return;
         }
     };
-    let mut runner = FlowRunner::new(host, setup.flows_dir, &setup.limits);
+    let mut runner =
+        FlowRunner::new(host, setup.flows_dir, &setup.limits).with_metrics(setup.metrics);
     while let Ok(message) = rx.recv() {
         match message {
             Work::Outcome(finished) => {
