@@ -58,7 +58,7 @@ pub fn measure(
 ) -> anyhow::Result<Figures> {
     let rig = Rig::new(plugin, &stub.base_url(delay), 4_096, 0)?;
     let limits = ScriptLimits::default();
-    let providers = rig.providers().clone();
+    let providers = rig.providers();
     let (mut ledger, token) = Ledger::new();
     let executor = providers.first().executor.clone();
     let host = ScriptHost::new(providers)?;

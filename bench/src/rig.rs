@@ -43,11 +43,11 @@ impl Rig {
         Ok(Rig { host, scripts })
     }
 
-    pub fn dispatcher(&self) -> &Dispatcher {
+    pub fn dispatcher(&self) -> Dispatcher {
         self.host.dispatcher()
     }
 
-    pub fn providers(&self) -> &payhost::script_api::Providers {
+    pub fn providers(&self) -> payhost::script_api::Providers {
         self.host.providers()
     }
 

@@ -12,20 +12,26 @@
 //! the settings and build the provider policy and the HTTP executor
 //! ([`Dispatcher::build`]), which delivers outcomes into the flow channel;
 //! start the flow threads that read it.
+//!
+//! The providers are live ([`LiveProviders`]): `payhost worker` and `payhost
+//! serve` start a [`PluginWatch`] ([`Host::watch_plugins`]) that swaps in new
+//! plugin versions while the host runs (see [`crate::upgrade`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use anyhow::Context;
 
 use crate::flow::{ScriptLimits, script_engine};
-use crate::http::HttpConfig;
+use crate::http::{HttpConfig, OutcomeSink};
 use crate::ledger::{Event, Token};
 use crate::plugin::{ComponentCache, Plugin, SandboxLimits};
 use crate::queue::{self, FlowPool, FlowSetup, Placement, WorkSender};
 use crate::script_api::{Dispatcher, ProviderConfig, Providers, ScriptHost};
 use crate::settings::SettingsSource;
+use crate::upgrade::{LiveProviders, PluginWatch, Upgrader};
 
 /// Where flow scripts are looked up unless told otherwise.
 pub const DEFAULT_FLOWS_DIR: &str = "flows";
@@ -111,7 +117,11 @@ impl HostConfig {
     /// The provider connection of `plugin`, one of `count` loaded: its base
     /// URL (`--base-url NAME=URL`, or an unnamed `--base-url` when it is the
     /// only one) and a settings source shared with the others.
-    fn provider_config(&self, plugin: &Plugin, count: usize) -> anyhow::Result<ProviderConfig> {
+    pub(crate) fn provider_config(
+        &self,
+        plugin: &Plugin,
+        count: usize,
+    ) -> anyhow::Result<ProviderConfig> {
         let mut config = self.provider.clone();
         let named = self
             .provider
@@ -139,10 +149,13 @@ impl HostConfig {
 /// executor) and the flow threads.
 pub struct Host {
     runtime: tokio::runtime::Runtime,
-    providers: Providers,
+    providers: Arc<LiveProviders>,
     flows: WorkSender,
     pool: Option<FlowPool>,
     script_limits: ScriptLimits,
+    /// What a new plugin version is built with (see [`Host::watch_plugins`]).
+    config: HostConfig,
+    sink: Arc<dyn OutcomeSink>,
 }
 
 impl Host {
@@ -185,7 +198,7 @@ impl Host {
         let runtime = crate::http::io_runtime().context("cannot start the async runtime")?;
         let placement = placement(&runtime)?;
         let (sender, receiver) = queue::channel();
-        let sink = std::sync::Arc::new(sender.clone());
+        let sink: Arc<dyn OutcomeSink> = Arc::new(sender.clone());
         let providers = plugins
             .iter()
             .map(|plugin| {
@@ -195,7 +208,7 @@ impl Host {
                     .with_context(|| format!("provider `{}`", plugin.name()))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let providers = Providers::new(providers)?;
+        let providers = LiveProviders::new(Providers::new(providers)?);
         let pool = FlowPool::start(
             receiver,
             config.flow_threads,
@@ -214,19 +227,42 @@ impl Host {
             flows: sender,
             pool: Some(pool),
             script_limits: config.script_limits.clone(),
+            config: config.clone(),
+            sink,
         })
+    }
+
+    /// Starts watching for new versions of the plugins (their files,
+    /// SIGHUP, and with `fleet` the versions published to that Redis);
+    /// watching stops when the returned handle is dropped.
+    pub fn watch_plugins(&self, fleet: Option<&str>) -> anyhow::Result<PluginWatch> {
+        crate::upgrade::watch(
+            Upgrader {
+                live: self.providers.clone(),
+                config: self.config.clone(),
+                runtime: self.runtime.handle().clone(),
+                sink: self.sink.clone(),
+            },
+            fleet,
+        )
     }
 
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.runtime
     }
 
-    /// The first (with one plugin loaded, the only) provider.
-    pub fn dispatcher(&self) -> &Dispatcher {
-        self.providers.first()
+    /// The first (with one plugin loaded, the only) provider, as current.
+    pub fn dispatcher(&self) -> Dispatcher {
+        self.providers.current().first().clone()
     }
 
-    pub fn providers(&self) -> &Providers {
+    /// The providers' current versions.
+    pub fn providers(&self) -> Providers {
+        self.providers.current()
+    }
+
+    /// The providers, live: what threads owning plugin instances follow.
+    pub fn live_providers(&self) -> &Arc<LiveProviders> {
         &self.providers
     }
 
@@ -247,7 +283,7 @@ impl Host {
         token: Token,
         deadline: Option<Instant>,
     ) -> std::io::Result<JoinHandle<Result<(), String>>> {
-        let providers = self.providers.clone();
+        let providers = self.providers.current();
         let limits = self.script_limits.clone();
         let path = path.to_path_buf();
         std::thread::Builder::new()
@@ -258,7 +294,7 @@ impl Host {
 
     /// Refuses new requests from now on; running ones finish.
     pub fn close(&self) {
-        for provider in self.providers.iter() {
+        for provider in self.providers.current().iter() {
             provider.executor.close();
         }
     }

@@ -18,6 +18,7 @@
 #![warn(unreachable_pub)]
 
 pub mod check;
+pub mod fleet;
 pub mod flow;
 pub mod host;
 pub mod http;
@@ -34,5 +35,6 @@ pub mod script_api;
 pub mod secret;
 pub mod serve;
 pub mod settings;
+pub mod upgrade;
 pub mod webhook;
 pub mod worker;

@@ -48,7 +48,8 @@ enum Command {
     /// Show flow jobs in Redis (counts and recent failures, one run, one
     /// job, the dead letters); replay or purge dead jobs.
     Jobs(JobsArgs),
-    /// Inspect a plugin without sending anything.
+    /// Inspect a plugin without sending anything; publish a version to a
+    /// fleet of workers, or roll the fleet back.
     #[command(subcommand)]
     Plugin(PluginCommand),
 }
@@ -503,6 +504,37 @@ enum PluginCommand {
         #[command(flatten)]
         plugin: PluginArgs,
     },
+    /// Check a plugin version (as `plugin check` does), store it in Redis
+    /// by content hash and make it current: every `payhost worker` (and
+    /// `payhost serve --redis`) on that Redis switches to it within a few
+    /// seconds. A plugin failing a check is refused and nothing changes.
+    Publish {
+        /// Path to the plugin.
+        path: PathBuf,
+        /// Redis URL, e.g. redis://127.0.0.1:6379/.
+        #[arg(long, env = "PAYHOST_REDIS")]
+        redis: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(flatten)]
+        plugin: PluginArgs,
+    },
+    /// Return the fleet to the version of a provider that was current
+    /// before the current one (repeat to go further back).
+    Rollback {
+        /// Redis URL, e.g. redis://127.0.0.1:6379/.
+        #[arg(long, env = "PAYHOST_REDIS")]
+        redis: String,
+        /// The provider whose plugin to roll back, e.g. `stripe`.
+        #[arg(long)]
+        provider: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the HTTP request the plugin builds, without sending it.
     Request {
         path: PathBuf,
@@ -658,6 +690,29 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Plugin(PluginCommand::Publish {
+            path,
+            redis,
+            json,
+            settings,
+            plugin,
+        }) => publish(&path, &redis, json, &settings, &plugin),
+        Command::Plugin(PluginCommand::Rollback {
+            redis,
+            provider,
+            json,
+        }) => {
+            let rolled = fleet_runtime()?.block_on(async {
+                let mut conn = payhost::queue::redis::connect(&redis).await?;
+                payhost::fleet::rollback(&mut conn, &provider).await
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rolled)?);
+            } else {
+                print!("{}", payhost::fleet::render_rolled_back(&rolled));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(PluginCommand::Request {
             path,
             object,
@@ -685,6 +740,45 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn fleet_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// `payhost plugin publish`: load and check the file as `plugin check` does
+/// (refusing it on any failure), then store it and make it current.
+fn publish(
+    path: &std::path::Path,
+    redis: &str,
+    json: bool,
+    settings: &SettingsArgs,
+    args: &PluginArgs,
+) -> anyhow::Result<ExitCode> {
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow!("cannot read plugin {}: {e}", path.display()))?;
+    let plugin = Plugin::from_bytes(path, &bytes, args.limits(), &args.cache())?;
+    let report = payhost::check::run(|| Ok(plugin.clone()), &settings.source(None));
+    if !report.passed() {
+        eprint!("{}", report.table());
+        let failed = report.checks.iter().filter(|c| !c.passed).count();
+        anyhow::bail!(
+            "refusing to publish {}: {failed} check(s) failed (above); nothing changed",
+            path.display()
+        );
+    }
+    let published = fleet_runtime()?.block_on(async {
+        let mut conn = payhost::queue::redis::connect(redis).await?;
+        payhost::fleet::publish(&mut conn, &plugin, &bytes).await
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&published)?);
+    } else {
+        print!("{}", payhost::fleet::render_published(&published));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Worker, run and job ids become part of Redis key names: `--flag id` must

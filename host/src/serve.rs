@@ -27,6 +27,13 @@
 //! requests in progress finish, and waits for the accepted events' flows
 //! (embedded) before the process exits: an acknowledged event is not lost.
 //!
+//! Plugin upgrades ([`crate::upgrade`]: a new file at a `--plugin` path,
+//! SIGHUP, or with `--redis` a version published with `payhost plugin
+//! publish`) reach the webhook threads between deliveries: each compares
+//! the providers' generation with its instance's and instantiates the new
+//! version when it moved. The signing key and the webhook path stay those
+//! read at start.
+//!
 //! State is owned, not shared: the dedupe window belongs to the acceptor
 //! task, each plugin instance to its thread; handlers talk to them through
 //! channels. The counters are atomics.
@@ -48,11 +55,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::host::{Host, HostConfig};
 use crate::ledger::Ledger;
-use crate::plugin::{Plugin, wit};
+use crate::plugin::wit;
 use crate::queue::jobs::{JobStore, NewJob};
 use crate::queue::redis::{self as rq, Publisher, RedisConfig};
 use crate::queue::trust::JobKey;
 use crate::queue::{Placement, WorkSender};
+use crate::upgrade::LiveProviders;
 use crate::webhook::{self, EventJob, Refusal, SigningKey};
 
 /// How `payhost serve` is configured.
@@ -182,6 +190,13 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
         }
     })?;
     let limits = options.limits.clone();
+    let watch = match host.watch_plugins(options.redis.as_ref().map(|r| r.url.as_str())) {
+        Ok(watch) => watch,
+        Err(err) => {
+            host.shutdown(false);
+            return Err(err);
+        }
+    };
     let receivers = match receivers(&host, &limits, &options.host.provider.worker_id) {
         Ok(receivers) => receivers,
         Err(err) => {
@@ -264,6 +279,7 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
             tracing::warn!("deliveries still in progress at shutdown were not acknowledged");
         }
     }
+    drop(watch);
     host.shutdown(true);
     report(&counts);
     served
@@ -590,7 +606,7 @@ fn receivers(
     let single = host.providers().len() == 1;
     let mut receivers = HashMap::new();
     let mut skipped = Vec::new();
-    for dispatcher in host.providers().iter() {
+    for (index, dispatcher) in host.providers().iter().enumerate() {
         let info = dispatcher.plugin.info();
         let provider = info.name.as_str();
         let Some(scheme) = &info.webhooks else {
@@ -614,7 +630,8 @@ fn receivers(
             }
         };
         let verifier = start_verifiers(
-            &dispatcher.plugin,
+            host.live_providers().clone(),
+            index,
             Arc::new(key),
             limits,
             provider,
@@ -647,9 +664,11 @@ fn receivers(
     Ok(receivers)
 }
 
-/// Starts the webhook threads; each owns a plugin instance.
+/// Starts the webhook threads of provider `index`; each owns an instance
+/// of its current plugin version.
 fn start_verifiers(
-    plugin: &Plugin,
+    live: Arc<LiveProviders>,
+    index: usize,
     key: Arc<SigningKey>,
     limits: &ServeLimits,
     provider: &str,
@@ -658,7 +677,7 @@ fn start_verifiers(
     let (tx, rx) = crossbeam_channel::bounded::<Delivery>(limits.backlog);
     for n in 0..limits.webhook_threads.max(1) {
         let rx = rx.clone();
-        let plugin = plugin.clone();
+        let live = live.clone();
         let key = key.clone();
         let tolerance = limits.tolerance_secs;
         let provider = provider.to_string();
@@ -666,7 +685,8 @@ fn start_verifiers(
         std::thread::Builder::new()
             .name(format!("payhost-webhook-{n}"))
             .spawn(move || {
-                let mut instance = match plugin.instantiate() {
+                let mut generation = live.generation();
+                let mut instance = match live.current().get(index).plugin.instantiate() {
                     Ok(instance) => instance,
                     Err(err) => {
                         tracing::error!("a webhook thread could not start: {err}");
@@ -674,6 +694,17 @@ fn start_verifiers(
                     }
                 };
                 while let Ok(delivery) = rx.recv() {
+                    if live.generation() != generation {
+                        // An upgrade: this delivery and the next ones go to
+                        // the new version.
+                        generation = live.generation();
+                        match live.current().get(index).plugin.instantiate() {
+                            Ok(new) => instance = new,
+                            Err(err) => tracing::error!(
+                                "a webhook thread keeps the previous plugin version: {err}"
+                            ),
+                        }
+                    }
                     let outcome = check_and_parse(
                         &mut instance,
                         &delivery.request,
@@ -738,7 +769,7 @@ async fn accept_locally(
                     }
                     accepted.new += 1;
                     let (mut ledger, token) = Ledger::new();
-                    pool.run_job(event.job.clone(), &event.job_id, token);
+                    pool.run_job(event.job.clone(), &event.job_id, token, None);
                     running.spawn(async move {
                         let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
                         if summary.failed() {

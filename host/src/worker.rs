@@ -15,6 +15,11 @@
 //! the lease, so a fixed key resumes the work and a broken one is not
 //! retried in a tight loop.
 //!
+//! It follows plugin upgrades ([`crate::upgrade`]): a new file at a
+//! `--plugin` path, SIGHUP, or a version published to its Redis with
+//! `payhost plugin publish`. Each job's record names the content hash of the
+//! plugin version (of the job's provider) its flow ran on (`plugin_hash`).
+//!
 //! On SIGTERM or Ctrl-C it stops reading, lets held jobs finish for a grace
 //! period (still renewing their leases, so a grace longer than the lease does
 //! not let another worker take them), and exits; whatever is still
@@ -98,6 +103,7 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
             return Err(err);
         }
     }
+    let watch = host.watch_plugins(Some(&options.redis.url))?;
 
     let consumer = format!(
         "{}-{}-{}",
@@ -120,6 +126,7 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
     let result = host.runtime().block_on(consume(
         reader, writer, sender, providers, &options, consumer,
     ));
+    drop(watch);
     host.shutdown(true);
     result
 }
@@ -428,14 +435,14 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
             );
             tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
             return store
-                .dead_letter(worker_id, &job_id, &entry.id, &reason)
+                .dead_letter(worker_id, &job_id, &entry.id, &reason, None)
                 .await;
         }
         Start::Refused(reason) => {
             let reason = format!("refused: {reason}");
             tracing::error!(job_id, entry = %entry.id, "{reason}");
             return store
-                .dead_letter(worker_id, &job_id, &entry.id, &reason)
+                .dead_letter(worker_id, &job_id, &entry.id, &reason, None)
                 .await;
         }
     };
@@ -453,21 +460,26 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
             );
             tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
             return store
-                .dead_letter(worker_id, &job_id, &entry.id, &reason)
+                .dead_letter(worker_id, &job_id, &entry.id, &reason, None)
                 .await;
         }
         Ok(job) => job,
         Err(reason) => {
             tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
             return store
-                .dead_letter(worker_id, &job_id, &entry.id, &reason)
+                .dead_letter(worker_id, &job_id, &entry.id, &reason, None)
                 .await;
         }
     };
 
     let (mut ledger, token) = Ledger::for_run(started.run_id.map(Into::into));
-    ctx.pool.run_job(job.clone(), &job_id, token);
+    let (ran_with, mut plugin_hash) = tokio::sync::oneshot::channel();
+    ctx.pool
+        .run_job(job.clone(), &job_id, token, Some(ran_with));
     let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
+    // Sent before the flow started, so here once the flow is over.
+    let plugin_hash = plugin_hash.try_recv().ok();
+    let plugin_hash = plugin_hash.as_deref();
     match summary.last_error {
         None if summary.flows_missing > 0 => {
             let why = format!(
@@ -479,23 +491,31 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
                     .display()
             );
             store
-                .finish(worker_id, &job_id, &entry.id, &Finish::Missing { why })
+                .finish(
+                    worker_id,
+                    &job_id,
+                    &entry.id,
+                    &Finish::Missing { why },
+                    plugin_hash,
+                )
                 .await
         }
         None => {
             store
-                .finish(worker_id, &job_id, &entry.id, &Finish::Done)
+                .finish(worker_id, &job_id, &entry.id, &Finish::Done, plugin_hash)
                 .await
         }
         Some(error) if started.attempts >= max => {
             tracing::error!(job_id, "job moved to the dead-letter stream: {error}");
             store
-                .dead_letter(worker_id, &job_id, &entry.id, &error)
+                .dead_letter(worker_id, &job_id, &entry.id, &error, plugin_hash)
                 .await
         }
         Some(error) => {
             tracing::warn!(job_id, flow = %job.flow, attempts = started.attempts, "flow failed; it will run again: {error}");
-            store.requeue(worker_id, &job_id, &entry.id, &error).await
+            store
+                .requeue(worker_id, &job_id, &entry.id, &error, plugin_hash)
+                .await
         }
     }
 }

@@ -384,6 +384,11 @@ impl WorkerProcess {
         }
     }
 
+    /// The process id, e.g. to send it a signal.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: the worker gets no chance to clean up.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

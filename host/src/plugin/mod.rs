@@ -181,6 +181,9 @@ struct Loaded {
     /// The names of the component's imports (the contract's types, WASI).
     imports: Vec<String>,
     name: Arc<str>,
+    /// SHA-256 of the component's bytes, lowercase hex: the version's
+    /// identity in logs, job records and the fleet's Redis keys.
+    hash: Arc<str>,
 }
 
 impl Plugin {
@@ -191,13 +194,26 @@ impl Plugin {
         limits: SandboxLimits,
         cache: &ComponentCache,
     ) -> Result<Plugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError {
+            path: path.to_path_buf(),
+            problem: format!("cannot read the file: {e}"),
+        })?;
+        Self::from_bytes(path, &bytes, limits, cache)
+    }
+
+    /// Loads a component from its bytes; `path` names where they came from
+    /// in messages (a file, or a Redis key for a published version).
+    pub fn from_bytes(
+        path: &Path,
+        bytes: &[u8],
+        limits: SandboxLimits,
+        cache: &ComponentCache,
+    ) -> Result<Plugin, LoadError> {
         let refuse = |problem: String| LoadError {
             path: path.to_path_buf(),
             problem,
         };
-        let bytes =
-            std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
-        contract::check_header(&bytes).map_err(refuse)?;
+        contract::check_header(bytes).map_err(refuse)?;
 
         let mut config = Config::new();
         config.wasm_component_model(true);
@@ -205,7 +221,7 @@ impl Plugin {
         let engine =
             Engine::new(&config).map_err(|e| refuse(format!("engine setup failed: {e:#}")))?;
         let (component, cache_outcome) = cache
-            .load(&engine, &bytes)
+            .load(&engine, bytes)
             .map_err(|e| refuse(format!("not a valid WebAssembly component: {e:#}")))?;
         contract::check_world(&engine, &component).map_err(refuse)?;
         let imports = component
@@ -240,6 +256,7 @@ impl Plugin {
             info: empty_info(),
             imports,
             name: file_name,
+            hash: content_hash(bytes).into(),
         };
         let mut probe =
             PluginInstance::new_unchecked(&loaded).map_err(|e| refuse(e.to_string()))?;
@@ -296,6 +313,11 @@ impl Plugin {
 
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The content hash of the component (SHA-256 of its bytes, hex).
+    pub fn hash(&self) -> &Arc<str> {
+        &self.inner.hash
     }
 
     /// What the component imports, e.g. `wasi:cli/stderr@0.2.6`.
@@ -573,6 +595,15 @@ fn deadline_ticks(timeout: Duration) -> u64 {
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
+/// SHA-256 of `bytes`, lowercase hex: how a plugin version is named.
+pub fn content_hash(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()

@@ -273,13 +273,15 @@ return {'run', attempts, r[6] or '', r[7] or '', r[8] or ''}
 "#;
 
 /// KEYS: job, stream, counts, failures.
-/// ARGV: job_id, entry, to ('done' or 'missing'), why, now, retention_ms.
+/// ARGV: job_id, entry, to ('done' or 'missing'), why, now, retention_ms,
+/// plugin_hash ('' for none).
 /// Returns 1 when applied, 0 when it already was (the entry is acknowledged
 /// either way: its work is over).
 const FINISH: &str = r#"
 local stop = leaving_running(ARGV[2])
 if stop then return stop end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at', ARGV[5])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'plugin_hash', ARGV[7]) end
 if ARGV[3] == 'missing' then
   redis.call('HSET', KEYS[1], 'last_error', ARGV[4])
   remember_failure(KEYS[4], ARGV[1])
@@ -290,7 +292,8 @@ redis.call('XACK', KEYS[2], 'workers', ARGV[2])
 return 1
 "#;
 
-/// KEYS: job, stream, counts, failures. ARGV: job_id, entry, error, now.
+/// KEYS: job, stream, counts, failures. ARGV: job_id, entry, error, now,
+/// plugin_hash ('' for none).
 /// Marks the job `failed`, acknowledges its entry and adds a new one.
 const REQUEUE: &str = r#"
 local stop = leaving_running(ARGV[2])
@@ -298,6 +301,7 @@ if stop then return stop end
 local entry = redis.call('XADD', KEYS[2], '*', 'job_id', ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'failed', 'last_error', ARGV[3], 'entry', entry,
   'updated_at', ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'plugin_hash', ARGV[5]) end
 move(KEYS[3], 'running', 'failed')
 remember_failure(KEYS[4], ARGV[1])
 redis.call('XACK', KEYS[2], 'workers', ARGV[2])
@@ -305,7 +309,8 @@ return 1
 "#;
 
 /// KEYS: job, stream, dead, counts, failures.
-/// ARGV: job_id, worker_id, entry, reason, now, retention_ms.
+/// ARGV: job_id, worker_id, entry, reason, now, retention_ms, plugin_hash
+/// ('' when no flow ran: only a job that ran names a plugin version).
 /// - No record (an injected entry): a `dead` record is made so the refusal
 ///   shows in `payhost jobs`.
 /// - A record that is not this entry's (another worker's, or another entry
@@ -347,6 +352,7 @@ if terminal(r[3]) then
   return 'already'
 end
 redis.call('HSET', KEYS[1], 'status', 'dead', 'last_error', ARGV[4], 'updated_at', ARGV[5])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'plugin_hash', ARGV[7]) end
 move(KEYS[4], r[3], 'dead')
 remember_failure(KEYS[5], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
@@ -696,6 +702,7 @@ impl JobStore {
         job_id: &str,
         entry: &str,
         how: &Finish,
+        plugin_hash: Option<&str>,
     ) -> Result<(), StoreError> {
         let (to, why) = match how {
             Finish::Done => (keys::status::DONE, ""),
@@ -712,7 +719,15 @@ impl JobStore {
                     keys::counts(worker_id),
                     keys::failures(worker_id),
                 ],
-                &[job_id, entry, to, why, &now, &self.retention_ms.to_string()],
+                &[
+                    job_id,
+                    entry,
+                    to,
+                    why,
+                    &now,
+                    &self.retention_ms.to_string(),
+                    plugin_hash.unwrap_or(""),
+                ],
             )
             .await?;
         Ok(())
@@ -725,6 +740,7 @@ impl JobStore {
         job_id: &str,
         entry: &str,
         error: &str,
+        plugin_hash: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = now_ms().to_string();
         let _: i64 = self
@@ -737,7 +753,7 @@ impl JobStore {
                     keys::counts(worker_id),
                     keys::failures(worker_id),
                 ],
-                &[job_id, entry, error, &now],
+                &[job_id, entry, error, &now, plugin_hash.unwrap_or("")],
             )
             .await?;
         Ok(())
@@ -751,6 +767,7 @@ impl JobStore {
         job_id: &str,
         entry: &str,
         reason: &str,
+        plugin_hash: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = now_ms().to_string();
         let _: String = self
@@ -771,6 +788,7 @@ impl JobStore {
                     reason,
                     &now,
                     &self.retention_ms.to_string(),
+                    plugin_hash.unwrap_or(""),
                 ],
             )
             .await?;

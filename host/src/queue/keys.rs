@@ -50,6 +50,24 @@ pub fn workers() -> String {
     format!("{PREFIX}:workers")
 }
 
+/// A published plugin version's component bytes, by provider and content
+/// hash (SHA-256, hex). Written once by `payhost plugin publish`, never
+/// changed: the same hash always names the same bytes.
+pub fn plugin_blob(provider: &str, hash: &str) -> String {
+    format!("{PREFIX}:plugin:{provider}:{hash}")
+}
+
+/// The content hash the fleet's workers run for `provider`.
+pub fn plugin_current(provider: &str) -> String {
+    format!("{PREFIX}:plugin:{provider}:current")
+}
+
+/// The hashes that were current before, newest first: what
+/// `payhost plugin rollback` returns to.
+pub fn plugin_history(provider: &str) -> String {
+    format!("{PREFIX}:plugin:{provider}:history")
+}
+
 /// How many recent failures [`failures`] keeps.
 pub const FAILURES_KEPT: isize = 100;
 
@@ -87,8 +105,9 @@ pub mod field {
     pub const REPLAYS: &str = "replays";
     /// Record: Unix milliseconds of the last replay.
     pub const REPLAYED_AT: &str = "replayed_at";
-    /// Record: content hash of the plugin that ran the job. Not written yet
-    /// (fleet plugin upgrades will); `payhost jobs --job` shows it if present.
+    /// Record: content hash (SHA-256, hex) of the plugin version of the
+    /// job's provider (`caller_id`) that ran the job's last attempt; written
+    /// when the worker settles it (done, missing, failed or dead).
     pub const PLUGIN_HASH: &str = "plugin_hash";
 }
 
@@ -137,6 +156,10 @@ mod tests {
         assert_eq!(dead("worker-1"), "payhost:dead:worker-1");
         assert_eq!(job("j1"), "payhost:job:j1");
         assert_eq!(run_jobs("r1"), "payhost:run:r1:jobs");
+        assert_eq!(plugin_current("stripe"), "payhost:plugin:stripe:current");
+        assert_eq!(plugin_history("stripe"), "payhost:plugin:stripe:history");
+        assert_eq!(plugin_blob("stripe", "ab12"), "payhost:plugin:stripe:ab12");
+        assert_eq!(field::PLUGIN_HASH, "plugin_hash");
         // The Lua scripts in `jobs` write these literally.
         assert_eq!(
             [field::JOB_ID, field::JOB, field::ENTRY, field::MAC, GROUP],

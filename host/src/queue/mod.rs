@@ -16,6 +16,13 @@
 //!   the same pool as [`Work::Job`]. `payhost jobs` reads through [`status`]
 //!   and [`view`], and replays or purges dead jobs through [`replay`].
 //!
+//! Flow threads follow plugin upgrades ([`crate::upgrade`]): between two
+//! messages each compares the providers' generation with the one its
+//! `ScriptHost` was built from (one atomic load) and, when it moved, builds
+//! a new `ScriptHost` and Rhai engine from the new versions. A job's flow
+//! runs on one version from start to end, and the thread reports which one
+//! to whoever queued the job (the worker writes it on the job's record).
+//!
 //! A flow that calls `*_async` again sends through the same executor, whose
 //! outcome comes back through this pool: chains need nothing special.
 //! No job is dropped: the channel is unbounded (requests in flight are
@@ -31,6 +38,7 @@ pub mod trust;
 pub mod view;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -38,7 +46,12 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::flow::{FlowJob, FlowRunner, ScriptLimits, classify, classify_parsed};
 use crate::http::{Finished, OutcomeSink};
 use crate::ledger::{Event, Token};
-use crate::script_api::{Providers, ScriptHost};
+use crate::script_api::ScriptHost;
+use crate::upgrade::LiveProviders;
+
+/// Where a flow thread reports the content hash of the plugin version (of
+/// the job's provider) it runs a job with.
+pub type RanWith = tokio::sync::oneshot::Sender<Arc<str>>;
 
 /// What a flow thread is asked to do.
 pub enum Work {
@@ -47,7 +60,7 @@ pub enum Work {
     /// Run a flow job here (read from Redis by `payhost worker`).
     /// The `String` is the job's id: its requests' idempotency keys derive
     /// from it, so a job delivered again repeats them exactly.
-    Job(Box<FlowJob>, String, Token),
+    Job(Box<FlowJob>, String, Token, Option<RanWith>),
     Stop,
 }
 
@@ -76,11 +89,15 @@ pub fn channel() -> (WorkSender, WorkReceiver) {
 }
 
 impl WorkSender {
-    /// Queues a flow job read from Redis to run in this pool.
-    pub fn run_job(&self, job: FlowJob, job_id: &str, token: Token) {
-        let _ = self
-            .tx
-            .send(Work::Job(Box::new(job), job_id.to_string(), token));
+    /// Queues a flow job read from Redis to run in this pool; the thread
+    /// that runs it sends its provider's plugin hash to `ran_with`.
+    pub fn run_job(&self, job: FlowJob, job_id: &str, token: Token, ran_with: Option<RanWith>) {
+        let _ = self.tx.send(Work::Job(
+            Box::new(job),
+            job_id.to_string(),
+            token,
+            ran_with,
+        ));
     }
 }
 
@@ -101,7 +118,7 @@ pub struct FlowPool {
 /// What every flow thread is built from.
 #[derive(Clone)]
 pub struct FlowSetup {
-    pub providers: Providers,
+    pub providers: Arc<LiveProviders>,
     pub flows_dir: PathBuf,
     pub limits: ScriptLimits,
     pub placement: Placement,
@@ -147,16 +164,34 @@ impl FlowPool {
 }
 
 fn work(rx: Receiver<Work>, setup: FlowSetup) {
-    let host = match ScriptHost::new(setup.providers) {
+    let live = &setup.providers;
+    let mut generation = live.generation();
+    let host = match ScriptHost::new(live.current()) {
         Ok(host) => host,
         Err(err) => {
             tracing::error!("a flow thread could not start: {err}");
             return;
         }
     };
-    let mut runner =
-        FlowRunner::new(host, setup.flows_dir, &setup.limits).with_metrics(setup.metrics);
+    let mut runner = FlowRunner::new(host, setup.flows_dir.clone(), &setup.limits)
+        .with_metrics(setup.metrics.clone());
     while let Ok(message) = rx.recv() {
+        if live.generation() != generation {
+            // A plugin was upgraded: new instances (and an engine with the
+            // new schema) from now on. On failure the old ones go on; the
+            // upgrade was checked, so this is not expected.
+            generation = live.generation();
+            match ScriptHost::new(live.current()) {
+                Ok(host) => {
+                    runner = FlowRunner::new(host, setup.flows_dir.clone(), &setup.limits)
+                        .with_metrics(setup.metrics.clone())
+                }
+                Err(err) => tracing::error!(
+                    "a flow thread keeps the previous plugin version: the new one did not \
+                     instantiate: {err}"
+                ),
+            }
+        }
         match message {
             Work::Outcome(finished) => {
                 finished.token.report(Event::FlowQueued);
@@ -178,7 +213,11 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
                     }
                 }
             }
-            Work::Job(job, job_id, token) => {
+            Work::Job(job, job_id, token, ran_with) => {
+                let providers = runner.host().providers();
+                if let (Some(reply), Some(index)) = (ran_with, providers.index_of(&job.caller_id)) {
+                    let _ = reply.send(providers.get(index).plugin.hash().clone());
+                }
                 runner.host().set_delivery(Some(&job_id));
                 let _ = runner.run(&job, &token);
                 runner.host().set_delivery(None);
