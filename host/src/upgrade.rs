@@ -127,7 +127,7 @@ impl Upgrader {
         if let Some(failed) = report
             .checks
             .iter()
-            .find(|c| !c.passed && !(base_url_given && c.name == "default base URL"))
+            .find(|c| !(c.passed || (base_url_given && c.name == "default base URL")))
         {
             return Err(format!("check `{}` failed: {}", failed.name, failed.detail));
         }

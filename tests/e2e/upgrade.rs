@@ -209,11 +209,11 @@ fn a_worker_upgraded_three_times_under_load_loses_nothing_and_names_each_version
     wait_records(&url, "jobs done on the first version", |r| {
         done_with(r, &hashes[0]) >= 4
     });
-    for n in 1..=3 {
+    for (n, hash) in hashes.iter().enumerate().skip(1) {
         install(&path, &version(n as u32));
-        w.wait_for_stderr(&format!("upgraded to {}", hashes[n]), LIMIT);
+        w.wait_for_stderr(&format!("upgraded to {hash}"), LIMIT);
         wait_records(&url, &format!("jobs done on version {n}"), |r| {
-            done_with(r, &hashes[n]) >= 4
+            done_with(r, hash) >= 4
         });
     }
     stop.store(true, Ordering::SeqCst);
