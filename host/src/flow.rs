@@ -194,10 +194,10 @@ fn flow_job(finished: &Finished, caller_id: &str, outcome: Outcome, payload: Str
 
 /// Deepest nesting a payload may have, in both queues: below serde_json's
 /// recursion limit (128), which the flow runner's parser enforces.
-const MAX_PAYLOAD_DEPTH: usize = 100;
+pub(crate) const MAX_PAYLOAD_DEPTH: usize = 100;
 
 /// Whether the JSON text nests arrays and objects at most `limit` deep.
-fn nesting_within(json: &str, limit: usize) -> bool {
+pub(crate) fn nesting_within(json: &str, limit: usize) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for byte in json.bytes() {
         if in_string {

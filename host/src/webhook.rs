@@ -281,16 +281,30 @@ pub fn event_jobs(
                     event.event_type
                 ))
             })?;
-            let object: serde_json::Value = serde_json::from_str(&event.object).map_err(|e| {
+            // The object is checked (JSON, nested no deeper than any flow
+            // payload may be) without building a tree of it, and spliced
+            // into the payload as it is: the flow thread parses it once.
+            serde_json::from_str::<serde::de::IgnoredAny>(&event.object).map_err(|e| {
                 Refusal::Malformed(format!("{}: its object is not JSON ({e})", which()))
             })?;
-            let payload = serde_json::json!({
-                "id": event.id,
-                "type": event.event_type,
-                "created": event.created,
-                "provider": provider,
-                "object": object,
-            });
+            if !crate::flow::nesting_within(&event.object, crate::flow::MAX_PAYLOAD_DEPTH - 1) {
+                return Err(Refusal::Malformed(format!(
+                    "{}: its object nests deeper than {} levels",
+                    which(),
+                    crate::flow::MAX_PAYLOAD_DEPTH - 1
+                )));
+            }
+            let text = |s: &str| serde_json::Value::from(s).to_string();
+            let payload = format!(
+                r#"{{"id":{},"type":{},"created":{},"provider":{},"object":{}}}"#,
+                text(&event.id),
+                text(&event.event_type),
+                event
+                    .created
+                    .map_or_else(|| "null".to_string(), |t| t.to_string()),
+                text(provider),
+                event.object.trim(),
+            );
             Ok(EventJob {
                 job_id: event_job_id(provider, &event.id),
                 job: FlowJob {
@@ -299,7 +313,7 @@ pub fn event_jobs(
                     worker_id: worker_id.to_string(),
                     context_id: event.id.clone(),
                     caller_id: provider.to_string(),
-                    payload: payload.to_string(),
+                    payload,
                 },
                 event_id: event.id,
             })
@@ -466,6 +480,25 @@ mod tests {
         let payload: serde_json::Value = serde_json::from_str(&jobs[0].job.payload).unwrap();
         assert_eq!(payload["object"]["id"], "cus_1");
         assert_eq!(payload["type"], "customer.created");
+        assert_eq!(payload["created"], 5);
+        assert_eq!(payload["provider"], "stripe");
         assert!(event_jobs("stripe", "w", vec![]).is_err());
+        let bad = |object: &str| wit::WebhookEvent {
+            id: "evt_2".into(),
+            event_type: "x".into(),
+            created: None,
+            object: object.into(),
+        };
+        assert!(event_jobs("stripe", "w", vec![bad("{\"a\":")]).is_err());
+        assert!(event_jobs("stripe", "w", vec![bad("1} {")]).is_err());
+        let deep = format!("{}{}", "[".repeat(120), "]".repeat(120));
+        assert!(matches!(
+            event_jobs("stripe", "w", vec![bad(&deep)]),
+            Err(Refusal::Malformed(why)) if why.contains("nests deeper")
+        ));
+        let job = &event_jobs("stripe", "w", vec![bad(" [1,\"\\\"\"] ")]).unwrap()[0];
+        let payload: serde_json::Value = serde_json::from_str(&job.job.payload).unwrap();
+        assert_eq!(payload["object"][1], "\"");
+        assert_eq!(payload["created"], serde_json::Value::Null);
     }
 }
