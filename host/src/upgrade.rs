@@ -28,6 +28,11 @@
 //! second, and the file and the fleet do not fight (the last change wins).
 //! Every upgrade and every refusal is one line on stderr naming the source.
 //! The watcher is the only writer of [`LiveProviders`].
+//!
+//! A replaced version's HTTP executor is not closed: flows still running on
+//! it may send through it, and it goes when the last of them drops it.
+//! Watched are the files the host loaded (each file of a `--plugin`
+//! directory); a file added to the directory later is not a new provider.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

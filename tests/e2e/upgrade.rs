@@ -5,8 +5,9 @@
 //! that ran it; broken versions (not a component, the 0.1 contract, a
 //! component that crashes when loaded, one that fails a conformance check,
 //! another provider) are refused with one log line each while the old
-//! version keeps running jobs; and a fleet of two workers follows `payhost
-//! plugin publish` and `payhost plugin rollback`.
+//! version keeps running jobs; a fleet of two workers follows `payhost
+//! plugin publish` and `payhost plugin rollback`; and `payhost serve` takes
+//! a new version between webhook deliveries and refuses a broken one.
 //!
 //! The versions are the Stripe plugin with a custom section appended (a
 //! name and a version number): the same provider and behaviour, different
@@ -427,4 +428,85 @@ fn a_fleet_of_two_workers_follows_publish_and_rollback() {
     for w in &workers {
         assert!(!w.stderr().contains("refused"), "{}", w.stderr());
     }
+}
+
+const WEBHOOK_SECRET: &str = "whsec_payhost_upgrade_1a2b3c";
+
+/// POSTs a Stripe `customer.created` event for `customer`, signed now.
+fn deliver(address: &str, event: &str, customer: &str) -> u16 {
+    use hmac::{Hmac, Mac};
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = serde_json::json!({
+        "id": event, "object": "event", "type": "customer.created", "created": t,
+        "livemode": false, "data": {"object": {"id": customer, "object": "customer"}},
+    })
+    .to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let signature = format!("t={t},v1={hex}");
+    payhost_e2e::http_request(
+        "POST",
+        &format!("http://{address}/webhooks/stripe"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Stripe-Signature", &signature),
+        ],
+        Some(&body),
+    )
+    .status
+}
+
+#[test]
+fn payhost_serve_takes_a_new_version_between_deliveries_and_refuses_a_broken_one() {
+    let s = Scenario::new();
+    s.flow(
+        "on_customer_created",
+        r#"print(`EVENT ${parsed_data.id}`);"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stripe.wasm");
+    install(&path, &version(0));
+    let mut cmd = payhost();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--base-url",
+        "http://127.0.0.1:9",
+    ])
+    .arg("--plugin")
+    .arg(&path)
+    .arg("--flows")
+    .arg(s.flows_dir())
+    .env("STRIPE_SECRET_KEY", "sk_test_upgrade")
+    .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    .env("PAYHOST_CACHE_DIR", cache_dir());
+    let serve = WorkerProcess::spawn(cmd, "listening on http://");
+    let address = serve
+        .stderr()
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap()
+        .to_string();
+
+    assert_eq!(deliver(&address, "evt_1", "cus_1"), 200);
+    serve.wait_for_stdout("EVENT cus_1", LIMIT);
+    install(&path, &version(1));
+    serve.wait_for_stderr(&format!("upgraded to {}", sha256(&version(1))), LIMIT);
+    assert_eq!(deliver(&address, "evt_2", "cus_2"), 200);
+    serve.wait_for_stdout("EVENT cus_2", LIMIT);
+    install(&path, b"not a component");
+    serve.wait_for_stderr("plugin upgrade refused", LIMIT);
+    assert_eq!(deliver(&address, "evt_3", "cus_3"), 200);
+    serve.wait_for_stdout("EVENT cus_3", LIMIT);
 }
