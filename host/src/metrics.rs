@@ -283,7 +283,7 @@ impl Metrics {
             .map(|function| {
                 families.plugin_calls.get_or_create_owned(&CallLabels {
                     provider: provider.to_string(),
-                    function: *function,
+                    function,
                 })
             })
             .collect();

@@ -629,17 +629,17 @@ fn receivers(
             },
         );
     }
-    if single || receivers.is_empty() {
-        if let Some(why) = skipped.first() {
-            anyhow::bail!(
-                "{why}{}",
-                if single {
-                    ""
-                } else {
-                    ": no loaded plugin can receive webhooks"
-                }
-            );
-        }
+    if (single || receivers.is_empty())
+        && let Some(why) = skipped.first()
+    {
+        anyhow::bail!(
+            "{why}{}",
+            if single {
+                ""
+            } else {
+                ": no loaded plugin can receive webhooks"
+            }
+        );
     }
     for why in skipped {
         eprintln!("payhost serve: no webhook path for it: {why}");
