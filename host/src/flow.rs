@@ -305,6 +305,7 @@ pub struct FlowRunner {
     compiled: HashMap<String, AST>,
     /// Where flow runs are counted (`payhost_flows_total`).
     metrics: Metrics,
+    flow_counters: HashMap<String, Option<[prometheus_client::metrics::counter::Counter; 3]>>,
 }
 
 impl FlowRunner {
@@ -317,6 +318,7 @@ impl FlowRunner {
             flows_dir,
             compiled: HashMap::new(),
             metrics: Metrics::disabled(),
+            flow_counters: HashMap::new(),
         }
     }
 
@@ -347,14 +349,25 @@ impl FlowRunner {
         let result = self.run_inner(job, value, token);
         // Jobs name their provider (`caller_id`): a loaded plugin's name, as
         // the worker refuses any other before a flow runs.
-        self.metrics.flow(
-            &job.caller_id,
-            match &result {
-                Ok(true) => FlowResult::Done,
-                Ok(false) => FlowResult::Missing,
-                Err(_) => FlowResult::Failed,
-            },
-        );
+        let outcome = match &result {
+            Ok(true) => FlowResult::Done,
+            Ok(false) => FlowResult::Missing,
+            Err(_) => FlowResult::Failed,
+        };
+        // This thread's own counters, resolved on a provider's first flow:
+        // no lock after that.
+        if !self.flow_counters.contains_key(&job.caller_id) {
+            let counters = self.metrics.flow_counters(&job.caller_id);
+            self.flow_counters.insert(job.caller_id.clone(), counters);
+        }
+        if let Some(Some(counters)) = self.flow_counters.get(&job.caller_id) {
+            counters[match outcome {
+                FlowResult::Done => 0,
+                FlowResult::Failed => 1,
+                FlowResult::Missing => 2,
+            }]
+            .inc();
+        }
         match &result {
             Ok(true) => token.report(Event::FlowDone {
                 flow: job.flow.clone(),

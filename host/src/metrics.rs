@@ -16,9 +16,10 @@
 //! a few atomic additions (and, for a plugin call, one `Instant::now()`
 //! pair). The plugin-call histogram is [`CallHistogram`], a lock-free one of
 //! our own, because `prometheus_client`'s histogram takes a mutex per
-//! observation. Flows and webhooks (milliseconds each) look their counter up
-//! in its family, a read lock that only the first use of a label set ever
-//! waits on.
+//! observation. Flow threads resolve a provider's flow counters on its
+//! first flow and keep them; `payhost serve` resolves every webhook counter
+//! it can touch at start ([`WebhookMetrics`]). Only the scrape and the
+//! first flow of a provider on a thread go through a family's lock.
 //!
 //! Label values come from the loaded plugins (provider, object, operation),
 //! from fixed lists (outcome, result, reason, function, status) or from the
@@ -339,6 +340,23 @@ impl Metrics {
         }
     }
 
+    /// The counters of `provider`'s flows, by [`FlowResult`] (done,
+    /// failed, missing), resolved once: a flow thread keeps them, so
+    /// counting a flow takes no lock. `None` when metrics are off.
+    pub fn flow_counters(&self, provider: &str) -> Option<[Counter; 3]> {
+        let families = self.0.as_ref()?;
+        let counter = |outcome| {
+            families
+                .flows
+                .get_or_create(&FlowLabels {
+                    provider: provider.to_string(),
+                    outcome,
+                })
+                .clone()
+        };
+        Some([counter("done"), counter("failed"), counter("missing")])
+    }
+
     /// Sets the queue gauges of `worker_id` to what Redis holds now.
     pub fn set_queue(&self, worker_id: &str, state: &QueueState) {
         let Some(families) = &self.0 else { return };
@@ -626,6 +644,101 @@ async fn scrape<B>(
         hyper::header::HeaderValue::from_static(content_type),
     );
     response
+}
+
+/// Every `(result, reason)` a delivery can end with in `payhost serve`.
+pub const WEBHOOK_OUTCOMES: &[(&str, &str)] = &[
+    ("accepted", "ok"),
+    ("refused", "unsigned"),
+    ("refused", "bad_signature"),
+    ("refused", "stale"),
+    ("refused", "malformed"),
+    ("refused", "plugin_failed"),
+    ("refused", "body_too_large"),
+    ("refused", "unreadable_body"),
+    ("refused", "body_timeout"),
+    ("refused", "method_not_allowed"),
+    ("refused", "unknown_provider"),
+    ("unavailable", "busy"),
+    ("unavailable", "queue_unavailable"),
+    ("unavailable", "shutting_down"),
+];
+
+/// `payhost serve`'s webhook counters, resolved once at start for its
+/// providers (and `""`, for paths naming none) and every
+/// [`WEBHOOK_OUTCOMES`], then only read: counting a delivery takes no lock.
+pub struct WebhookMetrics {
+    metrics: Metrics,
+    deliveries: HashMap<String, HashMap<(&'static str, &'static str), Counter>>,
+    /// `[new, duplicate]` events per provider.
+    events: HashMap<String, [Counter; 2]>,
+}
+
+impl WebhookMetrics {
+    pub fn new<'p>(metrics: &Metrics, providers: impl IntoIterator<Item = &'p str>) -> Self {
+        let mut deliveries = HashMap::new();
+        let mut events = HashMap::new();
+        if let Some(families) = &metrics.0 {
+            for provider in providers.into_iter().chain([""]) {
+                let counters = WEBHOOK_OUTCOMES
+                    .iter()
+                    .map(|&(result, reason)| {
+                        let labels = WebhookLabels {
+                            provider: provider.to_string(),
+                            result,
+                            reason,
+                        };
+                        (
+                            (result, reason),
+                            families.webhooks.get_or_create(&labels).clone(),
+                        )
+                    })
+                    .collect();
+                deliveries.insert(provider.to_string(), counters);
+                let event = |result| {
+                    families
+                        .webhook_events
+                        .get_or_create(&EventLabels {
+                            provider: provider.to_string(),
+                            result,
+                        })
+                        .clone()
+                };
+                events.insert(provider.to_string(), [event("new"), event("duplicate")]);
+            }
+        }
+        Self {
+            metrics: metrics.clone(),
+            deliveries,
+            events,
+        }
+    }
+
+    /// [`Metrics::webhook`], without a lock for the outcomes resolved at
+    /// start.
+    pub fn webhook(&self, provider: &str, result: &'static str, reason: &'static str) {
+        match self
+            .deliveries
+            .get(provider)
+            .and_then(|counters| counters.get(&(result, reason)))
+        {
+            Some(counter) => {
+                counter.inc();
+            }
+            None => self.metrics.webhook(provider, result, reason),
+        }
+    }
+
+    /// [`Metrics::webhook_events`], likewise.
+    pub fn webhook_events(&self, provider: &str, new: usize, duplicates: usize) {
+        match self.events.get(provider) {
+            Some([fresh, seen]) => {
+                fresh.inc_by(new as u64);
+                seen.inc_by(duplicates as u64);
+            }
+            None => self.metrics.webhook_events(provider, new, duplicates),
+        }
+    }
 }
 
 #[cfg(test)]

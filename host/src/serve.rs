@@ -166,7 +166,7 @@ struct Shared {
     sink: Sink,
     counts: Arc<Counts>,
     /// `payhost_webhooks_total` and `payhost_webhook_events_total`.
-    metrics: crate::metrics::Metrics,
+    metrics: crate::metrics::WebhookMetrics,
 }
 
 /// Runs until SIGTERM/Ctrl-C. `ready` is told the bound address (the port
@@ -230,12 +230,16 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
         .map(|name| format!("POST /webhooks/{name}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let metrics = crate::metrics::WebhookMetrics::new(
+        &options.host.metrics,
+        receivers.keys().map(String::as_str),
+    );
     let shared = Arc::new(Shared {
         receivers,
         limits,
         sink,
         counts: counts.clone(),
-        metrics: options.host.metrics.clone(),
+        metrics,
     });
 
     let listener = host
