@@ -25,7 +25,7 @@
 //! each), opened and warmed with one delivery each before the clock starts,
 //! then taking the next delivery from a shared counter until none is left.
 //! Deliveries are built and signed before the clock (`t` = now, so well
-//! inside the 300 s tolerance): 1.2 KB `payment_intent.succeeded` events
+//! inside the 300 s tolerance): 1.4 KB `payment_intent.succeeded` events
 //! with unique ids, the `Stripe-Signature` header Stripe would send. A
 //! round's rate is deliveries / (first send to last 200); a delivery's
 //! latency runs from handing the request to the connection to having the
@@ -524,8 +524,9 @@ impl Drop for Server {
 }
 
 /// `child webhooks-bare`: the baseline server. Answers 200 to every request
-/// once its body is read, on the two-thread runtime payhost's server uses,
-/// until killed (SIGTERM's default action ends it).
+/// once its body is read, on the two-thread runtime payhost's server uses
+/// (so its threads are named `payhost-io` too), until killed (SIGTERM's
+/// default action ends it).
 pub fn child_bare() -> anyhow::Result<()> {
     fixtures::http_runtime()?.block_on(serve_bare())
 }
