@@ -10,12 +10,10 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
 use payhost_e2e::scenario::{Scenario, WorkerProcess, run_command};
 use payhost_e2e::stub::{Action, StubServer};
 use payhost_e2e::{RedisServer, http_request};
 use prometheus_parse::{Sample, Scrape, Value};
-use sha2::Sha256;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -257,15 +255,7 @@ fn stripe_signature(body: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={t},v1={hex}")
+    payhost_e2e::stripe_signature(WEBHOOK_SECRET, t as i64, body)
 }
 
 fn stripe_event(id: &str, kind: &str) -> String {

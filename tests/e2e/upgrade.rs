@@ -434,7 +434,6 @@ const WEBHOOK_SECRET: &str = "whsec_payhost_upgrade_1a2b3c";
 
 /// POSTs a Stripe `customer.created` event for `customer`, signed now.
 fn deliver(address: &str, event: &str, customer: &str) -> u16 {
-    use hmac::{Hmac, Mac};
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -444,15 +443,7 @@ fn deliver(address: &str, event: &str, customer: &str) -> u16 {
         "livemode": false, "data": {"object": {"id": customer, "object": "customer"}},
     })
     .to_string();
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let signature = format!("t={t},v1={hex}");
+    let signature = payhost_e2e::stripe_signature(WEBHOOK_SECRET, t as i64, &body);
     payhost_e2e::http_request(
         "POST",
         &format!("http://{address}/webhooks/stripe"),

@@ -11,11 +11,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
 use payhost_e2e::scenario::{Scenario, ServeProcess};
 use payhost_e2e::{LocalStripe, RedisServer, http_request};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 const WEBHOOK_SECRET: &str = "whsec_payhost_e2e_0f9e8d7c6b5a";
 const WAIT: Duration = Duration::from_secs(60);
@@ -27,18 +25,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// `Stripe-Signature` for `body` signed at `t`, as Stripe computes it.
-fn stripe_signature(secret: &str, t: i64, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={t},v1={hex}")
-}
+use payhost_e2e::stripe_signature;
 
 fn stripe_event(id: &str, kind: &str, object: Value) -> String {
     json!({
@@ -795,15 +782,7 @@ fn a_hostile_webhook_plugin_fails_one_delivery_not_the_server() {
     );
     let serve = s.serve("http://127.0.0.1:9", &["--plugin-timeout-ms", "200"]);
     let url = serve.url("/webhooks/webhook_hostile");
-    let signed = |body: &str| {
-        let mut mac = Hmac::<Sha256>::new_from_slice(TOKEN.as_bytes()).unwrap();
-        mac.update(body.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
+    let signed = |body: &str| payhost_e2e::hmac_sha256_hex(TOKEN.as_bytes(), body.as_bytes());
     for hostile in ["spin", "panic", "parse-spin x"] {
         let response = http_request(
             "POST",

@@ -183,6 +183,25 @@ pub fn python_oracle(script: &str, args: &[&str], input: String) -> std::process
     output
 }
 
+/// Lower-case hex HMAC-SHA256 of `message` under `key`.
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(message);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The `Stripe-Signature` header Stripe sends for `body` signed at `t`
+/// with the endpoint's `secret`.
+pub fn stripe_signature(secret: &str, t: i64, body: &str) -> String {
+    let hex = hmac_sha256_hex(secret.as_bytes(), format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={hex}")
+}
+
 /// Every notification item of Adyen's Webhooks spec examples
 /// (tests/data/adyen/Webhooks-v1-examples.json), unwrapped.
 pub fn adyen_example_items() -> Vec<Value> {
