@@ -302,7 +302,8 @@ pub struct FlowRunner {
     engine: Engine,
     limits: ScriptLimits,
     flows_dir: PathBuf,
-    compiled: HashMap<String, AST>,
+    /// Compiled flows by provider (`caller_id`), then flow name.
+    compiled: HashMap<String, HashMap<String, AST>>,
     /// Where flow runs are counted (`payhost_flows_total`).
     metrics: Metrics,
     flow_counters: HashMap<String, Option<[prometheus_client::metrics::counter::Counter; 3]>>,
@@ -404,10 +405,15 @@ impl FlowRunner {
         // (provider, flow) resolved to is compiled once and kept; a miss is
         // not kept, so a flow file deployed later is found by the next job
         // that needs it.
-        let key = format!("{}/{}", job.caller_id, job.flow);
-        let shared = self.flows_dir.join(format!("{}.rhai", job.flow));
-        let mut path = shared.clone();
-        if !self.compiled.contains_key(&key) {
+        // Looked up by reference: a job whose flow is compiled already
+        // allocates nothing here.
+        let cached = self
+            .compiled
+            .get(job.caller_id.as_str())
+            .is_some_and(|flows| flows.contains_key(&job.flow));
+        let mut path = PathBuf::new();
+        if !cached {
+            path = self.flows_dir.join(format!("{}.rhai", job.flow));
             if is_valid_flow_name(&job.caller_id) {
                 let own = self
                     .flows_dir
@@ -423,10 +429,17 @@ impl FlowRunner {
                     .compile_file(path.clone())
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 ast.set_source(path.display().to_string());
-                self.compiled.insert(key.clone(), ast);
+                self.compiled
+                    .entry(job.caller_id.clone())
+                    .or_default()
+                    .insert(job.flow.clone(), ast);
             }
         }
-        let Some(ast) = self.compiled.get(&key) else {
+        let Some(ast) = self
+            .compiled
+            .get(job.caller_id.as_str())
+            .and_then(|flows| flows.get(&job.flow))
+        else {
             match job.outcome {
                 // Providers send many event types; handling only some is
                 // normal, so this is no warning.

@@ -133,6 +133,15 @@ fn describe(err: &RedisError) -> String {
     }
 }
 
+/// Element `i` of a script's array reply as text; empty when it is missing
+/// or not a string.
+fn reply_text(reply: &[redis::Value], i: usize) -> String {
+    reply
+        .get(i)
+        .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+        .unwrap_or_default()
+}
+
 /// Job ids become part of key names: the same characters as worker ids.
 pub fn is_valid_job_id(id: &str) -> bool {
     keys::is_valid_worker_id(id)
@@ -663,12 +672,7 @@ impl JobStore {
                 ],
             )
             .await?;
-        let text = |i: usize| -> String {
-            reply
-                .get(i)
-                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-                .unwrap_or_default()
-        };
+        let text = |i: usize| reply_text(&reply, i);
         let number = |i: usize| -> u32 {
             reply
                 .get(i)
@@ -943,12 +947,7 @@ impl JobStore {
             let reply: Vec<redis::Value> = self
                 .invoke(script, what.clone(), &script_keys, &args)
                 .await?;
-            let text = |i: usize| -> String {
-                reply
-                    .get(i)
-                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-                    .unwrap_or_default()
-            };
+            let text = |i: usize| reply_text(&reply, i);
             return Ok(match text(0).as_str() {
                 "replayed" => Operated::Replayed {
                     entry: text(1),
