@@ -87,6 +87,12 @@ pub struct Redactor {
 /// One automaton over every form of every secret.
 struct Matcher {
     automaton: AhoCorasick,
+    /// The same patterns for a SIMD scan (Teddy), when the CPU and the
+    /// pattern count allow one: it says whether a text holds any of them
+    /// several times faster than the automaton's byte-by-byte walk (whose
+    /// own prefilter is only built for up to 16 patterns; a key gives a few
+    /// dozen).
+    quick: Option<aho_corasick::packed::Searcher>,
     /// Patterns from this index on are base64 forms: a match stands for the
     /// whole base64 run around it.
     first_base64: usize,
@@ -135,9 +141,14 @@ impl Redactor {
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&patterns)
             .expect("literal patterns always build");
+        let quick = aho_corasick::packed::Config::new()
+            .builder()
+            .extend(&patterns)
+            .build();
         Self {
             matcher: Some(Arc::new(Matcher {
                 automaton,
+                quick,
                 first_base64,
             })),
         }
@@ -159,6 +170,17 @@ impl Redactor {
         let Some(matcher) = &self.matcher else {
             return Vec::new();
         };
+        // Almost every text holds no secret. A plain search answers that
+        // (vectorised when `quick` exists) many times faster than the
+        // overlapping walk below; only a text that does hold a form of a
+        // secret pays for finding all of them.
+        let any = match &matcher.quick {
+            Some(quick) => quick.find(bytes).is_some(),
+            None => matcher.automaton.is_match(bytes),
+        };
+        if !any {
+            return Vec::new();
+        }
         matcher
             .automaton
             .find_overlapping_iter(bytes)
