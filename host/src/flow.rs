@@ -98,12 +98,12 @@ pub fn classify_parsed(
     finished: &Finished,
 ) -> (FlowJob, Dynamic) {
     let (outcome, payload, value) = match usable_payload(instance, finished, |json| {
-        serde_json::from_str::<Dynamic>(json)
+        crate::script_value::from_json(json)
     }) {
         Ok(parsed) => parsed,
         Err(why) => {
             let (outcome, payload) = unusable_payload(finished, &why);
-            let value = serde_json::from_str::<Dynamic>(&payload).expect("our own payload parses");
+            let value = crate::script_value::from_json(&payload).expect("our own payload parses");
             (outcome, payload, value)
         }
     };
@@ -197,20 +197,31 @@ fn flow_job(finished: &Finished, caller_id: &str, outcome: Outcome, payload: Str
 pub(crate) const MAX_PAYLOAD_DEPTH: usize = 100;
 
 /// Whether the JSON text nests arrays and objects at most `limit` deep.
+/// Strings are skipped to their closing quote with a vectorised search (they
+/// are most of a payload's bytes); everything else is looked at byte by byte.
 pub(crate) fn nesting_within(json: &str, limit: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for byte in json.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+    let bytes = json.as_bytes();
+    let (mut depth, mut at) = (0usize, 0);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => {
+                // To the quote that ends the string: past every `\x` escape.
+                at += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+                        Some(i) if bytes[at + i] == b'\\' => at += i + 2,
+                        Some(i) => {
+                            at += i;
+                            break;
+                        }
+                        // Unterminated: no more structure to count.
+                        None => return true,
+                    }
+                    if at >= bytes.len() {
+                        return true;
+                    }
+                }
             }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
                 if depth > limit {
@@ -220,6 +231,7 @@ pub(crate) fn nesting_within(json: &str, limit: usize) -> bool {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        at += 1;
     }
     true
 }
@@ -471,7 +483,7 @@ impl FlowRunner {
 
         let parsed = match value {
             Some(value) => value,
-            None => serde_json::from_str::<Dynamic>(&job.payload)
+            None => crate::script_value::from_json(&job.payload)
                 .map_err(|e| format!("flow {}: payload is not JSON: {e}", job.flow))?,
         };
         let mut scope = Scope::new();
@@ -548,6 +560,68 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(101), "]".repeat(101));
         assert!(!nesting_within(&deep, MAX_PAYLOAD_DEPTH));
         assert!(nesting_within(r#"{"id":"cus_1"}"#, MAX_PAYLOAD_DEPTH));
+        assert!(!nesting_within(r#"{"a":"\\","b":[[[1]]]}"#, 3));
+        assert!(nesting_within(r#"{"a":"\\","b":[[[1]]]}"#, 4));
+        assert!(nesting_within(r#"{"a":"\"[[[[","b":[1]}"#, 2));
+    }
+
+    /// The byte-by-byte walk the skipping one replaced, as the reference.
+    fn nesting_reference(json: &str, limit: usize) -> bool {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for byte in json.bytes() {
+            if in_string {
+                match byte {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > limit {
+                        return false;
+                    }
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn payload_nesting_agrees_with_the_byte_by_byte_walk() {
+        // Every string of up to 7 of these bytes, at every limit up to 4.
+        let alphabet = [b'"', b'\\', b'[', b']', b'{', b'}', b'a'];
+        let mut texts = vec![Vec::new()];
+        for _ in 0..7 {
+            let longer: Vec<Vec<u8>> = texts
+                .iter()
+                .filter(|t| t.len() == texts.last().map_or(0, Vec::len))
+                .flat_map(|t| {
+                    alphabet.iter().map(move |&b| {
+                        let mut t = t.clone();
+                        t.push(b);
+                        t
+                    })
+                })
+                .collect();
+            texts.extend(longer);
+        }
+        for text in &texts {
+            let text = std::str::from_utf8(text).unwrap();
+            for limit in 0..5 {
+                assert_eq!(
+                    nesting_within(text, limit),
+                    nesting_reference(text, limit),
+                    "{text:?} at {limit}"
+                );
+            }
+        }
     }
 
     #[test]

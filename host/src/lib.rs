@@ -32,6 +32,7 @@ pub mod retry;
 pub mod run;
 pub mod schema;
 pub mod script_api;
+pub mod script_value;
 pub mod secret;
 pub mod serve;
 pub mod settings;
