@@ -361,6 +361,17 @@ impl ScriptHost {
 }
 
 /// What a script builds: one object and the parameters set so far.
+///
+/// Every setter returns the builder so calls chain (`new_x().a(1).b(2)`),
+/// and Rhai keeps each link's value alive until the whole chain is done, so
+/// every call hands on a copy. A builder holding its parameter maps would be
+/// copied whole, and each copy dropped, at every link: quadratic in the
+/// number of fields, and the largest cost of a script's request. So a
+/// builder holds its setter calls as a shared list instead ([`Edits`],
+/// newest first): a copy shares the list, a setter adds one node in front,
+/// and the maps are made once, when the request is dispatched (or the
+/// builder printed). `let a = x.amount(1)` still leaves `x` and `a`
+/// independent from then on: a later setter on either adds its own node.
 #[derive(Clone)]
 pub struct RequestBuilder {
     /// Which provider's object (an index into [`Providers`]).
@@ -369,9 +380,87 @@ pub struct RequestBuilder {
     id: Option<String>,
     /// The parent object's id (`.parent(...)`), for `{parent}` paths.
     parent: Option<String>,
-    params: Map,
-    extra: Map,
     idempotency_key: Option<String>,
+    edits: Edits,
+}
+
+/// Setter calls, newest first; shared by every copy of a builder made
+/// after them.
+#[derive(Clone, Default)]
+struct Edits(Option<Rc<Edit>>);
+
+struct Edit {
+    previous: Edits,
+    change: Change,
+}
+
+/// One setter call, already checked against the schema.
+enum Change {
+    /// `.field(value)`, applied as its kind says ([`set_field`]).
+    Field {
+        name: ImmutableString,
+        kind: wit::FieldKind,
+        value: Dynamic,
+    },
+    /// `.field(key, value)` on a map field.
+    Entry {
+        name: ImmutableString,
+        key: ImmutableString,
+        value: Dynamic,
+    },
+    /// `.set(path, value)`: sent as given, unchecked.
+    Extra {
+        path: ImmutableString,
+        value: Dynamic,
+    },
+}
+
+impl Edits {
+    fn push(&mut self, change: Change) {
+        let previous = std::mem::take(self);
+        *self = Edits(Some(Rc::new(Edit { previous, change })));
+    }
+
+    /// The parameters and the `.set` extras these calls make, applied
+    /// oldest first (so a later call overrides or extends an earlier one).
+    fn apply(&self) -> (Map, Map) {
+        let mut changes = Vec::new();
+        let mut at = self.0.as_deref();
+        while let Some(edit) = at {
+            changes.push(&edit.change);
+            at = edit.previous.0.as_deref();
+        }
+        let (mut params, mut extra) = (Map::new(), Map::new());
+        for change in changes.into_iter().rev() {
+            match change {
+                Change::Field { name, kind, value } => {
+                    set_field(&mut params, name, *kind, value.clone())
+                }
+                Change::Entry { name, key, value } => {
+                    map_entry(&mut params, name).insert(key.as_str().into(), value.clone());
+                }
+                Change::Extra { path, value } => {
+                    extra.insert(path.as_str().into(), value.clone());
+                }
+            }
+        }
+        (params, extra)
+    }
+}
+
+impl Drop for Edit {
+    /// Unlinks the list one node at a time: dropping a builder a loop set
+    /// a million fields on must not recurse a million frames deep.
+    fn drop(&mut self) {
+        let mut next = self.previous.0.take();
+        while let Some(edit) = next {
+            match Rc::try_unwrap(edit) {
+                Ok(mut edit) => next = edit.previous.0.take(),
+                // Another builder still holds the rest.
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 impl fmt::Display for RequestBuilder {
@@ -383,9 +472,10 @@ impl fmt::Display for RequestBuilder {
         if let Some(parent) = &self.parent {
             write!(f, " (of {parent})")?;
         }
-        write!(f, " {:?}", self.params)?;
-        if !self.extra.is_empty() {
-            write!(f, " + {:?}", self.extra)?;
+        let (params, extra) = self.edits.apply();
+        write!(f, " {params:?}")?;
+        if !extra.is_empty() {
+            write!(f, " + {extra:?}")?;
         }
         Ok(())
     }
@@ -428,9 +518,8 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
                 object: name.clone(),
                 id: None,
                 parent: None,
-                params: Map::new(),
-                extra: Map::new(),
                 idempotency_key: None,
+                edits: Edits::default(),
             };
             let function = format!("new_{}", object.name);
             module.set_native_fn(function.as_str(), {
@@ -493,7 +582,7 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
             if path.is_empty() {
                 return Err(script_error("set: the parameter path is empty"));
             }
-            b.extra.insert(path.as_str().into(), value);
+            b.edits.push(Change::Extra { path, value });
             Ok(b.clone())
         },
     );
@@ -511,7 +600,11 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
                 let field = field_schema(host_one.schema(b), b, &name_one)?;
                 check_value(field, &value)
                     .map_err(|why| script_error(format!("{}.{name_one}: {why}", b.object)))?;
-                set_field(b, &name_one, field.kind, value)?;
+                b.edits.push(Change::Field {
+                    name: name_one.clone(),
+                    kind: field.kind,
+                    value,
+                });
                 Ok(b.clone())
             },
         );
@@ -531,7 +624,11 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
                             b.object
                         )));
                     }
-                    map_entry(b, &name_two).insert(key.as_str().into(), value);
+                    b.edits.push(Change::Entry {
+                        name: name_two.clone(),
+                        key,
+                        value,
+                    });
                     Ok(b.clone())
                 },
             );
@@ -732,17 +829,11 @@ fn kind_phrase(kind: wit::FieldKind) -> &'static str {
 
 /// Applies one setter call according to the field's kind: lists append a
 /// single item or take a whole array, maps merge a map, the rest replace.
-fn set_field(
-    b: &mut RequestBuilder,
-    field: &str,
-    kind: wit::FieldKind,
-    value: Dynamic,
-) -> RhaiResult<()> {
+fn set_field(params: &mut Map, field: &str, kind: wit::FieldKind, value: Dynamic) {
     use wit::FieldKind as K;
     match kind {
         K::StringList | K::ObjectList if !value.is_array() && !value.is_unit() => {
-            let entry = b
-                .params
+            let entry = params
                 .entry(field.into())
                 .or_insert_with(|| Dynamic::from_array(Vec::new()));
             if !entry.is_array() {
@@ -755,22 +846,17 @@ fn set_field(
         }
         K::StringMap | K::Object if value.is_map() => {
             let incoming = value.cast::<Map>();
-            map_entry(b, field).extend(incoming);
+            map_entry(params, field).extend(incoming);
         }
         _ => {
-            b.params.insert(field.into(), value);
+            params.insert(field.into(), value);
         }
     }
-    Ok(())
 }
 
 /// The map stored under `field`, made a map if it was anything else.
-fn map_entry<'b>(
-    b: &'b mut RequestBuilder,
-    field: &str,
-) -> impl std::ops::DerefMut<Target = Map> + 'b {
-    let entry = b
-        .params
+fn map_entry<'p>(params: &'p mut Map, field: &str) -> impl std::ops::DerefMut<Target = Map> + 'p {
+    let entry = params
         .entry(field.into())
         .or_insert_with(|| Dynamic::from_map(Map::new()));
     if !entry.is_map() {
@@ -797,9 +883,9 @@ fn dispatch(
         ))
     })?;
 
+    let (mut params, extra) = b.edits.apply();
     // An id goes into the path, or (for creates that take a custom id, like
-    // coupons) into the parameters; only then are the parameters copied.
-    let mut with_id = None;
+    // coupons) into the parameters.
     let id = if op.needs_id {
         let id = b.id.clone().ok_or_else(|| {
             script_error(format!(
@@ -812,9 +898,7 @@ fn dispatch(
         if let Some(id) = &b.id
             && op.accepts.iter().any(|f| f == "id")
         {
-            let mut params = b.params.clone();
             params.insert("id".into(), id.as_str().into());
-            with_id = Some(params);
         }
         None
     };
@@ -830,11 +914,10 @@ fn dispatch(
     };
     // Required fields, before any plugin call or I/O: set by the script, or
     // filled in by the plugin from a setting the operator gave.
-    let params = with_id.as_ref().unwrap_or(&b.params);
     // A field given through `.set("field...", v)` counts: the plugin reads
     // the escape hatch too.
     let in_extra = |field: &str| {
-        b.extra.keys().any(|k| {
+        extra.keys().any(|k| {
             k.strip_prefix(field)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
         })
@@ -855,9 +938,9 @@ fn dispatch(
     let input = wit::RequestInput {
         id,
         parent,
-        params: plugin::rhai_map_to_tree(params)
+        params: plugin::rhai_map_to_tree(&params)
             .map_err(|e| script_error(format!("{}.{operation}: {e}", b.object)))?,
-        extra: plugin::rhai_map_to_tree(&b.extra)
+        extra: plugin::rhai_map_to_tree(&extra)
             .map_err(|e| script_error(format!("{}.{operation}: {e}", b.object)))?,
     };
 

@@ -94,6 +94,61 @@ fn builders_send_exactly_what_the_script_set() {
     assert!(!list.headers.contains_key("idempotency-key"));
 }
 
+/// A builder is a value: a setter changes the builder it is called on and
+/// returns a copy, and copies go their own ways from then on. Templates,
+/// statement-style setters and long loops of setters all send what the
+/// script set.
+#[test]
+fn builder_copies_are_independent_values() {
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ok ${parsed_data.id}`);"#,
+    );
+    s.script(
+        r#"
+        let base = new_customer().email("base@example.com").metadata("tier", "gold");
+        let a = base.description("a");          // base gets "a" too
+        let b = base.description("b").name("B"); // base: "b"; b also has the name
+        a.metadata("only", "a");                 // neither base nor b
+        a.idempotency_key("key-a").create_async();
+        b.idempotency_key("key-b").create_async();
+        base.idempotency_key("key-base").create_async();
+        let c = new_customer();                  // statement style
+        c.email("c@example.com");
+        for i in 0..2000 { c.metadata(`k${i % 3}`, `${i}`); }
+        c.idempotency_key("key-c").create_async();
+        "#,
+    );
+    let out = s.run(&stub.base_url());
+    out.assert_success();
+    let seen = stub.seen();
+    let body = |key: &str| {
+        let request = seen
+            .iter()
+            .find(|r| r.headers.get("idempotency-key").map(String::as_str) == Some(key))
+            .unwrap_or_else(|| panic!("no request with key {key}: {out}"));
+        form(&request.body)
+    };
+    assert_eq!(
+        body("key-a"),
+        "description=a&email=base%40example.com&metadata[only]=a&metadata[tier]=gold"
+    );
+    assert_eq!(
+        body("key-b"),
+        "description=b&email=base%40example.com&metadata[tier]=gold&name=B"
+    );
+    assert_eq!(
+        body("key-base"),
+        "description=b&email=base%40example.com&metadata[tier]=gold"
+    );
+    assert_eq!(
+        body("key-c"),
+        "email=c%40example.com&metadata[k0]=1998&metadata[k1]=1999&metadata[k2]=1997"
+    );
+}
+
 #[test]
 fn requests_in_flight_never_exceed_the_bound_and_the_script_waits() {
     let now = Arc::new(AtomicUsize::new(0));
