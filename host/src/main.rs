@@ -97,7 +97,8 @@ struct WorkerArgs {
     worker_id: String,
     #[command(flatten)]
     flow: FlowArgs,
-    /// Threads that run flow scripts: the jobs this worker holds at once.
+    /// Threads that run flow scripts: jobs running at once (the worker holds
+    /// up to twice as many, reading the next batch ahead).
     #[arg(long, alias = "concurrency", default_value_t = payhost::worker::DEFAULT_FLOW_THREADS)]
     flow_threads: usize,
     #[command(flatten)]

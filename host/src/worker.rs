@@ -8,7 +8,8 @@
 //! it once the flow and every request it made are done. A job it refuses is
 //! dead-lettered with the reason and nothing runs. It renews the lease on
 //! what it holds and claims what dead workers left behind, paging through
-//! the whole pending list. `--flow-threads` bounds the jobs it holds.
+//! the whole pending list. It holds at most twice `--flow-threads` entries:
+//! one running on each flow thread, the rest read ahead in batches.
 //!
 //! When the store refuses a transition for good (a key of the wrong type),
 //! the error names the key and the entry is left pending: it comes back after
@@ -66,9 +67,21 @@ impl WorkerOptions {
         &self.host.provider.worker_id
     }
 
-    /// Jobs held (and flows running) at once.
+    /// Flows running at once (the flow threads).
     fn concurrency(&self) -> usize {
         self.host.flow_threads.max(1)
+    }
+
+    /// Entries held at once: twice the flow threads, so that the next batch
+    /// is read and started while the current one runs (see [`consume`]).
+    fn held_limit(&self) -> usize {
+        2 * self.concurrency()
+    }
+
+    /// The fewest free places worth a read while the flow threads have
+    /// work: half the threads.
+    fn batch(&self) -> usize {
+        (self.concurrency() / 2).max(1)
     }
 }
 
@@ -146,7 +159,15 @@ async fn consume(
         .ensure_group(options.worker_id())
         .await
         .context("cannot create the consumer group")?;
-    let permits = Arc::new(Semaphore::new(options.concurrency()));
+    // One permit per held entry. Reading one entry per freed place would
+    // make every job wait for its own XREADGROUP round trip, one at a time
+    // (the reader runs its commands in order): with 16 flow threads that
+    // capped a worker at one job per round trip. So a worker holds up to
+    // twice its flow threads (the extra ones queued for the next free
+    // thread) and, while the threads have work, reads only when at least
+    // half a thread-count of places is free: each read then brings a batch.
+    let limit = options.held_limit();
+    let permits = Arc::new(Semaphore::new(limit));
     let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<String>();
     let mut held: HashSet<String> = HashSet::new();
     let lease = options.redis.lease;
@@ -192,7 +213,8 @@ async fn consume(
             next_trim = now + trim_every;
         }
         let available = permits.available_permits();
-        if available == 0 {
+        let busy = limit - available >= options.concurrency();
+        if available == 0 || (busy && available < options.batch()) {
             // Wait for a job to settle (cancel-safe: no Redis command here).
             tokio::select! {
                 permit = permits.clone().acquire_owned() => drop(permit),
@@ -237,22 +259,33 @@ async fn consume(
                 }
             }
         }
+        let mut batch = Vec::with_capacity(started.len());
         for entry in started {
             let permit = permits
                 .clone()
                 .try_acquire_owned()
                 .expect("never more entries than permits");
             held.insert(entry.id.clone());
-            tokio::spawn(start(entry, permit, ctx.clone()));
+            batch.push((entry, permit));
+        }
+        match batch.len() {
+            0 => {}
+            1 => {
+                let (entry, permit) = batch.pop().expect("one");
+                tokio::spawn(start(entry, permit, ctx.clone()));
+            }
+            _ => {
+                tokio::spawn(start_batch(batch, ctx.clone()));
+            }
         }
     }
-    let holding = options.concurrency() - permits.available_permits();
+    let holding = limit - permits.available_permits();
     eprintln!(
         "payhost worker {}: stopping; waiting up to {}s for {holding} jobs in progress",
         options.worker_id(),
         options.grace.as_secs_f64()
     );
-    let all = options.concurrency() as u32;
+    let all = limit as u32;
     let grace_ends = Instant::now() + options.grace;
     let all_settled = permits.acquire_many(all);
     tokio::pin!(all_settled);
@@ -276,7 +309,7 @@ async fn consume(
         eprintln!(
             "payhost worker {}: stopped; {} unfinished jobs stay pending for another worker",
             options.worker_id(),
-            options.concurrency() - permits.available_permits()
+            limit - permits.available_permits()
         );
     }
     Ok(())
@@ -397,36 +430,116 @@ struct JobContext {
 
 /// Processes one delivered entry, then frees its place.
 async fn start(entry: StreamId, permit: OwnedSemaphorePermit, ctx: JobContext) {
-    let entry_id = entry.id.clone();
-    if let Err(err) = process(&entry, &ctx).await {
+    let outcome = process(&entry, &ctx).await;
+    settle(&entry.id, outcome, permit, &ctx);
+}
+
+/// Starts every entry of one read in one round trip
+/// ([`JobStore::start_many`]), then runs each as [`start`] would. Entries
+/// without a usable job id, and every entry when the batch cannot start (a
+/// key of the wrong type among them), go the single way, so only the entry
+/// at fault is left behind.
+async fn start_batch(batch: Vec<(StreamId, OwnedSemaphorePermit)>, ctx: JobContext) {
+    let mut jobs = Vec::with_capacity(batch.len());
+    let mut startable = Vec::with_capacity(batch.len());
+    for (entry, permit) in batch {
+        match entry_job_id(&entry) {
+            Ok(job_id) => {
+                jobs.push((job_id, entry.id.clone()));
+                startable.push((entry, permit));
+            }
+            Err(_) => {
+                tokio::spawn(start(entry, permit, ctx.clone()));
+            }
+        }
+    }
+    if startable.is_empty() {
+        return;
+    }
+    let worker_id = ctx.options.worker_id();
+    let max = ctx.options.redis.max_deliveries;
+    match ctx
+        .store
+        .start_many(worker_id, &jobs, &ctx.consumer, max)
+        .await
+    {
+        Ok(starts) => {
+            for (((entry, permit), (job_id, _)), started) in
+                startable.into_iter().zip(jobs).zip(starts)
+            {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let outcome = run_started(&entry, &job_id, started, &ctx).await;
+                    settle(&entry.id, outcome, permit, &ctx);
+                });
+            }
+        }
+        Err(err) => {
+            tracing::warn!(
+                "could not start {} jobs together ({err}); starting each alone",
+                jobs.len()
+            );
+            for (entry, permit) in startable {
+                tokio::spawn(start(entry, permit, ctx.clone()));
+            }
+        }
+    }
+}
+
+/// Frees an entry's place once its work is over.
+fn settle(
+    entry_id: &str,
+    outcome: Result<(), StoreError>,
+    permit: OwnedSemaphorePermit,
+    ctx: &JobContext,
+) {
+    if let Err(err) = outcome {
         // Permanent store error (it names the key). The entry stays pending
         // and comes back after the lease, once someone fixed the key.
         tracing::error!("job entry {entry_id} left pending for a later attempt: {err}");
     }
-    let _ = ctx.settled.send(entry_id);
+    let _ = ctx.settled.send(entry_id.to_string());
     drop(permit);
+}
+
+/// The entry's job id, or why it has none usable.
+fn entry_job_id(entry: &StreamId) -> Result<String, String> {
+    match entry.get::<String>(field::JOB_ID) {
+        Some(id) if jobs::is_valid_job_id(&id) => Ok(id),
+        Some(id) => Err(format!("refused: invalid job id {id:?}")),
+        None => Err("refused: the stream entry has no job id".to_string()),
+    }
 }
 
 /// Start → check → run → settle, each step one store transition.
 async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
     let worker_id = ctx.options.worker_id();
     let store = &ctx.store;
-    let job_id = match entry.get::<String>(field::JOB_ID) {
-        Some(id) if jobs::is_valid_job_id(&id) => id,
-        other => {
-            let reason = match other {
-                Some(id) => format!("refused: invalid job id {id:?}"),
-                None => "refused: the stream entry has no job id".to_string(),
-            };
+    let job_id = match entry_job_id(entry) {
+        Ok(id) => id,
+        Err(reason) => {
             tracing::error!("stream entry {}: {reason}", entry.id);
             return store.reject_entry(worker_id, &entry.id, &reason).await;
         }
     };
     let max = ctx.options.redis.max_deliveries;
-    let started = match store
+    let started = store
         .start(worker_id, &job_id, &entry.id, &ctx.consumer, max)
-        .await?
-    {
+        .await?;
+    run_started(entry, &job_id, started, ctx).await
+}
+
+/// Check → run → settle for a job the store has answered `start` for.
+async fn run_started(
+    entry: &StreamId,
+    job_id: &str,
+    started: Start,
+    ctx: &JobContext,
+) -> Result<(), StoreError> {
+    let worker_id = ctx.options.worker_id();
+    let store = &ctx.store;
+    let max = ctx.options.redis.max_deliveries;
+    let started = match started {
         Start::Run(started) => started,
         Start::Exhausted { attempts } => {
             let reason = format!(
@@ -435,19 +548,19 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
             );
             tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
             return store
-                .dead_letter(worker_id, &job_id, &entry.id, &reason, None)
+                .dead_letter(worker_id, job_id, &entry.id, &reason, None)
                 .await;
         }
         Start::Refused(reason) => {
             let reason = format!("refused: {reason}");
             tracing::error!(job_id, entry = %entry.id, "{reason}");
             return store
-                .dead_letter(worker_id, &job_id, &entry.id, &reason, None)
+                .dead_letter(worker_id, job_id, &entry.id, &reason, None)
                 .await;
         }
     };
     let job = match trust::authorize(
-        &job_id,
+        job_id,
         worker_id,
         &started,
         ctx.options.redis.job_key.as_ref(),
@@ -460,22 +573,23 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
             );
             tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
             return store
-                .dead_letter(worker_id, &job_id, &entry.id, &reason, None)
+                .dead_letter(worker_id, job_id, &entry.id, &reason, None)
                 .await;
         }
         Ok(job) => job,
         Err(reason) => {
             tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
             return store
-                .dead_letter(worker_id, &job_id, &entry.id, &reason, None)
+                .dead_letter(worker_id, job_id, &entry.id, &reason, None)
                 .await;
         }
     };
 
     let (mut ledger, token) = Ledger::for_run(started.run_id.map(Into::into));
     let (ran_with, mut plugin_hash) = tokio::sync::oneshot::channel();
-    ctx.pool
-        .run_job(job.clone(), &job_id, token, Some(ran_with));
+    // The flow's name is all that is needed of the job afterwards.
+    let flow = job.flow.clone();
+    ctx.pool.run_job(job, job_id, token, Some(ran_with));
     let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
     // Sent before the flow started, so here once the flow is over.
     let plugin_hash = plugin_hash.try_recv().ok();
@@ -487,13 +601,13 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
                 ctx.options
                     .host
                     .flows_dir
-                    .join(format!("{}.rhai", job.flow))
+                    .join(format!("{flow}.rhai"))
                     .display()
             );
             store
                 .finish(
                     worker_id,
-                    &job_id,
+                    job_id,
                     &entry.id,
                     &Finish::Missing { why },
                     plugin_hash,
@@ -502,19 +616,19 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
         }
         None => {
             store
-                .finish(worker_id, &job_id, &entry.id, &Finish::Done, plugin_hash)
+                .finish(worker_id, job_id, &entry.id, &Finish::Done, plugin_hash)
                 .await
         }
         Some(error) if started.attempts >= max => {
             tracing::error!(job_id, "job moved to the dead-letter stream: {error}");
             store
-                .dead_letter(worker_id, &job_id, &entry.id, &error, plugin_hash)
+                .dead_letter(worker_id, job_id, &entry.id, &error, plugin_hash)
                 .await
         }
         Some(error) => {
-            tracing::warn!(job_id, flow = %job.flow, attempts = started.attempts, "flow failed; it will run again: {error}");
+            tracing::warn!(job_id, %flow, attempts = started.attempts, "flow failed; it will run again: {error}");
             store
-                .requeue(worker_id, &job_id, &entry.id, &error, plugin_hash)
+                .requeue(worker_id, job_id, &entry.id, &error, plugin_hash)
                 .await
         }
     }

@@ -391,6 +391,75 @@ fn a_key_of_the_wrong_type_fails_the_run_naming_it_and_queues_nothing_twice() {
     assert_eq!(stub.seen_count(), 1, "the request was sent once");
 }
 
+/// A worker starts all the entries one read brings in one round trip. A job
+/// record of the wrong type among them must not hold the others back: they
+/// run, and only that entry stays pending, with an error naming its key.
+#[test]
+fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
+    s.script(
+        r#"
+        for i in 0..12 {
+            new_customer().email(`b${i}@example.com`).create_async("batch", `ctx-${i}`);
+        }
+        "#,
+    );
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.arg("--detach");
+    run_command(run).assert_success();
+    // One record of the twelve becomes a string.
+    let mut conn = redis_conn(&redis.url());
+    let mut records: Vec<String> = redis::cmd("KEYS")
+        .arg("payhost:job:*")
+        .query(&mut conn)
+        .unwrap();
+    records.sort();
+    assert_eq!(records.len(), 12, "{records:?}");
+    let broken = records[5].clone();
+    redis::cmd("DEL").arg(&broken).query::<()>(&mut conn).unwrap();
+    redis::cmd("SET")
+        .arg(&broken)
+        .arg("x")
+        .query::<()>(&mut conn)
+        .unwrap();
+
+    let mut worker = s.worker(
+        &redis.url(),
+        "batch",
+        &stub.base_url(),
+        &["--flow-threads", "8"],
+    );
+    worker.wait_for_stderr(&broken, Duration::from_secs(30));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ran_ids(&worker.stdout()).len() < 11 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    worker.terminate();
+    let ran = ran_ids(&worker.stdout());
+    assert_eq!(ran.len(), 11, "every other job ran once: {ran:?}");
+    let stderr = worker.stderr();
+    assert!(
+        stderr.contains("left pending") && stderr.contains("WRONGTYPE"),
+        "{stderr}"
+    );
+    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg("payhost:stream:batch")
+        .arg("workers")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        redis::from_redis_value::<i64>(pending[0].clone()).unwrap(),
+        1,
+        "only the broken job's entry is pending: {pending:?}"
+    );
+}
+
 #[test]
 fn a_missing_flow_file_is_reported_missing_and_a_flow_deployed_later_runs() {
     let redis = RedisServer::start();

@@ -142,6 +142,35 @@ fn reply_text(reply: &[redis::Value], i: usize) -> String {
         .unwrap_or_default()
 }
 
+/// A START_ONE reply (see the scripts) as a [`Start`].
+fn start_reply(reply: &[redis::Value], job_id: &str) -> Result<Start, StoreError> {
+    let text = |i: usize| reply_text(reply, i);
+    let number = |i: usize| -> u32 {
+        reply
+            .get(i)
+            .and_then(|v| redis::from_redis_value_ref::<u32>(v).ok())
+            .unwrap_or(0)
+    };
+    let optional = |s: String| (!s.is_empty()).then_some(s);
+    Ok(match text(0).as_str() {
+        "run" => Start::Run(StartedJob {
+            attempts: number(1),
+            job_json: text(2),
+            mac: optional(text(3)),
+            run_id: optional(text(4)),
+        }),
+        "exhausted" => Start::Exhausted {
+            attempts: number(1),
+        },
+        "refused" => Start::Refused(text(1)),
+        other => {
+            return Err(StoreError(format!(
+                "starting job {job_id}: unexpected reply {other:?}"
+            )));
+        }
+    })
+}
+
 /// Job ids become part of key names: the same characters as worker ids.
 pub fn is_valid_job_id(id: &str) -> bool {
     keys::is_valid_worker_id(id)
@@ -243,42 +272,67 @@ end
 return 1
 "#;
 
-/// KEYS: job, counts. ARGV: worker_id, entry, consumer, max_deliveries, now.
+/// The start of one job whose keys' types were checked: `job` and `counts`
+/// are keys, the rest the values START documents.
 /// Returns {'run', attempts, job, mac, run_id}, {'exhausted', attempts} or
 /// {'refused', reason}.
+const START_ONE: &str = r#"
+local function start_one(job, counts, worker_id, entry, consumer, max, now)
+  if redis.call('EXISTS', job) == 0 then
+    return {'refused', 'no job record ' .. job}
+  end
+  local r = redis.call('HMGET', job, 'worker_id', 'entry', 'status', 'consumer',
+    'attempts', 'job', 'mac', 'run_id')
+  if r[1] ~= worker_id then
+    return {'refused', 'job record ' .. job .. ' belongs to worker id ' .. tostring(r[1])}
+  end
+  -- A record with no entry (written before entries were recorded) is bound to
+  -- the first entry that starts it; any other entry is refused from then on.
+  if r[2] and r[2] ~= entry then
+    return {'refused', 'stream entry ' .. entry .. ' is not the current entry of ' ..
+      job .. ' (' .. tostring(r[2]) .. ')'}
+  end
+  local status = r[3]
+  if terminal(status) then
+    return {'refused', 'job ' .. job .. ' is already ' .. status}
+  end
+  if status == 'running' and r[4] == consumer then
+    -- Our own start, repeated after a lost reply: already applied.
+    return {'run', tonumber(r[5]) or 1, r[6] or '', r[7] or '', r[8] or ''}
+  end
+  local attempts = redis.call('HINCRBY', job, 'attempts', 1)
+  if attempts > tonumber(max) then
+    return {'exhausted', attempts}
+  end
+  redis.call('HSET', job, 'status', 'running', 'consumer', consumer, 'entry', entry,
+    'updated_at', now)
+  move(counts, status, 'running')
+  return {'run', attempts, r[6] or '', r[7] or '', r[8] or ''}
+end
+"#;
+
+/// KEYS: job, counts. ARGV: worker_id, entry, consumer, max_deliveries, now.
+/// Returns START_ONE's reply.
 const START: &str = r#"
 local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'hash'}})
 if err then return err end
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {'refused', 'no job record ' .. KEYS[1]}
+return start_one(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+"#;
+
+/// Every entry one read brought, in one round trip: KEYS: counts, then each
+/// job. ARGV: worker_id, consumer, max_deliveries, now, then each job's
+/// entry. Every key's type is checked before the first write; the reply is
+/// START_ONE's for each job, in order.
+const START_MANY: &str = r#"
+local wanted = {}
+for i = 1, #KEYS do wanted[i] = {KEYS[i], 'hash'} end
+local err = check_types(wanted)
+if err then return err end
+local replies = {}
+for i = 2, #KEYS do
+  replies[i - 1] = start_one(KEYS[i], KEYS[1], ARGV[1], ARGV[3 + i], ARGV[2], ARGV[3], ARGV[4])
 end
-local r = redis.call('HMGET', KEYS[1], 'worker_id', 'entry', 'status', 'consumer',
-  'attempts', 'job', 'mac', 'run_id')
-if r[1] ~= ARGV[1] then
-  return {'refused', 'job record ' .. KEYS[1] .. ' belongs to worker id ' .. tostring(r[1])}
-end
--- A record with no entry (written before entries were recorded) is bound to
--- the first entry that starts it; any other entry is refused from then on.
-if r[2] and r[2] ~= ARGV[2] then
-  return {'refused', 'stream entry ' .. ARGV[2] .. ' is not the current entry of ' ..
-    KEYS[1] .. ' (' .. tostring(r[2]) .. ')'}
-end
-local status = r[3]
-if terminal(status) then
-  return {'refused', 'job ' .. KEYS[1] .. ' is already ' .. status}
-end
-if status == 'running' and r[4] == ARGV[3] then
-  -- Our own start, repeated after a lost reply: already applied.
-  return {'run', tonumber(r[5]) or 1, r[6] or '', r[7] or '', r[8] or ''}
-end
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-if attempts > tonumber(ARGV[4]) then
-  return {'exhausted', attempts}
-end
-redis.call('HSET', KEYS[1], 'status', 'running', 'consumer', ARGV[3], 'entry', ARGV[2],
-  'updated_at', ARGV[5])
-move(KEYS[2], status, 'running')
-return {'run', attempts, r[6] or '', r[7] or '', r[8] or ''}
+return replies
 "#;
 
 /// KEYS: job, stream, counts, failures.
@@ -522,6 +576,7 @@ return lost
 struct Scripts {
     enqueue: Script,
     start: Script,
+    start_many: Script,
     finish: Script,
     requeue: Script,
     dead: Script,
@@ -540,7 +595,8 @@ impl Scripts {
         };
         Scripts {
             enqueue: script(ENQUEUE),
-            start: script(START),
+            start: script(&format!("{START_ONE}{START}")),
+            start_many: script(&format!("{START_ONE}{START_MANY}")),
             finish: script(FINISH),
             requeue: script(REQUEUE),
             dead: script(DEAD),
@@ -672,31 +728,47 @@ impl JobStore {
                 ],
             )
             .await?;
-        let text = |i: usize| reply_text(&reply, i);
-        let number = |i: usize| -> u32 {
-            reply
-                .get(i)
-                .and_then(|v| redis::from_redis_value_ref::<u32>(v).ok())
-                .unwrap_or(0)
-        };
-        let optional = |s: String| (!s.is_empty()).then_some(s);
-        Ok(match text(0).as_str() {
-            "run" => Start::Run(StartedJob {
-                attempts: number(1),
-                job_json: text(2),
-                mac: optional(text(3)),
-                run_id: optional(text(4)),
-            }),
-            "exhausted" => Start::Exhausted {
-                attempts: number(1),
-            },
-            "refused" => Start::Refused(text(1)),
-            other => {
-                return Err(StoreError(format!(
-                    "starting job {job_id}: unexpected reply {other:?}"
-                )));
-            }
-        })
+        start_reply(&reply, job_id)
+    }
+
+    /// [`JobStore::start`] for every `(job_id, entry)` one read brought, in
+    /// one round trip; the answers in the same order. An error (a key of the
+    /// wrong type among them) starts none: the caller can start each alone,
+    /// so that only the job at fault stays behind.
+    pub async fn start_many(
+        &self,
+        worker_id: &str,
+        jobs: &[(String, String)],
+        consumer: &str,
+        max_deliveries: u32,
+    ) -> Result<Vec<Start>, StoreError> {
+        let now = now_ms().to_string();
+        let max = max_deliveries.to_string();
+        let mut job_keys = Vec::with_capacity(jobs.len() + 1);
+        job_keys.push(keys::counts(worker_id));
+        job_keys.extend(jobs.iter().map(|(job_id, _)| keys::job(job_id)));
+        let mut args: Vec<&str> = vec![worker_id, consumer, &max, &now];
+        args.extend(jobs.iter().map(|(_, entry)| entry.as_str()));
+        let replies: Vec<Vec<redis::Value>> = self
+            .invoke(
+                &self.scripts.start_many,
+                format!("starting {} jobs", jobs.len()),
+                &job_keys,
+                &args,
+            )
+            .await?;
+        if replies.len() != jobs.len() {
+            return Err(StoreError(format!(
+                "starting {} jobs: {} answers",
+                jobs.len(),
+                replies.len()
+            )));
+        }
+        replies
+            .iter()
+            .zip(jobs)
+            .map(|(reply, (job_id, _))| start_reply(reply, job_id))
+            .collect()
     }
 
     /// Ends a running job as `done` or `missing` and acknowledges its entry.
