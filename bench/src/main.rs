@@ -13,9 +13,9 @@
 //! `cargo xtask bench` passes the paths. `--only` takes any of
 //! `build_request,create_async,e2e,rss,redis,webhooks`; `--quick` shrinks every run
 //! (for trying the harness, not for figures). `--rounds N` sets how many
-//! interleaved rounds each comparison runs (5, `--quick` 2; the RSS and the
-//! 1- and 4-worker Redis points take at most 3, to keep the whole run near
-//! 6-8 minutes). `--check BASELINE` compares the run's results with a
+//! interleaved rounds each comparison runs (5, `--quick` 2; the RSS
+//! measurement takes at most 5, each of its rounds being five child
+//! processes). The default run takes 4-5 minutes here. `--check BASELINE` compares the run's results with a
 //! previous results.json after writing them and exits non-zero if a figure
 //! regressed beyond its spread (see `check`). The `child` form is how the
 //! RSS measurement runs each side in a process of its own;
@@ -176,7 +176,7 @@ fn main() -> anyhow::Result<()> {
                 vec![1_000, 3_000, 10_000, 30_000]
             },
             goal_at: q(10_000, 1_000),
-            rounds: rounds.min(3),
+            rounds: rounds.min(5),
             delay: Duration::from_secs(1),
         };
         results.rss = Some(rss::measure(&exe, &args.plugin, &stub, &plan)?);
@@ -189,10 +189,11 @@ fn main() -> anyhow::Result<()> {
             redis_benchmark: &args.redis_benchmark,
             plugin: &args.plugin,
         };
+        // Every point takes every round: the whole curve fits the time.
         let plan = [
-            (1, rounds.min(3)),
+            (1, rounds),
             (redis_queue::GOAL_WORKERS, rounds),
-            (4, rounds.min(3)),
+            (4, rounds),
         ];
         results.redis = Some(redis_queue::measure(&tools, q(20_000, 2_000), 16, &plan)?);
     }
