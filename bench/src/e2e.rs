@@ -19,8 +19,12 @@
 //!
 //! The clock runs from the script's start (the loop's, for bare reqwest) to
 //! the last flow (the last body); building runtimes and pools is outside it.
-//! All three run `rounds` times, interleaved, and the best round of each
-//! counts (the least disturbed by other work on the machine).
+//! All three run `rounds` times, interleaved (payhost, bare reqwest,
+//! seed-style in each round); each ratio is taken within a round and the
+//! figure is the median of the rounds' ratios with the smallest and the
+//! largest ([`Spread::ratios`]): the bare loop itself moves by a third
+//! between rounds on this shared machine, so a best-of-each-side ratio would
+//! depend on which rounds happened to be picked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,30 +36,57 @@ use payhost::plugin::Plugin;
 use crate::fixtures::{self, SECRET};
 use crate::rig::{self, Rig};
 use crate::seed::Seed;
+use crate::stats::Spread;
 use crate::stub::Stub;
 
 /// Concurrency bound for all three.
 pub const CONCURRENCY: usize = 256;
 
+/// The goals: payhost at least this many times the seed-style rate...
+pub const VS_SEED_GOAL: f64 = 20.0;
+/// ... and at least this share of the bare loop's, both as medians of the
+/// per-round ratios.
+pub const SHARE_OF_BARE_GOAL: f64 = 0.60;
+
+/// Every round's rate (requests/s) of each side, round `i` of each taken
+/// back to back.
 #[derive(Debug, Clone)]
 pub struct Figures {
     pub requests: usize,
-    pub payhost_rps: f64,
-    pub seed_rps: f64,
-    pub bare_rps: f64,
-    /// Every round's rate, for the record.
     pub payhost_rounds: Vec<f64>,
     pub bare_rounds: Vec<f64>,
     pub seed_rounds: Vec<f64>,
 }
 
 impl Figures {
-    pub fn vs_seed(&self) -> f64 {
-        self.payhost_rps / self.seed_rps
+    pub fn payhost(&self) -> Spread {
+        Spread::of(&self.payhost_rounds)
     }
 
-    pub fn share_of_bare(&self) -> f64 {
-        self.payhost_rps / self.bare_rps
+    pub fn seed(&self) -> Spread {
+        Spread::of(&self.seed_rounds)
+    }
+
+    pub fn bare(&self) -> Spread {
+        Spread::of(&self.bare_rounds)
+    }
+
+    /// payhost over seed-style, per round.
+    pub fn vs_seed(&self) -> Spread {
+        Spread::ratios(&self.payhost_rounds, &self.seed_rounds)
+    }
+
+    /// payhost over bare reqwest, per round.
+    pub fn share_of_bare(&self) -> Spread {
+        Spread::ratios(&self.payhost_rounds, &self.bare_rounds)
+    }
+
+    pub fn vs_seed_holds(&self) -> bool {
+        self.vs_seed().median >= VS_SEED_GOAL
+    }
+
+    pub fn share_of_bare_holds(&self) -> bool {
+        self.share_of_bare().median >= SHARE_OF_BARE_GOAL
     }
 }
 
@@ -71,17 +102,23 @@ pub fn measure(
     let mut payhost_rounds = Vec::new();
     let mut bare_rounds = Vec::new();
     let mut seed_rounds = Vec::new();
-    for _ in 0..rounds.max(1) {
-        bare_rounds.push(rate(requests, bare_reqwest(&base_url, requests)?));
-        payhost_rounds.push(rate(requests, payhost(plugin, &base_url, requests)?));
-        seed_rounds.push(rate(requests, seed_style(&base_url, requests)?));
+    for round in 0..rounds.max(1) {
+        let p = rate(requests, payhost(plugin, &base_url, requests)?);
+        let b = rate(requests, bare_reqwest(&base_url, requests)?);
+        let s = rate(requests, seed_style(&base_url, requests)?);
+        eprintln!(
+            "bench: e2e round {}: payhost {p:.0}/s, bare reqwest {b:.0}/s, seed-style {s:.0}/s \
+             ({:.1}x seed, {:.0}% of bare)",
+            round + 1,
+            p / s,
+            100.0 * p / b
+        );
+        payhost_rounds.push(p);
+        bare_rounds.push(b);
+        seed_rounds.push(s);
     }
-    let best = |rounds: &[f64]| rounds.iter().copied().fold(0.0, f64::max);
     Ok(Figures {
         requests,
-        payhost_rps: best(&payhost_rounds),
-        seed_rps: best(&seed_rounds),
-        bare_rps: best(&bare_rounds),
         payhost_rounds,
         bare_rounds,
         seed_rounds,

@@ -142,21 +142,6 @@ pub fn vm_hwm_kib() -> Option<u64> {
         .and_then(|kib| kib.parse().ok())
 }
 
-/// Percentile (0..=100) of sorted samples, nearest rank.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Median of unsorted samples.
-pub fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    percentile(samples, 50.0)
-}
-
 /// Raises this process's open-file limit to `wanted` (root may raise the
 /// hard limit too): 10,000 requests in flight need 10,000 sockets, and the
 /// seed-style design a runtime's descriptors per request on top. Returns
@@ -192,4 +177,18 @@ pub fn raise_fd_limit(wanted: u64) -> u64 {
             limit.rlim_cur
         }
     }
+}
+
+/// This process's open-file limit in force (the soft one, which
+/// [`raise_fd_limit`] has raised as far as it may).
+pub fn fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    limit.rlim_cur
 }

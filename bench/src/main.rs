@@ -3,6 +3,7 @@
 //! ```text
 //! payhost-bench [--plugin PATH] [--payhost-bin PATH] [--redis-server PATH]
 //!               [--redis-benchmark PATH] [--out PATH] [--only a,b,...] [--quick]
+//!               [--rounds N] [--check BASELINE]
 //! payhost-bench child rss-payhost|rss-seed --base-url URL --plugin PATH --requests N
 //! payhost-bench child build-request-loop|build-request-native-loop --plugin PATH --requests N
 //! payhost-bench child e2e-payhost|e2e-seed|e2e-bare [--plugin PATH] --requests N
@@ -11,18 +12,24 @@
 //!
 //! `cargo xtask bench` passes the paths. `--only` takes any of
 //! `build_request,create_async,e2e,rss,redis,webhooks`; `--quick` shrinks every run
-//! (for trying the harness, not for figures). The `child` form is how the
+//! (for trying the harness, not for figures). `--rounds N` sets how many
+//! interleaved rounds each comparison runs (5, `--quick` 2; the RSS
+//! measurement takes at most 5, each of its rounds being five child
+//! processes). The default run takes 4-5 minutes here. `--check BASELINE` compares the run's results with a
+//! previous results.json after writing them and exits non-zero if a figure
+//! regressed beyond its spread (see `check`). The `child` form is how the
 //! RSS measurement runs each side in a process of its own;
 //! the other child modes give profilers one piece alone.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use payhost_bench::report::{self, Results};
 use payhost_bench::stub::Stub;
 use payhost_bench::{
-    build_request, child, create_async, e2e, fixtures, redis_queue, rss, webhooks,
+    build_request, check, child, create_async, e2e, fixtures, redis_queue, rss, webhooks,
 };
 
 /// What `--only` can name, in the order they run.
@@ -43,6 +50,8 @@ struct Args {
     out: PathBuf,
     only: Option<Vec<String>>,
     quick: bool,
+    rounds: Option<usize>,
+    check: Option<PathBuf>,
     base_url: String,
     requests: usize,
 }
@@ -56,6 +65,8 @@ fn parse(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         out: "target/bench/results.json".into(),
         only: None,
         quick: false,
+        rounds: None,
+        check: None,
         base_url: String::new(),
         requests: 10_000,
     };
@@ -81,13 +92,21 @@ fn parse(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--base-url" => args.base_url = value()?,
             "--requests" => args.requests = value()?.parse()?,
             "--quick" => args.quick = true,
+            "--rounds" => {
+                let n: usize = value()?.parse().context("--rounds takes a whole number")?;
+                if n == 0 {
+                    bail!("--rounds: at least 1");
+                }
+                args.rounds = Some(n);
+            }
+            "--check" => args.check = Some(value()?.into()),
             other => bail!("unknown argument `{other}`"),
         }
     }
     Ok(args)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     // The same for every process of the bench: see `raise_fd_limit`.
     fixtures::raise_fd_limit(100_000);
     let mut argv = std::env::args().skip(1).peekable();
@@ -95,7 +114,8 @@ fn main() -> anyhow::Result<()> {
         argv.next();
         let mode = argv.next().context("child needs a mode")?;
         let args = parse(argv)?;
-        return child::run(&mode, &args.plugin, &args.base_url, args.requests);
+        child::run(&mode, &args.plugin, &args.base_url, args.requests)?;
+        return Ok(ExitCode::SUCCESS);
     }
     let args = parse(argv)?;
     let runs = |name: &str| {
@@ -104,12 +124,25 @@ fn main() -> anyhow::Result<()> {
             .is_none_or(|o| o.iter().any(|n| n == name))
     };
     let q = |full: usize, quick: usize| if args.quick { quick } else { full };
+    let rounds = args.rounds.unwrap_or(q(5, 2));
+    // Read before the run: a missing or broken baseline should not cost one.
+    let baseline = match &args.check {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--check: reading {}", path.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("--check: {} is not JSON", path.display()))?;
+            Some(value)
+        }
+        None => None,
+    };
 
     let started = Instant::now();
     let plugin = fixtures::load_plugin(&args.plugin)?;
     let stub = Stub::start(2)?;
     let mut results = Results {
         machine: report::machine(),
+        rounds,
         ..Results::default()
     };
     let step = |name: &str| eprintln!("bench: {name} ({:.0}s)", started.elapsed().as_secs_f64());
@@ -117,33 +150,54 @@ fn main() -> anyhow::Result<()> {
     if runs("build_request") {
         step("plugin build-request vs native");
         let budget = Duration::from_millis(q(3_000, 300) as u64);
-        results.build_request = Some(build_request::measure(&plugin, budget)?);
+        results.build_request = Some(build_request::measure(&plugin, budget, rounds)?);
     }
     if runs("create_async") {
-        step("create_async latency with 1,000 in flight");
+        step("create_async latency with 1,000 in flight, in rounds");
         let delay = Duration::from_secs(4);
-        results.create_async = Some(create_async::measure(&plugin, &stub, delay, q(2_000, 200))?);
+        results.create_async = Some(create_async::measure(
+            &plugin,
+            &stub,
+            delay,
+            q(2_000, 200),
+            rounds,
+        )?);
     }
     if runs("e2e") {
-        step("end to end: payhost, bare reqwest, seed-style");
-        results.e2e = Some(e2e::measure(&plugin, &stub, q(10_000, 1_000), q(3, 1))?);
+        step("end to end: payhost, bare reqwest, seed-style, interleaved rounds");
+        results.e2e = Some(e2e::measure(&plugin, &stub, q(10_000, 1_000), rounds)?);
     }
     if runs("rss") {
-        step("peak RSS with 10,000 in flight (child processes)");
+        step("peak RSS: payhost vs seed-style, payhost's curve (child processes)");
         let exe = std::env::current_exe()?;
-        let (n, common) = (q(10_000, 1_000), q(3_000, 300));
-        let delay = Duration::from_secs(1);
-        results.rss = Some(rss::measure(&exe, &args.plugin, &stub, n, common, delay)?);
+        let plan = rss::Plan {
+            common: q(3_000, 300),
+            curve: if args.quick {
+                vec![300, 1_000, 30_000]
+            } else {
+                vec![1_000, 3_000, 10_000, 30_000]
+            },
+            goal_at: q(10_000, 1_000),
+            rounds: rounds.min(5),
+            delay: Duration::from_secs(1),
+        };
+        results.rss = Some(rss::measure(&exe, &args.plugin, &stub, &plan)?);
     }
     if runs("redis") {
-        step("Redis flow jobs with two payhost workers, then redis-benchmark");
+        step("Redis flow jobs with 1, 2, 4 payhost workers vs redis-benchmark XADD, in rounds");
         let tools = redis_queue::Tools {
             payhost_bin: &args.payhost_bin,
             redis_server: &args.redis_server,
             redis_benchmark: &args.redis_benchmark,
             plugin: &args.plugin,
         };
-        results.redis = Some(redis_queue::measure(&tools, q(20_000, 2_000), 16)?);
+        // Every point takes every round: the whole curve fits the time.
+        let plan = [
+            (1, rounds),
+            (redis_queue::GOAL_WORKERS, rounds),
+            (4, rounds),
+        ];
+        results.redis = Some(redis_queue::measure(&tools, q(20_000, 2_000), 16, &plan)?);
     }
     if runs("webhooks") {
         step("webhooks: payhost serve vs a bare hyper server, interleaved rounds");
@@ -153,7 +207,7 @@ fn main() -> anyhow::Result<()> {
             plugin: &args.plugin,
             bench_exe: &exe,
         };
-        results.webhooks = Some(webhooks::measure(&tools, q(20_000, 2_000), q(5, 2))?);
+        results.webhooks = Some(webhooks::measure(&tools, q(20_000, 2_000), rounds)?);
     }
     drop(stub);
     results.seconds = started.elapsed().as_secs_f64();
@@ -177,5 +231,28 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(&args.out, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("results: {}", args.out.display());
-    Ok(())
+
+    if let (Some(baseline), Some(path)) = (&baseline, &args.check) {
+        let comparisons = check::check(baseline, &json);
+        println!(
+            "\ncheck against {} (a figure regressed if its median is worse than the baseline's \
+             by more than the larger of the two spreads):\n\n{}",
+            path.display(),
+            check::table(&comparisons)
+        );
+        let regressed = check::regressions(&comparisons);
+        if regressed > 0 {
+            // An outcome, not a fault: said plainly, without a backtrace.
+            eprintln!(
+                "check: {regressed} figure(s) regressed against {} (table above); if the change \
+                 is intended, update the baseline: cp {} {}",
+                path.display(),
+                args.out.display(),
+                path.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        println!("check: no figure regressed");
+    }
+    Ok(ExitCode::SUCCESS)
 }

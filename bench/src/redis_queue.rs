@@ -1,8 +1,9 @@
-//! Flow jobs per second through Redis with two `payhost worker` processes,
-//! against what `redis-benchmark` gets from the same redis-server.
+//! Flow jobs per second through Redis with 1, 2 and 4 `payhost worker`
+//! processes, against what `redis-benchmark` gets from the same
+//! redis-server in the same round.
 //!
-//! The bench starts its own redis-server on a free loopback port (no
-//! persistence), and two release `payhost worker` processes on one worker id
+//! Each round starts its own redis-server on a free loopback port (no
+//! persistence), and N release `payhost worker` processes on one worker id
 //! (so they share the stream's consumer group, as a deployment would), each
 //! with `--flow-threads` jobs at a time and the bench's response flow. Once
 //! both say they are reading, it publishes N flow jobs with payhost's own
@@ -14,9 +15,13 @@
 //! XACK.
 //!
 //! Then, with the workers stopped, `redis-benchmark` runs against the same
-//! server: `-t set` (the classic figure) and an XADD of a job-sized entry.
-//! The ratio says how many flow jobs payhost completes per plain Redis
-//! command the server can answer.
+//! server: an XADD of a job-sized entry (the command every job needs at
+//! least once). The ratio, taken per round, says how many flow jobs payhost
+//! completes per plain Redis command the server can answer; the figure is
+//! the median of the rounds' ratios with the smallest and largest. The
+//! points of the curve (1, 2, 4 workers) are interleaved round by round too,
+//! so a busy minute on the machine hits all of them; the goal point (2
+//! workers) takes every round, the others may take fewer.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -31,19 +36,65 @@ use payhost::queue::redis as rq;
 use redis::AsyncCommands;
 
 use crate::fixtures::{CONTEXT_ID, RESPONSE_FLOW, Scripts};
+use crate::stats::Spread;
 use crate::stub::PAYMENT_INTENT_JSON;
 
 const WORKER_ID: &str = "bench";
 
+/// The goal: with this many workers, payhost's jobs/s at least this share
+/// of redis-benchmark's XADD/s (median of the rounds' ratios).
+pub const GOAL_WORKERS: usize = 2;
+pub const SHARE_GOAL: f64 = 0.25;
+
+/// One round at one point of the curve.
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub jobs_per_s: f64,
+    pub publish_seconds: f64,
+    pub xadd_rps: f64,
+}
+
+/// One point of the curve: how many worker processes, and its rounds.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub workers: usize,
+    pub rounds: Vec<Round>,
+}
+
+impl Point {
+    pub fn jobs_per_s(&self) -> Spread {
+        Spread::of(&self.rounds.iter().map(|r| r.jobs_per_s).collect::<Vec<_>>())
+    }
+
+    pub fn xadd_rps(&self) -> Spread {
+        Spread::of(&self.rounds.iter().map(|r| r.xadd_rps).collect::<Vec<_>>())
+    }
+
+    /// Jobs/s over the same round's XADD/s.
+    pub fn share_of_xadd(&self) -> Spread {
+        let side = |f: fn(&Round) -> f64| self.rounds.iter().map(f).collect::<Vec<_>>();
+        Spread::ratios(&side(|r| r.jobs_per_s), &side(|r| r.xadd_rps))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Figures {
     pub jobs: usize,
-    pub workers: usize,
+    /// Flow threads per worker process.
     pub concurrency: usize,
-    pub jobs_per_s: f64,
-    pub publish_seconds: f64,
-    pub set_rps: f64,
-    pub xadd_rps: f64,
+    /// By number of workers, ascending.
+    pub points: Vec<Point>,
+}
+
+impl Figures {
+    pub fn point(&self, workers: usize) -> Option<&Point> {
+        self.points.iter().find(|p| p.workers == workers)
+    }
+
+    pub fn goal_holds(&self) -> bool {
+        self.point(GOAL_WORKERS)
+            .is_some_and(|p| p.share_of_xadd().median >= SHARE_GOAL)
+    }
 }
 
 pub struct Tools<'a> {
@@ -69,7 +120,54 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-pub fn measure(tools: &Tools, jobs: usize, concurrency: usize) -> anyhow::Result<Figures> {
+/// The curve: `plan` lists (worker processes, rounds); round `r` runs every
+/// point that has more than `r` rounds, in the plan's order.
+pub fn measure(
+    tools: &Tools,
+    jobs: usize,
+    concurrency: usize,
+    plan: &[(usize, usize)],
+) -> anyhow::Result<Figures> {
+    let mut points: Vec<Point> = plan
+        .iter()
+        .map(|&(workers, _)| Point {
+            workers,
+            rounds: Vec::new(),
+        })
+        .collect();
+    let most = plan.iter().map(|&(_, rounds)| rounds).max().unwrap_or(0);
+    for round in 0..most {
+        for (point, &(workers, rounds)) in points.iter_mut().zip(plan) {
+            if round >= rounds {
+                continue;
+            }
+            let r = measure_round(tools, workers, jobs, concurrency)?;
+            eprintln!(
+                "bench: redis round {}, {workers} worker(s): {:.0} jobs/s, {:.0} XADD/s ({:.1}%)",
+                round + 1,
+                r.jobs_per_s,
+                r.xadd_rps,
+                100.0 * r.jobs_per_s / r.xadd_rps
+            );
+            point.rounds.push(r);
+        }
+    }
+    points.sort_by_key(|p| p.workers);
+    Ok(Figures {
+        jobs,
+        concurrency,
+        points,
+    })
+}
+
+/// One round: a fresh redis-server, `workers` worker processes, `jobs`
+/// jobs, then redis-benchmark's XADD on the same server.
+fn measure_round(
+    tools: &Tools,
+    workers: usize,
+    jobs: usize,
+    concurrency: usize,
+) -> anyhow::Result<Round> {
     let port = free_port()?;
     let _server = Guard(
         Command::new(tools.redis_server)
@@ -96,7 +194,7 @@ pub fn measure(tools: &Tools, jobs: usize, concurrency: usize) -> anyhow::Result
     })?;
 
     let scripts = Scripts::new(0)?;
-    let workers: Vec<Guard> = (0..2)
+    let workers: Vec<Guard> = (0..workers)
         .map(|_| start_worker(tools, &url, &scripts, concurrency))
         .collect::<anyhow::Result<_>>()?;
 
@@ -153,7 +251,6 @@ pub fn measure(tools: &Tools, jobs: usize, concurrency: usize) -> anyhow::Result
     drop(workers);
 
     let bench = |args: &[&str]| redis_benchmark(tools.redis_benchmark, port, args);
-    let set_rps = bench(&["-t", "set"])?;
     let xadd_rps = bench(&[
         "XADD",
         "bench:xadd",
@@ -164,13 +261,9 @@ pub fn measure(tools: &Tools, jobs: usize, concurrency: usize) -> anyhow::Result
         &job_json,
     ])?;
     drop(runtime);
-    Ok(Figures {
-        jobs,
-        workers: 2,
-        concurrency,
+    Ok(Round {
         jobs_per_s: jobs as f64 / elapsed.as_secs_f64(),
         publish_seconds: published.as_secs_f64(),
-        set_rps,
         xadd_rps,
     })
 }

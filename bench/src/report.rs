@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 
-use crate::webhooks::{self, Spread};
-use crate::{build_request, create_async, e2e, redis_queue, rss};
+use crate::stats::Spread;
+use crate::{build_request, create_async, e2e, redis_queue, rss, webhooks};
 
 /// Whatever ran (a measurement can be skipped with `--only`).
 #[derive(Default)]
@@ -17,6 +17,8 @@ pub struct Results {
     pub rss: Option<rss::Figures>,
     pub redis: Option<redis_queue::Figures>,
     pub webhooks: Option<webhooks::Figures>,
+    /// `--rounds` (each measurement's own count may be lower; its JSON says).
+    pub rounds: usize,
     pub seconds: f64,
     /// [`machine`], taken before the first measurement (the load average at
     /// the end would count the seed-style baseline's threads).
@@ -28,160 +30,183 @@ struct Row {
     payhost: String,
     baseline: String,
     ratio: String,
-    goal: &'static str,
+    goal: String,
     holds: Option<bool>,
 }
 
-fn us(ns: f64) -> String {
+fn us_from_ns(ns: f64) -> String {
     format!("{:.2} µs", ns / 1_000.0)
 }
 
-/// `median (min-max)` of per-round values, each written by `f`.
-fn spread(s: &Spread, f: impl Fn(f64) -> String) -> String {
-    format!("{} ({}-{})", f(s.median), f(s.min), f(s.max))
+/// A spread of nanoseconds in µs, the unit once.
+fn us_spread(s: Spread) -> String {
+    s.scaled(1e-3).show_in(|v| format!("{v:.2}"), "µs")
+}
+
+/// A spread of KiB in MiB, the unit once.
+fn mib_spread(s: Spread) -> String {
+    s.scaled(1.0 / 1024.0).show_in(|v| format!("{v:.0}"), "MiB")
 }
 
 fn ms(us: f64) -> String {
     format!("{:.2} ms", us / 1_000.0)
 }
 
-fn mib(kib: u64) -> String {
-    format!("{:.0} MiB", kib as f64 / 1024.0)
+fn mib(kib: f64) -> String {
+    format!("{:.0} MiB", kib / 1024.0)
+}
+
+fn per_s(v: f64) -> String {
+    count(v.round() as usize)
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.0}%", 100.0 * v)
+}
+
+fn times(v: f64) -> String {
+    format!("{v:.1}x")
+}
+
+/// `1,000`-style thousands.
+fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn rows(r: &Results) -> Vec<Row> {
     let mut rows = Vec::new();
     if let Some(b) = &r.build_request {
         rows.push(Row {
-            what: "plugin build-request, payment intent, 10 fields (per call)".into(),
-            payhost: us(b.plugin_ns),
-            baseline: format!("{} native", us(b.native_ns)),
-            ratio: format!("{:.1}x native", b.ratio()),
-            goal: "< 5 µs and <= 5x",
-            holds: Some(b.plugin_ns < 5_000.0 && b.ratio() <= 5.0),
+            what: format!(
+                "plugin build-request, payment intent, 10 fields (per call), median (min-max) of {} interleaved rounds",
+                b.rounds.len()
+            ),
+            payhost: us_spread(b.plugin()),
+            baseline: format!("{} native", us_spread(b.native())),
+            ratio: format!("{} native", b.ratio().show(times)),
+            goal: "< 5 µs and <= 5x (medians)".into(),
+            holds: Some(b.goal_holds()),
         });
         rows.push(Row {
-            what: "  host side: rhai_to_tree + build-request (per call)".into(),
-            payhost: us(b.tree_and_plugin_ns),
-            baseline: format!("{} rhai_to_tree alone", us(b.tree_ns)),
+            what: "  host side: rhai_to_tree + build-request (per call, median)".into(),
+            payhost: us_from_ns(b.tree_and_plugin().median),
+            baseline: format!("{} rhai_to_tree alone", us_from_ns(b.tree().median)),
             ratio: String::new(),
-            goal: "",
+            goal: String::new(),
             holds: None,
         });
     }
     if let Some(c) = &r.create_async {
+        let p99 = c.p99();
+        let slow = |f: fn(&create_async::Slow) -> usize| -> usize {
+            c.rounds.iter().map(|r| f(&r.slow)).sum()
+        };
         rows.push(Row {
             what: format!(
-                "create_async return, >= {} in flight ({} calls)",
-                create_async::IN_FLIGHT,
-                c.calls
+                "create_async return, >= {} in flight ({} calls a round, {} rounds)",
+                count(create_async::IN_FLIGHT),
+                count(c.calls()),
+                c.rounds.len()
             ),
-            payhost: format!("p50 {:.1} µs, p99 {:.1} µs", c.p50_us, c.p99_us),
+            payhost: format!(
+                "p99 {:.1} µs median ({:.1}-{:.1}), worst round {:.1} µs; p50 {:.1} µs",
+                p99.median,
+                p99.min,
+                p99.max,
+                p99.max,
+                c.p50().median
+            ),
             baseline: format!(
-                "max {:.0} µs, mean {:.1} µs; calls >= 50 µs: {} ({} preempted, {} blocked, {} running)",
-                c.max_us,
-                c.mean_us,
-                c.slow.total(),
-                c.slow.preempted,
-                c.slow.blocked,
-                c.slow.running
+                "calls >= {:.0} µs, all rounds: {} ({} preempted, {} blocked, {} running)",
+                create_async::SLOW_US,
+                slow(create_async::Slow::total),
+                slow(|s| s.preempted),
+                slow(|s| s.blocked),
+                slow(|s| s.running)
             ),
             ratio: String::new(),
-            goal: "p99 < 50 µs",
-            holds: Some(c.p99_us < 50.0),
+            goal: format!("p99 <= {:.0} µs in every round", create_async::P99_GOAL_US),
+            holds: Some(c.goal_holds()),
         });
     }
     if let Some(e) = &r.e2e {
         rows.push(Row {
             what: format!(
-                "end to end, {} requests, {} concurrent (req/s)",
-                e.requests,
-                e2e::CONCURRENCY
+                "end to end, {} requests, {} concurrent (req/s), median (min-max) of {} interleaved rounds",
+                count(e.requests),
+                e2e::CONCURRENCY,
+                e.payhost_rounds.len()
             ),
-            payhost: format!("{:.0}", e.payhost_rps),
-            baseline: format!("{:.0} seed-style", e.seed_rps),
-            ratio: format!("{:.1}x", e.vs_seed()),
-            goal: ">= 20x",
-            holds: Some(e.vs_seed() >= 20.0),
+            payhost: e.payhost().show(per_s),
+            baseline: format!("{} seed-style", e.seed().show(per_s)),
+            ratio: e.vs_seed().show(times),
+            goal: format!(">= {:.0}x (median)", e2e::VS_SEED_GOAL),
+            holds: Some(e.vs_seed_holds()),
         });
         rows.push(Row {
             what: "  same, vs a bare reqwest loop (req/s)".into(),
-            payhost: format!("{:.0}", e.payhost_rps),
-            baseline: format!("{:.0} bare reqwest", e.bare_rps),
-            ratio: format!("{:.0}%", 100.0 * e.share_of_bare()),
-            goal: ">= 60%",
-            holds: Some(e.share_of_bare() >= 0.6),
+            payhost: e.payhost().show(per_s),
+            baseline: format!("{} bare reqwest", e.bare().show(per_s)),
+            ratio: e.share_of_bare().show(pct),
+            goal: format!(">= {:.0}% (median)", 100.0 * e2e::SHARE_OF_BARE_GOAL),
+            holds: Some(e.share_of_bare_holds()),
         });
     }
     if let Some(m) = &r.rss {
-        let open = |s: &rss::Side| format!("{} ({} open)", mib(s.peak_kib), s.peak_open);
-        rows.push(Row {
-            what: format!(
-                "peak RSS (VmHWM), {} requests in flight, answered 1 s after all are open",
-                m.requests
-            ),
-            payhost: open(&m.payhost),
-            baseline: match &m.seed {
-                Ok(seed) => format!("{} seed-style", open(seed)),
-                Err(error) => format!("seed-style cannot: {error}"),
-            },
-            ratio: match &m.seed {
-                Ok(seed) => format!(
-                    "{:.1}x less",
-                    seed.peak_kib as f64 / m.payhost.peak_kib as f64
-                ),
-                Err(_) => String::new(),
-            },
-            goal: "",
-            holds: None,
-        });
-        rows.push(Row {
-            what: format!("  same, {} requests in flight", m.common),
-            payhost: open(&m.payhost_common),
-            baseline: format!("{} seed-style", open(&m.seed_common)),
-            ratio: format!("{:.1}x less", m.ratio()),
-            goal: "",
-            holds: None,
-        });
+        rows.extend(rss_rows(m));
     }
     if let Some(q) = &r.redis {
-        rows.push(Row {
-            what: format!(
-                "Redis flow jobs/s, {} workers x {} concurrency, {} jobs",
-                q.workers, q.concurrency, q.jobs
-            ),
-            payhost: format!("{:.0}", q.jobs_per_s),
-            baseline: format!(
-                "{:.0} SET/s, {:.0} XADD/s redis-benchmark",
-                q.set_rps, q.xadd_rps
-            ),
-            ratio: format!(
-                "{:.1}% of SET, {:.1}% of XADD",
-                100.0 * q.jobs_per_s / q.set_rps,
-                100.0 * q.jobs_per_s / q.xadd_rps
-            ),
-            goal: "",
-            holds: None,
-        });
+        for point in &q.points {
+            let goal = point.workers == redis_queue::GOAL_WORKERS;
+            rows.push(Row {
+                what: format!(
+                    "Redis flow jobs/s, {} worker{} x {} concurrency, {} jobs, median (min-max) of {} rounds",
+                    point.workers,
+                    if point.workers == 1 { "" } else { "s" },
+                    q.concurrency,
+                    count(q.jobs),
+                    point.rounds.len()
+                ),
+                payhost: point.jobs_per_s().show(per_s),
+                baseline: format!("{} XADD/s redis-benchmark", point.xadd_rps().show(per_s)),
+                ratio: format!(
+                    "{} of XADD",
+                    point
+                        .share_of_xadd()
+                        .show(|v| format!("{:.1}%", 100.0 * v))
+                ),
+                goal: if goal {
+                    format!(">= {:.0}% of XADD (median)", 100.0 * redis_queue::SHARE_GOAL)
+                } else {
+                    String::new()
+                },
+                holds: goal.then(|| q.goal_holds()),
+            });
+        }
     }
     if let Some(w) = &r.webhooks {
         let rounds = w.payhost.len();
-        let per_s = |v: f64| format!("{v:.0}");
         rows.push(Row {
             what: format!(
-                "webhooks accepted/s, {} signed Stripe deliveries, {} keep-alive clients, median of {rounds} interleaved rounds (min-max)",
-                w.deliveries, w.clients
+                "webhooks accepted/s, {} signed Stripe deliveries, {} keep-alive clients, median (min-max) of {rounds} interleaved rounds",
+                count(w.deliveries),
+                w.clients
             ),
-            payhost: spread(&w.payhost_spread(|r| r.per_s), per_s),
+            payhost: w.payhost_spread(|r| r.per_s).show(per_s),
             baseline: format!(
                 "{} bare hyper (200, no verification)",
-                spread(&w.bare_spread(|r| r.per_s), per_s)
+                w.bare_spread(|r| r.per_s).show(per_s)
             ),
-            ratio: format!(
-                "{} of bare",
-                spread(&w.rate_share(), |v| format!("{:.0}%", 100.0 * v))
-            ),
-            goal: "",
+            ratio: format!("{} of bare", w.rate_share().show(pct)),
+            goal: String::new(),
             holds: None,
         });
         let latency =
@@ -196,11 +221,93 @@ fn rows(r: &Results) -> Vec<Row> {
                 "{} bare hyper",
                 latency(w.bare_spread(|r| r.p50_us), w.bare_spread(|r| r.p99_us))
             ),
-            ratio: format!("p99 {}", spread(&w.p99_ratio(), |v| format!("{v:.1}x"))),
-            goal: "",
+            ratio: format!("p99 {}", w.p99_ratio().show(times)),
+            goal: String::new(),
             holds: None,
         });
     }
+    rows
+}
+
+fn rss_rows(m: &rss::Figures) -> Vec<Row> {
+    let plan = &m.plan;
+    let mut rows = vec![Row {
+        what: format!(
+            "peak RSS (VmHWM), {} requests in flight, answered 1 s after all are open, median (min-max) of {} rounds",
+            count(plan.goal_at),
+            m.curve
+                .iter()
+                .find(|p| p.requests == plan.goal_at)
+                .and_then(|p| p.rounds.as_ref().ok())
+                .map_or(0, Vec::len)
+        ),
+        payhost: m.goal_peak().map_or("not measured".into(), mib_spread),
+        baseline: match &m.seed_at_goal {
+            Ok(seed) => format!("{} seed-style", mib(seed.peak_kib as f64)),
+            Err(error) => format!("seed-style cannot: {error}"),
+        },
+        ratio: String::new(),
+        goal: format!("<= {:.0} MiB (median)", rss::GOAL_MIB),
+        holds: Some(m.goal_holds()),
+    }];
+    rows.push(Row {
+        what: format!(
+            "  same, {} requests in flight, {} interleaved rounds",
+            count(plan.common),
+            m.payhost_common.len()
+        ),
+        payhost: mib_spread(m.payhost_common_peak()),
+        baseline: format!("{} seed-style", mib_spread(m.seed_common_peak())),
+        ratio: format!("{} less", m.ratio().show(times)),
+        goal: String::new(),
+        holds: None,
+    });
+    let points: Vec<String> = m
+        .curve
+        .iter()
+        .map(|p| match (&p.rounds, p.peak_kib()) {
+            (Ok(rounds), Some(peak)) => format!(
+                "{}{}: {} ({} rounds)",
+                count(p.requests),
+                if p.stand_in {
+                    " (the largest the fd limit holds)"
+                } else {
+                    ""
+                },
+                mib(peak.median),
+                rounds.len()
+            ),
+            (Err(why), _) => format!("{}: not run, {why}", count(p.requests)),
+            _ => format!("{}: no rounds", count(p.requests)),
+        })
+        .collect();
+    let slopes: Vec<String> = m
+        .slopes()
+        .iter()
+        .map(|s| {
+            format!(
+                "{:.1} KiB ({}-{})",
+                s.kib_per_request,
+                count(s.from),
+                count(s.to)
+            )
+        })
+        .collect();
+    rows.push(Row {
+        what: "  payhost's curve: peak RSS by requests in flight (medians)".into(),
+        payhost: points.join("; "),
+        baseline: format!("idle {}", mib(m.idle_kib().median)),
+        ratio: format!(
+            "per in-flight request: {}{}",
+            slopes.join(", "),
+            m.overall_slope().map_or(String::new(), |s| format!(
+                "; {:.1} KiB overall",
+                s.kib_per_request
+            ))
+        ),
+        goal: String::new(),
+        holds: None,
+    });
     rows
 }
 
@@ -244,63 +351,84 @@ pub fn machine() -> Value {
     })
 }
 
-/// Every figure as JSON.
+/// Every figure as JSON: every spread as `{median, min, max}`, every
+/// round's raw values, and whether each goal holds.
 pub fn json(r: &Results) -> Value {
-    let mut out = json!({ "machine": r.machine, "seconds": r.seconds });
+    let mut out = json!({ "machine": r.machine, "seconds": r.seconds, "rounds": r.rounds });
+    let spread = |s: Spread| s.json();
     if let Some(b) = &r.build_request {
         out["build_request"] = json!({
-            "plugin_ns": b.plugin_ns, "native_ns": b.native_ns, "ratio": b.ratio(),
-            "rhai_to_tree_ns": b.tree_ns, "rhai_to_tree_and_plugin_ns": b.tree_and_plugin_ns,
-            "calls": b.calls,
-            "goal_holds": b.plugin_ns < 5_000.0 && b.ratio() <= 5.0,
+            "batches_per_round": b.batches, "calls_per_batch": b.per_batch, "calls": b.calls(),
+            "plugin_ns": spread(b.plugin()), "native_ns": spread(b.native()),
+            "rhai_to_tree_ns": spread(b.tree()),
+            "rhai_to_tree_and_plugin_ns": spread(b.tree_and_plugin()),
+            "ratio": spread(b.ratio()),
+            "rounds": b.rounds.iter().map(|r| json!({
+                "plugin_ns": r.plugin_ns, "native_ns": r.native_ns,
+                "rhai_to_tree_ns": r.tree_ns, "rhai_to_tree_and_plugin_ns": r.tree_and_plugin_ns,
+            })).collect::<Vec<_>>(),
+            "goal": { "plugin_ns_below": build_request::PLUGIN_GOAL_NS, "ratio_at_most": build_request::RATIO_GOAL },
+            "goal_holds": b.goal_holds(),
         });
     }
     if let Some(c) = &r.create_async {
         out["create_async"] = json!({
-            "in_flight": create_async::IN_FLIGHT, "calls": c.calls,
-            "p50_us": c.p50_us, "p99_us": c.p99_us, "max_us": c.max_us, "mean_us": c.mean_us,
-            "fill_p50_us": c.fill_p50_us, "fill_p99_us": c.fill_p99_us,
-            "in_flight_at_end": c.in_flight_at_end,
-            "slow_calls": { "threshold_us": create_async::SLOW_US, "preempted": c.slow.preempted,
-                            "blocked": c.slow.blocked, "running": c.slow.running },
-            "goal_holds": c.p99_us < 50.0,
+            "in_flight": create_async::IN_FLIGHT, "calls_per_round": c.calls(),
+            "p50_us": spread(c.p50()), "p99_us": spread(c.p99()),
+            "worst_round_p99_us": c.p99().max,
+            "rounds": c.rounds.iter().map(|c| json!({
+                "calls": c.calls,
+                "p50_us": c.p50_us, "p99_us": c.p99_us, "max_us": c.max_us, "mean_us": c.mean_us,
+                "fill_p50_us": c.fill_p50_us, "fill_p99_us": c.fill_p99_us,
+                "in_flight_at_end": c.in_flight_at_end,
+                "slow_calls": { "threshold_us": create_async::SLOW_US, "preempted": c.slow.preempted,
+                                "blocked": c.slow.blocked, "running": c.slow.running },
+            })).collect::<Vec<_>>(),
+            "goal": { "p99_us_at_most_in_every_round": create_async::P99_GOAL_US },
+            "goal_holds": c.goal_holds(),
         });
     }
     if let Some(e) = &r.e2e {
         out["end_to_end"] = json!({
             "requests": e.requests, "concurrency": e2e::CONCURRENCY,
-            "payhost_rps": e.payhost_rps, "seed_rps": e.seed_rps, "bare_reqwest_rps": e.bare_rps,
+            "payhost_rps": spread(e.payhost()), "seed_rps": spread(e.seed()),
+            "bare_reqwest_rps": spread(e.bare()),
             "payhost_rounds": e.payhost_rounds, "bare_reqwest_rounds": e.bare_rounds,
             "seed_rounds": e.seed_rounds,
-            "vs_seed": e.vs_seed(), "share_of_bare": e.share_of_bare(),
-            "goal_vs_seed_holds": e.vs_seed() >= 20.0,
-            "goal_share_of_bare_holds": e.share_of_bare() >= 0.6,
+            "vs_seed": spread(e.vs_seed()), "share_of_bare": spread(e.share_of_bare()),
+            "goal": { "vs_seed_at_least": e2e::VS_SEED_GOAL, "share_of_bare_at_least": e2e::SHARE_OF_BARE_GOAL },
+            "goal_vs_seed_holds": e.vs_seed_holds(),
+            "goal_share_of_bare_holds": e.share_of_bare_holds(),
         });
     }
     if let Some(m) = &r.rss {
-        let side = |s: &rss::Side| {
-            json!({ "peak_kib": s.peak_kib, "idle_kib": s.idle_kib,
-                    "peak_open": s.peak_open, "seconds": s.seconds })
-        };
-        out["peak_rss"] = json!({
-            "requests": m.requests, "delay_ms": m.delay_ms,
-            "payhost": side(&m.payhost),
-            "seed": match &m.seed { Ok(s) => side(s), Err(e) => json!({ "error": e }) },
-            "common_requests": m.common,
-            "payhost_common": side(&m.payhost_common), "seed_common": side(&m.seed_common),
-            "seed_over_payhost_common": m.ratio(),
-        });
+        out["peak_rss"] = rss_json(m);
     }
     if let Some(q) = &r.redis {
+        let point = |p: &redis_queue::Point| {
+            json!({
+                "workers": p.workers,
+                "jobs_per_s": spread(p.jobs_per_s()), "xadd_rps": spread(p.xadd_rps()),
+                "share_of_xadd": spread(p.share_of_xadd()),
+                "rounds": p.rounds.iter().map(|r| json!({
+                    "jobs_per_s": r.jobs_per_s, "xadd_rps": r.xadd_rps,
+                    "publish_seconds": r.publish_seconds,
+                })).collect::<Vec<_>>(),
+            })
+        };
+        let goal = q.point(redis_queue::GOAL_WORKERS);
         out["redis"] = json!({
-            "jobs": q.jobs, "workers": q.workers, "concurrency": q.concurrency,
-            "jobs_per_s": q.jobs_per_s, "publish_seconds": q.publish_seconds,
-            "redis_benchmark_set_rps": q.set_rps, "redis_benchmark_xadd_rps": q.xadd_rps,
-            "share_of_set": q.jobs_per_s / q.set_rps, "share_of_xadd": q.jobs_per_s / q.xadd_rps,
+            "jobs": q.jobs, "concurrency": q.concurrency,
+            "goal_workers": redis_queue::GOAL_WORKERS,
+            "jobs_per_s": goal.map(|p| spread(p.jobs_per_s())),
+            "xadd_rps": goal.map(|p| spread(p.xadd_rps())),
+            "share_of_xadd": goal.map(|p| spread(p.share_of_xadd())),
+            "goal": { "share_of_xadd_at_least": redis_queue::SHARE_GOAL },
+            "goal_holds": q.goal_holds(),
+            "curve": q.points.iter().map(point).collect::<Vec<_>>(),
         });
     }
     if let Some(w) = &r.webhooks {
-        let spread = |s: Spread| json!({ "median": s.median, "min": s.min, "max": s.max });
         let side = |rounds: &[webhooks::Round]| {
             let of = |f: fn(&webhooks::Round) -> f64| {
                 spread(Spread::of(&rounds.iter().map(f).collect::<Vec<_>>()))
@@ -328,4 +456,46 @@ pub fn json(r: &Results) -> Value {
         });
     }
     out
+}
+
+fn rss_json(m: &rss::Figures) -> Value {
+    let side = |s: &rss::Side| {
+        json!({ "peak_kib": s.peak_kib, "idle_kib": s.idle_kib,
+                "peak_open": s.peak_open, "seconds": s.seconds })
+    };
+    let sides = |sides: &[rss::Side]| {
+        let of = |f: fn(&rss::Side) -> u64| {
+            Spread::of(&sides.iter().map(|s| f(s) as f64).collect::<Vec<_>>()).json()
+        };
+        json!({
+            "peak_kib": of(|s| s.peak_kib), "idle_kib": of(|s| s.idle_kib),
+            "rounds": sides.iter().map(side).collect::<Vec<_>>(),
+        })
+    };
+    let slope = |s: &rss::Slope| json!({ "from": s.from, "to": s.to, "kib_per_request": s.kib_per_request });
+    json!({
+        "delay_ms": m.plan.delay.as_millis() as u64,
+        "fd_limit": m.fd_limit,
+        "goal_requests": m.plan.goal_at,
+        "goal": { "peak_mib_at_most": rss::GOAL_MIB },
+        "goal_peak_kib": m.goal_peak().map(|s| s.json()),
+        "goal_holds": m.goal_holds(),
+        "common_requests": m.plan.common,
+        "payhost_common": sides(&m.payhost_common),
+        "seed_common": sides(&m.seed_common),
+        "seed_over_payhost": m.ratio().json(),
+        "seed_at_goal": match &m.seed_at_goal { Ok(s) => side(s), Err(e) => json!({ "error": e }) },
+        "idle_kib": m.idle_kib().json(),
+        "curve": m.curve.iter().map(|p| match &p.rounds {
+            Ok(rounds) => {
+                let mut point = sides(rounds);
+                point["requests"] = json!(p.requests);
+                point["stand_in"] = json!(p.stand_in);
+                point
+            }
+            Err(why) => json!({ "requests": p.requests, "skipped": why }),
+        }).collect::<Vec<_>>(),
+        "kib_per_request": m.slopes().iter().map(slope).collect::<Vec<_>>(),
+        "kib_per_request_overall": m.overall_slope().as_ref().map(slope),
+    })
 }

@@ -1,24 +1,39 @@
-//! Peak memory with 10,000 requests in flight: payhost vs the seed-style
-//! baseline.
+//! Peak memory with requests in flight: payhost vs the seed-style baseline,
+//! and how payhost's grows with in-flight work.
 //!
-//! Each side runs in a child process of its own (this binary, re-executed
-//! with `child rss-payhost` or `child rss-seed`), so each figure is that
-//! design's alone; the stub stays in the parent. It holds every request
-//! until all 10,000 are open at once and then answers each after 1 s (see
+//! Each run of a side is a child process of its own (this binary,
+//! re-executed with `child rss-payhost` or `child rss-seed`), so each figure
+//! is that design's alone; the stub stays in the parent. It holds every
+//! request until all N are open at once and then answers each after 1 s (see
 //! `Stub::hold_url`): with a plain 1 s delay the first answers would come
 //! back before the last requests were sent, and a slower client would be
-//! measured with fewer requests in flight than a faster one. Both
-//! children run the same script, sending 10,000 10-field payment intents,
-//! with a concurrency bound of 10,000 (payhost's `max_in_flight`, the seed
-//! gate), and wait until every flow has run. At the end each child reads its
-//! own peak resident set, VmHWM from /proc/self/status, and prints it; the
-//! parent samples the stub meanwhile and records how many requests were
-//! really open at once, so the table can say whether 10,000 were in flight.
-//! The seed-style design cannot hold 10,000 here (it runs out of file
-//! descriptors, see [`measure`]), so both also run at 3,000, where it can,
-//! and that pair gives the ratio.
-//! payhost's figure includes its plugin (engine, compiled component, one
-//! instance per thread); the seed's has no plugin to carry.
+//! measured with fewer requests in flight than a faster one. A child runs
+//! the script sending N 10-field payment intents, with a concurrency bound
+//! of N (payhost's `max_in_flight`, the seed gate), and waits until every
+//! flow has run. At the end it reads its own peak resident set, VmHWM from
+//! /proc/self/status, and prints it with its resident set before the first
+//! request (idle); the parent samples the stub meanwhile and records how
+//! many requests were really open at once, so the table can say whether N
+//! were in flight. payhost's figure includes its plugin (engine, compiled
+//! component, one instance per thread); the seed's has no plugin to carry.
+//!
+//! What is measured, in rounds (each round one child per run):
+//!
+//! - the comparison at the count both designs can hold (3,000): payhost,
+//!   then seed-style, in each round; the ratio seed / payhost per round,
+//!   the median of the rounds' ratios with the smallest and largest;
+//! - payhost's curve: peak RSS at 1,000 / 3,000 / 10,000 / 30,000 in flight
+//!   (the 3,000 point is the comparison's payhost side). Every request in
+//!   flight holds a socket in the child and one in the parent's stub, and
+//!   the hard open-file limit (20,000 on this machine, not raisable without
+//!   CAP_SYS_RESOURCE) caps both: a point it cannot hold is recorded with
+//!   the reason instead of failing the bench, and the largest point it does
+//!   hold is measured in its place, so the curve keeps four measured points.
+//!   The cost of one in-flight request is the slope between points (KiB per
+//!   request); the idle figure is what payhost holds before any;
+//! - the seed-style design at the goal count (10,000), once: it needs a
+//!   runtime's descriptors per request on top of the socket and runs out of
+//!   them here, which is recorded as its result.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -30,7 +45,14 @@ use anyhow::{Context, bail};
 use crate::fixtures::{self, send_script};
 use crate::rig::{self, Rig};
 use crate::seed::Seed;
+use crate::stats::Spread;
 use crate::stub::Stub;
+
+/// The goal: payhost's peak RSS at `Plan::goal_at` in flight at most this.
+pub const GOAL_MIB: f64 = 150.0;
+/// Descriptors a child or the parent needs besides one per request
+/// (runtime, plugin files, pipes, the harness's own), with room to spare.
+pub const FD_MARGIN: u64 = 2_000;
 
 #[derive(Debug, Clone)]
 pub struct Side {
@@ -42,102 +64,296 @@ pub struct Side {
     pub seconds: f64,
 }
 
+/// What to run.
 #[derive(Debug, Clone)]
-pub struct Figures {
-    /// The full count (10,000) and the count both designs can hold.
-    pub requests: usize,
+pub struct Plan {
+    /// The count both designs can hold (3,000).
     pub common: usize,
-    pub delay_ms: u64,
-    pub payhost: Side,
-    /// The seed-style design at the full count: its figures, or why it
-    /// could not get there.
-    pub seed: Result<Side, String>,
-    pub payhost_common: Side,
-    pub seed_common: Side,
+    /// The curve's points, ascending (1,000 / 3,000 / 10,000 / 30,000).
+    pub curve: Vec<usize>,
+    /// The count the goal is about (10,000).
+    pub goal_at: usize,
+    pub rounds: usize,
+    pub delay: Duration,
 }
 
-impl Figures {
-    /// Seed-style peak over payhost's, at the count both can hold.
-    pub fn ratio(&self) -> f64 {
-        self.seed_common.peak_kib as f64 / self.payhost_common.peak_kib as f64
+/// One point of payhost's curve: its rounds, or why the machine cannot
+/// hold it.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub requests: usize,
+    pub rounds: Result<Vec<Side>, String>,
+    /// Measured in place of a point the limit cannot hold.
+    pub stand_in: bool,
+}
+
+impl Point {
+    /// Median (min-max) of the rounds' peaks, in KiB.
+    pub fn peak_kib(&self) -> Option<Spread> {
+        let rounds = self.rounds.as_ref().ok()?;
+        Some(peaks(rounds))
     }
 }
 
-/// Runs payhost and the seed-style baseline at `requests` and at `common`
-/// requests in flight. The seed-style design needs three descriptors per
-/// request (its runtime's epoll and eventfd, its socket); where the
-/// open-file limit (20,000 here, and not raisable) cannot hold `requests`,
-/// its failure is recorded and `common` gives the comparison.
-pub fn measure(
+fn peaks(sides: &[Side]) -> Spread {
+    Spread::of(&sides.iter().map(|s| s.peak_kib as f64).collect::<Vec<_>>())
+}
+
+fn idles(sides: &[Side]) -> Spread {
+    Spread::of(&sides.iter().map(|s| s.idle_kib as f64).collect::<Vec<_>>())
+}
+
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub plan: Plan,
+    /// The open-file limit the processes run with (soft raised to hard).
+    pub fd_limit: u64,
+    pub payhost_common: Vec<Side>,
+    pub seed_common: Vec<Side>,
+    /// The seed-style design at `goal_at`: its figures, or why it could not
+    /// get there.
+    pub seed_at_goal: Result<Side, String>,
+    /// Ascending by requests; stand-ins in their place.
+    pub curve: Vec<Point>,
+}
+
+/// The cost of each in-flight request between two measured points.
+#[derive(Debug, Clone, Copy)]
+pub struct Slope {
+    pub from: usize,
+    pub to: usize,
+    pub kib_per_request: f64,
+}
+
+impl Figures {
+    /// Seed-style peak over payhost's at the common count, per round.
+    pub fn ratio(&self) -> Spread {
+        let side = |s: &[Side]| s.iter().map(|s| s.peak_kib as f64).collect::<Vec<_>>();
+        Spread::ratios(&side(&self.seed_common), &side(&self.payhost_common))
+    }
+
+    pub fn payhost_common_peak(&self) -> Spread {
+        peaks(&self.payhost_common)
+    }
+
+    pub fn seed_common_peak(&self) -> Spread {
+        peaks(&self.seed_common)
+    }
+
+    /// payhost's idle RSS over every run of it.
+    pub fn idle_kib(&self) -> Spread {
+        let mut all = self.payhost_common.clone();
+        for point in &self.curve {
+            all.extend(point.rounds.iter().flatten().cloned());
+        }
+        idles(&all)
+    }
+
+    /// The goal point's peak, if it was measured.
+    pub fn goal_peak(&self) -> Option<Spread> {
+        self.curve
+            .iter()
+            .find(|p| p.requests == self.plan.goal_at)?
+            .peak_kib()
+    }
+
+    pub fn goal_holds(&self) -> bool {
+        self.goal_peak()
+            .is_some_and(|p| p.median / 1024.0 <= GOAL_MIB)
+    }
+
+    /// KiB per request between consecutive measured points (medians).
+    pub fn slopes(&self) -> Vec<Slope> {
+        let measured: Vec<(usize, f64)> = self
+            .curve
+            .iter()
+            .filter_map(|p| Some((p.requests, p.peak_kib()?.median)))
+            .collect();
+        measured
+            .windows(2)
+            .map(|w| Slope {
+                from: w[0].0,
+                to: w[1].0,
+                kib_per_request: (w[1].1 - w[0].1) / (w[1].0 - w[0].0) as f64,
+            })
+            .collect()
+    }
+
+    /// KiB per request from the first measured point to the last.
+    pub fn overall_slope(&self) -> Option<Slope> {
+        let measured: Vec<(usize, f64)> = self
+            .curve
+            .iter()
+            .filter_map(|p| Some((p.requests, p.peak_kib()?.median)))
+            .collect();
+        let (first, last) = (measured.first()?, measured.last()?);
+        (last.0 > first.0).then(|| Slope {
+            from: first.0,
+            to: last.0,
+            kib_per_request: (last.1 - first.1) / (last.0 - first.0) as f64,
+        })
+    }
+}
+
+/// Which curve points `fd_limit` descriptors can hold: each needs one
+/// socket per request plus [`FD_MARGIN`]. Points it cannot hold come back
+/// with the reason; if any does, the largest count it can hold (rounded
+/// down to a thousand) is added as a stand-in, unless a point at or above
+/// it is measured anyway. Returns (requests, Ok(stand_in) or Err(why)),
+/// ascending.
+pub fn plan_curve(points: &[usize], fd_limit: u64) -> Vec<(usize, Result<bool, String>)> {
+    let holds = |n: usize| n as u64 + FD_MARGIN <= fd_limit;
+    let mut plan: Vec<(usize, Result<bool, String>)> = points
+        .iter()
+        .map(|&n| {
+            if holds(n) {
+                (n, Ok(false))
+            } else {
+                (
+                    n,
+                    Err(format!(
+                        "needs ~{n} sockets; hard open-file limit {fd_limit}"
+                    )),
+                )
+            }
+        })
+        .collect();
+    let largest = (fd_limit.saturating_sub(FD_MARGIN) / 1_000 * 1_000) as usize;
+    let measured_max = points.iter().copied().filter(|&n| holds(n)).max();
+    if plan.iter().any(|(_, p)| p.is_err())
+        && largest > 0
+        && measured_max.is_none_or(|m| m < largest)
+    {
+        plan.push((largest, Ok(true)));
+    }
+    plan.sort_by_key(|(n, _)| *n);
+    plan
+}
+
+/// Runs the plan: per round, payhost then seed-style at the common count,
+/// then each other curve point; last, the seed-style design at the goal
+/// count.
+pub fn measure(exe: &Path, plugin: &Path, stub: &Stub, plan: &Plan) -> anyhow::Result<Figures> {
+    let fd_limit = fixtures::fd_limit();
+    let side = |mode: &str, requests: usize| -> anyhow::Result<Side> {
+        run_child(exe, plugin, stub, mode, requests, plan.delay)
+    };
+    let planned = plan_curve(&plan.curve, fd_limit);
+    let mut curve: Vec<Point> = planned
+        .iter()
+        .map(|(n, p)| Point {
+            requests: *n,
+            rounds: match p {
+                Ok(_) => Ok(Vec::new()),
+                Err(why) => Err(why.clone()),
+            },
+            stand_in: matches!(p, Ok(true)),
+        })
+        .collect();
+    let (mut payhost_common, mut seed_common) = (Vec::new(), Vec::new());
+    for round in 0..plan.rounds.max(1) {
+        let p = side("rss-payhost", plan.common)?;
+        let s = side("rss-seed", plan.common)?;
+        eprintln!(
+            "bench: rss round {}: at {}: payhost {} KiB, seed-style {} KiB ({:.1}x less)",
+            round + 1,
+            plan.common,
+            p.peak_kib,
+            s.peak_kib,
+            s.peak_kib as f64 / p.peak_kib as f64
+        );
+        payhost_common.push(p);
+        seed_common.push(s);
+        for point in &mut curve {
+            let Ok(rounds) = &mut point.rounds else {
+                continue;
+            };
+            if point.requests == plan.common {
+                continue;
+            }
+            let side = side("rss-payhost", point.requests)?;
+            eprintln!(
+                "bench: rss round {}: payhost at {}: {} KiB ({} open at once)",
+                round + 1,
+                point.requests,
+                side.peak_kib,
+                side.peak_open
+            );
+            rounds.push(side);
+        }
+    }
+    for point in &mut curve {
+        if point.requests == plan.common {
+            point.rounds = Ok(payhost_common.clone());
+        }
+    }
+    // Last: a failing seed child leaves held requests in the stub for a while.
+    let seed_at_goal = side("rss-seed", plan.goal_at).map_err(|e| short_reason(&format!("{e:#}")));
+    Ok(Figures {
+        plan: plan.clone(),
+        fd_limit,
+        payhost_common,
+        seed_common,
+        seed_at_goal,
+        curve,
+    })
+}
+
+/// One child run of `mode` with `requests` in flight.
+fn run_child(
     exe: &Path,
     plugin: &Path,
     stub: &Stub,
+    mode: &str,
     requests: usize,
-    common: usize,
     delay: Duration,
-) -> anyhow::Result<Figures> {
-    let side = |mode: &str, requests: usize| -> anyhow::Result<Side> {
-        let base_url = stub.hold_url(requests as u64, delay);
-        let mut command = Command::new(exe);
-        command
-            .args(["child", mode, "--base-url", &base_url])
-            .arg("--plugin")
-            .arg(plugin)
-            .args(["--requests", &requests.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let started = Instant::now();
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {}", exe.display()))?;
-        let collect = |pipe: Box<dyn std::io::Read + Send>| {
-            std::thread::spawn(move || {
-                BufReader::new(pipe)
-                    .lines()
-                    .map_while(Result::ok)
-                    .collect::<Vec<_>>()
-            })
-        };
-        let reader = collect(Box::new(child.stdout.take().expect("piped")));
-        let errors = collect(Box::new(child.stderr.take().expect("piped")));
-        let mut peak_open = 0;
-        while child.try_wait()?.is_none() {
-            peak_open = peak_open.max(stub.open());
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let status = child.wait()?;
-        let lines = reader.join().unwrap_or_default();
-        let errors = errors.join().unwrap_or_default();
-        if !status.success() {
-            bail!("{mode} child failed ({status}): {}", errors.join("\n"));
-        }
-        let value = |key: &str| -> anyhow::Result<u64> {
-            lines
-                .iter()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().parse().ok())
-                .with_context(|| format!("{mode} child printed no `{key}`: {lines:?}"))
-        };
-        Ok(Side {
-            peak_kib: value("vmhwm_kib=")?,
-            idle_kib: value("idle_kib=")?,
-            peak_open,
-            seconds: started.elapsed().as_secs_f64(),
+) -> anyhow::Result<Side> {
+    let base_url = stub.hold_url(requests as u64, delay);
+    let mut command = Command::new(exe);
+    command
+        .args(["child", mode, "--base-url", &base_url])
+        .arg("--plugin")
+        .arg(plugin)
+        .args(["--requests", &requests.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let collect = |pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            BufReader::new(pipe)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
         })
     };
-    let payhost = side("rss-payhost", requests)?;
-    let payhost_common = side("rss-payhost", common)?;
-    let seed_common = side("rss-seed", common)?;
-    // Last: a failing seed child leaves held requests in the stub for a while.
-    let seed = side("rss-seed", requests).map_err(|e| short_reason(&format!("{e:#}")));
-    Ok(Figures {
-        requests,
-        common,
-        delay_ms: delay.as_millis() as u64,
-        payhost,
-        seed,
-        payhost_common,
-        seed_common,
+    let reader = collect(Box::new(child.stdout.take().expect("piped")));
+    let errors = collect(Box::new(child.stderr.take().expect("piped")));
+    let mut peak_open = 0;
+    while child.try_wait()?.is_none() {
+        peak_open = peak_open.max(stub.open());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = child.wait()?;
+    let lines = reader.join().unwrap_or_default();
+    let errors = errors.join().unwrap_or_default();
+    if !status.success() {
+        bail!("{mode} child failed ({status}): {}", errors.join("\n"));
+    }
+    let value = |key: &str| -> anyhow::Result<u64> {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("{mode} child printed no `{key}`: {lines:?}"))
+    };
+    Ok(Side {
+        peak_kib: value("vmhwm_kib=")?,
+        idle_kib: value("idle_kib=")?,
+        peak_open,
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
 
@@ -194,6 +410,23 @@ fn short_reason(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::plan_curve;
+
+    #[test]
+    fn a_point_the_fd_limit_cannot_hold_is_skipped_and_the_largest_it_can_is_measured() {
+        let plan = plan_curve(&[1_000, 3_000, 10_000, 30_000], 20_000);
+        let counts: Vec<usize> = plan.iter().map(|(n, _)| *n).collect();
+        assert_eq!(counts, [1_000, 3_000, 10_000, 18_000, 30_000]);
+        assert_eq!(plan[3].1, Ok(true), "18,000 stands in");
+        assert_eq!(
+            plan[4].1,
+            Err("needs ~30000 sockets; hard open-file limit 20000".to_string())
+        );
+        // A limit that holds every point adds nothing.
+        let plan = plan_curve(&[1_000, 30_000], 1_048_576);
+        assert_eq!(plan, [(1_000, Ok(false)), (30_000, Ok(false))]);
+    }
+
     #[test]
     fn the_seed_failure_is_said_in_a_few_words() {
         let text = "rss-seed child failed (exit status: 1): Error: seed-style: 5994 requests failed, \

@@ -57,6 +57,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use crate::fixtures;
+use crate::stats::{self, Spread};
 use crate::stub::PAYMENT_INTENT_JSON;
 
 /// Concurrent keep-alive connections (well under `payhost serve`'s backlog
@@ -96,26 +97,6 @@ pub struct Round {
     pub cpu_us: Vec<(String, f64)>,
 }
 
-/// The median of some values, with the smallest and the largest.
-#[derive(Debug, Clone, Copy)]
-pub struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-impl Spread {
-    pub fn of(values: &[f64]) -> Spread {
-        let mut sorted = values.to_vec();
-        let median = fixtures::median(&mut sorted);
-        Spread {
-            median,
-            min: sorted.first().copied().unwrap_or(f64::NAN),
-            max: sorted.last().copied().unwrap_or(f64::NAN),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Figures {
     /// Timed deliveries per round (each connection's warm-up one is extra).
@@ -131,13 +112,8 @@ pub struct Figures {
 impl Figures {
     /// A figure of each payhost round over the same figure of its bare round.
     fn ratios(&self, figure: impl Fn(&Round) -> f64) -> Spread {
-        let ratios: Vec<f64> = self
-            .payhost
-            .iter()
-            .zip(&self.bare)
-            .map(|(p, b)| figure(p) / figure(b))
-            .collect();
-        Spread::of(&ratios)
+        let side = |rounds: &[Round]| rounds.iter().map(&figure).collect::<Vec<_>>();
+        Spread::ratios(&side(&self.payhost), &side(&self.bare))
     }
 
     /// payhost's accepted/s as a share of bare's, per round.
@@ -344,8 +320,8 @@ fn deliver(server: &Server, deliveries: &Arc<Vec<Delivery>>) -> anyhow::Result<R
     latencies.sort_by(f64::total_cmp);
     Ok(Round {
         per_s: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_us: fixtures::percentile(&latencies, 50.0),
-        p99_us: fixtures::percentile(&latencies, 99.0),
+        p50_us: stats::percentile(&latencies, 50.0),
+        p99_us: stats::percentile(&latencies, 99.0),
         max_us: latencies.last().copied().unwrap_or(f64::NAN),
         seconds: elapsed.as_secs_f64(),
         cpu_us,
@@ -555,12 +531,6 @@ async fn serve_bare() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_spread_is_the_median_with_the_extremes() {
-        let s = Spread::of(&[0.5, 0.9, 0.7, 0.6, 0.8]);
-        assert_eq!((s.median, s.min, s.max), (0.7, 0.5, 0.9));
-    }
 
     #[test]
     fn cpu_is_summed_by_thread_name_without_its_number() {

@@ -53,7 +53,9 @@ commands:
                  Adyen's Checkout API definition (tests/data/adyen) on 127.0.0.1
   bench [ARGS]   setup, plugins, release builds of payhost and payhost-bench, then every
                  benchmark (bench/): one table, written to target/bench/results.json;
-                 ARGS go to payhost-bench (e.g. --only e2e,rss, --quick)
+                 ARGS go to payhost-bench (e.g. --only e2e,rss, --quick, --rounds 7);
+                 --check compares the results with bench/baseline.json and fails if a
+                 figure regressed beyond its rounds' spread (--check PATH: another file)
   env            print `export PAYHOST_...=...` lines for running cargo test by hand";
 
 fn main() -> ExitCode {
@@ -194,9 +196,14 @@ fn demo(workspace: &Workspace, args: &[String]) -> Result<u8> {
 
 /// `cargo xtask bench [ARGS]`: set-up and release builds, then the
 /// `payhost-bench` binary with the paths it needs; it prints the table and
-/// writes target/bench/results.json.
+/// writes target/bench/results.json. A bare `--check` becomes `--check
+/// bench/baseline.json` (the committed previous results).
 fn bench(workspace: &Workspace, bench_args: &[String]) -> Result<()> {
     let started = std::time::Instant::now();
+    let bench_args = with_baseline(
+        bench_args,
+        &workspace.root.join("bench").join("baseline.json"),
+    );
     setup::install(workspace)?;
     let plugins_dir = plugins(workspace)?;
     let (payhost_bin, bench_bin) = compile::release_bench_bins(workspace)?;
@@ -219,7 +226,7 @@ fn bench(workspace: &Workspace, bench_args: &[String]) -> Result<()> {
         .arg(&redis_benchmark)
         .arg("--out")
         .arg(workspace.target_dir.join("bench").join("results.json"))
-        .args(bench_args);
+        .args(&bench_args);
     println!("bench: {}", process::describe(&command));
     run(&mut command, "payhost-bench")?;
     println!(
@@ -227,6 +234,20 @@ fn bench(workspace: &Workspace, bench_args: &[String]) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `bench_args` with a `--check` that names no file (last, or followed by
+/// another flag) pointed at `baseline`.
+fn with_baseline(bench_args: &[String], baseline: &Path) -> Vec<String> {
+    let mut out = Vec::with_capacity(bench_args.len() + 1);
+    let mut args = bench_args.iter().peekable();
+    while let Some(arg) = args.next() {
+        out.push(arg.clone());
+        if arg == "--check" && args.peek().is_none_or(|next| next.starts_with("--")) {
+            out.push(baseline.display().to_string());
+        }
+    }
+    out
 }
 
 /// `cargo fmt --check`, then clippy with warnings denied: fail fast, before
@@ -362,4 +383,27 @@ impl TestEnv {
 
 fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_check_points_at_the_committed_baseline() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let baseline = Path::new("/repo/bench/baseline.json");
+        assert_eq!(
+            with_baseline(&args(&["--check", "--only", "e2e"]), baseline),
+            args(&["--check", "/repo/bench/baseline.json", "--only", "e2e"])
+        );
+        assert_eq!(
+            with_baseline(&args(&["--only", "e2e", "--check"]), baseline),
+            args(&["--only", "e2e", "--check", "/repo/bench/baseline.json"])
+        );
+        assert_eq!(
+            with_baseline(&args(&["--check", "old.json"]), baseline),
+            args(&["--check", "old.json"])
+        );
+    }
 }
