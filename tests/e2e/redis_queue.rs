@@ -422,7 +422,10 @@ fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
     records.sort();
     assert_eq!(records.len(), 12, "{records:?}");
     let broken = records[5].clone();
-    redis::cmd("DEL").arg(&broken).query::<()>(&mut conn).unwrap();
+    redis::cmd("DEL")
+        .arg(&broken)
+        .query::<()>(&mut conn)
+        .unwrap();
     redis::cmd("SET")
         .arg(&broken)
         .arg("x")

@@ -144,7 +144,11 @@ async fn publish_one(
             .map_err(|e| e.to_string())?;
         groups.insert(job.worker_id.clone());
     }
-    let job_id = uuid::Uuid::new_v4().simple().to_string();
+    // From the thread's CSPRNG, not a getrandom syscall per job.
+    let job_id = uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .simple()
+        .to_string();
     let job_json = serde_json::to_string(job).expect("flow jobs serialize");
     let mac = key.map(|key| key.sign(&job_id, &job.worker_id, &job_json));
     store
