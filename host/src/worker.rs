@@ -188,6 +188,7 @@ async fn consume(
 
     let ctx = JobContext {
         store: store.clone(),
+        finisher: Finisher::start(store.clone(), options.worker_id().to_string()),
         pool,
         providers,
         options: options.clone(),
@@ -420,6 +421,7 @@ pub(crate) async fn shutdown_signal() {
 #[derive(Clone)]
 struct JobContext {
     store: JobStore,
+    finisher: Finisher,
     pool: WorkSender,
     /// The providers this worker has plugins for.
     providers: Arc<[String]>,
@@ -604,19 +606,13 @@ async fn run_started(
                     .join(format!("{flow}.rhai"))
                     .display()
             );
-            store
-                .finish(
-                    worker_id,
-                    job_id,
-                    &entry.id,
-                    &Finish::Missing { why },
-                    plugin_hash,
-                )
+            ctx.finisher
+                .finish(job_id, &entry.id, Finish::Missing { why }, plugin_hash)
                 .await
         }
         None => {
-            store
-                .finish(worker_id, job_id, &entry.id, &Finish::Done, plugin_hash)
+            ctx.finisher
+                .finish(job_id, &entry.id, Finish::Done, plugin_hash)
                 .await
         }
         Some(error) if started.attempts >= max => {
@@ -631,5 +627,116 @@ async fn run_started(
                 .requeue(worker_id, job_id, &entry.id, &error, plugin_hash)
                 .await
         }
+    }
+}
+
+/// Most jobs one FINISH_MANY settles.
+const MAX_SETTLE_BATCH: usize = 64;
+
+/// Settles finished jobs (`done`, `missing`) in batches, like a group
+/// commit: one task sends one FINISH_MANY at a time, holding every job that
+/// finished while the previous one was on its way. Under load that is one
+/// round trip and one script for many jobs instead of one each; alone, a job
+/// waits for nothing but its own round trip.
+#[derive(Clone)]
+struct Finisher {
+    tx: mpsc::UnboundedSender<Settling>,
+}
+
+struct Settling {
+    job_id: String,
+    entry: String,
+    how: Finish,
+    plugin_hash: Option<String>,
+    settled: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl Finisher {
+    fn start(store: JobStore, worker_id: String) -> Finisher {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Settling>();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_SETTLE_BATCH);
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                while batch.len() < MAX_SETTLE_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                settle_batch(&store, &worker_id, &mut batch).await;
+            }
+        });
+        Finisher { tx }
+    }
+
+    /// Settles one job; returns once Redis has (or the store's error).
+    async fn finish(
+        &self,
+        job_id: &str,
+        entry: &str,
+        how: Finish,
+        plugin_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (settled, answer) = tokio::sync::oneshot::channel();
+        let settling = Settling {
+            job_id: job_id.to_string(),
+            entry: entry.to_string(),
+            how,
+            plugin_hash: plugin_hash.map(str::to_string),
+            settled,
+        };
+        if self.tx.send(settling).is_err() {
+            return Err(StoreError(format!(
+                "settling job {job_id}: the worker is stopping"
+            )));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError(format!(
+                "settling job {job_id}: the worker is stopping"
+            )))
+        })
+    }
+}
+
+/// One FINISH_MANY for `batch` (emptied); if it fails (a key of the wrong
+/// type among them), each job alone, so only the one at fault stays pending.
+async fn settle_batch(store: &JobStore, worker_id: &str, batch: &mut Vec<Settling>) {
+    if batch.len() > 1 {
+        let jobs: Vec<(String, String, Finish, Option<String>)> = batch
+            .iter()
+            .map(|s| {
+                (
+                    s.job_id.clone(),
+                    s.entry.clone(),
+                    s.how.clone(),
+                    s.plugin_hash.clone(),
+                )
+            })
+            .collect();
+        match store.finish_many(worker_id, &jobs).await {
+            Ok(()) => {
+                for settling in batch.drain(..) {
+                    let _ = settling.settled.send(Ok(()));
+                }
+                return;
+            }
+            Err(err) => tracing::warn!(
+                "could not settle {} jobs together ({err}); settling each alone",
+                jobs.len()
+            ),
+        }
+    }
+    for settling in batch.drain(..) {
+        let result = store
+            .finish(
+                worker_id,
+                &settling.job_id,
+                &settling.entry,
+                &settling.how,
+                settling.plugin_hash.as_deref(),
+            )
+            .await;
+        let _ = settling.settled.send(result);
     }
 }

@@ -463,6 +463,79 @@ fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
     );
 }
 
+/// Jobs that finish together are settled together (one script). A key of
+/// the wrong type among the keys settling writes fails the batch and then
+/// each job alone, naming the key, and writes nothing: every record stays
+/// `running` and every entry pending, to be settled once the key is fixed.
+#[test]
+fn settling_with_a_broken_key_names_it_and_writes_nothing() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id}`);"#,
+    );
+    s.script(
+        r#"
+        for i in 0..6 {
+            new_customer().email(`s${i}@example.com`).create_async("settle", `ctx-${i}`);
+        }
+        "#,
+    );
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.arg("--detach");
+    run_command(run).assert_success();
+    let mut conn = redis_conn(&redis.url());
+    redis::cmd("SET")
+        .arg("payhost:failures:settle")
+        .arg("x")
+        .query::<()>(&mut conn)
+        .unwrap();
+    let mut worker = s.worker(
+        &redis.url(),
+        "settle",
+        &stub.base_url(),
+        &["--flow-threads", "6"],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while worker.stderr().matches("left pending").count() < 6
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    worker.terminate();
+    let stderr = worker.stderr();
+    assert_eq!(
+        stderr.matches("left pending").count(),
+        6,
+        "every job's settling failed: {stderr}"
+    );
+    assert!(stderr.contains("payhost:failures:settle"), "{stderr}");
+    assert_eq!(ran_ids(&worker.stdout()).len(), 6, "the flows ran");
+    let records: Vec<String> = redis::cmd("KEYS")
+        .arg("payhost:job:*")
+        .query(&mut conn)
+        .unwrap();
+    for record in &records {
+        let status: String = redis::cmd("HGET")
+            .arg(record)
+            .arg("status")
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(status, "running", "{record} was half-settled");
+    }
+    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg("payhost:stream:settle")
+        .arg("workers")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        redis::from_redis_value::<i64>(pending[0].clone()).unwrap(),
+        6
+    );
+}
+
 #[test]
 fn a_missing_flow_file_is_reported_missing_and_a_flow_deployed_later_runs() {
     let redis = RedisServer::start();

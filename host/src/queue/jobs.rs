@@ -341,18 +341,53 @@ return replies
 /// Returns 1 when applied, 0 when it already was (the entry is acknowledged
 /// either way: its work is over).
 const FINISH: &str = r#"
-local stop = leaving_running(ARGV[2])
-if stop then return stop end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at', ARGV[5])
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'plugin_hash', ARGV[7]) end
-if ARGV[3] == 'missing' then
-  redis.call('HSET', KEYS[1], 'last_error', ARGV[4])
-  remember_failure(KEYS[4], ARGV[1])
+local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'},
+  {KEYS[4], 'list'}})
+if err then return err end
+return finish_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
+  ARGV[5], ARGV[6], ARGV[7])
+"#;
+
+/// The end of one running job whose keys' types were checked (FINISH's
+/// keys and values, one by one). Returns 1 when applied, 0 when it already
+/// was (the entry is acknowledged either way: its work is over).
+const FINISH_ONE: &str = r#"
+local function finish_one(job, stream, counts, failures, job_id, entry, to, why, now,
+    retention, hash)
+  local r = redis.call('HMGET', job, 'status', 'entry')
+  if r[1] ~= 'running' or r[2] ~= entry then
+    redis.call('XACK', stream, 'workers', entry)
+    return 0
+  end
+  redis.call('HSET', job, 'status', to, 'updated_at', now)
+  if hash ~= '' then redis.call('HSET', job, 'plugin_hash', hash) end
+  if to == 'missing' then
+    redis.call('HSET', job, 'last_error', why)
+    remember_failure(failures, job_id)
+  end
+  move(counts, 'running', to)
+  redis.call('PEXPIRE', job, retention)
+  redis.call('XACK', stream, 'workers', entry)
+  return 1
 end
-move(KEYS[3], 'running', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('XACK', KEYS[2], 'workers', ARGV[2])
-return 1
+"#;
+
+/// Jobs that ended together, in one round trip: KEYS: stream, counts,
+/// failures, then each job. ARGV: now, retention_ms, then for each job its
+/// job_id, entry, to, why and plugin_hash. Every key's type is checked
+/// before the first write; the reply is FINISH_ONE's for each job, in order.
+const FINISH_MANY: &str = r#"
+local wanted = {{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'list'}}
+for i = 4, #KEYS do table.insert(wanted, {KEYS[i], 'hash'}) end
+local err = check_types(wanted)
+if err then return err end
+local replies = {}
+for i = 4, #KEYS do
+  local a = 2 + (i - 4) * 5
+  replies[i - 3] = finish_one(KEYS[i], KEYS[1], KEYS[2], KEYS[3], ARGV[a + 1], ARGV[a + 2],
+    ARGV[a + 3], ARGV[a + 4], ARGV[1], ARGV[2], ARGV[a + 5])
+end
+return replies
 "#;
 
 /// KEYS: job, stream, counts, failures. ARGV: job_id, entry, error, now,
@@ -578,6 +613,7 @@ struct Scripts {
     start: Script,
     start_many: Script,
     finish: Script,
+    finish_many: Script,
     requeue: Script,
     dead: Script,
     reject_entry: Script,
@@ -597,7 +633,8 @@ impl Scripts {
             enqueue: script(ENQUEUE),
             start: script(&format!("{START_ONE}{START}")),
             start_many: script(&format!("{START_ONE}{START_MANY}")),
-            finish: script(FINISH),
+            finish: script(&format!("{FINISH_ONE}{FINISH}")),
+            finish_many: script(&format!("{FINISH_ONE}{FINISH_MANY}")),
             requeue: script(REQUEUE),
             dead: script(DEAD),
             reject_entry: script(REJECT_ENTRY),
@@ -804,6 +841,50 @@ impl JobStore {
                     &self.retention_ms.to_string(),
                     plugin_hash.unwrap_or(""),
                 ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// [`JobStore::finish`] for several jobs of `worker_id` in one round
+    /// trip: `(job_id, entry, how, plugin_hash)` each. An error (a key of
+    /// the wrong type among them) settles none: the caller can settle each
+    /// alone, so that only the job at fault stays behind.
+    pub async fn finish_many(
+        &self,
+        worker_id: &str,
+        jobs: &[(String, String, Finish, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let now = now_ms().to_string();
+        let retention = self.retention_ms.to_string();
+        let mut job_keys = Vec::with_capacity(jobs.len() + 3);
+        job_keys.extend([
+            keys::stream(worker_id),
+            keys::counts(worker_id),
+            keys::failures(worker_id),
+        ]);
+        job_keys.extend(jobs.iter().map(|(job_id, ..)| keys::job(job_id)));
+        let mut args: Vec<&str> = Vec::with_capacity(2 + 5 * jobs.len());
+        args.extend([now.as_str(), retention.as_str()]);
+        for (job_id, entry, how, hash) in jobs {
+            let (to, why) = match how {
+                Finish::Done => (keys::status::DONE, ""),
+                Finish::Missing { why } => (keys::status::MISSING, why.as_str()),
+            };
+            args.extend([
+                job_id.as_str(),
+                entry.as_str(),
+                to,
+                why,
+                hash.as_deref().unwrap_or(""),
+            ]);
+        }
+        let _: Vec<i64> = self
+            .invoke(
+                &self.scripts.finish_many,
+                format!("settling {} jobs", jobs.len()),
+                &job_keys,
+                &args,
             )
             .await?;
         Ok(())
