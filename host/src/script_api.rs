@@ -391,8 +391,15 @@ struct Edits(Option<Rc<Edit>>);
 
 struct Edit {
     previous: Edits,
+    /// Nodes from this one to the oldest, this one included.
+    depth: usize,
     change: Change,
 }
+
+/// A list this long is folded into one node holding the maps it makes
+/// ([`Change::Folded`]), so a script that sets a field in a loop keeps the
+/// maps' size, not one node per call.
+const FOLD_AT: usize = 256;
 
 /// One setter call, already checked against the schema.
 enum Change {
@@ -413,12 +420,31 @@ enum Change {
         path: ImmutableString,
         value: Dynamic,
     },
+    /// Every earlier call, applied: the parameters and the extras.
+    Folded { params: Map, extra: Map },
 }
 
 impl Edits {
     fn push(&mut self, change: Change) {
+        if self.depth() >= FOLD_AT {
+            let (params, extra) = self.apply();
+            *self = Edits(Some(Rc::new(Edit {
+                previous: Edits::default(),
+                depth: 1,
+                change: Change::Folded { params, extra },
+            })));
+        }
+        let depth = self.depth() + 1;
         let previous = std::mem::take(self);
-        *self = Edits(Some(Rc::new(Edit { previous, change })));
+        *self = Edits(Some(Rc::new(Edit {
+            previous,
+            depth,
+            change,
+        })));
+    }
+
+    fn depth(&self) -> usize {
+        self.0.as_ref().map_or(0, |edit| edit.depth)
     }
 
     /// The parameters and the `.set` extras these calls make, applied
@@ -441,6 +467,14 @@ impl Edits {
                 }
                 Change::Extra { path, value } => {
                     extra.insert(path.as_str().into(), value.clone());
+                }
+                // Always the oldest node: it starts the maps.
+                Change::Folded {
+                    params: folded_params,
+                    extra: folded_extra,
+                } => {
+                    params = folded_params.clone();
+                    extra = folded_extra.clone();
                 }
             }
         }
