@@ -391,11 +391,9 @@ fn a_key_of_the_wrong_type_fails_the_run_naming_it_and_queues_nothing_twice() {
     assert_eq!(stub.seen_count(), 1, "the request was sent once");
 }
 
-/// A worker starts all the entries one read brings in one round trip. A job
-/// record of the wrong type among them must not hold the others back: they
-/// run, and only that entry stays pending, with an error naming its key.
-#[test]
-fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
+/// `n` customer jobs for `worker_id`, queued in a fresh redis-server by a
+/// detached run (no worker yet), each flow printing `ran <id>`.
+fn queued_customer_jobs(n: usize, worker_id: &str) -> (RedisServer, StubServer, Scenario) {
     let redis = RedisServer::start();
     let stub = StubServer::ok_objects();
     let s = Scenario::new();
@@ -403,16 +401,34 @@ fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
         "new_create_customer_response",
         r#"print(`ran ${parsed_data.id}`);"#,
     );
-    s.script(
-        r#"
-        for i in 0..12 {
-            new_customer().email(`b${i}@example.com`).create_async("batch", `ctx-${i}`);
-        }
-        "#,
-    );
+    s.script(&format!(
+        r#"for i in 0..{n} {{
+            new_customer().email(`c${{i}}@example.com`).create_async("{worker_id}", `ctx-${{i}}`);
+        }}"#
+    ));
     let mut run = s.command_redis(&stub.base_url(), &redis.url());
     run.arg("--detach");
     run_command(run).assert_success();
+    (redis, stub, s)
+}
+
+/// How many entries of `worker_id`'s stream are pending (delivered, not
+/// acknowledged).
+fn pending_entries(conn: &mut redis::Connection, worker_id: &str) -> i64 {
+    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg(format!("payhost:stream:{worker_id}"))
+        .arg("workers")
+        .query(conn)
+        .unwrap();
+    redis::from_redis_value::<i64>(pending[0].clone()).unwrap()
+}
+
+/// A worker starts all the entries one read brings in one round trip. A job
+/// record of the wrong type among them must not hold the others back: they
+/// run, and only that entry stays pending, with an error naming its key.
+#[test]
+fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
+    let (redis, stub, s) = queued_customer_jobs(12, "batch");
     // One record of the twelve becomes a string.
     let mut conn = redis_conn(&redis.url());
     let mut records: Vec<String> = redis::cmd("KEYS")
@@ -451,15 +467,10 @@ fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
         stderr.contains("left pending") && stderr.contains("WRONGTYPE"),
         "{stderr}"
     );
-    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
-        .arg("payhost:stream:batch")
-        .arg("workers")
-        .query(&mut conn)
-        .unwrap();
     assert_eq!(
-        redis::from_redis_value::<i64>(pending[0].clone()).unwrap(),
+        pending_entries(&mut conn, "batch"),
         1,
-        "only the broken job's entry is pending: {pending:?}"
+        "only the broken job's entry is pending"
     );
 }
 
@@ -469,23 +480,7 @@ fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
 /// `running` and every entry pending, to be settled once the key is fixed.
 #[test]
 fn settling_with_a_broken_key_names_it_and_writes_nothing() {
-    let redis = RedisServer::start();
-    let stub = StubServer::ok_objects();
-    let s = Scenario::new();
-    s.flow(
-        "new_create_customer_response",
-        r#"print(`ran ${parsed_data.id}`);"#,
-    );
-    s.script(
-        r#"
-        for i in 0..6 {
-            new_customer().email(`s${i}@example.com`).create_async("settle", `ctx-${i}`);
-        }
-        "#,
-    );
-    let mut run = s.command_redis(&stub.base_url(), &redis.url());
-    run.arg("--detach");
-    run_command(run).assert_success();
+    let (redis, stub, s) = queued_customer_jobs(6, "settle");
     let mut conn = redis_conn(&redis.url());
     redis::cmd("SET")
         .arg("payhost:failures:settle")
@@ -525,15 +520,7 @@ fn settling_with_a_broken_key_names_it_and_writes_nothing() {
             .unwrap();
         assert_eq!(status, "running", "{record} was half-settled");
     }
-    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
-        .arg("payhost:stream:settle")
-        .arg("workers")
-        .query(&mut conn)
-        .unwrap();
-    assert_eq!(
-        redis::from_redis_value::<i64>(pending[0].clone()).unwrap(),
-        6
-    );
+    assert_eq!(pending_entries(&mut conn, "settle"), 6);
 }
 
 #[test]
