@@ -74,7 +74,13 @@ pub const FIGURES: &[Figure] = &[
         same: &["/create_async/calls_per_round"],
     },
     Figure {
-        name: "peak RSS at the goal count (KiB)",
+        name: "peak RSS at the goal count over HTTP/2 (KiB)",
+        pointer: "/peak_rss/goal_peak_kib_h2",
+        better: Better::Lower,
+        same: &["/peak_rss/goal_requests"],
+    },
+    Figure {
+        name: "peak RSS at the goal count over HTTP/1.1 (KiB)",
         pointer: "/peak_rss/goal_peak_kib",
         better: Better::Lower,
         same: &["/peak_rss/goal_requests"],

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::bail;
+use payhost::http::HttpVersion;
 
 use crate::build_request::Fixture;
 use crate::stub::Stub;
@@ -24,7 +25,8 @@ use crate::{e2e, fixtures, rss, webhooks};
 
 pub fn run(mode: &str, plugin: &Path, base_url: &str, requests: usize) -> anyhow::Result<()> {
     match mode {
-        "rss-payhost" => rss::child_payhost(plugin, base_url, requests),
+        "rss-payhost" => rss::child_payhost(plugin, base_url, requests, HttpVersion::Http1),
+        "rss-payhost-h2" => rss::child_payhost(plugin, base_url, requests, HttpVersion::Http2),
         "rss-seed" => rss::child_seed(base_url, requests),
         "build-request-loop" => {
             let mut fixture = Fixture::new(&fixtures::load_plugin(plugin)?)?;

@@ -231,40 +231,66 @@ fn rows(r: &Results) -> Vec<Row> {
 
 fn rss_rows(m: &rss::Figures) -> Vec<Row> {
     let plan = &m.plan;
-    let mut rows = vec![Row {
-        what: format!(
-            "peak RSS (VmHWM), {} requests in flight, answered 1 s after all are open, median (min-max) of {} rounds",
-            count(plan.goal_at),
-            m.curve
-                .iter()
-                .find(|p| p.requests == plan.goal_at)
-                .and_then(|p| p.rounds.as_ref().ok())
-                .map_or(0, Vec::len)
-        ),
-        payhost: m.goal_peak().map_or("not measured".into(), mib_spread),
-        baseline: match &m.seed_at_goal {
-            Ok(seed) => format!("{} seed-style", mib(seed.peak_kib as f64)),
-            Err(error) => format!("seed-style cannot: {error}"),
+    let seed_at_goal = match &m.seed_at_goal {
+        Ok(seed) => format!("{} seed-style", mib(seed.peak_kib as f64)),
+        Err(error) => format!("seed-style cannot: {error}"),
+    };
+    let goal = format!("<= {:.0} MiB (median)", rss::GOAL_MIB);
+    let mut rows = vec![
+        Row {
+            what: format!(
+                "peak RSS (VmHWM), {} requests in flight over HTTP/2 (one connection), answered 1 s after all are open, median (min-max) of {} rounds",
+                count(plan.goal_at),
+                m.curve_h2.rounds_at(plan.goal_at)
+            ),
+            payhost: m.goal_peak_h2().map_or("not measured".into(), mib_spread),
+            baseline: seed_at_goal.clone(),
+            ratio: String::new(),
+            goal: goal.clone(),
+            holds: Some(m.goal_holds_h2()),
         },
-        ratio: String::new(),
-        goal: format!("<= {:.0} MiB (median)", rss::GOAL_MIB),
-        holds: Some(m.goal_holds()),
-    }];
-    rows.push(Row {
-        what: format!(
-            "  same, {} requests in flight, {} interleaved rounds",
-            count(plan.common),
-            m.payhost_common.len()
-        ),
-        payhost: mib_spread(m.payhost_common_peak()),
-        baseline: format!("{} seed-style", mib_spread(m.seed_common_peak())),
-        ratio: format!("{} less", m.ratio().show(times)),
-        goal: String::new(),
-        holds: None,
-    });
-    let points: Vec<String> = m
-        .curve
-        .iter()
+        Row {
+            what: format!(
+                "  same over HTTP/1.1 (a connection per request), {} rounds",
+                m.curve.rounds_at(plan.goal_at)
+            ),
+            payhost: m.goal_peak().map_or("not measured".into(), mib_spread),
+            baseline: seed_at_goal,
+            ratio: String::new(),
+            goal,
+            holds: Some(m.goal_holds()),
+        },
+        Row {
+            what: format!(
+                "  same, {} requests in flight over HTTP/1.1, {} interleaved rounds",
+                count(plan.common),
+                m.payhost_common.len()
+            ),
+            payhost: mib_spread(m.payhost_common_peak()),
+            baseline: format!("{} seed-style", mib_spread(m.seed_common_peak())),
+            ratio: format!("{} less", m.ratio().show(times)),
+            goal: String::new(),
+            holds: None,
+        },
+    ];
+    for (curve, over) in [(&m.curve, "HTTP/1.1"), (&m.curve_h2, "HTTP/2")] {
+        rows.push(Row {
+            what: format!(
+                "  payhost's curve over {over}: peak RSS by requests in flight (medians)"
+            ),
+            payhost: curve_points(curve),
+            baseline: format!("idle {}", mib(m.idle_kib().median)),
+            ratio: curve_slopes(curve),
+            goal: String::new(),
+            holds: None,
+        });
+    }
+    rows
+}
+
+/// `1,000: 47 MiB (5 rounds); ...`, points not run with why.
+fn curve_points(curve: &rss::Curve) -> String {
+    let points: Vec<String> = (curve.0.iter())
         .map(|p| match (&p.rounds, p.peak_kib()) {
             (Ok(rounds), Some(peak)) => format!(
                 "{}{}: {} ({} rounds)",
@@ -281,9 +307,12 @@ fn rss_rows(m: &rss::Figures) -> Vec<Row> {
             _ => format!("{}: no rounds", count(p.requests)),
         })
         .collect();
-    let slopes: Vec<String> = m
-        .slopes()
-        .iter()
+    points.join("; ")
+}
+
+/// The cost of one more request in flight between points, and overall.
+fn curve_slopes(curve: &rss::Curve) -> String {
+    let slopes: Vec<String> = (curve.slopes().iter())
         .map(|s| {
             format!(
                 "{:.1} KiB ({}-{})",
@@ -293,22 +322,14 @@ fn rss_rows(m: &rss::Figures) -> Vec<Row> {
             )
         })
         .collect();
-    rows.push(Row {
-        what: "  payhost's curve: peak RSS by requests in flight (medians)".into(),
-        payhost: points.join("; "),
-        baseline: format!("idle {}", mib(m.idle_kib().median)),
-        ratio: format!(
-            "per in-flight request: {}{}",
-            slopes.join(", "),
-            m.overall_slope().map_or(String::new(), |s| format!(
-                "; {:.1} KiB overall",
-                s.kib_per_request
-            ))
-        ),
-        goal: String::new(),
-        holds: None,
-    });
-    rows
+    format!(
+        "per in-flight request: {}{}",
+        slopes.join(", "),
+        curve.overall_slope().map_or(String::new(), |s| format!(
+            "; {:.1} KiB overall",
+            s.kib_per_request
+        ))
+    )
 }
 
 /// The Markdown table.
@@ -473,11 +494,28 @@ fn rss_json(m: &rss::Figures) -> Value {
         })
     };
     let slope = |s: &rss::Slope| json!({ "from": s.from, "to": s.to, "kib_per_request": s.kib_per_request });
+    let curve = |c: &rss::Curve| {
+        json!({
+            "points": c.0.iter().map(|p| match &p.rounds {
+                Ok(rounds) => {
+                    let mut point = sides(rounds);
+                    point["requests"] = json!(p.requests);
+                    point["stand_in"] = json!(p.stand_in);
+                    point
+                }
+                Err(why) => json!({ "requests": p.requests, "skipped": why }),
+            }).collect::<Vec<_>>(),
+            "kib_per_request": c.slopes().iter().map(slope).collect::<Vec<_>>(),
+            "kib_per_request_overall": c.overall_slope().as_ref().map(slope),
+        })
+    };
     json!({
         "delay_ms": m.plan.delay.as_millis() as u64,
         "fd_limit": m.fd_limit,
         "goal_requests": m.plan.goal_at,
         "goal": { "peak_mib_at_most": rss::GOAL_MIB },
+        "goal_peak_kib_h2": m.goal_peak_h2().map(|s| s.json()),
+        "goal_holds_h2": m.goal_holds_h2(),
         "goal_peak_kib": m.goal_peak().map(|s| s.json()),
         "goal_holds": m.goal_holds(),
         "common_requests": m.plan.common,
@@ -486,16 +524,7 @@ fn rss_json(m: &rss::Figures) -> Value {
         "seed_over_payhost": m.ratio().json(),
         "seed_at_goal": match &m.seed_at_goal { Ok(s) => side(s), Err(e) => json!({ "error": e }) },
         "idle_kib": m.idle_kib().json(),
-        "curve": m.curve.iter().map(|p| match &p.rounds {
-            Ok(rounds) => {
-                let mut point = sides(rounds);
-                point["requests"] = json!(p.requests);
-                point["stand_in"] = json!(p.stand_in);
-                point
-            }
-            Err(why) => json!({ "requests": p.requests, "skipped": why }),
-        }).collect::<Vec<_>>(),
-        "kib_per_request": m.slopes().iter().map(slope).collect::<Vec<_>>(),
-        "kib_per_request_overall": m.overall_slope().as_ref().map(slope),
+        "http1": curve(&m.curve),
+        "http2": curve(&m.curve_h2),
     })
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use payhost::host::{Host, HostConfig};
+use payhost::http::HttpVersion;
 use payhost::ledger::{Ledger, Summary, Token};
 use payhost::plugin::Plugin;
 use payhost::queue::Placement;
@@ -31,10 +32,22 @@ impl Rig {
         max_in_flight: usize,
         requests: usize,
     ) -> anyhow::Result<Rig> {
+        Rig::speaking(plugin, base_url, max_in_flight, requests, HttpVersion::Auto)
+    }
+
+    /// [`Rig::new`] with the executor speaking `version`.
+    pub fn speaking(
+        plugin: &Plugin,
+        base_url: &str,
+        max_in_flight: usize,
+        requests: usize,
+        version: HttpVersion,
+    ) -> anyhow::Result<Rig> {
         let scripts = Scripts::new(requests)?;
         let mut config = HostConfig::new(plugin.path().to_path_buf());
         fixtures::provider(&mut config, base_url);
         config.provider.http.max_in_flight = max_in_flight;
+        config.provider.http.version = version;
         config.flows_dir = scripts.flows_dir();
         config.flow_threads = 2;
         let host = Host::start_with(std::slice::from_ref(plugin), &config, |_| {

@@ -31,6 +31,11 @@
 //!   hold is measured in its place, so the curve keeps four measured points.
 //!   The cost of one in-flight request is the slope between points (KiB per
 //!   request); the idle figure is what payhost holds before any;
+//! - the same curve over HTTP/2 (`--http-version 2`, h2c to the stub, which
+//!   speaks both): every request in flight a stream of one connection, so
+//!   the open-file limit binds no point and 30,000 is measured too. The two
+//!   curves side by side separate what a connection costs from what a
+//!   request costs;
 //! - the seed-style design at the goal count (10,000), once: it needs a
 //!   runtime's descriptors per request on top of the socket and runs out of
 //!   them here, which is recorded as its result.
@@ -41,6 +46,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use payhost::http::HttpVersion;
 
 use crate::fixtures::{self, send_script};
 use crate::rig::{self, Rig};
@@ -113,9 +119,17 @@ pub struct Figures {
     /// The seed-style design at `goal_at`: its figures, or why it could not
     /// get there.
     pub seed_at_goal: Result<Side, String>,
-    /// Ascending by requests; stand-ins in their place.
-    pub curve: Vec<Point>,
+    /// payhost over HTTP/1.1 (a connection per request in flight).
+    pub curve: Curve,
+    /// payhost over HTTP/2 (h2c to the stub: one connection, a stream per
+    /// request in flight).
+    pub curve_h2: Curve,
 }
+
+/// payhost's peak RSS by requests in flight: ascending by requests,
+/// stand-ins in their place.
+#[derive(Debug, Clone, Default)]
+pub struct Curve(pub Vec<Point>);
 
 /// The cost of each in-flight request between two measured points.
 #[derive(Debug, Clone, Copy)]
@@ -123,6 +137,56 @@ pub struct Slope {
     pub from: usize,
     pub to: usize,
     pub kib_per_request: f64,
+}
+
+impl Curve {
+    /// The peak at `requests` in flight, if that point was measured.
+    pub fn peak_at(&self, requests: usize) -> Option<Spread> {
+        self.0.iter().find(|p| p.requests == requests)?.peak_kib()
+    }
+
+    /// How many rounds the point at `requests` has.
+    pub fn rounds_at(&self, requests: usize) -> usize {
+        self.0
+            .iter()
+            .find(|p| p.requests == requests)
+            .and_then(|p| p.rounds.as_ref().ok())
+            .map_or(0, Vec::len)
+    }
+
+    fn measured(&self) -> Vec<(usize, f64)> {
+        self.0
+            .iter()
+            .filter_map(|p| Some((p.requests, p.peak_kib()?.median)))
+            .collect()
+    }
+
+    /// KiB per request between consecutive measured points (medians).
+    pub fn slopes(&self) -> Vec<Slope> {
+        self.measured()
+            .windows(2)
+            .map(|w| Slope {
+                from: w[0].0,
+                to: w[1].0,
+                kib_per_request: (w[1].1 - w[0].1) / (w[1].0 - w[0].0) as f64,
+            })
+            .collect()
+    }
+
+    /// KiB per request from the first measured point to the last.
+    pub fn overall_slope(&self) -> Option<Slope> {
+        let measured = self.measured();
+        let (first, last) = (measured.first()?, measured.last()?);
+        (last.0 > first.0).then(|| Slope {
+            from: first.0,
+            to: last.0,
+            kib_per_request: (last.1 - first.1) / (last.0 - first.0) as f64,
+        })
+    }
+
+    fn sides(&self) -> impl Iterator<Item = &Side> {
+        self.0.iter().flat_map(|p| p.rounds.iter().flatten())
+    }
 }
 
 impl Figures {
@@ -142,57 +206,37 @@ impl Figures {
 
     /// payhost's idle RSS over every run of it.
     pub fn idle_kib(&self) -> Spread {
-        let mut all = self.payhost_common.clone();
-        for point in &self.curve {
-            all.extend(point.rounds.iter().flatten().cloned());
-        }
+        let all: Vec<Side> = (self.payhost_common.iter())
+            .chain(self.curve.sides())
+            .chain(self.curve_h2.sides())
+            .cloned()
+            .collect();
         idles(&all)
     }
 
-    /// The goal point's peak, if it was measured.
+    /// The goal point's peak over HTTP/1.1, if it was measured.
     pub fn goal_peak(&self) -> Option<Spread> {
-        self.curve
-            .iter()
-            .find(|p| p.requests == self.plan.goal_at)?
-            .peak_kib()
+        self.curve.peak_at(self.plan.goal_at)
     }
 
+    /// The goal point's peak over HTTP/2, if it was measured.
+    pub fn goal_peak_h2(&self) -> Option<Spread> {
+        self.curve_h2.peak_at(self.plan.goal_at)
+    }
+
+    /// Over HTTP/1.1.
     pub fn goal_holds(&self) -> bool {
-        self.goal_peak()
-            .is_some_and(|p| p.median / 1024.0 <= GOAL_MIB)
+        within_goal(self.goal_peak())
     }
 
-    /// KiB per request between consecutive measured points (medians).
-    pub fn slopes(&self) -> Vec<Slope> {
-        let measured: Vec<(usize, f64)> = self
-            .curve
-            .iter()
-            .filter_map(|p| Some((p.requests, p.peak_kib()?.median)))
-            .collect();
-        measured
-            .windows(2)
-            .map(|w| Slope {
-                from: w[0].0,
-                to: w[1].0,
-                kib_per_request: (w[1].1 - w[0].1) / (w[1].0 - w[0].0) as f64,
-            })
-            .collect()
+    /// Over HTTP/2.
+    pub fn goal_holds_h2(&self) -> bool {
+        within_goal(self.goal_peak_h2())
     }
+}
 
-    /// KiB per request from the first measured point to the last.
-    pub fn overall_slope(&self) -> Option<Slope> {
-        let measured: Vec<(usize, f64)> = self
-            .curve
-            .iter()
-            .filter_map(|p| Some((p.requests, p.peak_kib()?.median)))
-            .collect();
-        let (first, last) = (measured.first()?, measured.last()?);
-        (last.0 > first.0).then(|| Slope {
-            from: first.0,
-            to: last.0,
-            kib_per_request: (last.1 - first.1) / (last.0 - first.0) as f64,
-        })
-    }
+fn within_goal(peak: Option<Spread>) -> bool {
+    peak.is_some_and(|p| p.median / 1024.0 <= GOAL_MIB)
 }
 
 /// Which curve points `fd_limit` descriptors can hold: each needs one
@@ -238,18 +282,20 @@ pub fn measure(exe: &Path, plugin: &Path, stub: &Stub, plan: &Plan) -> anyhow::R
     let side = |mode: &str, requests: usize| -> anyhow::Result<Side> {
         run_child(exe, plugin, stub, mode, requests, plan.delay)
     };
-    let planned = plan_curve(&plan.curve, fd_limit);
-    let mut curve: Vec<Point> = planned
-        .iter()
-        .map(|(n, p)| Point {
-            requests: *n,
-            rounds: match p {
-                Ok(_) => Ok(Vec::new()),
-                Err(why) => Err(why.clone()),
-            },
-            stand_in: matches!(p, Ok(true)),
-        })
-        .collect();
+    let points = |planned: Vec<(usize, Result<bool, String>)>| -> Vec<Point> {
+        planned
+            .into_iter()
+            .map(|(n, p)| Point {
+                requests: n,
+                stand_in: matches!(p, Ok(true)),
+                rounds: p.map(|_| Vec::new()),
+            })
+            .collect()
+    };
+    let mut curve = points(plan_curve(&plan.curve, fd_limit));
+    // Over HTTP/2 a child holds one socket whatever it has in flight; the
+    // stub's side of the limit is one socket too.
+    let mut curve_h2 = points(plan.curve.iter().map(|&n| (n, Ok(false))).collect());
     let (mut payhost_common, mut seed_common) = (Vec::new(), Vec::new());
     for round in 0..plan.rounds.max(1) {
         let p = side("rss-payhost", plan.common)?;
@@ -281,6 +327,20 @@ pub fn measure(exe: &Path, plugin: &Path, stub: &Stub, plan: &Plan) -> anyhow::R
             );
             rounds.push(side);
         }
+        for point in &mut curve_h2 {
+            let Ok(rounds) = &mut point.rounds else {
+                continue;
+            };
+            let side = side("rss-payhost-h2", point.requests)?;
+            eprintln!(
+                "bench: rss round {}: payhost over HTTP/2 at {}: {} KiB ({} open at once)",
+                round + 1,
+                point.requests,
+                side.peak_kib,
+                side.peak_open
+            );
+            rounds.push(side);
+        }
     }
     for point in &mut curve {
         if point.requests == plan.common {
@@ -295,7 +355,8 @@ pub fn measure(exe: &Path, plugin: &Path, stub: &Stub, plan: &Plan) -> anyhow::R
         payhost_common,
         seed_common,
         seed_at_goal,
-        curve,
+        curve: Curve(curve),
+        curve_h2: Curve(curve_h2),
     })
 }
 
@@ -372,9 +433,14 @@ fn vm_rss_kib() -> u64 {
 const CHILD_LIMIT: Duration = Duration::from_secs(300);
 
 /// `child rss-payhost`: payhost in process, every request in flight at once.
-pub fn child_payhost(plugin: &Path, base_url: &str, requests: usize) -> anyhow::Result<()> {
+pub fn child_payhost(
+    plugin: &Path,
+    base_url: &str,
+    requests: usize,
+    version: HttpVersion,
+) -> anyhow::Result<()> {
     let plugin = fixtures::load_plugin(plugin)?;
-    let rig = Rig::new(&plugin, base_url, requests, requests)?;
+    let rig = Rig::speaking(&plugin, base_url, requests, requests, version)?;
     println!("idle_kib={}", vm_rss_kib());
     let (summary, _) = rig.run_to_end(CHILD_LIMIT)?;
     rig::check_complete(&summary, requests)?;

@@ -1,5 +1,7 @@
-//! The local stub "Stripe": a hyper HTTP/1.1 server on 127.0.0.1 that answers
-//! every request with the same canned payment-intent JSON.
+//! The local stub "Stripe": a hyper server on 127.0.0.1 that answers every
+//! request with the same canned payment-intent JSON, over HTTP/1.1 or, to a
+//! client that opens with HTTP/2's preface, h2c (no limit on concurrent
+//! streams, so "N in flight" can be N streams on one connection).
 //!
 //! Every measurement that sends HTTP talks to one instance of this server,
 //! started once by the bench process, so the server's own cost is the same
@@ -26,10 +28,10 @@ use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
@@ -140,8 +142,10 @@ impl Stub {
                 let counters = serving.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| answer(request, counters.clone()));
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder.http1().keep_alive(true);
+                    builder.http2().max_concurrent_streams(None);
+                    let _ = builder
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });

@@ -63,6 +63,7 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     pub total_timeout: Duration,
     pub max_response_bytes: usize,
+    pub version: HttpVersion,
     pub retry: RetryPolicy,
     /// Where finished requests and retries are counted (disabled by default).
     pub metrics: crate::metrics::Metrics,
@@ -75,8 +76,41 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(80),
             max_response_bytes: 16 << 20,
+            version: HttpVersion::Auto,
             retry: RetryPolicy::default(),
             metrics: crate::metrics::Metrics::disabled(),
+        }
+    }
+}
+
+/// Which HTTP the executor speaks to a provider.
+///
+/// Over HTTP/1.1 every request in flight holds a connection of its own (and
+/// hyper's ~26 KB of buffers for it); over HTTP/2 one connection carries
+/// them all as streams, which is what keeps thousands in flight cheap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/2 where the provider offers it during the TLS handshake (ALPN),
+    /// HTTP/1.1 otherwise and always on a cleartext `http://` base URL.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only, even where the provider offers HTTP/2.
+    Http1,
+    /// HTTP/2 only: over TLS it must be agreed; on `http://` it is spoken
+    /// from the first byte (h2c "prior knowledge"), for a local server that
+    /// is known to speak it.
+    Http2,
+}
+
+impl std::str::FromStr for HttpVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(HttpVersion::Auto),
+            "1.1" | "1" => Ok(HttpVersion::Http1),
+            "2" => Ok(HttpVersion::Http2),
+            other => Err(format!("`{other}`: give auto, 1.1 or 2")),
         }
     }
 }
@@ -182,8 +216,13 @@ impl HttpExecutor {
             .connect_timeout(config.connect_timeout)
             .timeout(config.total_timeout)
             .pool_max_idle_per_host(config.max_in_flight)
-            .user_agent(concat!("payhost/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("payhost/", env!("CARGO_PKG_VERSION")));
+        let client = match config.version {
+            HttpVersion::Auto => client,
+            HttpVersion::Http1 => client.http1_only(),
+            HttpVersion::Http2 => client.http2_prior_knowledge(),
+        }
+        .build()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 runtime,

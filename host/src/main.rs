@@ -376,6 +376,11 @@ struct HttpArgs {
     /// Largest response body accepted, in bytes.
     #[arg(long, default_value_t = HttpConfig::default().max_response_bytes)]
     max_response_bytes: usize,
+    /// HTTP version: `auto` (HTTP/2 where the provider offers it over TLS,
+    /// else HTTP/1.1), `1.1`, or `2` (also on a cleartext http:// base URL,
+    /// without negotiating: h2c).
+    #[arg(long, value_name = "auto|1.1|2", default_value = "auto")]
+    http_version: payhost::http::HttpVersion,
 }
 
 impl HttpArgs {
@@ -386,6 +391,7 @@ impl HttpArgs {
             connect_timeout: positive_seconds("connect-timeout", self.connect_timeout)?,
             total_timeout: positive_seconds("request-timeout", self.request_timeout)?,
             max_response_bytes: self.max_response_bytes,
+            version: self.http_version,
             ..HttpConfig::default()
         };
         config.retry.max_retries = self.max_retries;

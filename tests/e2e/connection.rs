@@ -1,6 +1,8 @@
-//! No server at all: the error flow runs with `api_connection_error`, after
-//! the SDK-standard retries.
+//! How payhost connects: to no server at all (the error flow runs with
+//! `api_connection_error`, after the SDK-standard retries), and over HTTP/2
+//! to a server that speaks only that (Node's h2c server).
 
+use payhost_e2e::H2cServer;
 use payhost_e2e::scenario::Scenario;
 
 #[test]
@@ -20,4 +22,70 @@ fn closed_port_runs_the_error_flow_with_api_connection_error() {
     out.assert_success();
     out.assert_printed("error 0 api_connection_error: ");
     assert!(out.summary().contains("1 requests (2 retries)"), "{out}");
+}
+
+/// `--http-version 2` on an `http://` base URL speaks HTTP/2 from the first
+/// byte (h2c), and every request in flight is a stream of one connection:
+/// the server holds 20 until all 20 have arrived, and logs which connection
+/// each came on.
+#[test]
+fn http_version_2_sends_every_request_in_flight_on_one_connection() {
+    const N: usize = 20;
+    let server = H2cServer::start(N);
+    let s = Scenario::new();
+    s.flow(
+        "new_create_payment_intent_response",
+        r#"print(`done ${parsed_data.id} ${parsed_data.amount} ${parsed_data.currency}`);"#,
+    );
+    s.flow(
+        "new_create_payment_intent_error",
+        r#"print(`error ${parsed_error.http_status} ${parsed_error.error.message}`);"#,
+    );
+    s.script(&format!(
+        r#"for i in 0..{N} {{ new_payment_intent().amount(1000 + i).currency("eur").create_async(); }}"#
+    ));
+    let mut cmd = s.command(&server.base_url());
+    cmd.args(["--http-version", "2", "--max-in-flight", &N.to_string()]);
+    let out = payhost_e2e::scenario::run_command(cmd);
+    out.assert_success();
+    let mut done = out.lines_starting("done ");
+    done.sort();
+    assert_eq!(done.len(), N, "{out}");
+    for i in 0..N {
+        assert!(
+            done.iter()
+                .any(|l| l.ends_with(&format!(" {} eur", 1000 + i))),
+            "no flow for amount {}: {out}",
+            1000 + i
+        );
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), N, "{requests:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.session == 1 && r.path == "/v1/payment_intents"),
+        "every request on the first connection: {requests:?}"
+    );
+    assert_eq!(
+        requests.iter().map(|r| r.open).max(),
+        Some(N as u32),
+        "all {N} in flight at once: {requests:?}"
+    );
+}
+
+/// A version the flag does not know is refused before anything runs, with
+/// the flag and the accepted values named.
+#[test]
+fn an_unknown_http_version_is_refused_naming_the_flag() {
+    let s = Scenario::new();
+    s.script(r#"print("ran");"#);
+    let mut cmd = s.command("http://127.0.0.1:9");
+    cmd.args(["--http-version", "3"]);
+    let out = payhost_e2e::scenario::run_command(cmd);
+    assert!(!out.printed("ran"), "{out}");
+    assert!(
+        out.stderr.contains("--http-version") && out.stderr.contains("give auto, 1.1 or 2"),
+        "{out}"
+    );
 }

@@ -42,7 +42,7 @@ use serde_json::Value;
 pub use http::{HttpResponse, http_request};
 pub use prism::{PrismServer, adyen_spec};
 pub use redis_dump::redis_dump;
-pub use servers::{LocalStripe, RedisServer, StatefulMock};
+pub use servers::{H2cRequest, H2cServer, LocalStripe, RedisServer, StatefulMock};
 pub use webhook_oracle::webhook_oracle;
 
 /// A plain connection to a test's redis-server, to set up or inspect keys.

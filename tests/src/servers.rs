@@ -89,6 +89,82 @@ impl StatefulMock {
     }
 }
 
+/// A running h2c server (`tests/servers/h2c_server.js`, Node's own HTTP/2):
+/// cleartext HTTP/2 only, every request answered with a small payment
+/// intent and logged with the connection (session) it came on.
+pub struct H2cServer {
+    base_url: String,
+    process: ServerProcess,
+    _dir: TempDir,
+}
+
+/// One request as the h2c server logged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct H2cRequest {
+    /// Which HTTP/2 connection, numbered from 1 in the order opened.
+    pub session: u32,
+    pub path: String,
+    /// Requests held at the server when this one arrived (itself included).
+    pub open: u32,
+}
+
+impl H2cServer {
+    /// Starts the server; with `hold` > 0 the first `hold` requests are
+    /// answered only once all of them have arrived.
+    pub fn start(hold: usize) -> H2cServer {
+        let name = "h2c-server";
+        let dir = temp_dir(name);
+        let log = dir.path().join("server.log");
+        let mut command = Command::new("node");
+        command
+            .arg(env_path("PAYHOST_SERVERS").join("h2c_server.js"))
+            .args(["--port", "0", "--exit-on-stdin-eof", "--hold"])
+            .arg(hold.to_string());
+        let mut process = ServerProcess::spawn(name, command, &log, true);
+        // An HTTP/1 probe gets no answer from an h2c-only server: the line
+        // it prints once listening is the readiness signal.
+        let marker = format!("{name} listening on ");
+        let base_url = process.wait_until(|log| {
+            log.lines()
+                .find_map(|line| line.strip_prefix(&marker))
+                .map(|url| url.trim().to_string())
+        });
+        H2cServer {
+            base_url,
+            process,
+            _dir: dir,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// Every request logged so far, in arrival order.
+    pub fn requests(&self) -> Vec<H2cRequest> {
+        let field = |line: &str, key: &str| -> Option<String> {
+            line.split(' ')
+                .find_map(|word| word.strip_prefix(key))
+                .map(str::to_string)
+        };
+        self.process
+            .log()
+            .lines()
+            .filter(|line| line.starts_with("request "))
+            .map(|line| H2cRequest {
+                session: field(line, "session=")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                path: field(line, "path=").unwrap_or_default(),
+                open: field(line, "open=")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            })
+            .collect()
+    }
+}
+
 /// A server started through one of the tests/servers wrappers.
 struct Wrapped {
     base_url: String,
