@@ -255,32 +255,9 @@ impl HttpExecutor {
         let permit = self.acquire(&self.inner.permits)?;
         outbound.token.report(Event::RequestSent);
         let inner = self.inner.clone();
-        self.inner.runtime.spawn(async move {
-            let Outbound {
-                request,
-                route,
-                auth,
-                redactor,
-                idempotency_key,
-                token,
-                waits_for_flows: _,
-            } = outbound;
-            let (outcome, retries) = inner
-                .send_with_retries(request, auth.as_ref(), &redactor, idempotency_key)
-                .await;
-            drop(permit);
-            inner
-                .requests
-                .record(&route.object, &route.operation, &outcome, retries);
-            token.report(Event::RequestDone { retries });
-            inner.sink.deliver(Finished {
-                route,
-                outcome,
-                redactor,
-                token,
-                backlog,
-            });
-        });
+        self.inner
+            .runtime
+            .spawn(inner.send(outbound, permit, backlog));
         Ok(())
     }
 
@@ -313,58 +290,117 @@ impl HttpExecutor {
 }
 
 impl Inner {
-    async fn send_with_retries(
-        &self,
-        request: Checked,
-        auth: Option<&AuthHeader>,
-        redactor: &Redactor,
-        idempotency_key: Option<String>,
-    ) -> (wit::TransportOutcome, u32) {
-        let idempotency = match (&self.idempotency_header, &request.method) {
-            (Some(name), &reqwest::Method::POST) => {
-                // A v4 UUID from the thread's CSPRNG: `Uuid::new_v4` asks the
-                // kernel (a getrandom syscall) for every request.
-                let key = idempotency_key.unwrap_or_else(|| {
-                    uuid::Builder::from_random_bytes(rand::random())
-                        .into_uuid()
-                        .to_string()
-                });
-                // Keys from scripts were checked at the call site; a
-                // generated one is a UUID. Neither can fail here.
-                let value = HeaderValue::from_str(&key).expect("idempotency keys are checked");
-                Some((name.clone(), value))
-            }
-            _ => None,
-        };
-        tracing::debug!(
-            method = %request.method,
-            url = %request.url,
-            idempotency_key = idempotency.as_ref().and_then(|(_, v)| v.to_str().ok()),
-            "sending"
-        );
-        let mut retries = 0;
-        loop {
-            let (outcome, attempt) = self
-                .send_once(&request, auth, redactor, idempotency.as_ref())
+    /// One request's task, from its first attempt to its outcome delivered.
+    ///
+    /// Thousands of these wait on the network at once, so their size is
+    /// what an in-flight request costs payhost (reqwest and hyper add their
+    /// own). An `async move` block that uses what it captured in place,
+    /// because an `async fn` would copy its arguments into locals (and
+    /// destructuring `outbound` before the first `.await` would too): every
+    /// field would be stored twice. The states few tasks are ever in
+    /// (reading a body, waiting to retry) are boxed in `send_once` and
+    /// `send_with_retries`, so they do not widen every waiting task.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would store its arguments twice in every waiting task"
+    )]
+    fn send(
+        self: Arc<Self>,
+        mut outbound: Outbound,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        backlog: BacklogSlot,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        async move {
+            let key = outbound.idempotency_key.take();
+            let (outcome, retries) = self
+                .send_with_retries(
+                    &outbound.request,
+                    outbound.auth.as_ref(),
+                    &outbound.redactor,
+                    key,
+                )
                 .await;
-            if !self
-                .config
-                .retry
-                .should_retry(&self.rules, &attempt, retries)
-            {
-                return (outcome, retries);
-            }
-            retries += 1;
-            let delay = self
-                .config
-                .retry
-                .delay(retries, rand::random::<f64>(), &attempt);
+            drop(permit);
+            let Outbound {
+                route,
+                redactor,
+                token,
+                ..
+            } = outbound;
+            self.requests
+                .record(&route.object, &route.operation, &outcome, retries);
+            token.report(Event::RequestDone { retries });
+            self.sink.deliver(Finished {
+                route,
+                outcome,
+                redactor,
+                token,
+                backlog,
+            });
+        }
+    }
+
+    /// Attempts until one settles it; the outcome and how many retries.
+    /// (A plain fn around `async move`, as [`Inner::send`] is, so that the
+    /// arguments are not stored twice in every waiting task.)
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would store its arguments twice in every waiting task"
+    )]
+    fn send_with_retries<'a>(
+        &'a self,
+        request: &'a Checked,
+        auth: Option<&'a AuthHeader>,
+        redactor: &'a Redactor,
+        idempotency_key: Option<String>,
+    ) -> impl std::future::Future<Output = (wit::TransportOutcome, u32)> + Send + 'a {
+        async move {
+            let idempotency = match (&self.idempotency_header, &request.method) {
+                (Some(name), &reqwest::Method::POST) => {
+                    // A v4 UUID from the thread's CSPRNG: `Uuid::new_v4` asks the
+                    // kernel (a getrandom syscall) for every request.
+                    let key = idempotency_key.unwrap_or_else(|| {
+                        uuid::Builder::from_random_bytes(rand::random())
+                            .into_uuid()
+                            .to_string()
+                    });
+                    // Keys from scripts were checked at the call site; a
+                    // generated one is a UUID. Neither can fail here.
+                    let value = HeaderValue::from_str(&key).expect("idempotency keys are checked");
+                    Some((name.clone(), value))
+                }
+                _ => None,
+            };
             tracing::debug!(
+                method = %request.method,
                 url = %request.url,
-                retry = retries,
-                "retrying after {delay:?} ({attempt:?})"
+                idempotency_key = idempotency.as_ref().and_then(|(_, v)| v.to_str().ok()),
+                "sending"
             );
-            tokio::time::sleep(delay).await;
+            let mut retries = 0;
+            loop {
+                let (outcome, attempt) = self
+                    .send_once(request, auth, redactor, idempotency.as_ref())
+                    .await;
+                if !self
+                    .config
+                    .retry
+                    .should_retry(&self.rules, &attempt, retries)
+                {
+                    return (outcome, retries);
+                }
+                retries += 1;
+                let delay = self
+                    .config
+                    .retry
+                    .delay(retries, rand::random::<f64>(), &attempt);
+                tracing::debug!(
+                    url = %request.url,
+                    retry = retries,
+                    "retrying after {delay:?} ({attempt:?})"
+                );
+                Box::pin(tokio::time::sleep(delay)).await;
+            }
         }
     }
 
@@ -375,21 +411,36 @@ impl Inner {
         redactor: &Redactor,
         idempotency: Option<&(HeaderName, HeaderValue)>,
     ) -> (wit::TransportOutcome, Attempt) {
-        let mut builder = self
-            .client
-            .request(request.method.clone(), request.url.clone())
-            .headers(request.headers.clone())
-            .body(request.body.clone());
-        if let Some((name, value)) = idempotency {
-            builder = builder.header(name, value);
-        }
-        if let Some(auth) = auth {
-            builder = builder.header(&auth.name, &auth.value);
-        }
-        let response = match builder.send().await {
+        // The builder in a block of its own: a local whose scope spans the
+        // `.await` would keep its (moved-out) bytes in every waiting task.
+        let sent = {
+            let mut builder = self
+                .client
+                .request(request.method.clone(), request.url.clone())
+                .headers(request.headers.clone())
+                .body(request.body.clone());
+            if let Some((name, value)) = idempotency {
+                builder = builder.header(name, value);
+            }
+            if let Some(auth) = auth {
+                builder = builder.header(&auth.name, &auth.value);
+            }
+            builder.send()
+        };
+        let response = match sent.await {
             Ok(response) => response,
             Err(err) => return failure(&err, None),
         };
+        Box::pin(self.receive(response, redactor)).await
+    }
+
+    /// The answer to one attempt: its headers (scrubbed), the retry hints
+    /// the plugin's policy reads, and the body up to the cap.
+    async fn receive(
+        &self,
+        response: reqwest::Response,
+        redactor: &Redactor,
+    ) -> (wit::TransportOutcome, Attempt) {
         let status = response.status().as_u16();
         let header = |name: &HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok());
         let should_retry = self
