@@ -123,12 +123,7 @@ impl H2cServer {
         let mut process = ServerProcess::spawn(name, command, &log, true);
         // An HTTP/1 probe gets no answer from an h2c-only server: the line
         // it prints once listening is the readiness signal.
-        let marker = format!("{name} listening on ");
-        let base_url = process.wait_until(|log| {
-            log.lines()
-                .find_map(|line| line.strip_prefix(&marker))
-                .map(|url| url.trim().to_string())
-        });
+        let base_url = process.announced_url();
         H2cServer {
             base_url,
             process,
@@ -181,13 +176,7 @@ impl Wrapped {
         let log = dir.path().join("server.log");
         command.args(["--port", "0", "--exit-on-stdin-eof"]);
         let mut process = ServerProcess::spawn(name, command, &log, true);
-
-        let marker = format!("{name} listening on ");
-        let base_url = process.wait_until(|log| {
-            log.lines()
-                .find_map(|line| line.strip_prefix(&marker))
-                .map(|url| url.trim().to_string())
-        });
+        let base_url = process.announced_url();
         let port = base_url
             .rsplit_once(':')
             .and_then(|(_, port)| port.parse().ok())
@@ -411,6 +400,17 @@ impl ServerProcess {
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// The URL a tests/servers wrapper announces once it listens, on a
+    /// line `<name> listening on <url>`.
+    fn announced_url(&mut self) -> String {
+        let marker = format!("{} listening on ", self.name);
+        self.wait_until(|log| {
+            log.lines()
+                .find_map(|line| line.strip_prefix(&marker))
+                .map(|url| url.trim().to_string())
+        })
     }
 
     fn has_exited(&mut self) -> bool {
