@@ -1,6 +1,6 @@
 //! The bench binary's `child MODE` forms: one piece of work alone, in a
 //! process of its own. The RSS measurement needs each side's own process
-//! (`rss-payhost`, `rss-seed`); the others are for profilers (`valgrind
+//! (`rss-payhost`, `rss-payhost-h2`, `rss-seed`); the others are for profilers (`valgrind
 //! --tool=callgrind target/release/payhost-bench child e2e-payhost ...`),
 //! which then see one thing and nothing of the harness around it:
 //!
@@ -8,7 +8,8 @@
 //! - `build-request-native-loop`: the guest's work done natively (tree in,
 //!   request out), to compare with the component's;
 //! - `e2e-payhost`, `e2e-seed`, `e2e-bare`: one end-to-end run of N
-//!   requests against a stub of the child's own;
+//!   requests against a stub of the child's own; `e2e-payhost-h2` the
+//!   same over HTTP/2 (h2c: one connection) instead of HTTP/1.1;
 //! - `webhooks-bare`: the webhooks measurement's baseline server, in a
 //!   process of its own as `payhost serve` is.
 
@@ -42,11 +43,17 @@ pub fn run(mode: &str, plugin: &Path, base_url: &str, requests: usize) -> anyhow
             }
             Ok(())
         }
-        "e2e-payhost" | "e2e-seed" | "e2e-bare" => {
+        "e2e-payhost" | "e2e-payhost-h2" | "e2e-seed" | "e2e-bare" => {
             let stub = Stub::start(2)?;
             let url = stub.base_url(Duration::ZERO);
             let elapsed = match mode {
                 "e2e-payhost" => e2e::payhost(&fixtures::load_plugin(plugin)?, &url, requests)?,
+                "e2e-payhost-h2" => e2e::payhost_speaking(
+                    &fixtures::load_plugin(plugin)?,
+                    &url,
+                    requests,
+                    HttpVersion::Http2,
+                )?,
                 "e2e-seed" => e2e::seed_style(&url, requests)?,
                 _ => e2e::bare_reqwest(&url, requests)?,
             };

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use payhost::http::HttpVersion;
 use payhost::plugin::Plugin;
 
 use crate::fixtures::{self, SECRET};
@@ -131,7 +132,18 @@ fn rate(requests: usize, elapsed: Duration) -> f64 {
 
 /// payhost through the library; returns script start to last flow.
 pub fn payhost(plugin: &Plugin, base_url: &str, requests: usize) -> anyhow::Result<Duration> {
-    let rig = Rig::new(plugin, base_url, CONCURRENCY, requests)?;
+    payhost_speaking(plugin, base_url, requests, HttpVersion::Auto)
+}
+
+/// [`payhost`] with the executor speaking `version` (the bench stub speaks
+/// HTTP/1.1 and h2c).
+pub fn payhost_speaking(
+    plugin: &Plugin,
+    base_url: &str,
+    requests: usize,
+    version: HttpVersion,
+) -> anyhow::Result<Duration> {
+    let rig = Rig::speaking(plugin, base_url, CONCURRENCY, requests, version)?;
     let (summary, elapsed) = rig.run_to_end(LIMIT)?;
     rig.finish();
     rig::check_complete(&summary, requests)?;

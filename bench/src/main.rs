@@ -4,9 +4,9 @@
 //! payhost-bench [--plugin PATH] [--payhost-bin PATH] [--redis-server PATH]
 //!               [--redis-benchmark PATH] [--out PATH] [--only a,b,...] [--quick]
 //!               [--rounds N] [--check BASELINE]
-//! payhost-bench child rss-payhost|rss-seed --base-url URL --plugin PATH --requests N
+//! payhost-bench child rss-payhost|rss-payhost-h2|rss-seed --base-url URL --plugin PATH --requests N
 //! payhost-bench child build-request-loop|build-request-native-loop --plugin PATH --requests N
-//! payhost-bench child e2e-payhost|e2e-seed|e2e-bare [--plugin PATH] --requests N
+//! payhost-bench child e2e-payhost|e2e-payhost-h2|e2e-seed|e2e-bare [--plugin PATH] --requests N
 //! payhost-bench child webhooks-bare
 //! ```
 //!
