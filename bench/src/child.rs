@@ -1,8 +1,9 @@
 //! The bench binary's `child MODE` forms: one piece of work alone, in a
 //! process of its own. The RSS measurement needs each side's own process
-//! (`rss-payhost`, `rss-payhost-h2`, `rss-seed`); the others are for profilers (`valgrind
-//! --tool=callgrind target/release/payhost-bench child e2e-payhost ...`),
-//! which then see one thing and nothing of the harness around it:
+//! (`rss-payhost`, `rss-payhost-h2`, `rss-seed`); the others are for
+//! profilers (`valgrind --tool=callgrind target/release/payhost-bench child
+//! e2e-payhost ...`), which then see one thing and nothing of the harness
+//! around it:
 //!
 //! - `build-request-loop`: N plugin calls with `rhai_to_tree` input;
 //! - `build-request-native-loop`: the guest's work done natively (tree in,
