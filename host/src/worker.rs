@@ -690,16 +690,11 @@ impl Finisher {
             plugin_hash: plugin_hash.map(str::to_string),
             settled,
         };
+        let stopping = || StoreError(format!("settling job {job_id}: the worker is stopping"));
         if self.tx.send(settling).is_err() {
-            return Err(StoreError(format!(
-                "settling job {job_id}: the worker is stopping"
-            )));
+            return Err(stopping());
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError(format!(
-                "settling job {job_id}: the worker is stopping"
-            )))
-        })
+        answer.await.unwrap_or_else(|_| Err(stopping()))
     }
 }
 
@@ -707,14 +702,14 @@ impl Finisher {
 /// type among them), each job alone, so only the one at fault stays pending.
 async fn settle_batch(store: &JobStore, worker_id: &str, batch: &mut Vec<Settling>) {
     if batch.len() > 1 {
-        let jobs: Vec<(String, String, Finish, Option<String>)> = batch
+        let jobs: Vec<_> = batch
             .iter()
             .map(|s| {
                 (
-                    s.job_id.clone(),
-                    s.entry.clone(),
-                    s.how.clone(),
-                    s.plugin_hash.clone(),
+                    s.job_id.as_str(),
+                    s.entry.as_str(),
+                    &s.how,
+                    s.plugin_hash.as_deref(),
                 )
             })
             .collect();

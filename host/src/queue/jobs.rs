@@ -208,6 +208,17 @@ pub enum Finish {
     },
 }
 
+impl Finish {
+    /// The status it leaves the job in, and the error it records (empty
+    /// for `Done`): FINISH's `to` and `why`.
+    fn status(&self) -> (&'static str, &str) {
+        match self {
+            Finish::Done => (keys::status::DONE, ""),
+            Finish::Missing { why } => (keys::status::MISSING, why.as_str()),
+        }
+    }
+}
+
 /// Shared by every script: key type checks before any write, the counts, and
 /// the failures list (the one place it is written).
 const PRELUDE: &str = r#"
@@ -817,10 +828,7 @@ impl JobStore {
         how: &Finish,
         plugin_hash: Option<&str>,
     ) -> Result<(), StoreError> {
-        let (to, why) = match how {
-            Finish::Done => (keys::status::DONE, ""),
-            Finish::Missing { why } => (keys::status::MISSING, why.as_str()),
-        };
+        let (to, why) = how.status();
         let now = now_ms().to_string();
         let _: i64 = self
             .invoke(
@@ -853,7 +861,7 @@ impl JobStore {
     pub async fn finish_many(
         &self,
         worker_id: &str,
-        jobs: &[(String, String, Finish, Option<String>)],
+        jobs: &[(&str, &str, &Finish, Option<&str>)],
     ) -> Result<(), StoreError> {
         let now = now_ms().to_string();
         let retention = self.retention_ms.to_string();
@@ -866,18 +874,9 @@ impl JobStore {
         job_keys.extend(jobs.iter().map(|(job_id, ..)| keys::job(job_id)));
         let mut args: Vec<&str> = Vec::with_capacity(2 + 5 * jobs.len());
         args.extend([now.as_str(), retention.as_str()]);
-        for (job_id, entry, how, hash) in jobs {
-            let (to, why) = match how {
-                Finish::Done => (keys::status::DONE, ""),
-                Finish::Missing { why } => (keys::status::MISSING, why.as_str()),
-            };
-            args.extend([
-                job_id.as_str(),
-                entry.as_str(),
-                to,
-                why,
-                hash.as_deref().unwrap_or(""),
-            ]);
+        for &(job_id, entry, how, hash) in jobs {
+            let (to, why) = how.status();
+            args.extend([job_id, entry, to, why, hash.unwrap_or("")]);
         }
         let _: Vec<i64> = self
             .invoke(
