@@ -177,19 +177,19 @@ impl Figures {
     }
 
     pub fn plugin(&self) -> Spread {
-        Spread::of(&self.side(|r| r.plugin_ns))
+        Spread::of_each(&self.rounds, |r| r.plugin_ns)
     }
 
     pub fn native(&self) -> Spread {
-        Spread::of(&self.side(|r| r.native_ns))
+        Spread::of_each(&self.rounds, |r| r.native_ns)
     }
 
     pub fn tree(&self) -> Spread {
-        Spread::of(&self.side(|r| r.tree_ns))
+        Spread::of_each(&self.rounds, |r| r.tree_ns)
     }
 
     pub fn tree_and_plugin(&self) -> Spread {
-        Spread::of(&self.side(|r| r.tree_and_plugin_ns))
+        Spread::of_each(&self.rounds, |r| r.tree_and_plugin_ns)
     }
 
     /// Plugin over native, per round (lower is better).

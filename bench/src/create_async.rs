@@ -51,11 +51,11 @@ pub struct Figures {
 impl Figures {
     /// The rounds' p99, median (min-max).
     pub fn p99(&self) -> Spread {
-        Spread::of(&self.rounds.iter().map(|r| r.p99_us).collect::<Vec<_>>())
+        Spread::of_each(&self.rounds, |r| r.p99_us)
     }
 
     pub fn p50(&self) -> Spread {
-        Spread::of(&self.rounds.iter().map(|r| r.p50_us).collect::<Vec<_>>())
+        Spread::of_each(&self.rounds, |r| r.p50_us)
     }
 
     /// The goal holds only if the worst round's p99 is within it.

@@ -63,11 +63,11 @@ pub struct Point {
 
 impl Point {
     pub fn jobs_per_s(&self) -> Spread {
-        Spread::of(&self.rounds.iter().map(|r| r.jobs_per_s).collect::<Vec<_>>())
+        Spread::of_each(&self.rounds, |r| r.jobs_per_s)
     }
 
     pub fn xadd_rps(&self) -> Spread {
-        Spread::of(&self.rounds.iter().map(|r| r.xadd_rps).collect::<Vec<_>>())
+        Spread::of_each(&self.rounds, |r| r.xadd_rps)
     }
 
     /// Jobs/s over the same round's XADD/s.

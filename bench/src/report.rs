@@ -451,9 +451,7 @@ pub fn json(r: &Results) -> Value {
     }
     if let Some(w) = &r.webhooks {
         let side = |rounds: &[webhooks::Round]| {
-            let of = |f: fn(&webhooks::Round) -> f64| {
-                spread(Spread::of(&rounds.iter().map(f).collect::<Vec<_>>()))
-            };
+            let of = |f: fn(&webhooks::Round) -> f64| spread(Spread::of_each(rounds, f));
             json!({
                 "accepted_per_s": of(|r| r.per_s),
                 "p50_us": of(|r| r.p50_us),
@@ -485,9 +483,7 @@ fn rss_json(m: &rss::Figures) -> Value {
                 "peak_open": s.peak_open, "seconds": s.seconds })
     };
     let sides = |sides: &[rss::Side]| {
-        let of = |f: fn(&rss::Side) -> u64| {
-            Spread::of(&sides.iter().map(|s| f(s) as f64).collect::<Vec<_>>()).json()
-        };
+        let of = |f: fn(&rss::Side) -> u64| Spread::of_each(sides, |s| f(s) as f64).json();
         json!({
             "peak_kib": of(|s| s.peak_kib), "idle_kib": of(|s| s.idle_kib),
             "rounds": sides.iter().map(side).collect::<Vec<_>>(),

@@ -102,11 +102,11 @@ impl Point {
 }
 
 fn peaks(sides: &[Side]) -> Spread {
-    Spread::of(&sides.iter().map(|s| s.peak_kib as f64).collect::<Vec<_>>())
+    Spread::of_each(sides, |s| s.peak_kib as f64)
 }
 
 fn idles(sides: &[Side]) -> Spread {
-    Spread::of(&sides.iter().map(|s| s.idle_kib as f64).collect::<Vec<_>>())
+    Spread::of_each(sides, |s| s.idle_kib as f64)
 }
 
 #[derive(Debug, Clone)]

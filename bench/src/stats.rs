@@ -32,6 +32,11 @@ impl Spread {
         }
     }
 
+    /// The spread of one figure of each item (each round, say).
+    pub fn of_each<T>(items: &[T], figure: impl Fn(&T) -> f64) -> Spread {
+        Spread::of(&items.iter().map(figure).collect::<Vec<_>>())
+    }
+
     /// The spread of `numerator[i] / denominator[i]`, round by round.
     pub fn ratios(numerator: &[f64], denominator: &[f64]) -> Spread {
         let ratios: Vec<f64> = numerator

@@ -132,11 +132,11 @@ impl Figures {
     }
 
     pub fn payhost_spread(&self, figure: impl Fn(&Round) -> f64) -> Spread {
-        Spread::of(&self.payhost.iter().map(figure).collect::<Vec<_>>())
+        Spread::of_each(&self.payhost, figure)
     }
 
     pub fn bare_spread(&self, figure: impl Fn(&Round) -> f64) -> Spread {
-        Spread::of(&self.bare.iter().map(figure).collect::<Vec<_>>())
+        Spread::of_each(&self.bare, figure)
     }
 }
 
