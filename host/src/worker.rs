@@ -660,14 +660,7 @@ impl Finisher {
         let (tx, mut rx) = mpsc::unbounded_channel::<Settling>();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_SETTLE_BATCH);
-            while let Some(first) = rx.recv().await {
-                batch.push(first);
-                while batch.len() < MAX_SETTLE_BATCH {
-                    match rx.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
+            while rx.recv_many(&mut batch, MAX_SETTLE_BATCH).await > 0 {
                 settle_batch(&store, &worker_id, &mut batch).await;
             }
         });

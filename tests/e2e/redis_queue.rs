@@ -391,6 +391,291 @@ fn a_key_of_the_wrong_type_fails_the_run_naming_it_and_queues_nothing_twice() {
     assert_eq!(stub.seen_count(), 1, "the request was sent once");
 }
 
+/// A run's publisher writes every job that is ready in one script per worker
+/// id. A key of the wrong type for one worker id fails that worker id's jobs
+/// (naming the key) and no other: the other worker id's jobs are queued, each
+/// once.
+#[test]
+fn a_broken_key_of_one_worker_id_fails_only_its_jobs() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let mut conn = redis_conn(&redis.url());
+    redis::cmd("SET")
+        .arg("payhost:counts:broken")
+        .arg("x")
+        .query::<()>(&mut conn)
+        .unwrap();
+    let s = Scenario::new().with_timeout(30);
+    s.flow("new_create_customer_response", r#"print("ran");"#);
+    s.script(
+        r#"for i in 0..20 {
+            let worker = if i % 2 == 0 { "good" } else { "broken" };
+            new_customer().email(`c${i}@example.com`).create_async(worker, `ctx-${i}`);
+        }"#,
+    );
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.arg("--detach");
+    let out = run_command(run);
+    assert!(!out.status.success(), "ten jobs were not queued\n{out}");
+    assert!(out.stderr.contains("payhost:counts:broken"), "{out}");
+    assert!(out.summary().contains("10 failures"), "{out}");
+    let length = |stream: &str, conn: &mut redis::Connection| -> usize {
+        redis::cmd("XLEN").arg(stream).query(conn).unwrap()
+    };
+    assert_eq!(length("payhost:stream:good", &mut conn), 10, "{out}");
+    assert_eq!(length("payhost:stream:broken", &mut conn), 0, "{out}");
+    let queued: usize = redis::cmd("HGET")
+        .arg("payhost:counts:good")
+        .arg("queued")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(queued, 10);
+}
+
+/// The job store's batched transitions, driven directly: what one ENQUEUE,
+/// START and FINISH of several jobs leave in Redis, including the same job
+/// twice in one batch and a record of the wrong type.
+mod job_store {
+    use payhost::flow::{FlowJob, Outcome};
+    use payhost::queue::jobs::{Finish, JobStore, NewJob, Start};
+    use payhost::queue::redis as rq;
+    use payhost_e2e::{RedisServer, redis_conn};
+
+    fn job(worker_id: &str) -> FlowJob {
+        FlowJob {
+            flow: "new_create_customer_response".into(),
+            outcome: Outcome::Response,
+            worker_id: worker_id.into(),
+            context_id: "ctx".into(),
+            caller_id: "stripe".into(),
+            payload: r#"{"id":"cus_1"}"#.into(),
+        }
+    }
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    fn counts(conn: &mut redis::Connection, worker_id: &str) -> Vec<(String, i64)> {
+        let mut counts: Vec<(String, i64)> = redis::cmd("HGETALL")
+            .arg(format!("payhost:counts:{worker_id}"))
+            .query(conn)
+            .unwrap();
+        counts.retain(|(_, n)| *n != 0);
+        counts.sort();
+        counts
+    }
+
+    fn field(conn: &mut redis::Connection, job_id: &str, field: &str) -> Option<String> {
+        redis::cmd("HGET")
+            .arg(format!("payhost:job:{job_id}"))
+            .arg(field)
+            .query(conn)
+            .unwrap()
+    }
+
+    #[test]
+    fn one_batch_queues_starts_and_settles_each_job_once() {
+        let redis = RedisServer::start();
+        let mut conn = redis_conn(&redis.url());
+        let (job, json) = (job("w"), serde_json::to_string(&job("w")).unwrap());
+        let new = |job_id: &'static str, run_id: Option<&'static str>| NewJob {
+            job_id,
+            job: &job,
+            job_json: &json,
+            run_id,
+            mac: (job_id == "j2").then_some("mac-of-j2"),
+        };
+        block_on(async {
+            let store = JobStore::new(rq::connect(&redis.url()).await.unwrap());
+            store.ensure_group("w").await.unwrap();
+            let added = store
+                .enqueue_many(&[
+                    new("j1", Some("r1")),
+                    new("j2", None),
+                    new("j1", Some("r1")),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(added, [true, true, false], "the repeated id is added once");
+            assert!(
+                !store.enqueue(&new("j2", None)).await.unwrap(),
+                "an existing id adds nothing"
+            );
+            let entries: Vec<String> = ["j1", "j2"]
+                .iter()
+                .map(|id| field(&mut conn, id, "entry").unwrap())
+                .collect();
+            let stream: usize = redis::cmd("XLEN")
+                .arg("payhost:stream:w")
+                .query(&mut conn)
+                .unwrap();
+            assert_eq!(stream, 2);
+            assert_eq!(counts(&mut conn, "w"), [("queued".into(), 2)]);
+            let run: Vec<String> = redis::cmd("SMEMBERS")
+                .arg("payhost:run:r1:jobs")
+                .query(&mut conn)
+                .unwrap();
+            assert_eq!(run, ["j1"]);
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg("payhost:run:r1:jobs")
+                .query(&mut conn)
+                .unwrap();
+            assert!(ttl > 0, "the run's set expires after the retention");
+            assert_eq!(field(&mut conn, "j2", "mac").as_deref(), Some("mac-of-j2"));
+            assert_eq!(field(&mut conn, "j1", "mac"), None);
+
+            // j1's entry twice in one start: the second sees the first's start.
+            let batch = [
+                ("j1".to_string(), entries[0].clone()),
+                ("j2".to_string(), entries[1].clone()),
+                ("j1".to_string(), entries[0].clone()),
+                ("nope".to_string(), entries[0].clone()),
+            ];
+            let started = store.start_many("w", &batch, "c1", 3).await.unwrap();
+            assert!(
+                matches!(&started[0], Start::Run(s) if s.attempts == 1 && s.run_id.as_deref() == Some("r1")),
+                "{started:?}"
+            );
+            assert!(
+                matches!(&started[1], Start::Run(s) if s.mac.as_deref() == Some("mac-of-j2")),
+                "{started:?}"
+            );
+            assert!(
+                matches!(&started[2], Start::Run(s) if s.attempts == 1),
+                "already running for c1: {started:?}"
+            );
+            assert!(
+                matches!(&started[3], Start::Refused(why) if why.contains("no job record")),
+                "{started:?}"
+            );
+            assert_eq!(counts(&mut conn, "w"), [("running".into(), 2)]);
+            assert_eq!(field(&mut conn, "j1", "attempts").as_deref(), Some("1"));
+
+            let missing = Finish::Missing {
+                why: "no flow file x.rhai".into(),
+            };
+            store
+                .finish_many(
+                    "w",
+                    &[
+                        ("j1", &entries[0], &Finish::Done, Some("hash1")),
+                        ("j2", &entries[1], &missing, None),
+                        ("j1", &entries[0], &Finish::Done, Some("hash1")),
+                    ],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                counts(&mut conn, "w"),
+                [("done".into(), 1), ("missing".into(), 1)],
+                "j1 settled once"
+            );
+            assert_eq!(field(&mut conn, "j1", "status").as_deref(), Some("done"));
+            assert_eq!(
+                field(&mut conn, "j1", "plugin_hash").as_deref(),
+                Some("hash1")
+            );
+            assert_eq!(
+                field(&mut conn, "j2", "last_error").as_deref(),
+                Some("no flow file x.rhai")
+            );
+            let failures: Vec<String> = redis::cmd("LRANGE")
+                .arg("payhost:failures:w")
+                .arg(0)
+                .arg(-1)
+                .query(&mut conn)
+                .unwrap();
+            assert_eq!(failures, ["j2"]);
+            let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+                .arg("payhost:stream:w")
+                .arg("workers")
+                .query(&mut conn)
+                .unwrap();
+            assert_eq!(
+                redis::from_redis_value::<i64>(pending[0].clone()).unwrap(),
+                0,
+                "both entries acknowledged"
+            );
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg("payhost:job:j1")
+                .query(&mut conn)
+                .unwrap();
+            assert!(ttl > 0, "a finished record expires after the retention");
+        });
+    }
+
+    #[test]
+    fn a_record_of_the_wrong_type_in_a_batch_is_named_and_nothing_is_written() {
+        let redis = RedisServer::start();
+        let mut conn = redis_conn(&redis.url());
+        let (job, json) = (job("w"), serde_json::to_string(&job("w")).unwrap());
+        let new = |job_id: &'static str| NewJob {
+            job_id,
+            job: &job,
+            job_json: &json,
+            run_id: None,
+            mac: None,
+        };
+        redis::cmd("SET")
+            .arg("payhost:job:bad")
+            .arg("x")
+            .query::<()>(&mut conn)
+            .unwrap();
+        block_on(async {
+            let store = JobStore::new(rq::connect(&redis.url()).await.unwrap());
+            store.ensure_group("w").await.unwrap();
+            let err = store
+                .enqueue_many(&[new("ok1"), new("bad"), new("ok2")])
+                .await
+                .unwrap_err();
+            assert!(
+                err.0.contains("payhost:job:bad") && err.0.contains("nothing was written"),
+                "{err}"
+            );
+            let stream: usize = redis::cmd("XLEN")
+                .arg("payhost:stream:w")
+                .query(&mut conn)
+                .unwrap();
+            assert_eq!(stream, 0, "no job of the batch was queued");
+            assert_eq!(field(&mut conn, "ok1", "status"), None);
+
+            let added = store.enqueue_many(&[new("ok1"), new("ok2")]).await.unwrap();
+            assert_eq!(added, [true, true]);
+            let entry = field(&mut conn, "ok1", "entry").unwrap();
+            let batch = [
+                ("ok1".to_string(), entry.clone()),
+                ("bad".to_string(), entry.clone()),
+            ];
+            let err = store.start_many("w", &batch, "c1", 3).await.unwrap_err();
+            assert!(
+                err.0.contains("payhost:job:bad") && err.0.contains("holds a string"),
+                "{err}"
+            );
+            assert_eq!(
+                field(&mut conn, "ok1", "status").as_deref(),
+                Some("queued"),
+                "ok1 was not started"
+            );
+            assert_eq!(counts(&mut conn, "w"), [("queued".into(), 2)]);
+
+            let mixed = [
+                new("ok3"),
+                NewJob {
+                    job: &self::job("other"),
+                    ..new("ok4")
+                },
+            ];
+            let err = store.enqueue_many(&mixed).await.unwrap_err();
+            assert!(err.0.contains("worker id \"other\""), "{err}");
+        });
+    }
+}
+
 /// `n` customer jobs for `worker_id`, queued in a fresh redis-server by a
 /// detached run (no worker yet), each flow printing `ran <id>`.
 fn queued_customer_jobs(n: usize, worker_id: &str) -> (RedisServer, StubServer, Scenario) {
@@ -679,7 +964,7 @@ fn a_grace_period_longer_than_the_lease_keeps_the_job_with_its_worker() {
     let run = s.command_redis(&stub.base_url(), &redis.url());
     let run = std::thread::spawn(move || run_command(run));
     let start = std::time::Instant::now();
-    while !(first.stdout() + &second.stdout()).contains("started cus_") {
+    while !(first.stdout() + second.stdout().as_str()).contains("started cus_") {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "no worker started"

@@ -37,10 +37,14 @@
 //! # Guarantees
 //!
 //! - **One round trip, atomic.** Each transition is one `EVALSHA` of a script
-//!   below: Redis runs it without interleaving anything else.
+//!   below: Redis runs it without interleaving anything else. ENQUEUE, START
+//!   and FINISH take a list of jobs, so one script does a whole batch: the
+//!   keys the jobs share are checked once and the counts change with one
+//!   HINCRBY per status.
 //! - **Nothing half-written.** Lua does not roll back, so every script first
-//!   checks the TYPE of every key it may write and, on a mismatch, returns an
-//!   error naming the key before its first write. Such an error is permanent
+//!   checks the type of every key it may write (TYPE, or for a job record the
+//!   HMGET that reads it, which fails on another type) and, on a mismatch,
+//!   returns an error naming the key before its first write. Such an error is permanent
 //!   (it cannot succeed by retrying) and is returned as a [`StoreError`];
 //!   only connection errors are retried, with backoff.
 //! - **Idempotent.** `enqueue` of an existing job id adds nothing. `start`,
@@ -222,19 +226,40 @@ impl Finish {
 /// Shared by every script: key type checks before any write, the counts, and
 /// the failures list (the one place it is written).
 const PRELUDE: &str = r#"
+local function wrong_type(key, t, wanted)
+  return redis.error_reply('WRONGTYPE key ' .. key .. ' holds a ' .. t ..
+    ', but payhost keeps a ' .. wanted .. ' there (nothing was written; fix or delete the key)')
+end
 local function check_types(wanted)
   for _, w in ipairs(wanted) do
     local t = redis.call('TYPE', w[1])['ok']
-    if t ~= 'none' and t ~= w[2] then
-      return redis.error_reply('WRONGTYPE key ' .. w[1] .. ' holds a ' .. t ..
-        ', but payhost keeps a ' .. w[2] .. ' there (nothing was written; fix or delete the key)')
-    end
+    if t ~= 'none' and t ~= w[2] then return wrong_type(w[1], t, w[2]) end
   end
   return nil
+end
+-- HMGET of a hash whose type was not checked. A key of another type makes
+-- HMGET fail; then the error (nil, reply) is check_types's. Scripts read
+-- every such key before their first write, so this check costs no call of
+-- its own and still writes nothing half-way.
+local function read_hash(key, fields)
+  local r = redis.pcall('HMGET', key, unpack(fields))
+  if r['err'] then return nil, wrong_type(key, redis.call('TYPE', key)['ok'], 'hash') end
+  return r
 end
 local function move(counts, from, to)
   if from then redis.call('HINCRBY', counts, from, -1) end
   redis.call('HINCRBY', counts, to, 1)
+end
+-- A batch's count changes, added up (status -> change), then written with
+-- one HINCRBY per status that changed.
+local function tally(moves, from, to)
+  if from then moves[from] = (moves[from] or 0) - 1 end
+  moves[to] = (moves[to] or 0) + 1
+end
+local function apply_tally(counts, moves)
+  for status, change in pairs(moves) do
+    if change ~= 0 then redis.call('HINCRBY', counts, status, change) end
+  end
 end
 local function remember_failure(failures, job_id)
   redis.call('LPUSH', failures, job_id)
@@ -243,10 +268,10 @@ end
 local function terminal(status)
   return status == 'done' or status == 'dead' or status == 'missing'
 end
--- For the transitions out of `running` (FINISH, REQUEUE): KEYS are job,
--- stream, counts, failures. Nil when the job (KEYS[1]) is running from
--- `entry`; otherwise the reply: an error for a key of the wrong type, or 0
--- after acknowledging the stale entry (its work is over either way).
+-- For the transitions out of `running` (REQUEUE): KEYS are job, stream,
+-- counts, failures. Nil when the job (KEYS[1]) is running from `entry`;
+-- otherwise the reply: an error for a key of the wrong type, or 0 after
+-- acknowledging the stale entry (its work is over either way).
 local function leaving_running(entry)
   local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'},
     {KEYS[4], 'list'}})
@@ -260,40 +285,83 @@ local function leaving_running(entry)
 end
 "#;
 
-/// KEYS: job, stream, counts, workers[, run set].
-/// ARGV: job_id, worker_id, flow, job_json, run_id, now, mac, retention_ms.
-/// Returns 1 when added, 0 when the job already exists.
+/// New jobs of one worker id, in one round trip.
+/// KEYS: stream, counts, workers, then for each job its record and its
+/// run's job set ('' when it has no run).
+/// ARGV: worker_id, now, retention_ms, then for each job its job_id, flow,
+/// job_json, run_id and mac ('' for none).
+/// Every key is read or type-checked before the first write. Returns, for
+/// each job in order, 1 when added and 0 when a job with its id exists
+/// (nothing is written for it).
 const ENQUEUE: &str = r#"
-local wanted = {{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'}, {KEYS[4], 'set'}}
-if KEYS[5] then table.insert(wanted, {KEYS[5], 'set'}) end
+local wanted, seen_runs = {{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'set'}}, {}
+local n = (#KEYS - 3) / 2
+for i = 1, n do
+  local run = KEYS[3 + 2 * i]
+  if run ~= '' and not seen_runs[run] then
+    seen_runs[run] = true
+    table.insert(wanted, {run, 'set'})
+  end
+end
 local err = check_types(wanted)
 if err then return err end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local entry = redis.call('XADD', KEYS[2], '*', 'job_id', ARGV[1])
-redis.call('HSET', KEYS[1], 'job_id', ARGV[1], 'worker_id', ARGV[2], 'flow', ARGV[3],
-  'job', ARGV[4], 'run_id', ARGV[5], 'status', 'queued', 'attempts', 0, 'entry', entry,
-  'created_at', ARGV[6], 'updated_at', ARGV[6])
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'mac', ARGV[7]) end
-redis.call('SADD', KEYS[4], ARGV[2])
-redis.call('HINCRBY', KEYS[3], 'queued', 1)
-if KEYS[5] then
-  redis.call('SADD', KEYS[5], ARGV[1])
-  redis.call('PEXPIRE', KEYS[5], ARGV[8])
+-- TYPE tells both whether the record exists and whether it is a hash.
+local fresh, seen = {}, {}
+for i = 1, n do
+  local job = KEYS[2 + 2 * i]
+  local t = redis.call('TYPE', job)['ok']
+  if t ~= 'none' and t ~= 'hash' then return wrong_type(job, t, 'hash') end
+  fresh[i] = t == 'none' and not seen[job]
+  seen[job] = true
 end
-return 1
+local replies, added, runs = {}, 0, {}
+for i = 1, n do
+  replies[i] = 0
+  if fresh[i] then
+    local job, run, a = KEYS[2 + 2 * i], KEYS[3 + 2 * i], 3 + (i - 1) * 5
+    local job_id, mac = ARGV[a + 1], ARGV[a + 5]
+    local entry = redis.call('XADD', KEYS[1], '*', 'job_id', job_id)
+    local record = {'job_id', job_id, 'worker_id', ARGV[1], 'flow', ARGV[a + 2],
+      'job', ARGV[a + 3], 'run_id', ARGV[a + 4], 'status', 'queued', 'attempts', 0,
+      'entry', entry, 'created_at', ARGV[2], 'updated_at', ARGV[2]}
+    if mac ~= '' then
+      table.insert(record, 'mac')
+      table.insert(record, mac)
+    end
+    redis.call('HSET', job, unpack(record))
+    if run ~= '' then
+      redis.call('SADD', run, job_id)
+      runs[run] = true
+    end
+    added = added + 1
+    replies[i] = 1
+  end
+end
+if added > 0 then
+  redis.call('SADD', KEYS[3], ARGV[1])
+  redis.call('HINCRBY', KEYS[2], 'queued', added)
+  for run in pairs(runs) do redis.call('PEXPIRE', run, ARGV[3]) end
+end
+return replies
 "#;
 
-/// The start of one job whose keys' types were checked: `job` and `counts`
-/// are keys, the rest the values START documents.
+/// The fields START reads of each record, in START_ONE's order.
+const START_FIELDS: &str = r#"
+local START_FIELDS = {'worker_id', 'entry', 'status', 'consumer', 'attempts', 'job', 'mac',
+  'run_id'}
+"#;
+
+/// The start of one job: `job` is its key, `r` its START_FIELDS, the rest
+/// the values START documents; count changes go to `moves`.
 /// Returns {'run', attempts, job, mac, run_id}, {'exhausted', attempts} or
 /// {'refused', reason}.
 const START_ONE: &str = r#"
-local function start_one(job, counts, worker_id, entry, consumer, max, now)
-  if redis.call('EXISTS', job) == 0 then
+local function start_one(job, r, moves, worker_id, entry, consumer, max, now)
+  local any = false
+  for i = 1, #START_FIELDS do any = any or r[i] end
+  if not any then
     return {'refused', 'no job record ' .. job}
   end
-  local r = redis.call('HMGET', job, 'worker_id', 'entry', 'status', 'consumer',
-    'attempts', 'job', 'mac', 'run_id')
   if r[1] ~= worker_id then
     return {'refused', 'job record ' .. job .. ' belongs to worker id ' .. tostring(r[1])}
   end
@@ -311,93 +379,88 @@ local function start_one(job, counts, worker_id, entry, consumer, max, now)
     -- Our own start, repeated after a lost reply: already applied.
     return {'run', tonumber(r[5]) or 1, r[6] or '', r[7] or '', r[8] or ''}
   end
-  local attempts = redis.call('HINCRBY', job, 'attempts', 1)
+  local attempts = (tonumber(r[5]) or 0) + 1
   if attempts > tonumber(max) then
+    redis.call('HSET', job, 'attempts', attempts)
     return {'exhausted', attempts}
   end
   redis.call('HSET', job, 'status', 'running', 'consumer', consumer, 'entry', entry,
-    'updated_at', now)
-  move(counts, status, 'running')
+    'attempts', attempts, 'updated_at', now)
+  tally(moves, status, 'running')
   return {'run', attempts, r[6] or '', r[7] or '', r[8] or ''}
 end
 "#;
 
-/// KEYS: job, counts. ARGV: worker_id, entry, consumer, max_deliveries, now.
-/// Returns START_ONE's reply.
-const START: &str = r#"
-local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'hash'}})
-if err then return err end
-return start_one(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-"#;
-
 /// Every entry one read brought, in one round trip: KEYS: counts, then each
 /// job. ARGV: worker_id, consumer, max_deliveries, now, then each job's
-/// entry. Every key's type is checked before the first write; the reply is
-/// START_ONE's for each job, in order.
-const START_MANY: &str = r#"
-local wanted = {}
-for i = 1, #KEYS do wanted[i] = {KEYS[i], 'hash'} end
-local err = check_types(wanted)
+/// entry. Every record is read (and so its type checked) before the first
+/// write; the reply is START_ONE's for each job, in order.
+const START: &str = r#"
+local err = check_types({{KEYS[1], 'hash'}})
 if err then return err end
-local replies = {}
+local records = {}
 for i = 2, #KEYS do
-  replies[i - 1] = start_one(KEYS[i], KEYS[1], ARGV[1], ARGV[3 + i], ARGV[2], ARGV[3], ARGV[4])
+  local r, bad = read_hash(KEYS[i], START_FIELDS)
+  if bad then return bad end
+  records[i] = r
 end
+local replies, moves, started = {}, {}, {}
+for i = 2, #KEYS do
+  local job, r = KEYS[i], records[i]
+  -- The same job twice in one batch: the second sees the first's writes.
+  if started[job] then r = redis.call('HMGET', job, unpack(START_FIELDS)) end
+  started[job] = true
+  replies[i - 1] = start_one(job, r, moves, ARGV[1], ARGV[3 + i], ARGV[2], ARGV[3], ARGV[4])
+end
+apply_tally(KEYS[1], moves)
 return replies
 "#;
 
-/// KEYS: job, stream, counts, failures.
-/// ARGV: job_id, entry, to ('done' or 'missing'), why, now, retention_ms,
-/// plugin_hash ('' for none).
-/// Returns 1 when applied, 0 when it already was (the entry is acknowledged
-/// either way: its work is over).
+/// Jobs that ended (`done` or `missing`), in one round trip: KEYS: stream,
+/// counts, failures, then each job. ARGV: now, retention_ms, then for each
+/// job its job_id, entry, to ('done' or 'missing'), why and plugin_hash
+/// ('' for none). Every key is read or type-checked before the first write;
+/// every entry is acknowledged (with one XACK), since its work is over
+/// either way. Returns, for each job in order, 1 when applied and 0 when it
+/// already was (or the entry is no longer the job's).
 const FINISH: &str = r#"
-local err = check_types({{KEYS[1], 'hash'}, {KEYS[2], 'stream'}, {KEYS[3], 'hash'},
-  {KEYS[4], 'list'}})
+local err = check_types({{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'list'}})
 if err then return err end
-return finish_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
-  ARGV[5], ARGV[6], ARGV[7])
-"#;
-
-/// The end of one running job whose keys' types were checked (FINISH's
-/// keys and values, one by one). Returns 1 when applied, 0 when it already
-/// was (the entry is acknowledged either way: its work is over).
-const FINISH_ONE: &str = r#"
-local function finish_one(job, stream, counts, failures, job_id, entry, to, why, now,
-    retention, hash)
-  local r = redis.call('HMGET', job, 'status', 'entry')
-  if r[1] ~= 'running' or r[2] ~= entry then
-    redis.call('XACK', stream, 'workers', entry)
-    return 0
-  end
-  redis.call('HSET', job, 'status', to, 'updated_at', now)
-  if hash ~= '' then redis.call('HSET', job, 'plugin_hash', hash) end
-  if to == 'missing' then
-    redis.call('HSET', job, 'last_error', why)
-    remember_failure(failures, job_id)
-  end
-  move(counts, 'running', to)
-  redis.call('PEXPIRE', job, retention)
-  redis.call('XACK', stream, 'workers', entry)
-  return 1
-end
-"#;
-
-/// Jobs that ended together, in one round trip: KEYS: stream, counts,
-/// failures, then each job. ARGV: now, retention_ms, then for each job its
-/// job_id, entry, to, why and plugin_hash. Every key's type is checked
-/// before the first write; the reply is FINISH_ONE's for each job, in order.
-const FINISH_MANY: &str = r#"
-local wanted = {{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'list'}}
-for i = 4, #KEYS do table.insert(wanted, {KEYS[i], 'hash'}) end
-local err = check_types(wanted)
-if err then return err end
-local replies = {}
+local fields = {'status', 'entry'}
+local records = {}
 for i = 4, #KEYS do
-  local a = 2 + (i - 4) * 5
-  replies[i - 3] = finish_one(KEYS[i], KEYS[1], KEYS[2], KEYS[3], ARGV[a + 1], ARGV[a + 2],
-    ARGV[a + 3], ARGV[a + 4], ARGV[1], ARGV[2], ARGV[a + 5])
+  local r, bad = read_hash(KEYS[i], fields)
+  if bad then return bad end
+  records[i] = r
 end
+local replies, moves, acks, settled = {}, {}, {}, {}
+for i = 4, #KEYS do
+  local job, r, a = KEYS[i], records[i], 2 + (i - 4) * 5
+  local job_id, entry, to, why, hash = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+    ARGV[a + 5]
+  if settled[job] then r = redis.call('HMGET', job, unpack(fields)) end
+  settled[job] = true
+  table.insert(acks, entry)
+  replies[i - 3] = 0
+  if r[1] == 'running' and r[2] == entry then
+    local record = {'status', to, 'updated_at', ARGV[1]}
+    if hash ~= '' then
+      table.insert(record, 'plugin_hash')
+      table.insert(record, hash)
+    end
+    if to == 'missing' then
+      table.insert(record, 'last_error')
+      table.insert(record, why)
+      remember_failure(KEYS[3], job_id)
+    end
+    redis.call('HSET', job, unpack(record))
+    redis.call('PEXPIRE', job, ARGV[2])
+    tally(moves, 'running', to)
+    replies[i - 3] = 1
+  end
+end
+apply_tally(KEYS[2], moves)
+if #acks > 0 then redis.call('XACK', KEYS[1], 'workers', unpack(acks)) end
 return replies
 "#;
 
@@ -622,9 +685,7 @@ return lost
 struct Scripts {
     enqueue: Script,
     start: Script,
-    start_many: Script,
     finish: Script,
-    finish_many: Script,
     requeue: Script,
     dead: Script,
     reject_entry: Script,
@@ -642,10 +703,8 @@ impl Scripts {
         };
         Scripts {
             enqueue: script(ENQUEUE),
-            start: script(&format!("{START_ONE}{START}")),
-            start_many: script(&format!("{START_ONE}{START_MANY}")),
-            finish: script(&format!("{FINISH_ONE}{FINISH}")),
-            finish_many: script(&format!("{FINISH_ONE}{FINISH_MANY}")),
+            start: script(&format!("{START_FIELDS}{START_ONE}{START}")),
+            finish: script(FINISH),
             requeue: script(REQUEUE),
             dead: script(DEAD),
             reject_entry: script(REJECT_ENTRY),
@@ -723,33 +782,57 @@ impl JobStore {
     /// Writes a new job: record (`queued`), run set, counts, stream entry.
     /// `Ok(false)` when a job with this id already exists (nothing written).
     pub async fn enqueue(&self, new: &NewJob<'_>) -> Result<bool, StoreError> {
-        let worker_id = new.job.worker_id.as_str();
+        let added = self.enqueue_many(std::slice::from_ref(new)).await?;
+        Ok(added.first() == Some(&true))
+    }
+
+    /// [`JobStore::enqueue`] for several jobs of one worker id in one round
+    /// trip; for each, in order, whether it was added. An error (a key of
+    /// the wrong type among them) writes none of them: the caller can queue
+    /// each alone, so that only the job at fault fails.
+    pub async fn enqueue_many(&self, jobs: &[NewJob<'_>]) -> Result<Vec<bool>, StoreError> {
+        let Some(first) = jobs.first() else {
+            return Ok(Vec::new());
+        };
+        let what = match jobs {
+            [one] => format!("queueing job {}", one.job_id),
+            _ => format!("queueing {} jobs", jobs.len()),
+        };
+        let worker_id = first.job.worker_id.as_str();
+        if let Some(other) = jobs.iter().find(|j| j.job.worker_id != worker_id) {
+            return Err(StoreError(format!(
+                "{what}: job {} is for worker id {:?}, not {worker_id:?} like the others",
+                other.job_id, other.job.worker_id
+            )));
+        }
         let now = now_ms().to_string();
-        let mut job_keys = vec![
-            keys::job(new.job_id),
+        let retention = self.retention_ms.to_string();
+        let mut job_keys = Vec::with_capacity(3 + 2 * jobs.len());
+        job_keys.extend([
             keys::stream(worker_id),
             keys::counts(worker_id),
             keys::workers(),
-        ];
-        job_keys.extend(new.run_id.map(keys::run_jobs));
-        let added: i64 = self
-            .invoke(
-                &self.scripts.enqueue,
-                format!("queueing job {}", new.job_id),
-                &job_keys,
-                &[
-                    new.job_id,
-                    worker_id,
-                    &new.job.flow,
-                    new.job_json,
-                    new.run_id.unwrap_or(""),
-                    &now,
-                    new.mac.unwrap_or(""),
-                    &self.retention_ms.to_string(),
-                ],
-            )
+        ]);
+        let mut args: Vec<&str> = Vec::with_capacity(3 + 5 * jobs.len());
+        args.extend([worker_id, now.as_str(), retention.as_str()]);
+        for new in jobs {
+            job_keys.push(keys::job(new.job_id));
+            job_keys.push(new.run_id.map(keys::run_jobs).unwrap_or_default());
+            args.extend([
+                new.job_id,
+                new.job.flow.as_str(),
+                new.job_json,
+                new.run_id.unwrap_or(""),
+                new.mac.unwrap_or(""),
+            ]);
+        }
+        let added: Vec<i64> = self
+            .invoke(&self.scripts.enqueue, what.clone(), &job_keys, &args)
             .await?;
-        Ok(added == 1)
+        if added.len() != jobs.len() {
+            return Err(StoreError(format!("{what}: {} answers", added.len())));
+        }
+        Ok(added.into_iter().map(|a| a == 1).collect())
     }
 
     /// Starts the job that stream entry `entry` of `worker_id` names.
@@ -761,22 +844,11 @@ impl JobStore {
         consumer: &str,
         max_deliveries: u32,
     ) -> Result<Start, StoreError> {
-        let now = now_ms().to_string();
-        let reply: Vec<redis::Value> = self
-            .invoke(
-                &self.scripts.start,
-                format!("starting job {job_id}"),
-                &[keys::job(job_id), keys::counts(worker_id)],
-                &[
-                    worker_id,
-                    entry,
-                    consumer,
-                    &max_deliveries.to_string(),
-                    &now,
-                ],
-            )
+        let jobs = [(job_id.to_string(), entry.to_string())];
+        let mut started = self
+            .start_many(worker_id, &jobs, consumer, max_deliveries)
             .await?;
-        start_reply(&reply, job_id)
+        Ok(started.remove(0))
     }
 
     /// [`JobStore::start`] for every `(job_id, entry)` one read brought, in
@@ -797,20 +869,15 @@ impl JobStore {
         job_keys.extend(jobs.iter().map(|(job_id, _)| keys::job(job_id)));
         let mut args: Vec<&str> = vec![worker_id, consumer, &max, &now];
         args.extend(jobs.iter().map(|(_, entry)| entry.as_str()));
+        let what = match jobs {
+            [(job_id, _)] => format!("starting job {job_id}"),
+            _ => format!("starting {} jobs", jobs.len()),
+        };
         let replies: Vec<Vec<redis::Value>> = self
-            .invoke(
-                &self.scripts.start_many,
-                format!("starting {} jobs", jobs.len()),
-                &job_keys,
-                &args,
-            )
+            .invoke(&self.scripts.start, what.clone(), &job_keys, &args)
             .await?;
         if replies.len() != jobs.len() {
-            return Err(StoreError(format!(
-                "starting {} jobs: {} answers",
-                jobs.len(),
-                replies.len()
-            )));
+            return Err(StoreError(format!("{what}: {} answers", replies.len())));
         }
         replies
             .iter()
@@ -828,30 +895,8 @@ impl JobStore {
         how: &Finish,
         plugin_hash: Option<&str>,
     ) -> Result<(), StoreError> {
-        let (to, why) = how.status();
-        let now = now_ms().to_string();
-        let _: i64 = self
-            .invoke(
-                &self.scripts.finish,
-                format!("settling job {job_id} as {to}"),
-                &[
-                    keys::job(job_id),
-                    keys::stream(worker_id),
-                    keys::counts(worker_id),
-                    keys::failures(worker_id),
-                ],
-                &[
-                    job_id,
-                    entry,
-                    to,
-                    why,
-                    &now,
-                    &self.retention_ms.to_string(),
-                    plugin_hash.unwrap_or(""),
-                ],
-            )
-            .await?;
-        Ok(())
+        self.finish_many(worker_id, &[(job_id, entry, how, plugin_hash)])
+            .await
     }
 
     /// [`JobStore::finish`] for several jobs of `worker_id` in one round
@@ -878,13 +923,12 @@ impl JobStore {
             let (to, why) = how.status();
             args.extend([job_id, entry, to, why, hash.unwrap_or("")]);
         }
+        let what = match jobs {
+            [(job_id, _, how, _)] => format!("settling job {job_id} as {}", how.status().0),
+            _ => format!("settling {} jobs", jobs.len()),
+        };
         let _: Vec<i64> = self
-            .invoke(
-                &self.scripts.finish_many,
-                format!("settling {} jobs", jobs.len()),
-                &job_keys,
-                &args,
-            )
+            .invoke(&self.scripts.finish, what, &job_keys, &args)
             .await?;
         Ok(())
     }

@@ -2,8 +2,8 @@
 //!
 //! [`connect`] opens the reconnecting connection both sides use;
 //! [`Publisher`] is where classified flow jobs leave a process: one task owns
-//! the connection and enqueues each job through the [`JobStore`], which owns
-//! every state transition (see [`super::jobs`] for the protocol, and
+//! the connection and enqueues the jobs through the [`JobStore`] (which owns
+//! every state transition), all that arrived meanwhile in one round trip (see [`super::jobs`] for the protocol, and
 //! `payhost worker` in [`crate::worker`] for the reading side).
 //!
 //! A job that cannot be queued because Redis refuses it (a key of the wrong
@@ -104,36 +104,128 @@ impl Publisher {
     }
 }
 
+/// Most jobs one ENQUEUE writes.
+const MAX_PUBLISH_BATCH: usize = 64;
+
+/// Publishes like a group commit: every job that arrived while the previous
+/// batch was on its way goes in the next one, one script per worker id. Alone,
+/// a job waits for nothing but its own round trip.
 async fn publish_loop(
     store: JobStore,
     key: Option<JobKey>,
     mut rx: mpsc::UnboundedReceiver<(FlowJob, Token, BacklogSlot)>,
 ) {
     let mut groups = HashSet::new();
-    while let Some((job, token, backlog)) = rx.recv().await {
-        if let Err(error) = publish_one(&store, key.as_ref(), &mut groups, &job, &token).await {
-            // Permanent: the job is not in Redis and never will be. Report it
-            // on the run (which then ends and fails) instead of retrying.
-            token.report(Event::FlowDone {
-                flow: job.flow.clone(),
-                error: Some(format!(
-                    "flow job {} for worker id {:?} was not queued: {error}",
-                    job.flow, job.worker_id
-                )),
-            });
-        }
-        drop(backlog);
-        drop(token);
+    let mut batch = Vec::with_capacity(MAX_PUBLISH_BATCH);
+    while rx.recv_many(&mut batch, MAX_PUBLISH_BATCH).await > 0 {
+        publish_batch(&store, key.as_ref(), &mut groups, &batch).await;
+        // Each job's token and backlog place go only now that Redis has it
+        // (or it was reported as failed).
+        batch.clear();
     }
 }
 
-async fn publish_one(
+/// A job ready to be written: its id, its JSON and the JSON's MAC (with a
+/// job key).
+struct Prepared<'a> {
+    job: &'a FlowJob,
+    token: &'a Token,
+    job_id: String,
+    job_json: String,
+    mac: Option<String>,
+}
+
+impl Prepared<'_> {
+    fn new_job(&self) -> NewJob<'_> {
+        NewJob {
+            job_id: &self.job_id,
+            job: self.job,
+            job_json: &self.job_json,
+            run_id: self.token.run_id(),
+            mac: self.mac.as_deref(),
+        }
+    }
+
+    /// Permanent: the job is not in Redis and never will be. Reported on
+    /// the run (which then ends and fails) instead of retried.
+    fn fail(&self, error: &str) {
+        fail(self.job, self.token, error);
+    }
+}
+
+fn fail(job: &FlowJob, token: &Token, error: &str) {
+    token.report(Event::FlowDone {
+        flow: job.flow.clone(),
+        error: Some(format!(
+            "flow job {} for worker id {:?} was not queued: {error}",
+            job.flow, job.worker_id
+        )),
+    });
+}
+
+/// Queues `batch`: one ENQUEUE per worker id among them. A batch Redis
+/// refuses (a key of the wrong type among its keys) is queued again job by
+/// job, so only the job at fault fails.
+async fn publish_batch(
+    store: &JobStore,
+    key: Option<&JobKey>,
+    groups: &mut HashSet<String>,
+    batch: &[(FlowJob, Token, BacklogSlot)],
+) {
+    let mut by_worker: Vec<Vec<Prepared>> = Vec::new();
+    for (job, token, _) in batch {
+        match prepare(store, key, groups, job).await {
+            Ok((job_id, job_json, mac)) => {
+                let signed = Prepared {
+                    job,
+                    token,
+                    job_id,
+                    job_json,
+                    mac,
+                };
+                match by_worker
+                    .iter_mut()
+                    .find(|g| g[0].job.worker_id == job.worker_id)
+                {
+                    Some(group) => group.push(signed),
+                    None => by_worker.push(vec![signed]),
+                }
+            }
+            Err(error) => fail(job, token, &error),
+        }
+    }
+    for group in by_worker {
+        let jobs: Vec<NewJob> = group.iter().map(Prepared::new_job).collect();
+        match store.enqueue_many(&jobs).await {
+            Ok(_) => {
+                for signed in &group {
+                    tracing::debug!(job_id = signed.job_id, flow = %signed.job.flow, worker = %signed.job.worker_id, "queued flow job");
+                }
+            }
+            Err(error) if group.len() == 1 => group[0].fail(&error.to_string()),
+            Err(error) => {
+                tracing::warn!(
+                    "could not queue {} jobs together ({error}); queueing each alone",
+                    group.len()
+                );
+                for (signed, new) in group.iter().zip(&jobs) {
+                    if let Err(error) = store.enqueue(new).await {
+                        signed.fail(&error.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A new job's id, its JSON and (with a job key) the JSON's MAC, once its
+/// worker id is known valid and its stream has the consumer group.
+async fn prepare(
     store: &JobStore,
     key: Option<&JobKey>,
     groups: &mut HashSet<String>,
     job: &FlowJob,
-    token: &Token,
-) -> Result<(), String> {
+) -> Result<(String, String, Option<String>), String> {
     if !keys::is_valid_worker_id(&job.worker_id) {
         return Err("worker ids may only contain letters, digits, '-', '_' and '.'".into());
     }
@@ -151,16 +243,5 @@ async fn publish_one(
         .to_string();
     let job_json = serde_json::to_string(job).expect("flow jobs serialize");
     let mac = key.map(|key| key.sign(&job_id, &job.worker_id, &job_json));
-    store
-        .enqueue(&NewJob {
-            job_id: &job_id,
-            job,
-            job_json: &job_json,
-            run_id: token.run_id(),
-            mac: mac.as_deref(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    tracing::debug!(job_id, flow = %job.flow, worker = %job.worker_id, "queued flow job");
-    Ok(())
+    Ok((job_id, job_json, mac))
 }
