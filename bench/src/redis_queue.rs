@@ -7,12 +7,14 @@
 //! (so they share the stream's consumer group, as a deployment would), each
 //! with `--flow-threads` jobs at a time and the bench's response flow. Once
 //! both say they are reading, it publishes N flow jobs with payhost's own
-//! job store (`queue::jobs::JobStore::enqueue`: the record, the counts and
-//! the XADD, one Lua script per job, as a `payhost run --redis` does) from 32
-//! tasks, and the clock runs until the `done` count reaches N. Every job
-//! then cost: the enqueue script, XREADGROUP, the start script, the flow
-//! (parse the 1.5 KB payload, run the script), and the finish script with
-//! XACK.
+//! `Publisher`, as a `payhost run --redis` publishes: one task writing
+//! every job that arrived while its previous write was on its way in one
+//! ENQUEUE script (record, run set, counts, XADD), and the clock runs until
+//! the `done` count reaches N. Every job then cost its share of: the enqueue
+//! script, XREADGROUP, the start script, the flow (parse the 1.5 KB
+//! payload, run the script), and the finish script with XACK. The CPU each
+//! side used per job (redis-server, the workers) is printed as the round
+//! goes.
 //!
 //! Then, with the workers stopped, `redis-benchmark` runs against the same
 //! server: an XADD of a job-sized entry (the command every job needs at
@@ -31,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use payhost::flow::{FlowJob, Outcome};
-use payhost::queue::jobs::{JobStore, NewJob};
+use payhost::http::BacklogSlot;
+use payhost::ledger::Ledger;
+use payhost::queue::jobs::DEFAULT_RETENTION;
 use payhost::queue::redis as rq;
 use redis::AsyncCommands;
 
@@ -207,31 +211,34 @@ fn measure_round(
         payload: serde_json::from_str::<serde_json::Value>(PAYMENT_INTENT_JSON)?.to_string(),
     };
     let job_json = serde_json::to_string(&job)?;
+    let cpu = |guards: &[&Guard]| -> f64 { guards.iter().map(|g| cpu_seconds(g.0.id())).sum() };
+    let cpu_before = (
+        cpu(&[&_server]),
+        cpu(&workers.iter().collect::<Vec<_>>()),
+        cpu_seconds(std::process::id()),
+    );
     let started = Instant::now();
     let published = runtime.block_on(async {
-        let store = JobStore::new(conn.clone());
-        store.ensure_group(WORKER_ID).await?;
-        let mut tasks = tokio::task::JoinSet::new();
-        const TASKS: usize = 32;
-        for t in 0..TASKS {
-            let (store, job, job_json) = (store.clone(), job.clone(), job_json.clone());
-            tasks.spawn(async move {
-                for i in (t..jobs).step_by(TASKS) {
-                    let id = format!("bench{i:09}");
-                    let new = NewJob {
-                        job_id: &id,
-                        job: &job,
-                        job_json: &job_json,
-                        run_id: None,
-                        mac: None,
-                    };
-                    store.enqueue(&new).await?;
-                }
-                Ok::<(), payhost::queue::jobs::StoreError>(())
-            });
+        // Published as `payhost run --redis` publishes its flow jobs: one
+        // Publisher task writing every job that arrived meanwhile in one
+        // ENQUEUE. The tokens are dropped as Redis takes the jobs.
+        let config = rq::RedisConfig {
+            url: url.clone(),
+            lease: Duration::from_secs(30),
+            max_deliveries: 5,
+            job_key: None,
+            retention: DEFAULT_RETENTION,
+        };
+        let publisher =
+            rq::Publisher::start(&tokio::runtime::Handle::current(), conn.clone(), &config);
+        let (mut ledger, token) = Ledger::new();
+        for _ in 0..jobs {
+            publisher.publish(job.clone(), token.clone(), BacklogSlot::default());
         }
-        while let Some(done) = tasks.join_next().await {
-            done??;
+        drop(token);
+        let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
+        if let Some(error) = summary.last_error {
+            bail!("publishing the bench's jobs: {error}");
         }
         anyhow::Ok(started.elapsed())
     })?;
@@ -248,6 +255,18 @@ fn measure_round(
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     })?;
+    let redis_cpu = cpu(&[&_server]) - cpu_before.0;
+    let worker_cpu = cpu(&workers.iter().collect::<Vec<_>>()) - cpu_before.1;
+    let publisher_cpu = cpu_seconds(std::process::id()) - cpu_before.2;
+    let per_job = |seconds: f64| seconds * 1e6 / jobs as f64;
+    eprintln!(
+        "bench: cpu per job: redis-server {:.1} µs, workers {:.1} µs, publisher {:.1} µs; published in {:.2} s of {:.2} s",
+        per_job(redis_cpu),
+        per_job(worker_cpu),
+        per_job(publisher_cpu),
+        published.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
     drop(workers);
 
     let bench = |args: &[&str]| redis_benchmark(tools.redis_benchmark, port, args);
@@ -266,6 +285,20 @@ fn measure_round(
         publish_seconds: published.as_secs_f64(),
         xadd_rps,
     })
+}
+
+/// User and system CPU seconds a process has used so far (Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Starts one `payhost worker` and waits for its "reading" line.
