@@ -634,11 +634,11 @@ async fn run_started(
     }
 }
 
-/// Most jobs one FINISH_MANY settles.
+/// Most jobs one FINISH script settles.
 const MAX_SETTLE_BATCH: usize = 64;
 
 /// Settles finished jobs (`done`, `missing`) in batches, like a group
-/// commit: one task sends one FINISH_MANY at a time, holding every job that
+/// commit: one task sends one FINISH script at a time, holding every job that
 /// finished while the previous one was on its way. Under load that is one
 /// round trip and one script for many jobs instead of one each; alone, a job
 /// waits for nothing but its own round trip.
@@ -691,7 +691,7 @@ impl Finisher {
     }
 }
 
-/// One FINISH_MANY for `batch` (emptied); if it fails (a key of the wrong
+/// One FINISH script for `batch` (emptied); if it fails (a key of the wrong
 /// type among them), each job alone, so only the one at fault stays pending.
 async fn settle_batch(store: &JobStore, worker_id: &str, batch: &mut Vec<Settling>) {
     if batch.len() > 1 {
