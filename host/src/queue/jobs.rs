@@ -246,6 +246,24 @@ local function read_hash(key, fields)
   if r['err'] then return nil, wrong_type(key, redis.call('TYPE', key)['ok'], 'hash') end
   return r
 end
+-- read_hash of every record from KEYS[first] on, all before the first write:
+-- the records by key index, or nil and the first error.
+local function read_records(first, fields)
+  local records = {}
+  for i = first, #KEYS do
+    local r, bad = read_hash(KEYS[i], fields)
+    if bad then return nil, bad end
+    records[i] = r
+  end
+  return records
+end
+-- `r` as read before the batch's first write, unless `job` came earlier in
+-- the batch (`seen`): then read again, so the second sees the first's writes.
+local function current(seen, job, r, fields)
+  if seen[job] then r = redis.call('HMGET', job, unpack(fields)) end
+  seen[job] = true
+  return r
+end
 local function move(counts, from, to)
   if from then redis.call('HINCRBY', counts, from, -1) end
   redis.call('HINCRBY', counts, to, 1)
@@ -398,18 +416,12 @@ end
 const START: &str = r#"
 local err = check_types({{KEYS[1], 'hash'}})
 if err then return err end
-local records = {}
+local records, bad = read_records(2, START_FIELDS)
+if bad then return bad end
+local replies, moves, seen = {}, {}, {}
 for i = 2, #KEYS do
-  local r, bad = read_hash(KEYS[i], START_FIELDS)
-  if bad then return bad end
-  records[i] = r
-end
-local replies, moves, started = {}, {}, {}
-for i = 2, #KEYS do
-  local job, r = KEYS[i], records[i]
-  -- The same job twice in one batch: the second sees the first's writes.
-  if started[job] then r = redis.call('HMGET', job, unpack(START_FIELDS)) end
-  started[job] = true
+  local job = KEYS[i]
+  local r = current(seen, job, records[i], START_FIELDS)
   replies[i - 1] = start_one(job, r, moves, ARGV[1], ARGV[3 + i], ARGV[2], ARGV[3], ARGV[4])
 end
 apply_tally(KEYS[1], moves)
@@ -427,19 +439,14 @@ const FINISH: &str = r#"
 local err = check_types({{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'list'}})
 if err then return err end
 local fields = {'status', 'entry'}
-local records = {}
+local records, bad = read_records(4, fields)
+if bad then return bad end
+local replies, moves, acks, seen = {}, {}, {}, {}
 for i = 4, #KEYS do
-  local r, bad = read_hash(KEYS[i], fields)
-  if bad then return bad end
-  records[i] = r
-end
-local replies, moves, acks, settled = {}, {}, {}, {}
-for i = 4, #KEYS do
-  local job, r, a = KEYS[i], records[i], 2 + (i - 4) * 5
+  local job, a = KEYS[i], 2 + (i - 4) * 5
   local job_id, entry, to, why, hash = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
     ARGV[a + 5]
-  if settled[job] then r = redis.call('HMGET', job, unpack(fields)) end
-  settled[job] = true
+  local r = current(seen, job, records[i], fields)
   table.insert(acks, entry)
   replies[i - 3] = 0
   if r[1] == 'running' and r[2] == entry then
