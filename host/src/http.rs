@@ -357,13 +357,7 @@ impl Inner {
         async move {
             let idempotency = match (&self.idempotency_header, &request.method) {
                 (Some(name), &reqwest::Method::POST) => {
-                    // A v4 UUID from the thread's CSPRNG: `Uuid::new_v4` asks the
-                    // kernel (a getrandom syscall) for every request.
-                    let key = idempotency_key.unwrap_or_else(|| {
-                        uuid::Builder::from_random_bytes(rand::random())
-                            .into_uuid()
-                            .to_string()
-                    });
+                    let key = idempotency_key.unwrap_or_else(|| crate::random_uuid().to_string());
                     // Keys from scripts were checked at the call site; a
                     // generated one is a UUID. Neither can fail here.
                     let value = HeaderValue::from_str(&key).expect("idempotency keys are checked");

@@ -39,3 +39,10 @@ pub mod settings;
 pub mod upgrade;
 pub mod webhook;
 pub mod worker;
+
+/// A v4 UUID from the thread's CSPRNG (`rand`): `Uuid::new_v4` asks the
+/// kernel for every one (a getrandom syscall), which idempotency keys and job
+/// ids, one per request or job, need not pay.
+pub(crate) fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}

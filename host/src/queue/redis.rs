@@ -3,8 +3,9 @@
 //! [`connect`] opens the reconnecting connection both sides use;
 //! [`Publisher`] is where classified flow jobs leave a process: one task owns
 //! the connection and enqueues the jobs through the [`JobStore`] (which owns
-//! every state transition), all that arrived meanwhile in one round trip (see [`super::jobs`] for the protocol, and
-//! `payhost worker` in [`crate::worker`] for the reading side).
+//! every state transition), all that arrived meanwhile in one round trip
+//! (see [`super::jobs`] for the protocol, and `payhost worker` in
+//! [`crate::worker`] for the reading side).
 //!
 //! A job that cannot be queued because Redis refuses it (a key of the wrong
 //! type, say) is reported to its run as a failed flow naming the key: the run
@@ -174,23 +175,14 @@ async fn publish_batch(
 ) {
     let mut by_worker: Vec<Vec<Prepared>> = Vec::new();
     for (job, token, _) in batch {
-        match prepare(store, key, groups, job).await {
-            Ok((job_id, job_json, mac)) => {
-                let signed = Prepared {
-                    job,
-                    token,
-                    job_id,
-                    job_json,
-                    mac,
-                };
-                match by_worker
-                    .iter_mut()
-                    .find(|g| g[0].job.worker_id == job.worker_id)
-                {
-                    Some(group) => group.push(signed),
-                    None => by_worker.push(vec![signed]),
-                }
-            }
+        match prepare(store, key, groups, job, token).await {
+            Ok(prepared) => match by_worker
+                .iter_mut()
+                .find(|g| g[0].job.worker_id == job.worker_id)
+            {
+                Some(group) => group.push(prepared),
+                None => by_worker.push(vec![prepared]),
+            },
             Err(error) => fail(job, token, &error),
         }
     }
@@ -198,8 +190,13 @@ async fn publish_batch(
         let jobs: Vec<NewJob> = group.iter().map(Prepared::new_job).collect();
         match store.enqueue_many(&jobs).await {
             Ok(_) => {
-                for signed in &group {
-                    tracing::debug!(job_id = signed.job_id, flow = %signed.job.flow, worker = %signed.job.worker_id, "queued flow job");
+                for prepared in &group {
+                    tracing::debug!(
+                        job_id = prepared.job_id,
+                        flow = %prepared.job.flow,
+                        worker = %prepared.job.worker_id,
+                        "queued flow job"
+                    );
                 }
             }
             Err(error) if group.len() == 1 => group[0].fail(&error.to_string()),
@@ -208,9 +205,9 @@ async fn publish_batch(
                     "could not queue {} jobs together ({error}); queueing each alone",
                     group.len()
                 );
-                for (signed, new) in group.iter().zip(&jobs) {
+                for (prepared, new) in group.iter().zip(&jobs) {
                     if let Err(error) = store.enqueue(new).await {
-                        signed.fail(&error.to_string());
+                        prepared.fail(&error.to_string());
                     }
                 }
             }
@@ -218,14 +215,15 @@ async fn publish_batch(
     }
 }
 
-/// A new job's id, its JSON and (with a job key) the JSON's MAC, once its
-/// worker id is known valid and its stream has the consumer group.
-async fn prepare(
+/// `job` with its new id, its JSON and (with a job key) the JSON's MAC,
+/// once its worker id is known valid and its stream has the consumer group.
+async fn prepare<'a>(
     store: &JobStore,
     key: Option<&JobKey>,
     groups: &mut HashSet<String>,
-    job: &FlowJob,
-) -> Result<(String, String, Option<String>), String> {
+    job: &'a FlowJob,
+    token: &'a Token,
+) -> Result<Prepared<'a>, String> {
     if !keys::is_valid_worker_id(&job.worker_id) {
         return Err("worker ids may only contain letters, digits, '-', '_' and '.'".into());
     }
@@ -236,12 +234,14 @@ async fn prepare(
             .map_err(|e| e.to_string())?;
         groups.insert(job.worker_id.clone());
     }
-    // From the thread's CSPRNG, not a getrandom syscall per job.
-    let job_id = uuid::Builder::from_random_bytes(rand::random())
-        .into_uuid()
-        .simple()
-        .to_string();
+    let job_id = crate::random_uuid().simple().to_string();
     let job_json = serde_json::to_string(job).expect("flow jobs serialize");
     let mac = key.map(|key| key.sign(&job_id, &job.worker_id, &job_json));
-    Ok((job_id, job_json, mac))
+    Ok(Prepared {
+        job,
+        token,
+        job_id,
+        job_json,
+        mac,
+    })
 }
