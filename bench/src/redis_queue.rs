@@ -211,12 +211,18 @@ fn measure_round(
         payload: serde_json::from_str::<serde_json::Value>(PAYMENT_INTENT_JSON)?.to_string(),
     };
     let job_json = serde_json::to_string(&job)?;
-    let cpu = |guards: &[&Guard]| -> f64 { guards.iter().map(|g| cpu_seconds(g.0.id())).sum() };
-    let cpu_before = (
-        cpu(&[&_server]),
-        cpu(&workers.iter().collect::<Vec<_>>()),
-        cpu_seconds(std::process::id()),
-    );
+    // CPU seconds used so far by redis-server, the workers and this
+    // (publishing) process, in that order.
+    let pids = [
+        vec![_server.0.id()],
+        workers.iter().map(|w| w.0.id()).collect(),
+        vec![std::process::id()],
+    ];
+    let cpu = || {
+        pids.each_ref()
+            .map(|p| p.iter().map(|&p| cpu_seconds(p)).sum::<f64>())
+    };
+    let cpu_before = cpu();
     let started = Instant::now();
     let published = runtime.block_on(async {
         // Published as `payhost run --redis` publishes its flow jobs: one
@@ -255,15 +261,13 @@ fn measure_round(
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     })?;
-    let redis_cpu = cpu(&[&_server]) - cpu_before.0;
-    let worker_cpu = cpu(&workers.iter().collect::<Vec<_>>()) - cpu_before.1;
-    let publisher_cpu = cpu_seconds(std::process::id()) - cpu_before.2;
-    let per_job = |seconds: f64| seconds * 1e6 / jobs as f64;
+    let cpu_after = cpu();
+    let per_job = |i: usize| (cpu_after[i] - cpu_before[i]) * 1e6 / jobs as f64;
     eprintln!(
         "bench: cpu per job: redis-server {:.1} µs, workers {:.1} µs, publisher {:.1} µs; published in {:.2} s of {:.2} s",
-        per_job(redis_cpu),
-        per_job(worker_cpu),
-        per_job(publisher_cpu),
+        per_job(0),
+        per_job(1),
+        per_job(2),
         published.as_secs_f64(),
         elapsed.as_secs_f64()
     );

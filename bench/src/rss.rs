@@ -310,36 +310,29 @@ pub fn measure(exe: &Path, plugin: &Path, stub: &Stub, plan: &Plan) -> anyhow::R
         );
         payhost_common.push(p);
         seed_common.push(s);
-        for point in &mut curve {
-            let Ok(rounds) = &mut point.rounds else {
-                continue;
-            };
-            if point.requests == plan.common {
-                continue;
+        // The common count over HTTP/1.1 was measured above, beside seed-style.
+        let over = [
+            (&mut curve, "rss-payhost", "", Some(plan.common)),
+            (&mut curve_h2, "rss-payhost-h2", " over HTTP/2", None),
+        ];
+        for (points, mode, how, measured) in over {
+            for point in points.iter_mut() {
+                let Ok(rounds) = &mut point.rounds else {
+                    continue;
+                };
+                if Some(point.requests) == measured {
+                    continue;
+                }
+                let side = side(mode, point.requests)?;
+                eprintln!(
+                    "bench: rss round {}: payhost{how} at {}: {} KiB ({} open at once)",
+                    round + 1,
+                    point.requests,
+                    side.peak_kib,
+                    side.peak_open
+                );
+                rounds.push(side);
             }
-            let side = side("rss-payhost", point.requests)?;
-            eprintln!(
-                "bench: rss round {}: payhost at {}: {} KiB ({} open at once)",
-                round + 1,
-                point.requests,
-                side.peak_kib,
-                side.peak_open
-            );
-            rounds.push(side);
-        }
-        for point in &mut curve_h2 {
-            let Ok(rounds) = &mut point.rounds else {
-                continue;
-            };
-            let side = side("rss-payhost-h2", point.requests)?;
-            eprintln!(
-                "bench: rss round {}: payhost over HTTP/2 at {}: {} KiB ({} open at once)",
-                round + 1,
-                point.requests,
-                side.peak_kib,
-                side.peak_open
-            );
-            rounds.push(side);
         }
     }
     for point in &mut curve {
