@@ -112,18 +112,14 @@ impl H2cServer {
     /// Starts the server; with `hold` > 0 the first `hold` requests are
     /// answered only once all of them have arrived.
     pub fn start(hold: usize) -> H2cServer {
-        let name = "h2c-server";
-        let dir = temp_dir(name);
-        let log = dir.path().join("server.log");
         let mut command = Command::new("node");
         command
             .arg(env_path("PAYHOST_SERVERS").join("h2c_server.js"))
-            .args(["--port", "0", "--exit-on-stdin-eof", "--hold"])
+            .arg("--hold")
             .arg(hold.to_string());
-        let mut process = ServerProcess::spawn(name, command, &log, true);
         // An HTTP/1 probe gets no answer from an h2c-only server: the line
         // it prints once listening is the readiness signal.
-        let base_url = process.announced_url();
+        let (process, dir, base_url) = Wrapped::spawn("h2c-server", command);
         H2cServer {
             base_url,
             process,
@@ -171,12 +167,21 @@ struct Wrapped {
 }
 
 impl Wrapped {
-    fn start(name: &'static str, mut command: Command) -> Wrapped {
+    /// Starts a wrapper on a free port, to exit when its stdin closes, and
+    /// waits for the URL it announces: the process, its directory (holding
+    /// its log) and that URL.
+    fn spawn(name: &'static str, mut command: Command) -> (ServerProcess, TempDir, String) {
         let dir = temp_dir(name);
         let log = dir.path().join("server.log");
         command.args(["--port", "0", "--exit-on-stdin-eof"]);
         let mut process = ServerProcess::spawn(name, command, &log, true);
         let base_url = process.announced_url();
+        (process, dir, base_url)
+    }
+
+    /// [`Wrapped::spawn`], then waits until it answers HTTP/1.
+    fn start(name: &'static str, command: Command) -> Wrapped {
+        let (mut process, dir, base_url) = Wrapped::spawn(name, command);
         let port = base_url
             .rsplit_once(':')
             .and_then(|(_, port)| port.parse().ok())
