@@ -262,6 +262,16 @@ fn measure_round(
         }
     })?;
     let cpu_after = cpu();
+    let stats: String = runtime.block_on(async {
+        redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+    })?;
+    eprintln!(
+        "bench: redis calls per job: {}",
+        calls_per_job(&stats, jobs)
+    );
     let per_job = |i: usize| (cpu_after[i] - cpu_before[i]) * 1e6 / jobs as f64;
     eprintln!(
         "bench: cpu per job: redis-server {:.1} µs, workers {:.1} µs, publisher {:.1} µs; published in {:.2} s of {:.2} s",
@@ -289,6 +299,32 @@ fn measure_round(
         publish_seconds: published.as_secs_f64(),
         xadd_rps,
     })
+}
+
+/// `INFO commandstats` as "command calls/job, ..." for the commands
+/// called at least once per hundred jobs, most called first: how many round
+/// trips a job cost, and so how full the batches were.
+fn calls_per_job(stats: &str, jobs: usize) -> String {
+    let mut calls: Vec<(&str, f64)> = stats
+        .lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let n = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse::<f64>()
+                .ok()?;
+            Some((name, n / jobs as f64))
+        })
+        .filter(|&(_, per_job)| per_job >= 0.01)
+        .collect();
+    calls.sort_by(|a, b| b.1.total_cmp(&a.1));
+    calls
+        .iter()
+        .map(|(name, per_job)| format!("{name} {per_job:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// User and system CPU seconds a process has used so far (Linux).
