@@ -16,6 +16,15 @@
 //! requests open are made on the runtime's threads meanwhile, competing for
 //! the 2 cores as they would in production.
 //!
+//! The stub is not payhost's: it stands in for a provider on another
+//! machine, yet here it shares the 2 cores. It is started with
+//! [`Wakeups::Yield`](crate::stub::Wakeups) (its threads batch-scheduled, as
+//! payhost's I/O threads are), so it takes its share of the cores without
+//! taking this thread's core each time a new connection wakes it: with
+//! normally scheduled stub threads, nine in ten of the slow calls were the
+//! stub preempting this thread (`perf sched`), which says nothing about
+//! payhost.
+//!
 //! The whole measurement runs `rounds` times, each round on fresh pieces
 //! (the previous round's requests and flows all finished first). The goal is
 //! a p99 that holds in every round, so the figure that decides it is the

@@ -111,12 +111,38 @@ pub struct Stub {
     runtime: Option<Runtime>,
 }
 
+/// How the stub's threads are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeups {
+    /// As any thread (`SCHED_OTHER`): a thread that wakes with work may
+    /// take the core from a running one at once.
+    Preempt,
+    /// `SCHED_BATCH`: the threads get their fair share of the cores but never
+    /// preempt a running thread when they wake; they wait for the
+    /// scheduler's tick. For a measurement of one thread's latency, where the
+    /// stub stands in for a provider on another machine.
+    Yield,
+}
+
 impl Stub {
     /// Starts the server on 127.0.0.1 (a free port) with `threads` threads.
     pub fn start(threads: usize) -> anyhow::Result<Stub> {
+        Stub::start_with(threads, Wakeups::Preempt)
+    }
+
+    /// [`Stub::start`], its threads scheduled as `wakeups` says.
+    pub fn start_with(threads: usize, wakeups: Wakeups) -> anyhow::Result<Stub> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("stub-http")
+            .on_thread_start(move || {
+                if wakeups == Wakeups::Yield
+                    && let Err(err) = payhost::http::schedule_as_batch()
+                {
+                    // The measurement then sees more preemption than it should.
+                    eprintln!("bench: a stub thread stays normally scheduled: {err}");
+                }
+            })
             .enable_all()
             .build()
             .context("stub: cannot start its runtime")?;
