@@ -10,6 +10,23 @@ use payhost_e2e::scenario::{Scenario, TEST_SECRET, run_command};
 use payhost_e2e::stub::{Action, StubServer};
 use payhost_e2e::{jobs_report, redis_conn};
 
+/// Puts a string at `key`, where payhost keeps another type.
+fn plant_string(conn: &mut redis::Connection, key: &str) {
+    redis::cmd("SET")
+        .arg(key)
+        .arg("x")
+        .query::<()>(conn)
+        .unwrap();
+}
+
+/// Entries in worker id `worker_id`'s stream.
+fn stream_len(conn: &mut redis::Connection, worker_id: &str) -> usize {
+    redis::cmd("XLEN")
+        .arg(format!("payhost:stream:{worker_id}"))
+        .query(conn)
+        .unwrap()
+}
+
 /// Ids printed as `ran <id>` by a worker's flows.
 fn ran_ids(output: &str) -> Vec<String> {
     output
@@ -361,11 +378,7 @@ fn a_key_of_the_wrong_type_fails_the_run_naming_it_and_queues_nothing_twice() {
     let redis = RedisServer::start();
     let stub = StubServer::ok_objects();
     let mut conn = redis_conn(&redis.url());
-    redis::cmd("SET")
-        .arg("payhost:counts:worker-1")
-        .arg("x")
-        .query::<()>(&mut conn)
-        .unwrap();
+    plant_string(&mut conn, "payhost:counts:worker-1");
     let s = Scenario::new().with_timeout(30);
     s.flow("new_create_customer_response", r#"print("ran");"#);
     s.script(r#"new_customer().email("w@example.com").create_async("worker-1", "ctx");"#);
@@ -383,10 +396,7 @@ fn a_key_of_the_wrong_type_fails_the_run_naming_it_and_queues_nothing_twice() {
         out.summary().contains("0 flows run") && out.summary().contains("1 failures"),
         "{out}"
     );
-    let entries: usize = redis::cmd("XLEN")
-        .arg("payhost:stream:worker-1")
-        .query(&mut conn)
-        .unwrap();
+    let entries = stream_len(&mut conn, "worker-1");
     assert!(entries <= 1, "{entries} stream entries for one job");
     assert_eq!(stub.seen_count(), 1, "the request was sent once");
 }
@@ -400,11 +410,7 @@ fn a_broken_key_of_one_worker_id_fails_only_its_jobs() {
     let redis = RedisServer::start();
     let stub = StubServer::ok_objects();
     let mut conn = redis_conn(&redis.url());
-    redis::cmd("SET")
-        .arg("payhost:counts:broken")
-        .arg("x")
-        .query::<()>(&mut conn)
-        .unwrap();
+    plant_string(&mut conn, "payhost:counts:broken");
     let s = Scenario::new().with_timeout(30);
     s.flow("new_create_customer_response", r#"print("ran");"#);
     s.script(
@@ -419,11 +425,8 @@ fn a_broken_key_of_one_worker_id_fails_only_its_jobs() {
     assert!(!out.status.success(), "ten jobs were not queued\n{out}");
     assert!(out.stderr.contains("payhost:counts:broken"), "{out}");
     assert!(out.summary().contains("10 failures"), "{out}");
-    let length = |stream: &str, conn: &mut redis::Connection| -> usize {
-        redis::cmd("XLEN").arg(stream).query(conn).unwrap()
-    };
-    assert_eq!(length("payhost:stream:good", &mut conn), 10, "{out}");
-    assert_eq!(length("payhost:stream:broken", &mut conn), 0, "{out}");
+    assert_eq!(stream_len(&mut conn, "good"), 10, "{out}");
+    assert_eq!(stream_len(&mut conn, "broken"), 0, "{out}");
     let queued: usize = redis::cmd("HGET")
         .arg("payhost:counts:good")
         .arg("queued")
@@ -440,6 +443,8 @@ mod job_store {
     use payhost::queue::jobs::{Finish, JobStore, NewJob, Start};
     use payhost::queue::redis as rq;
     use payhost_e2e::{RedisServer, redis_conn};
+
+    use super::{plant_string, stream_len};
 
     fn job(worker_id: &str) -> FlowJob {
         FlowJob {
@@ -510,11 +515,7 @@ mod job_store {
                 .iter()
                 .map(|id| field(&mut conn, id, "entry").unwrap())
                 .collect();
-            let stream: usize = redis::cmd("XLEN")
-                .arg("payhost:stream:w")
-                .query(&mut conn)
-                .unwrap();
-            assert_eq!(stream, 2);
+            assert_eq!(stream_len(&mut conn, "w"), 2);
             assert_eq!(counts(&mut conn, "w"), [("queued".into(), 2)]);
             let run: Vec<String> = redis::cmd("SMEMBERS")
                 .arg("payhost:run:r1:jobs")
@@ -621,11 +622,7 @@ mod job_store {
             run_id: None,
             mac: None,
         };
-        redis::cmd("SET")
-            .arg("payhost:job:bad")
-            .arg("x")
-            .query::<()>(&mut conn)
-            .unwrap();
+        plant_string(&mut conn, "payhost:job:bad");
         block_on(async {
             let store = JobStore::new(rq::connect(&redis.url()).await.unwrap());
             store.ensure_group("w").await.unwrap();
@@ -637,11 +634,11 @@ mod job_store {
                 err.0.contains("payhost:job:bad") && err.0.contains("nothing was written"),
                 "{err}"
             );
-            let stream: usize = redis::cmd("XLEN")
-                .arg("payhost:stream:w")
-                .query(&mut conn)
-                .unwrap();
-            assert_eq!(stream, 0, "no job of the batch was queued");
+            assert_eq!(
+                stream_len(&mut conn, "w"),
+                0,
+                "no job of the batch was queued"
+            );
             assert_eq!(field(&mut conn, "ok1", "status"), None);
 
             let added = store.enqueue_many(&[new("ok1"), new("ok2")]).await.unwrap();
@@ -727,11 +724,7 @@ fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
         .arg(&broken)
         .query::<()>(&mut conn)
         .unwrap();
-    redis::cmd("SET")
-        .arg(&broken)
-        .arg("x")
-        .query::<()>(&mut conn)
-        .unwrap();
+    plant_string(&mut conn, &broken);
 
     let mut worker = s.worker(
         &redis.url(),
@@ -767,11 +760,7 @@ fn a_broken_record_in_a_batch_leaves_only_its_own_entry_pending() {
 fn settling_with_a_broken_key_names_it_and_writes_nothing() {
     let (redis, stub, s) = queued_customer_jobs(6, "settle");
     let mut conn = redis_conn(&redis.url());
-    redis::cmd("SET")
-        .arg("payhost:failures:settle")
-        .arg("x")
-        .query::<()>(&mut conn)
-        .unwrap();
+    plant_string(&mut conn, "payhost:failures:settle");
     let mut worker = s.worker(
         &redis.url(),
         "settle",
