@@ -206,7 +206,8 @@ impl Stub {
         self.counters.received.load(Ordering::Relaxed)
     }
 
-    /// Requests received and not yet answered.
+    /// Requests received and not yet answered (nor given up by their
+    /// client).
     pub fn open(&self) -> u64 {
         self.received()
             .saturating_sub(self.counters.answered.load(Ordering::Relaxed))
@@ -249,11 +250,24 @@ fn delay_of(path: &str) -> (Duration, bool) {
     (delay, hold)
 }
 
+/// Adds one to `answered` when dropped: one per request received.
+struct Closes(Arc<Counters>);
+
+impl Drop for Closes {
+    fn drop(&mut self) {
+        self.0.answered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 async fn answer(
     request: Request<Incoming>,
     counters: Arc<Counters>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let received = counters.received.fetch_add(1, Ordering::Relaxed) + 1;
+    // Counted as answered however this ends: with the answer below, or
+    // dropped unanswered when the client resets the stream or closes the
+    // connection (else it would count as open for the rest of the run).
+    let _closes = Closes(counters.clone());
     let (delay, hold) = delay_of(request.uri().path());
     // Read the form body to the end, as a real server does.
     let _ = request.into_body().collect().await;
@@ -272,7 +286,6 @@ async fn answer(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    counters.answered.fetch_add(1, Ordering::Relaxed);
     let response = Response::builder()
         .status(200)
         .header("content-type", "application/json")
@@ -300,5 +313,37 @@ mod tests {
         );
         assert_eq!(delay_of("/d/0/v1/x"), (Duration::ZERO, false));
         assert_eq!(delay_of("/v1/payment_intents"), (Duration::ZERO, false));
+    }
+
+    /// A request its client gives up on (here: the connection closes while
+    /// it is held) stops counting as open, so later measurements on the same
+    /// server see only their own requests.
+    #[test]
+    fn a_request_given_up_by_its_client_is_no_longer_open() {
+        use std::io::Write;
+        let stub = Stub::start(1).unwrap();
+        let url = stub.hold_url(2, Duration::ZERO);
+        let path = url.split_once(&stub.addr.to_string()).unwrap().1;
+        let wait_for = |open: u64| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while stub.open() != open {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "open: {}",
+                    stub.open()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        let mut client = std::net::TcpStream::connect(stub.addr).unwrap();
+        write!(
+            client,
+            "POST {path}/v1/x HTTP/1.1\r\nhost: stub\r\ncontent-length: 0\r\n\r\n"
+        )
+        .unwrap();
+        wait_for(1);
+        drop(client);
+        wait_for(0);
+        assert_eq!(stub.received(), 1);
     }
 }
