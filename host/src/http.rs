@@ -244,6 +244,14 @@ impl HttpExecutor {
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // One retry layer, the plugin's: reqwest's own would resend a
+            // request the server refused unprocessed (an HTTP/2 stream
+            // refused, or past a graceful GOAWAY) without the policy, the
+            // metrics or the log knowing, and keeps a copy of every
+            // request's headers while it is in flight to be able to. Those
+            // refusals reach the policy as `connect` failures instead (see
+            // `failure`).
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .connect_timeout(config.connect_timeout)
             .timeout(config.total_timeout)
             .pool_max_idle_per_host(config.max_in_flight)
@@ -542,10 +550,11 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
 /// (base URL + path; never credentials, which travel in headers).
 fn failure(err: &reqwest::Error, status: Option<u16>) -> (wit::TransportOutcome, Attempt) {
     // `is_request()` is also true for a connection closed after the request
-    // went out, so only `is_connect()` counts as a connect failure.
+    // went out, so only `is_connect()` and a refusal the protocol says left
+    // the request unprocessed count as connect failures.
     let kind = if err.is_timeout() {
         wit::FailureKind::Timeout
-    } else if err.is_connect() {
+    } else if err.is_connect() || refused_unprocessed(err) {
         wit::FailureKind::Connect
     } else {
         wit::FailureKind::Io
@@ -565,6 +574,27 @@ fn failure(err: &reqwest::Error, status: Option<u16>) -> (wit::TransportOutcome,
         }),
         Attempt::Failed(kind),
     )
+}
+
+/// Whether the server turned the request away before processing any of it,
+/// as HTTP/2 lets it say: the stream refused (`REFUSED_STREAM`), or the
+/// connection shutting down gracefully (`GOAWAY` with `NO_ERROR`) before
+/// this stream. The protocol guarantees nothing was done, as when a
+/// connection could not be made, so it counts as a connect failure.
+fn refused_unprocessed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && match h2.reason() {
+                    Some(h2::Reason::REFUSED_STREAM) => h2.is_reset(),
+                    Some(h2::Reason::NO_ERROR) => h2.is_go_away(),
+                    _ => false,
+                };
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Why a secret cannot be sent in a header, if it cannot (a newline or other
@@ -617,6 +647,33 @@ pub fn check_idempotency_key(key: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only a refusal the server sent counts as "unprocessed": the same
+    /// reason raised by h2 itself, or any other fault, does not.
+    #[test]
+    fn only_a_refusal_from_the_server_counts_as_unprocessed() {
+        #[derive(Debug)]
+        struct Wrapped(h2::Error);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("request failed")
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        for reason in [h2::Reason::REFUSED_STREAM, h2::Reason::NO_ERROR] {
+            let local = Wrapped(h2::Error::from(reason));
+            assert!(
+                !super::refused_unprocessed(&local),
+                "{reason:?} from h2 itself"
+            );
+        }
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!super::refused_unprocessed(&io));
+    }
 
     #[test]
     fn idempotency_keys_must_be_sendable_header_values() {

@@ -1,6 +1,7 @@
 //! How payhost connects: to no server at all (the error flow runs with
 //! `api_connection_error`, after the SDK-standard retries), and over HTTP/2
-//! to a server that speaks only that (Node's h2c server).
+//! to a server that speaks only that (Node's h2c server), including one that
+//! turns requests away unprocessed as HTTP/2 allows.
 
 use payhost_e2e::H2cServer;
 use payhost_e2e::scenario::Scenario;
@@ -72,6 +73,85 @@ fn http_version_2_sends_every_request_in_flight_on_one_connection() {
         Some(N as u32),
         "all {N} in flight at once: {requests:?}"
     );
+}
+
+/// `intents` payment intents over `--http-version 2` to `server`, all in
+/// flight at once; the run's output.
+fn intents_over_http2(server: &H2cServer, intents: usize) -> payhost_e2e::scenario::RunOutput {
+    let s = Scenario::new();
+    s.flow(
+        "new_create_payment_intent_response",
+        r#"print(`done ${parsed_data.id}`);"#,
+    );
+    s.flow(
+        "new_create_payment_intent_error",
+        r#"print(`error ${parsed_error.http_status} ${parsed_error.error.type}`);"#,
+    );
+    s.script(&format!(
+        r#"for i in 0..{intents} {{ new_payment_intent().amount(1000 + i).currency("eur").create_async(); }}"#
+    ));
+    let mut cmd = s.command(&server.base_url());
+    cmd.args(["--http-version", "2"]);
+    // The executor says at debug level why it retries.
+    cmd.env("RUST_LOG", "payhost::http=debug");
+    let out = payhost_e2e::scenario::run_command(cmd);
+    out.assert_success();
+    out
+}
+
+/// The failure kinds the executor retried after, as its debug log names them.
+fn retried_after(out: &payhost_e2e::scenario::RunOutput) -> Vec<String> {
+    out.stderr
+        .lines()
+        .filter(|l| l.contains("retrying after"))
+        .filter_map(|l| l.split("(Failed(").nth(1))
+        .map(|rest| rest.split(')').next().unwrap_or(rest).to_string())
+        .collect()
+}
+
+/// A stream the server refuses (RST_STREAM with REFUSED_STREAM: nothing was
+/// processed) is retried by the plugin's policy, like a connection that
+/// could not be made, and the retry is counted: no layer under the policy
+/// resends it unseen.
+#[test]
+fn an_http2_stream_the_server_refuses_is_retried_by_the_policy_and_counted() {
+    let server = H2cServer::turning_away(1, 0);
+    let out = intents_over_http2(&server, 1);
+    assert_eq!(out.lines_starting("done "), ["done pi_h2c_1"], "{out}");
+    assert!(out.summary().contains("1 requests (1 retries)"), "{out}");
+    assert_eq!(server.turned_away(), ["refused session=1"]);
+    // As a connection that could not be made: a policy that retries only
+    // those retries this too.
+    assert_eq!(retried_after(&out), ["FailureKind::Connect"], "{out}");
+    assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
+    // Refused every time: the retries run out and the error flow says the
+    // connection failed, as it does for a closed port.
+    let server = H2cServer::turning_away(3, 0);
+    let out = intents_over_http2(&server, 1);
+    assert_eq!(
+        out.lines_starting("error "),
+        ["error 0 api_connection_error"],
+        "{out}"
+    );
+    assert!(out.summary().contains("1 requests (2 retries)"), "{out}");
+    assert_eq!(server.turned_away().len(), 3);
+}
+
+/// A connection the server shuts down gracefully with a request of ours
+/// not taken (GOAWAY, NO_ERROR, naming only the first request processed) is
+/// the same: that request goes out again on a new connection, counted.
+#[test]
+fn an_http2_go_away_leaving_a_stream_unprocessed_is_retried_on_a_new_connection() {
+    let server = H2cServer::turning_away(0, 1);
+    let out = intents_over_http2(&server, 2);
+    let mut done = out.lines_starting("done ");
+    done.sort();
+    assert_eq!(done, ["done pi_h2c_1", "done pi_h2c_2"], "{out}");
+    assert!(out.summary().contains("2 requests (1 retries)"), "{out}");
+    assert_eq!(server.turned_away(), ["go-away session=1"]);
+    assert_eq!(retried_after(&out), ["FailureKind::Connect"], "{out}");
+    let sessions: Vec<u32> = server.requests().iter().map(|r| r.session).collect();
+    assert_eq!(sessions, [1, 2], "{:?}", server.requests());
 }
 
 /// A version the flag does not know is refused before anything runs, with

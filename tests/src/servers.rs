@@ -112,11 +112,27 @@ impl H2cServer {
     /// Starts the server; with `hold` > 0 the first `hold` requests are
     /// answered only once all of them have arrived.
     pub fn start(hold: usize) -> H2cServer {
+        H2cServer::start_with(&["--hold", &hold.to_string()])
+    }
+
+    /// Starts the server turning the first `refuse` requests away with
+    /// REFUSED_STREAM and, after those, each of the next `go_away` with a
+    /// graceful GOAWAY of its connection that names no stream processed;
+    /// every later request is answered.
+    pub fn turning_away(refuse: usize, go_away: usize) -> H2cServer {
+        H2cServer::start_with(&[
+            "--refuse",
+            &refuse.to_string(),
+            "--go-away",
+            &go_away.to_string(),
+        ])
+    }
+
+    fn start_with(args: &[&str]) -> H2cServer {
         let mut command = Command::new("node");
         command
             .arg(env_path("PAYHOST_SERVERS").join("h2c_server.js"))
-            .arg("--hold")
-            .arg(hold.to_string());
+            .args(args);
         // An HTTP/1 probe gets no answer from an h2c-only server: the line
         // it prints once listening is the readiness signal.
         let (process, dir, base_url) = Wrapped::spawn("h2c-server", command);
@@ -130,6 +146,24 @@ impl H2cServer {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
+    }
+
+    /// The requests turned away so far, in order, each as `refused
+    /// session=S` or `go-away session=S`.
+    pub fn turned_away(&self) -> Vec<String> {
+        self.process
+            .log()
+            .lines()
+            .filter(|line| line.starts_with("refused ") || line.starts_with("go-away "))
+            .map(|line| {
+                let session = line.split(' ').find(|w| w.starts_with("session="));
+                format!(
+                    "{} {}",
+                    line.split(' ').next().unwrap_or(""),
+                    session.unwrap_or("")
+                )
+            })
+            .collect()
     }
 
     /// Every request logged so far, in arrival order.
