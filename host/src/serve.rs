@@ -773,7 +773,7 @@ async fn accept_locally(
                     }
                     accepted.new += 1;
                     let (mut ledger, token) = Ledger::new();
-                    pool.run_job(event.job.clone(), &event.job_id, token, None);
+                    pool.run_job(event.job.clone(), &event.job_id, token, None, None);
                     running.spawn(async move {
                         let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
                         if summary.failed() {

@@ -8,8 +8,12 @@
 //! it once the flow and every request it made are done. A job it refuses is
 //! dead-lettered with the reason and nothing runs. It renews the lease on
 //! what it holds and claims what dead workers left behind, paging through
-//! the whole pending list. It holds at most twice `--flow-threads` entries:
-//! one running on each flow thread, the rest read ahead in batches.
+//! the whole pending list. A job takes one of twice `--flow-threads` places
+//! from its read until its flow has run (one running on each flow thread,
+//! the rest read ahead in batches); one whose flow has run and whose
+//! requests are still in flight gives its place to the next job and waits
+//! apart, up to `--max-in-flight` of them, so a flow that calls the
+//! provider does not hold a flow thread's place for the provider's latency.
 //!
 //! When the store refuses a transition for good (a key of the wrong type),
 //! the error names the key and the entry is left pending: it comes back after
@@ -47,8 +51,10 @@ use crate::queue::redis::{self as rq, Publisher, RedisConfig};
 use crate::queue::trust;
 use crate::queue::{Placement, WorkSender};
 
-/// Flow threads (jobs held at once) of a worker unless told otherwise: a
-/// worker's flows mostly wait on the provider, so more than one per core.
+/// Flow threads (flows running at once) of a worker unless told otherwise.
+/// A flow's requests wait without a thread (see the module docs); more than one
+/// thread per core keeps one slow flow (a long script, a plugin call near
+/// its deadline) from stalling the rest.
 pub const DEFAULT_FLOW_THREADS: usize = 4;
 
 #[derive(Debug, Clone)]
@@ -72,10 +78,17 @@ impl WorkerOptions {
         self.host.flow_threads.max(1)
     }
 
-    /// Entries held at once: twice the flow threads, so that the next batch
-    /// is read and started while the current one runs (see [`consume`]).
-    fn held_limit(&self) -> usize {
+    /// Entries read and not yet run at once: twice the flow threads, so
+    /// that the next batch is read and started while the current one runs
+    /// (see [`consume`]).
+    fn places(&self) -> usize {
         2 * self.concurrency()
+    }
+
+    /// Entries held at once: the places, and the jobs whose flow has run
+    /// and whose requests are in flight (at most `--max-in-flight`).
+    fn held_limit(&self) -> usize {
+        self.places() + self.host.provider.http.max_in_flight.max(1)
     }
 
     /// The fewest free places worth a read while the flow threads have
@@ -159,13 +172,21 @@ async fn consume(
         .ensure_group(options.worker_id())
         .await
         .context("cannot create the consumer group")?;
-    // One permit per held entry. Reading one entry per freed place would
-    // make every job wait for its own XREADGROUP round trip, one at a time
-    // (the reader runs its commands in order): with 16 flow threads that
-    // capped a worker at one job per round trip. So a worker holds up to
-    // twice its flow threads (the extra ones queued for the next free
-    // thread) and, while the threads have work, reads only when at least
-    // half a thread-count of places is free: each read then brings a batch.
+    // A `Place` per entry: a place among twice the flow threads until its
+    // flow has run, and a held permit until it settles. Reading one entry
+    // per freed place would make every job wait for its own XREADGROUP
+    // round trip, one at a time (the reader runs its commands in order):
+    // with 16 flow threads that capped a worker at one job per round trip.
+    // So a worker has twice its flow threads of places (the extra ones
+    // queued for the next free thread) and, while the threads have work,
+    // reads only when at least half a thread-count of places is free: each
+    // read then brings a batch. A job whose flow has run gives its place
+    // back at once (the flow thread drops it); waiting on its requests, it
+    // holds only its held permit. With both in one limit, a worker of 4
+    // flow threads whose flows each called a provider answering in 200 ms
+    // ran 8 jobs at a time, 40 a second.
+    let places_limit = options.places();
+    let places = Arc::new(Semaphore::new(places_limit));
     let limit = options.held_limit();
     let permits = Arc::new(Semaphore::new(limit));
     let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<String>();
@@ -213,16 +234,20 @@ async fn consume(
             }
             next_trim = now + trim_every;
         }
-        let available = permits.available_permits();
-        let busy = limit - available >= options.concurrency();
+        let available = places.available_permits().min(permits.available_permits());
+        let busy = places_limit - places.available_permits() >= options.concurrency();
         if available == 0 || (busy && available < options.batch()) {
-            // Wait until a batch's worth of jobs settled, in one wake-up (a
-            // wake-up per settled job, each re-arming the renewal timer,
+            // Wait until a batch's worth of places is free, in one wake-up
+            // (a wake-up per settled job, each re-arming the renewal timer,
             // cost a worker's reader a third of its CPU). Cancel-safe: no
-            // Redis command here.
-            let wanted = options.batch().min(limit) as u32;
+            // Redis command here, and nothing else acquires.
+            let wanted = options.batch().min(places_limit) as u32;
+            let free = async {
+                drop(places.clone().acquire_many_owned(wanted).await);
+                drop(permits.clone().acquire_many_owned(wanted).await);
+            };
             tokio::select! {
-                permits = permits.clone().acquire_many_owned(wanted) => drop(permits),
+                _ = free => {}
                 _ = stop.changed() => {}
                 _ = tokio::time::sleep_until(next_renew) => {}
             }
@@ -266,18 +291,22 @@ async fn consume(
         }
         let mut batch = Vec::with_capacity(started.len());
         for entry in started {
-            let permit = permits
-                .clone()
-                .try_acquire_owned()
-                .expect("never more entries than permits");
+            let place = Place {
+                running: places.clone().try_acquire_owned().ok(),
+                _held: permits
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("never more entries than permits"),
+            };
+            debug_assert!(place.running.is_some(), "never more entries than places");
             held.insert(entry.id.clone());
-            batch.push((entry, permit));
+            batch.push((entry, place));
         }
         match batch.len() {
             0 => {}
             1 => {
-                let (entry, permit) = batch.pop().expect("one");
-                tokio::spawn(start(entry, permit, ctx.clone()));
+                let (entry, place) = batch.pop().expect("one");
+                tokio::spawn(start(entry, place, ctx.clone()));
             }
             _ => {
                 tokio::spawn(start_batch(batch, ctx.clone()));
@@ -434,10 +463,19 @@ struct JobContext {
     settled: mpsc::UnboundedSender<String>,
 }
 
+/// What one held entry takes from the worker's limits: a place among twice
+/// the flow threads until its flow has run (`running`, handed to the flow
+/// thread, which drops it), and a held permit until it settles.
+struct Place {
+    running: Option<OwnedSemaphorePermit>,
+    /// Given back when the place is dropped, at settling.
+    _held: OwnedSemaphorePermit,
+}
+
 /// Processes one delivered entry, then frees its place.
-async fn start(entry: StreamId, permit: OwnedSemaphorePermit, ctx: JobContext) {
-    let outcome = process(&entry, &ctx).await;
-    settle(&entry.id, outcome, permit, &ctx);
+async fn start(entry: StreamId, mut place: Place, ctx: JobContext) {
+    let outcome = process(&entry, &mut place, &ctx).await;
+    settle(&entry.id, outcome, place, &ctx);
 }
 
 /// Starts every entry of one read in one round trip
@@ -445,17 +483,17 @@ async fn start(entry: StreamId, permit: OwnedSemaphorePermit, ctx: JobContext) {
 /// without a usable job id, and every entry when the batch cannot start (a
 /// key of the wrong type among them), go the single way, so only the entry
 /// at fault is left behind.
-async fn start_batch(batch: Vec<(StreamId, OwnedSemaphorePermit)>, ctx: JobContext) {
+async fn start_batch(batch: Vec<(StreamId, Place)>, ctx: JobContext) {
     let mut jobs = Vec::with_capacity(batch.len());
     let mut startable = Vec::with_capacity(batch.len());
-    for (entry, permit) in batch {
+    for (entry, place) in batch {
         match entry_job_id(&entry) {
             Ok(job_id) => {
                 jobs.push((job_id, entry.id.clone()));
-                startable.push((entry, permit));
+                startable.push((entry, place));
             }
             Err(_) => {
-                tokio::spawn(start(entry, permit, ctx.clone()));
+                tokio::spawn(start(entry, place, ctx.clone()));
             }
         }
     }
@@ -470,13 +508,13 @@ async fn start_batch(batch: Vec<(StreamId, OwnedSemaphorePermit)>, ctx: JobConte
         .await
     {
         Ok(starts) => {
-            for (((entry, permit), (job_id, _)), started) in
+            for (((entry, mut place), (job_id, _)), started) in
                 startable.into_iter().zip(jobs).zip(starts)
             {
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
-                    let outcome = run_started(&entry, &job_id, started, &ctx).await;
-                    settle(&entry.id, outcome, permit, &ctx);
+                    let outcome = run_started(&entry, &job_id, started, &mut place, &ctx).await;
+                    settle(&entry.id, outcome, place, &ctx);
                 });
             }
         }
@@ -485,27 +523,22 @@ async fn start_batch(batch: Vec<(StreamId, OwnedSemaphorePermit)>, ctx: JobConte
                 "could not start {} jobs together ({err}); starting each alone",
                 jobs.len()
             );
-            for (entry, permit) in startable {
-                tokio::spawn(start(entry, permit, ctx.clone()));
+            for (entry, place) in startable {
+                tokio::spawn(start(entry, place, ctx.clone()));
             }
         }
     }
 }
 
 /// Frees an entry's place once its work is over.
-fn settle(
-    entry_id: &str,
-    outcome: Result<(), StoreError>,
-    permit: OwnedSemaphorePermit,
-    ctx: &JobContext,
-) {
+fn settle(entry_id: &str, outcome: Result<(), StoreError>, place: Place, ctx: &JobContext) {
     if let Err(err) = outcome {
         // Permanent store error (it names the key). The entry stays pending
         // and comes back after the lease, once someone fixed the key.
         tracing::error!("job entry {entry_id} left pending for a later attempt: {err}");
     }
     let _ = ctx.settled.send(entry_id.to_string());
-    drop(permit);
+    drop(place);
 }
 
 /// The entry's job id, or why it has none usable.
@@ -518,7 +551,7 @@ fn entry_job_id(entry: &StreamId) -> Result<String, String> {
 }
 
 /// Start → check → run → settle, each step one store transition.
-async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
+async fn process(entry: &StreamId, place: &mut Place, ctx: &JobContext) -> Result<(), StoreError> {
     let worker_id = ctx.options.worker_id();
     let store = &ctx.store;
     let job_id = match entry_job_id(entry) {
@@ -532,7 +565,7 @@ async fn process(entry: &StreamId, ctx: &JobContext) -> Result<(), StoreError> {
     let started = store
         .start(worker_id, &job_id, &entry.id, &ctx.consumer, max)
         .await?;
-    run_started(entry, &job_id, started, ctx).await
+    run_started(entry, &job_id, started, place, ctx).await
 }
 
 /// Check → run → settle for a job the store has answered `start` for.
@@ -540,6 +573,7 @@ async fn run_started(
     entry: &StreamId,
     job_id: &str,
     started: Start,
+    place: &mut Place,
     ctx: &JobContext,
 ) -> Result<(), StoreError> {
     let worker_id = ctx.options.worker_id();
@@ -595,7 +629,11 @@ async fn run_started(
     let (ran_with, mut plugin_hash) = tokio::sync::oneshot::channel();
     // The flow's name is all that is needed of the job afterwards.
     let flow = job.flow.clone();
-    ctx.pool.run_job(job, job_id, token, Some(ran_with));
+    // The flow thread gives the place back as soon as the flow has run;
+    // the job stays held (and its lease renewed) until its requests are
+    // done too.
+    ctx.pool
+        .run_job(job, job_id, token, Some(ran_with), place.running.take());
     let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
     // Sent before the flow started, so here once the flow is over.
     let plugin_hash = plugin_hash.try_recv().ok();

@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use payhost_e2e::RedisServer;
 use payhost_e2e::scenario::{Scenario, TEST_SECRET, run_command};
 use payhost_e2e::stub::{Action, StubServer};
+use payhost_e2e::{H2cServer, RedisServer};
 use payhost_e2e::{jobs_report, redis_conn};
 
 /// Puts a string at `key`, where payhost keeps another type.
@@ -84,6 +84,66 @@ fn two_workers_share_1000_jobs_none_lost_none_run_twice() {
     let unique: HashSet<&&String> = all.iter().collect();
     assert_eq!(all.len(), 1000, "every job ran exactly once");
     assert_eq!(unique.len(), 1000, "no job ran twice");
+}
+
+/// A job whose flow has run waits for its requests without holding one of
+/// the worker's places: a worker with one flow thread (two places) keeps
+/// the requests of all 20 jobs' flows in flight at once. The h2c server
+/// answers none of them until all 20 are open, so a worker that held each
+/// job's place until its request was answered would never see an answer
+/// (it had 2 in flight, and the run timed out).
+#[test]
+fn jobs_waiting_on_their_requests_leave_their_places_to_the_next() {
+    const N: usize = 20;
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let provider = H2cServer::start(N);
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"new_payment_intent().amount(1000).currency("eur").create_async("patient", "ctx");"#,
+    )
+    .flow(
+        "new_create_payment_intent_response",
+        r#"print(`paid ${parsed_data.id}`);"#,
+    );
+    s.script(&format!(
+        r#"for i in 0..{N} {{
+            new_customer().email(`p${{i}}@example.com`).create_async("patient", `ctx-${{i}}`);
+        }}"#
+    ));
+    let mut worker = s.worker(
+        &redis.url(),
+        "patient",
+        &provider.base_url(),
+        &["--flow-threads", "1", "--http-version", "2"],
+    );
+    let mut run = s.command_redis(&stub.base_url(), &redis.url());
+    run.args(["--timeout", "30"]);
+    let out = run_command(run);
+    out.assert_success();
+    assert!(
+        out.summary().contains(&format!(
+            "{} flow jobs via Redis ({} done, 0 dead, 0 redelivered)",
+            2 * N,
+            2 * N
+        )),
+        "{out}"
+    );
+    assert!(worker.terminate().success());
+    let paid = worker
+        .stdout()
+        .lines()
+        .filter(|l| l.starts_with("paid pi_h2c_"))
+        .count();
+    assert_eq!(paid, N, "{}", worker.stdout());
+    let requests = provider.requests();
+    assert_eq!(requests.len(), N, "{requests:?}");
+    assert_eq!(
+        requests.iter().map(|r| r.open).max(),
+        Some(N as u32),
+        "all {N} of the flows' requests in flight at once: {requests:?}"
+    );
 }
 
 /// A stub whose `cus_slow` answer takes `delay`, and a scenario whose

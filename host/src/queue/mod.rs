@@ -58,10 +58,20 @@ pub enum Work {
     /// Classify a finished request, then place its flow job.
     Outcome(Box<Finished>),
     /// Run a flow job here (read from Redis by `payhost worker`).
-    /// The `String` is the job's id: its requests' idempotency keys derive
-    /// from it, so a job delivered again repeats them exactly.
-    Job(Box<FlowJob>, String, Token, Option<RanWith>),
+    Job(JobWork),
     Stop,
+}
+
+/// A flow job read from Redis, for a flow thread.
+pub struct JobWork {
+    job: Box<FlowJob>,
+    /// The job's id: its requests' idempotency keys derive from it, so a
+    /// job delivered again repeats them exactly.
+    job_id: String,
+    token: Token,
+    ran_with: Option<RanWith>,
+    /// The worker's place for the job, given back once its flow has run.
+    place: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Where classified flow jobs go.
@@ -90,14 +100,24 @@ pub fn channel() -> (WorkSender, WorkReceiver) {
 
 impl WorkSender {
     /// Queues a flow job read from Redis to run in this pool; the thread
-    /// that runs it sends its provider's plugin hash to `ran_with`.
-    pub fn run_job(&self, job: FlowJob, job_id: &str, token: Token, ran_with: Option<RanWith>) {
-        let _ = self.tx.send(Work::Job(
-            Box::new(job),
-            job_id.to_string(),
+    /// that runs it sends its provider's plugin hash to `ran_with`, and
+    /// drops `place` as soon as the flow has run (before the requests it
+    /// made are done).
+    pub fn run_job(
+        &self,
+        job: FlowJob,
+        job_id: &str,
+        token: Token,
+        ran_with: Option<RanWith>,
+        place: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
+        let _ = self.tx.send(Work::Job(JobWork {
+            job: Box::new(job),
+            job_id: job_id.to_string(),
             token,
             ran_with,
-        ));
+            place,
+        }));
     }
 }
 
@@ -213,7 +233,14 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
                     }
                 }
             }
-            Work::Job(job, job_id, token, ran_with) => {
+            Work::Job(work) => {
+                let JobWork {
+                    job,
+                    job_id,
+                    token,
+                    ran_with,
+                    place,
+                } = work;
                 let providers = runner.host().providers();
                 if let (Some(reply), Some(index)) = (ran_with, providers.index_of(&job.caller_id)) {
                     let _ = reply.send(providers.get(index).plugin.hash().clone());
@@ -221,6 +248,9 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
                 runner.host().set_delivery(Some(&job_id));
                 let _ = runner.run(&job, &token);
                 runner.host().set_delivery(None);
+                // This thread is free for the next job; the requests the
+                // flow made are the token's to wait for.
+                drop(place);
             }
             Work::Stop => break,
         }
