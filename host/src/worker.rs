@@ -292,13 +292,17 @@ async fn consume(
         let mut batch = Vec::with_capacity(started.len());
         for entry in started {
             let place = Place {
-                running: places.clone().try_acquire_owned().ok(),
+                running: Some(
+                    places
+                        .clone()
+                        .try_acquire_owned()
+                        .expect("never more entries than places"),
+                ),
                 _held: permits
                     .clone()
                     .try_acquire_owned()
                     .expect("never more entries than permits"),
             };
-            debug_assert!(place.running.is_some(), "never more entries than places");
             held.insert(entry.id.clone());
             batch.push((entry, place));
         }

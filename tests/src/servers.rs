@@ -116,9 +116,9 @@ impl H2cServer {
     }
 
     /// Starts the server turning the first `refuse` requests away with
-    /// REFUSED_STREAM and, after those, each of the next `go_away` with a
-    /// graceful GOAWAY of its connection that names no stream processed;
-    /// every later request is answered.
+    /// REFUSED_STREAM and, on each of the first `go_away` connections, the
+    /// second request with a graceful GOAWAY that names only the first as
+    /// processed; every other request is answered.
     pub fn turning_away(refuse: usize, go_away: usize) -> H2cServer {
         H2cServer::start_with(&[
             "--refuse",
@@ -156,11 +156,10 @@ impl H2cServer {
             .lines()
             .filter(|line| line.starts_with("refused ") || line.starts_with("go-away "))
             .map(|line| {
-                let session = line.split(' ').find(|w| w.starts_with("session="));
+                let what = line.split(' ').next().unwrap_or("");
                 format!(
-                    "{} {}",
-                    line.split(' ').next().unwrap_or(""),
-                    session.unwrap_or("")
+                    "{what} session={}",
+                    log_field(line, "session=").unwrap_or("")
                 )
             })
             .collect()
@@ -168,26 +167,27 @@ impl H2cServer {
 
     /// Every request logged so far, in arrival order.
     pub fn requests(&self) -> Vec<H2cRequest> {
-        let field = |line: &str, key: &str| -> Option<String> {
-            line.split(' ')
-                .find_map(|word| word.strip_prefix(key))
-                .map(str::to_string)
-        };
         self.process
             .log()
             .lines()
             .filter(|line| line.starts_with("request "))
             .map(|line| H2cRequest {
-                session: field(line, "session=")
+                session: log_field(line, "session=")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
-                path: field(line, "path=").unwrap_or_default(),
-                open: field(line, "open=")
+                path: log_field(line, "path=").unwrap_or_default().to_string(),
+                open: log_field(line, "open=")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
             })
             .collect()
     }
+}
+
+/// The value of `key` (`session=`, say) in one of the h2c server's
+/// space-separated log lines.
+fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(' ').find_map(|word| word.strip_prefix(key))
 }
 
 /// A server started through one of the tests/servers wrappers.

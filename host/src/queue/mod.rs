@@ -58,13 +58,13 @@ pub enum Work {
     /// Classify a finished request, then place its flow job.
     Outcome(Box<Finished>),
     /// Run a flow job here (read from Redis by `payhost worker`).
-    Job(JobWork),
+    Job(Box<JobWork>),
     Stop,
 }
 
 /// A flow job read from Redis, for a flow thread.
 pub struct JobWork {
-    job: Box<FlowJob>,
+    job: FlowJob,
     /// The job's id: its requests' idempotency keys derive from it, so a
     /// job delivered again repeats them exactly.
     job_id: String,
@@ -111,13 +111,13 @@ impl WorkSender {
         ran_with: Option<RanWith>,
         place: Option<tokio::sync::OwnedSemaphorePermit>,
     ) {
-        let _ = self.tx.send(Work::Job(JobWork {
-            job: Box::new(job),
+        let _ = self.tx.send(Work::Job(Box::new(JobWork {
+            job,
             job_id: job_id.to_string(),
             token,
             ran_with,
             place,
-        }));
+        })));
     }
 }
 
@@ -240,7 +240,7 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
                     token,
                     ran_with,
                     place,
-                } = work;
+                } = *work;
                 let providers = runner.host().providers();
                 if let (Some(reply), Some(index)) = (ran_with, providers.index_of(&job.caller_id)) {
                     let _ = reply.send(providers.get(index).plugin.hash().clone());
