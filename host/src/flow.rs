@@ -30,6 +30,7 @@ use crate::http::Finished;
 use crate::ledger::{Event, Token};
 use crate::metrics::{FlowResult, Metrics};
 use crate::plugin::{PluginInstance, wit};
+use crate::projection::Projection;
 use crate::script_api::{self, ScriptHost};
 
 /// Which way a request went.
@@ -79,7 +80,7 @@ pub fn is_valid_flow_name(name: &str) -> bool {
 /// hands back a payload a flow could not take as a value) still yields an
 /// error flow, so no outcome is lost.
 pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finished) -> FlowJob {
-    let (outcome, payload) = match usable_payload(instance, finished, |json| {
+    let (outcome, payload) = match usable_payload(instance, finished, |_, json| {
         serde_json::from_str::<serde::de::IgnoredAny>(json).map(drop)
     }) {
         Ok((outcome, json, ())) => (outcome, json),
@@ -88,22 +89,27 @@ pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finis
     flow_job(finished, caller_id, outcome, payload)
 }
 
-/// Like [`classify`], for a flow about to run on this thread: the payload is
-/// parsed once, here, into the value the flow will see. Both take the same
-/// path, with the same limits, so a payload runs the same flow in either
-/// queue.
+/// Like [`classify`], for a flow about to run on this thread with `runner`:
+/// the payload is parsed once, here, into the value the flow will see (of
+/// an object, the fields the flow reads: [`crate::projection`]). Both take
+/// the same path, with the same limits, so a payload runs the same flow in
+/// either queue.
 pub fn classify_parsed(
     instance: &mut PluginInstance,
     caller_id: &str,
     finished: &Finished,
+    runner: &mut FlowRunner,
 ) -> (FlowJob, Dynamic) {
-    let (outcome, payload, value) = match usable_payload(instance, finished, |json| {
-        crate::script_value::from_json(json)
-    }) {
+    let route = &finished.route;
+    let mut parse = |outcome, json: &str| {
+        let flow = flow_name(&route.operation, &route.object, outcome);
+        runner.payload_value(caller_id, &flow, outcome, json)
+    };
+    let (outcome, payload, value) = match usable_payload(instance, finished, &mut parse) {
         Ok(parsed) => parsed,
         Err(why) => {
             let (outcome, payload) = unusable_payload(finished, &why);
-            let value = crate::script_value::from_json(&payload).expect("our own payload parses");
+            let value = parse(outcome, &payload).expect("our own payload parses");
             (outcome, payload, value)
         }
     };
@@ -115,7 +121,7 @@ pub fn classify_parsed(
 fn usable_payload<T>(
     instance: &mut PluginInstance,
     finished: &Finished,
-    parse: impl FnOnce(&str) -> serde_json::Result<T>,
+    parse: impl FnOnce(Outcome, &str) -> serde_json::Result<T>,
 ) -> Result<(Outcome, String, T), Unusable> {
     let (outcome, json) = plugin_payload(instance, finished).map_err(Unusable::PluginFailed)?;
     if !nesting_within(&json, MAX_PAYLOAD_DEPTH) {
@@ -123,7 +129,7 @@ fn usable_payload<T>(
             "it nests deeper than {MAX_PAYLOAD_DEPTH} levels"
         )));
     }
-    let parsed = parse(&json).map_err(|e| Unusable::Payload(e.to_string()))?;
+    let parsed = parse(outcome, &json).map_err(|e| Unusable::Payload(e.to_string()))?;
     Ok((outcome, json, parsed))
 }
 
@@ -308,6 +314,34 @@ pub fn script_engine(host: &Rc<ScriptHost>, limits: &ScriptLimits) -> Engine {
 /// The value a script is terminated with when it runs past its deadline.
 const TIME_LIMIT: &str = "time limit";
 
+/// A flow file compiled, and what it reads of each payload it may get.
+struct CompiledFlow {
+    ast: AST,
+    /// Of `parsed_data`, a response flow's payload.
+    data: Projection,
+    /// Of `parsed_error`, an error flow's.
+    error: Projection,
+}
+
+impl CompiledFlow {
+    fn new(ast: AST) -> Self {
+        let data = Projection::of(&ast, "parsed_data");
+        let error = Projection::of(&ast, "parsed_error");
+        Self { ast, data, error }
+    }
+
+    /// What the flow reads of its payload when run for `outcome`. An event
+    /// flow gets the whole event (`parsed_data` is a part of it).
+    fn projection(&self, outcome: Outcome) -> &Projection {
+        static WHOLE: Projection = Projection::Whole;
+        match outcome {
+            Outcome::Response => &self.data,
+            Outcome::Error => &self.error,
+            Outcome::Event => &WHOLE,
+        }
+    }
+}
+
 /// Runs flow jobs on one thread.
 pub struct FlowRunner {
     host: Rc<ScriptHost>,
@@ -315,7 +349,7 @@ pub struct FlowRunner {
     limits: ScriptLimits,
     flows_dir: PathBuf,
     /// Compiled flows by provider (`caller_id`), then flow name.
-    compiled: HashMap<String, HashMap<String, AST>>,
+    compiled: HashMap<String, HashMap<String, CompiledFlow>>,
     /// Where flow runs are counted (`payhost_flows_total`).
     metrics: Metrics,
     flow_counters: HashMap<String, Option<[prometheus_client::metrics::counter::Counter; 3]>>,
@@ -397,6 +431,75 @@ impl FlowRunner {
         result.map(|_| ())
     }
 
+    /// The compiled flow `flow` of provider `caller_id`, compiling it on
+    /// first use. A provider's own flows first (`flows/<provider>/<flow>.rhai`),
+    /// so two providers' flows of the same name cannot collide; then the
+    /// shared `flows/<flow>.rhai`. The provider name is checked like a flow
+    /// name: a job read from Redis may carry anything. What a (provider,
+    /// flow) resolved to is compiled once and kept; a miss is not kept, so a
+    /// flow file deployed later is found by the next job that needs it.
+    /// Returns where the flow was looked for last (the shared path) when
+    /// there is no such file.
+    fn compile(&mut self, caller_id: &str, flow: &str) -> Result<Option<PathBuf>, String> {
+        if !is_valid_flow_name(flow) {
+            return Err(format!(
+                "refused flow name {flow:?}: flow names must match ^[a-z0-9_]+$"
+            ));
+        }
+        // Looked up by reference: a job whose flow is compiled already
+        // allocates nothing here.
+        let cached = self
+            .compiled
+            .get(caller_id)
+            .is_some_and(|flows| flows.contains_key(flow));
+        if !cached {
+            let mut path = self.flows_dir.join(format!("{flow}.rhai"));
+            if is_valid_flow_name(caller_id) {
+                let own = self.flows_dir.join(caller_id).join(format!("{flow}.rhai"));
+                if own.is_file() {
+                    path = own;
+                }
+            }
+            if !path.is_file() {
+                return Ok(Some(path));
+            }
+            let mut ast = self
+                .engine
+                .compile_file(path.clone())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            ast.set_source(path.display().to_string());
+            self.compiled
+                .entry(caller_id.to_string())
+                .or_default()
+                .insert(flow.to_string(), CompiledFlow::new(ast));
+        }
+        Ok(None)
+    }
+
+    /// The flow [`FlowRunner::compile`] compiled.
+    fn compiled(&self, caller_id: &str, flow: &str) -> &CompiledFlow {
+        &self.compiled[caller_id][flow]
+    }
+
+    /// `json` as the value the flow `flow` of `caller_id` gets for
+    /// `outcome`: of an object, only the fields the flow reads are built
+    /// (all of it is checked). With no flow to run, or one that does not
+    /// compile, nothing is built: the text is only checked.
+    pub fn payload_value(
+        &mut self,
+        caller_id: &str,
+        flow: &str,
+        outcome: Outcome,
+        json: &str,
+    ) -> serde_json::Result<Dynamic> {
+        static NOTHING: Projection = Projection::Fields(Vec::new());
+        let projection = match self.compile(caller_id, flow) {
+            Ok(None) => self.compiled(caller_id, flow).projection(outcome),
+            Ok(Some(_)) | Err(_) => &NOTHING,
+        };
+        crate::script_value::from_json_projected(json, projection)
+    }
+
     /// `Ok(false)` when there is no flow file for the job.
     fn run_inner(
         &mut self,
@@ -404,54 +507,7 @@ impl FlowRunner {
         value: Option<Dynamic>,
         token: &Token,
     ) -> Result<bool, String> {
-        if !is_valid_flow_name(&job.flow) {
-            return Err(format!(
-                "refused flow name {:?}: flow names must match ^[a-z0-9_]+$",
-                job.flow
-            ));
-        }
-        // A provider's own flows first (`flows/<provider>/<flow>.rhai`), so
-        // two providers' flows of the same name cannot collide; then the
-        // shared `flows/<flow>.rhai`. The provider name is checked like a
-        // flow name: a job read from Redis may carry anything. What a
-        // (provider, flow) resolved to is compiled once and kept; a miss is
-        // not kept, so a flow file deployed later is found by the next job
-        // that needs it.
-        // Looked up by reference: a job whose flow is compiled already
-        // allocates nothing here.
-        let cached = self
-            .compiled
-            .get(job.caller_id.as_str())
-            .is_some_and(|flows| flows.contains_key(&job.flow));
-        let mut path = PathBuf::new();
-        if !cached {
-            path = self.flows_dir.join(format!("{}.rhai", job.flow));
-            if is_valid_flow_name(&job.caller_id) {
-                let own = self
-                    .flows_dir
-                    .join(&job.caller_id)
-                    .join(format!("{}.rhai", job.flow));
-                if own.is_file() {
-                    path = own;
-                }
-            }
-            if path.is_file() {
-                let mut ast = self
-                    .engine
-                    .compile_file(path.clone())
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                ast.set_source(path.display().to_string());
-                self.compiled
-                    .entry(job.caller_id.clone())
-                    .or_default()
-                    .insert(job.flow.clone(), ast);
-            }
-        }
-        let Some(ast) = self
-            .compiled
-            .get(job.caller_id.as_str())
-            .and_then(|flows| flows.get(&job.flow))
-        else {
+        if let Some(path) = self.compile(&job.caller_id, &job.flow)? {
             match job.outcome {
                 // Providers send many event types; handling only some is
                 // normal, so this is no warning.
@@ -479,12 +535,17 @@ impl FlowRunner {
                 ),
             }
             return Ok(false);
-        };
+        }
+        let compiled = self.compiled(&job.caller_id, &job.flow);
+        let ast = &compiled.ast;
 
         let parsed = match value {
             Some(value) => value,
-            None => crate::script_value::from_json(&job.payload)
-                .map_err(|e| format!("flow {}: payload is not JSON: {e}", job.flow))?,
+            None => crate::script_value::from_json_projected(
+                &job.payload,
+                compiled.projection(job.outcome),
+            )
+            .map_err(|e| format!("flow {}: payload is not JSON: {e}", job.flow))?,
         };
         let mut scope = Scope::new();
         scope.push_constant("CALLER_ID", job.caller_id.clone());

@@ -27,6 +27,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod outbound;
 pub mod plugin;
+pub mod projection;
 pub mod queue;
 pub mod retry;
 pub mod run;

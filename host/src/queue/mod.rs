@@ -221,8 +221,12 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
                 let caller_id = host.providers().get(provider).plugin.name();
                 match &setup.placement {
                     Placement::Local => {
-                        let (job, value) =
-                            classify_parsed(&mut host.instance(provider), caller_id, &finished);
+                        let (job, value) = classify_parsed(
+                            &mut host.instance(provider),
+                            caller_id,
+                            &finished,
+                            &mut runner,
+                        );
                         let _ = runner.run_with_value(&job, Some(value), &finished.token);
                         // `finished` (and its backlog place) goes now.
                     }
