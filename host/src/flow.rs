@@ -141,7 +141,12 @@ fn plugin_payload(
     let route = &finished.route;
     // The payload is what flows, queues and logs will see: judge it decoded,
     // whatever the plugin made of the (already scrubbed) response.
-    let scrub = |json| finished.redactor.scrub_json_text(json);
+    let scrub = |json: String| match &finished.outcome {
+        // The body as the host handed it over, scrubbed already: scrubbing
+        // it again would change nothing (`a_scrubbed_body_scrubs_to_itself`).
+        wit::TransportOutcome::Response(response) if response.body == json.as_bytes() => json,
+        _ => finished.redactor.scrub_json_text(json),
+    };
     match instance.parse_response(&route.object, &route.operation, &finished.outcome) {
         Ok(wit::FlowPayload::Response(json)) => Ok((Outcome::Response, scrub(json))),
         Ok(wit::FlowPayload::Error(json)) => Ok((Outcome::Error, scrub(json))),

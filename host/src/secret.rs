@@ -456,6 +456,46 @@ mod tests {
         assert!(!clean.contains("SENTINEL"), "{clean}");
     }
 
+    /// Scrubbing what was scrubbed changes nothing: the flow threads rely on
+    /// it to skip a payload that is the (scrubbed) response body itself.
+    #[test]
+    fn a_scrubbed_body_scrubs_to_itself() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let r = redactor();
+        let escaped: String = KEY
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let percent: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
+        let bodies = [
+            format!(r#"{{"message":"bad key {KEY}","n":1}}"#),
+            format!(r#"{{"message":"bad key {escaped}","\\n":"\\"}}"#),
+            format!(r#"{{"{escaped}":{{"{KEY}":[1,"{KEY}{KEY}"]}}}}"#),
+            format!(
+                r#"{{"auth":"Basic {}","b":"{}"}}"#,
+                b64(&STANDARD, &format!("{KEY}:")),
+                b64(&URL_SAFE_NO_PAD, KEY)
+            ),
+            format!(
+                r#"{{"url":"https://x.test/?k={percent}&j={}"}}"#,
+                KEY.replace('_', "%5f")
+            ),
+            format!(
+                r#"{{"cut":"{}...","tail":"...{}"}}"#,
+                &KEY[..14],
+                &KEY[KEY.len() - 12..]
+            ),
+            format!("not json {KEY} {escaped} {percent}"),
+            r#"{"id":"pi_1","status":"ok"}"#.to_string(),
+        ];
+        for body in bodies {
+            let once = r.scrub_body(body.clone().into_bytes());
+            let twice = r.scrub_json_text(String::from_utf8(once.clone()).unwrap());
+            assert_eq!(twice.as_bytes(), once.as_slice(), "{body}");
+            assert!(!twice.contains("SENTINEL"), "{body} -> {twice}");
+        }
+    }
+
     #[test]
     fn url_encoded_copies_are_redacted() {
         let r = redactor();
