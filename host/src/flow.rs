@@ -81,7 +81,7 @@ pub fn is_valid_flow_name(name: &str) -> bool {
 /// error flow, so no outcome is lost.
 pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finished) -> FlowJob {
     let (outcome, payload) = match usable_payload(instance, finished, |_, json| {
-        serde_json::from_str::<serde::de::IgnoredAny>(json).map(drop)
+        crate::script_value::check_json(json)
     }) {
         Ok((outcome, json, ())) => (outcome, json),
         Err(why) => unusable_payload(finished, &why),
@@ -117,18 +117,13 @@ pub fn classify_parsed(
 }
 
 /// The plugin's payload, if a flow can bind it: JSON nested at most
-/// [`MAX_PAYLOAD_DEPTH`] deep that `parse` accepts; else why not.
+/// [`MAX_PAYLOAD_DEPTH`] deep, which `parse` checks; else why not.
 fn usable_payload<T>(
     instance: &mut PluginInstance,
     finished: &Finished,
     parse: impl FnOnce(Outcome, &str) -> serde_json::Result<T>,
 ) -> Result<(Outcome, String, T), Unusable> {
     let (outcome, json) = plugin_payload(instance, finished).map_err(Unusable::PluginFailed)?;
-    if !nesting_within(&json, MAX_PAYLOAD_DEPTH) {
-        return Err(Unusable::Payload(format!(
-            "it nests deeper than {MAX_PAYLOAD_DEPTH} levels"
-        )));
-    }
     let parsed = parse(outcome, &json).map_err(|e| Unusable::Payload(e.to_string()))?;
     Ok((outcome, json, parsed))
 }
@@ -203,9 +198,8 @@ fn flow_job(finished: &Finished, caller_id: &str, outcome: Outcome, payload: Str
     }
 }
 
-/// Deepest nesting a payload may have, in both queues: below serde_json's
-/// recursion limit (128), which the flow runner's parser enforces.
-pub(crate) const MAX_PAYLOAD_DEPTH: usize = 100;
+/// Deepest nesting a payload may have, in both queues.
+pub(crate) const MAX_PAYLOAD_DEPTH: usize = crate::script_value::MAX_DEPTH;
 
 /// Whether the JSON text nests arrays and objects at most `limit` deep.
 /// Strings are skipped to their closing quote with a vectorised search (they

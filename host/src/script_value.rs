@@ -10,6 +10,9 @@
 //! duplicate keys wins, as with inserts. Numbers, strings, arrays and `null`
 //! map exactly as Rhai maps them: integers that fit `i64` are integers, any
 //! other number a float.
+//!
+//! The same pass enforces the payload's nesting limit, [`MAX_DEPTH`], on
+//! what it builds and on what it skips, so no payload is walked twice.
 
 use std::fmt;
 
@@ -18,17 +21,21 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 
 use crate::projection::Projection;
 
+/// Deepest nesting of arrays and objects a payload may have, in both queues
+/// (the payload itself is level 1): below serde_json's recursion limit
+/// (128), and bounding how deep a flow's data starts out.
+pub const MAX_DEPTH: usize = 100;
+
 /// `text` as a script value; serde_json's error (with line and column) if it
-/// is not JSON. serde_json's recursion limit applies.
+/// is not JSON or nests deeper than [`MAX_DEPTH`].
 pub fn from_json(text: &str) -> serde_json::Result<Dynamic> {
     from_json_projected(text, &Projection::Whole)
 }
 
 /// [`from_json`] building, of an object, only the top-level fields
 /// `projection` keeps: the others are checked as JSON (syntax, escapes,
-/// nesting) and skipped, so the text is refused or accepted as a whole,
-/// whatever is kept. (One difference: a number too large for a float is an
-/// error only where it is built.)
+/// numbers, nesting) and skipped, so the text is refused or accepted as a
+/// whole, whatever is kept.
 pub fn from_json_projected(text: &str, projection: &Projection) -> serde_json::Result<Dynamic> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = deserializer.deserialize_any(ValueVisitor {
@@ -36,26 +43,117 @@ pub fn from_json_projected(text: &str, projection: &Projection) -> serde_json::R
             Projection::Whole => None,
             Projection::Fields(_) => Some(projection),
         },
+        depth: 1,
     })?;
     deserializer.end()?;
     Ok(value)
 }
 
+/// Whether `text` is a payload [`from_json`] would accept, building nothing.
+pub fn check_json(text: &str) -> serde_json::Result<()> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    Skip { depth: 1 }.deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
+/// An array or object at `depth`, if the limit allows it.
+fn enter<E: serde::de::Error>(depth: usize) -> Result<(), E> {
+    if depth > MAX_DEPTH {
+        return Err(E::custom(format!(
+            "it nests deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy)]
-struct ValueSeed;
+struct ValueSeed {
+    depth: usize,
+}
 
 impl<'de> DeserializeSeed<'de> for ValueSeed {
     type Value = Dynamic;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Dynamic, D::Error> {
-        deserializer.deserialize_any(ValueVisitor { keep: None })
+        deserializer.deserialize_any(ValueVisitor {
+            keep: None,
+            depth: self.depth,
+        })
     }
 }
 
-/// Builds a value; `keep`, if any, says which fields of an object to build
-/// (the top level's only: nested values are built whole).
+/// Builds a value at nesting level `depth`; `keep`, if any, says which
+/// fields of an object to build (the top level's only: nested values are
+/// built whole).
 struct ValueVisitor<'p> {
     keep: Option<&'p Projection>,
+    depth: usize,
+}
+
+/// Checks a value at nesting level `depth` and builds nothing.
+#[derive(Clone, Copy)]
+struct Skip {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        enter(self.depth)?;
+        let inner = Skip {
+            depth: self.depth + 1,
+        };
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        enter(self.depth)?;
+        let inner = Skip {
+            depth: self.depth + 1,
+        };
+        while access.next_key::<IgnoredAny>()?.is_some() {
+            access.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
 }
 
 /// A key, borrowed from the text where it has no escapes.
@@ -163,27 +261,37 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Dynamic, A::Error> {
+        enter(self.depth)?;
+        let inner = ValueSeed {
+            depth: self.depth + 1,
+        };
         let mut items = rhai::Array::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(ValueSeed)? {
+        while let Some(item) = seq.next_element_seed(inner)? {
             items.push(item);
         }
         Ok(Dynamic::from_array(items))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Dynamic, A::Error> {
+        enter(self.depth)?;
+        let inner = ValueSeed {
+            depth: self.depth + 1,
+        };
         let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(8));
         match self.keep {
             None => {
                 while let Some(key) = access.next_key_seed(KeySeed)? {
-                    entries.push((key, access.next_value_seed(ValueSeed)?));
+                    entries.push((key, access.next_value_seed(inner)?));
                 }
             }
             Some(projection) => {
                 while let Some(key) = access.next_key_seed(KeyRefSeed)? {
                     if projection.keeps(key.as_str()) {
-                        entries.push((key.as_str().into(), access.next_value_seed(ValueSeed)?));
+                        entries.push((key.as_str().into(), access.next_value_seed(inner)?));
                     } else {
-                        access.next_value::<IgnoredAny>()?;
+                        access.next_value_seed(Skip {
+                            depth: self.depth + 1,
+                        })?;
                     }
                 }
             }
@@ -261,6 +369,7 @@ mod tests {
     fn a_projection_refuses_what_the_whole_parse_refuses() {
         let none = Projection::Fields(Vec::new());
         for text in [
+            r#"{"a":-1e999}"#,
             "{",
             r#"{"a":}"#,
             r#"{"a":[1,]}"#,
@@ -274,6 +383,52 @@ mod tests {
         ] {
             assert!(from_json(text).is_err(), "{text}");
             assert!(from_json_projected(text, &none).is_err(), "{text}");
+            assert!(check_json(text).is_err(), "{text}");
+        }
+    }
+
+    /// `depth` levels of nesting, the deepest under field `deep`, with
+    /// brackets in strings (which do not count) along the way.
+    fn nested(depth: usize) -> String {
+        let mut text = String::from("1");
+        for level in (2..=depth).rev() {
+            text = match level % 2 {
+                0 => format!(r#"[{text},"]]{{["]"#),
+                _ => format!(r#"{{"k[":{text},"s":"}}}}"}}"#),
+            };
+        }
+        format!(r#"{{"id":"x","deep":{text}}}"#)
+    }
+
+    #[test]
+    fn nesting_is_limited_where_it_is_built_and_where_it_is_skipped() {
+        let kept = Projection::Fields(vec!["deep".into()]);
+        let skipped = Projection::Fields(vec!["id".into()]);
+        let at_limit = nested(MAX_DEPTH);
+        assert!(crate::flow::nesting_within(&at_limit, MAX_DEPTH));
+        assert!(from_json(&at_limit).is_ok());
+        assert!(from_json_projected(&at_limit, &kept).is_ok());
+        assert!(from_json_projected(&at_limit, &skipped).is_ok());
+        assert!(check_json(&at_limit).is_ok());
+        let over = nested(MAX_DEPTH + 1);
+        assert!(!crate::flow::nesting_within(&over, MAX_DEPTH));
+        for refused in [
+            from_json(&over).map(drop),
+            from_json_projected(&over, &kept).map(drop),
+            from_json_projected(&over, &skipped).map(drop),
+            check_json(&over),
+        ] {
+            let err = refused.unwrap_err().to_string();
+            assert!(
+                err.starts_with("it nests deeper than 100 levels at line 1"),
+                "{err}"
+            );
+        }
+        // Every other refusal holds when nothing is built, numbers included.
+        for text in [r#"{"a":1e400}"#, r#"{"a":[1,]}"#, r#"{"a":"\q"}"#, "{} {}"] {
+            assert!(from_json(text).is_err(), "{text}");
+            assert!(check_json(text).is_err(), "{text}");
+            assert!(from_json_projected(text, &skipped).is_err(), "{text}");
         }
     }
 
