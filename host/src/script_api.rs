@@ -789,8 +789,14 @@ fn check_value(field: &FieldSchema, value: &Dynamic) -> Result<(), String> {
         return Ok(());
     }
     let is_text = value.is_string() || value.is_char();
-    let allowed = |text: &str| -> Result<(), String> {
-        if field.allowed.is_empty() || field.allowed.iter().any(|a| a == text) {
+    // Text (a string or a char) as one of the allowed values, if the field
+    // has a list; most have none, and then the text is not even formatted.
+    let allowed = |text: &Dynamic| -> Result<(), String> {
+        if field.allowed.is_empty() {
+            return Ok(());
+        }
+        let text = text.to_string();
+        if field.allowed.contains(&text) {
             Ok(())
         } else {
             Err(format!(
@@ -800,7 +806,7 @@ fn check_value(field: &FieldSchema, value: &Dynamic) -> Result<(), String> {
         }
     };
     let fits = match field.kind {
-        K::Text if is_text => return allowed(&value.to_string()),
+        K::Text if is_text => return allowed(value),
         K::Text => false,
         K::Integer => value.is_int(),
         K::Amount => match value.as_int() {
@@ -814,7 +820,7 @@ fn check_value(field: &FieldSchema, value: &Dynamic) -> Result<(), String> {
         K::StringMap | K::Object => value.is_map(),
         K::StringList => {
             if is_text {
-                return allowed(&value.to_string());
+                return allowed(value);
             }
             match value.read_lock::<rhai::Array>() {
                 Some(items) => {
@@ -825,7 +831,7 @@ fn check_value(field: &FieldSchema, value: &Dynamic) -> Result<(), String> {
                                 item.type_name()
                             ));
                         }
-                        allowed(&item.to_string())?;
+                        allowed(item)?;
                     }
                     true
                 }
