@@ -348,3 +348,153 @@ fn crafted_jobs_with_flow_names_outside_the_flows_dir_are_refused() {
     assert!(!stdout.contains("DECOY"), "{stdout}");
     assert!(!worker.stderr().contains("DECOY"));
 }
+
+/// A customer with more than the flows read: nested objects, a list, an
+/// escaped key and value, a number, `null`, and a field nested 99 deep.
+fn wide_body() -> String {
+    let deep = format!("{}1{}", "[".repeat(98), "]".repeat(98));
+    format!(
+        r#"{{"id":"cus_wide","object":"customer","email":"w\u00e9@example.com",
+            "balance":-1250,"delinquent":null,"tags":["a","b"],
+            "metadata":{{"order":"6735","k\"ey":"v\\al"}},"deep":{deep},
+            "address":{{"city":"Berlin","line1":null}}}}"#
+    )
+}
+
+/// The same expressions in two flows: the create flow only names fields
+/// (so it gets just those), the retrieve flow binds the payload whole first
+/// (so it gets all of it). Each prints what it sees, tagged.
+fn projection_scenario() -> Scenario {
+    const READS: &str = r#"
+print(`${TAG} id=${parsed_data.id} email=${parsed_data["email"]} balance=${parsed_data.balance}`);
+print(`${TAG} order=${parsed_data.metadata.order} odd=${parsed_data.metadata["k\"ey"]}`);
+print(`${TAG} tag=${parsed_data.tags[1]} city=${parsed_data.address.city} none=${parsed_data.delinquent}`);
+print(`${TAG} missing=${parsed_data.missing} type=${type_of(parsed_data.address)}`);
+"#;
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        &format!("const TAG = \"A\";\n{READS}"),
+    )
+    .flow(
+        "new_retrieve_customer_response",
+        &format!("const TAG = \"B\";\nlet whole = parsed_data;\n{READS}print(`B keys=${{whole.keys().len()}}`);"),
+    );
+    s.script(
+        r#"new_customer().email("w@example.com").create_async("wide", "ctx");
+new_customer().id("cus_wide").retrieve_async("wide", "ctx");"#,
+    );
+    s
+}
+
+/// Both flows' lines, the tag dropped; the whole-value flow's key count.
+fn seen_through_both(stdout: &str) -> (Vec<String>, Vec<String>, String) {
+    let seen = |tag: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(tag))
+            .filter(|l| !l.starts_with("keys="))
+            .map(str::to_string)
+            .collect()
+    };
+    let keys = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("B keys="))
+        .unwrap_or("none")
+        .to_string();
+    (seen("A "), seen("B "), keys)
+}
+
+fn assert_same_values(stdout: &str, context: &dyn std::fmt::Display) {
+    let (projected, whole, keys) = seen_through_both(stdout);
+    assert_eq!(
+        projected,
+        [
+            "id=cus_wide email=wé@example.com balance=-1250",
+            "order=6735 odd=v\\al",
+            "tag=b city=Berlin none=",
+            "missing= type=map",
+        ],
+        "the flow that names fields\n{context}"
+    );
+    assert_eq!(projected, whole, "{context}");
+    assert_eq!(keys, "9", "the flow given the whole payload\n{context}");
+}
+
+#[test]
+fn a_flow_naming_fields_sees_what_a_flow_given_the_whole_payload_sees() {
+    let body = wide_body();
+    let stub = StubServer::start(move |_, _| Action::json(200, &body));
+    let out = projection_scenario().run(&stub.base_url());
+    out.assert_success();
+    assert_same_values(&out.stdout, &out);
+    assert_eq!(
+        out.summary(),
+        "payhost: 2 requests (0 retries), 2 flows run, 0 flows missing, 0 failures",
+        "{out}"
+    );
+}
+
+#[test]
+fn a_flow_naming_fields_sees_the_same_through_the_redis_queue() {
+    let redis = RedisServer::start();
+    let body = wide_body();
+    let stub = StubServer::start(move |_, _| Action::json(200, &body));
+    let s = projection_scenario();
+    let mut worker = s.worker(&redis.url(), "wide", &stub.base_url(), &[]);
+    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
+    out.assert_success();
+    assert!(
+        out.summary()
+            .contains("2 flow jobs via Redis (2 done, 0 dead, 0 redelivered)"),
+        "{out}"
+    );
+    assert!(worker.terminate().success());
+    let stdout = worker.stdout();
+    assert_same_values(&stdout, &stdout);
+}
+
+/// A 2xx body that is JSON to the plugin but holds a number no float can
+/// hold, in a field no flow reads: both queues run the error flow with the
+/// host's payload. (The Redis queue's check used to skip such a value, and
+/// the worker then failed the response flow instead.)
+#[test]
+fn a_number_out_of_range_is_one_error_flow_in_both_queues() {
+    let stub = StubServer::start(|_, _| Action::json(200, r#"{"id":"cus_big","n":1e400}"#));
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`response ${parsed_data.id}`);"#,
+    )
+    .flow(
+        "new_create_customer_error",
+        r#"print(`error ${parsed_error.http_status} ${parsed_error.payhost_error.kind}`);
+print(`why ${parsed_error.payhost_error.message}`);"#,
+    );
+    s.script(r#"new_customer().email("b@example.com").create_async("big", "ctx");"#);
+    let flows = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("response ") || l.starts_with("error "))
+            .map(str::to_string)
+            .collect()
+    };
+
+    let out = s.run(&stub.base_url());
+    out.assert_success();
+    assert_eq!(flows(&out.stdout), ["error 200 unusable_payload"], "{out}");
+    assert!(out.stdout.contains("number out of range"), "{out}");
+
+    let redis = RedisServer::start();
+    let mut worker = s.worker(&redis.url(), "big", &stub.base_url(), &[]);
+    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
+    out.assert_success();
+    assert!(
+        out.summary()
+            .contains("1 flow jobs via Redis (1 done, 0 dead, 0 redelivered)"),
+        "{out}"
+    );
+    assert!(worker.terminate().success());
+    let stdout = worker.stdout();
+    assert_eq!(flows(&stdout), ["error 200 unusable_payload"], "{stdout}");
+}
