@@ -156,69 +156,32 @@ impl<'de> Visitor<'de> for Skip {
     }
 }
 
-/// A key, borrowed from the text where it has no escapes.
-struct KeySeed;
+/// A key of an object at the top of a projection (`keep`), or of any
+/// object (`None`): the key if its field is built, `None` if it is skipped.
+/// Read from the text as it is (borrowed, or serde_json's unescaped copy), so
+/// a skipped key allocates nothing.
+#[derive(Clone, Copy)]
+struct KeySeed<'p> {
+    keep: Option<&'p Projection>,
+}
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = rhai::Identifier;
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<rhai::Identifier>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(KeyVisitor)
+        deserializer.deserialize_str(self)
     }
 }
 
-struct KeyVisitor;
-
-impl Visitor<'_> for KeyVisitor {
-    type Value = rhai::Identifier;
+impl Visitor<'_> for KeySeed<'_> {
+    type Value = Option<rhai::Identifier>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-}
-
-/// A key as the text has it: borrowed unless it holds escapes.
-enum Key<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl Key<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Key::Borrowed(key) => key,
-            Key::Owned(key) => key,
-        }
-    }
-}
-
-struct KeyRefSeed;
-
-impl<'de> DeserializeSeed<'de> for KeyRefSeed {
-    type Value = Key<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(KeyRefSeed)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyRefSeed {
-    type Value = Key<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Key::Borrowed(v))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Key::Owned(v.to_string()))
+        Ok(self.keep.is_none_or(|p| p.keeps(v)).then(|| v.into()))
     }
 }
 
@@ -277,23 +240,12 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         let inner = ValueSeed {
             depth: self.depth + 1,
         };
+        let key = KeySeed { keep: self.keep };
         let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(8));
-        match self.keep {
-            None => {
-                while let Some(key) = access.next_key_seed(KeySeed)? {
-                    entries.push((key, access.next_value_seed(inner)?));
-                }
-            }
-            Some(projection) => {
-                while let Some(key) = access.next_key_seed(KeyRefSeed)? {
-                    if projection.keeps(key.as_str()) {
-                        entries.push((key.as_str().into(), access.next_value_seed(inner)?));
-                    } else {
-                        access.next_value_seed(Skip {
-                            depth: self.depth + 1,
-                        })?;
-                    }
-                }
+        while let Some(kept) = access.next_key_seed(key)? {
+            match kept {
+                Some(key) => entries.push((key, access.next_value_seed(inner)?)),
+                None => access.next_value_seed(Skip { depth: inner.depth })?,
             }
         }
         Ok(Dynamic::from_map(entries.into_iter().collect::<Map>()))
