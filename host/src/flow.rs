@@ -341,14 +341,75 @@ impl CompiledFlow {
     }
 }
 
+/// Where a job's flow is looked for, and what was compiled from there.
+struct FlowFiles {
+    dir: PathBuf,
+    /// Compiled flows by provider (`caller_id`), then flow name.
+    compiled: HashMap<String, HashMap<String, CompiledFlow>>,
+}
+
+/// What a job's flow name resolved to.
+enum Resolved<'a> {
+    Compiled(&'a CompiledFlow),
+    /// No such file: where it was looked for last (the shared path).
+    Missing(PathBuf),
+}
+
+impl FlowFiles {
+    /// The flow `flow` of provider `caller_id`, compiled with `engine` on
+    /// first use. A provider's own flows first (`flows/<provider>/<flow>.rhai`),
+    /// so two providers' flows of the same name cannot collide; then the
+    /// shared `flows/<flow>.rhai`. The provider name is checked like a flow
+    /// name: a job read from Redis may carry anything. What a (provider,
+    /// flow) resolved to is compiled once and kept; a miss is not kept, so a
+    /// flow file deployed later is found by the next job that needs it.
+    fn resolve(
+        &mut self,
+        engine: &Engine,
+        caller_id: &str,
+        flow: &str,
+    ) -> Result<Resolved<'_>, String> {
+        if !is_valid_flow_name(flow) {
+            return Err(format!(
+                "refused flow name {flow:?}: flow names must match ^[a-z0-9_]+$"
+            ));
+        }
+        // Looked up by reference: a job whose flow is compiled already
+        // allocates nothing here.
+        let cached = self
+            .compiled
+            .get(caller_id)
+            .is_some_and(|flows| flows.contains_key(flow));
+        if !cached {
+            let mut path = self.dir.join(format!("{flow}.rhai"));
+            if is_valid_flow_name(caller_id) {
+                let own = self.dir.join(caller_id).join(format!("{flow}.rhai"));
+                if own.is_file() {
+                    path = own;
+                }
+            }
+            if !path.is_file() {
+                return Ok(Resolved::Missing(path));
+            }
+            let mut ast = engine
+                .compile_file(path.clone())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            ast.set_source(path.display().to_string());
+            self.compiled
+                .entry(caller_id.to_string())
+                .or_default()
+                .insert(flow.to_string(), CompiledFlow::new(ast));
+        }
+        Ok(Resolved::Compiled(&self.compiled[caller_id][flow]))
+    }
+}
+
 /// Runs flow jobs on one thread.
 pub struct FlowRunner {
     host: Rc<ScriptHost>,
     engine: Engine,
     limits: ScriptLimits,
-    flows_dir: PathBuf,
-    /// Compiled flows by provider (`caller_id`), then flow name.
-    compiled: HashMap<String, HashMap<String, CompiledFlow>>,
+    flows: FlowFiles,
     /// Where flow runs are counted (`payhost_flows_total`).
     metrics: Metrics,
     flow_counters: HashMap<String, Option<[prometheus_client::metrics::counter::Counter; 3]>>,
@@ -361,8 +422,10 @@ impl FlowRunner {
             host,
             engine,
             limits: limits.clone(),
-            flows_dir,
-            compiled: HashMap::new(),
+            flows: FlowFiles {
+                dir: flows_dir,
+                compiled: HashMap::new(),
+            },
             metrics: Metrics::disabled(),
             flow_counters: HashMap::new(),
         }
@@ -430,56 +493,6 @@ impl FlowRunner {
         result.map(|_| ())
     }
 
-    /// The compiled flow `flow` of provider `caller_id`, compiling it on
-    /// first use. A provider's own flows first (`flows/<provider>/<flow>.rhai`),
-    /// so two providers' flows of the same name cannot collide; then the
-    /// shared `flows/<flow>.rhai`. The provider name is checked like a flow
-    /// name: a job read from Redis may carry anything. What a (provider,
-    /// flow) resolved to is compiled once and kept; a miss is not kept, so a
-    /// flow file deployed later is found by the next job that needs it.
-    /// Returns where the flow was looked for last (the shared path) when
-    /// there is no such file.
-    fn compile(&mut self, caller_id: &str, flow: &str) -> Result<Option<PathBuf>, String> {
-        if !is_valid_flow_name(flow) {
-            return Err(format!(
-                "refused flow name {flow:?}: flow names must match ^[a-z0-9_]+$"
-            ));
-        }
-        // Looked up by reference: a job whose flow is compiled already
-        // allocates nothing here.
-        let cached = self
-            .compiled
-            .get(caller_id)
-            .is_some_and(|flows| flows.contains_key(flow));
-        if !cached {
-            let mut path = self.flows_dir.join(format!("{flow}.rhai"));
-            if is_valid_flow_name(caller_id) {
-                let own = self.flows_dir.join(caller_id).join(format!("{flow}.rhai"));
-                if own.is_file() {
-                    path = own;
-                }
-            }
-            if !path.is_file() {
-                return Ok(Some(path));
-            }
-            let mut ast = self
-                .engine
-                .compile_file(path.clone())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            ast.set_source(path.display().to_string());
-            self.compiled
-                .entry(caller_id.to_string())
-                .or_default()
-                .insert(flow.to_string(), CompiledFlow::new(ast));
-        }
-        Ok(None)
-    }
-
-    /// The flow [`FlowRunner::compile`] compiled.
-    fn compiled(&self, caller_id: &str, flow: &str) -> &CompiledFlow {
-        &self.compiled[caller_id][flow]
-    }
-
     /// `json` as the value the flow `flow` of `caller_id` gets for
     /// `outcome`: of an object, only the fields the flow reads are built
     /// (all of it is checked). With no flow to run, or one that does not
@@ -492,9 +505,9 @@ impl FlowRunner {
         json: &str,
     ) -> serde_json::Result<Dynamic> {
         static NOTHING: Projection = Projection::Fields(Vec::new());
-        let projection = match self.compile(caller_id, flow) {
-            Ok(None) => self.compiled(caller_id, flow).projection(outcome),
-            Ok(Some(_)) | Err(_) => &NOTHING,
+        let projection = match self.flows.resolve(&self.engine, caller_id, flow) {
+            Ok(Resolved::Compiled(compiled)) => compiled.projection(outcome),
+            Ok(Resolved::Missing(_)) | Err(_) => &NOTHING,
         };
         crate::script_value::from_json_projected(json, projection)
     }
@@ -506,36 +519,41 @@ impl FlowRunner {
         value: Option<Dynamic>,
         token: &Token,
     ) -> Result<bool, String> {
-        if let Some(path) = self.compile(&job.caller_id, &job.flow)? {
-            match job.outcome {
-                // Providers send many event types; handling only some is
-                // normal, so this is no warning.
-                Outcome::Event => tracing::info!(
-                    "no flow file {} to handle the {} event {} for worker {}",
-                    path.display(),
-                    job.caller_id,
-                    job.context_id,
-                    job.worker_id,
-                ),
-                Outcome::Response | Outcome::Error => tracing::warn!(
-                    "no flow file {} to handle the {} of {} for worker {} (context {})",
-                    path.display(),
-                    if job.outcome == Outcome::Response {
-                        "response"
-                    } else {
-                        "error"
-                    },
-                    job.flow
-                        .trim_start_matches("new_")
-                        .trim_end_matches("_response")
-                        .trim_end_matches("_error"),
-                    job.worker_id,
-                    job.context_id,
-                ),
+        let compiled = match self
+            .flows
+            .resolve(&self.engine, &job.caller_id, &job.flow)?
+        {
+            Resolved::Compiled(compiled) => compiled,
+            Resolved::Missing(path) => {
+                match job.outcome {
+                    // Providers send many event types; handling only some is
+                    // normal, so this is no warning.
+                    Outcome::Event => tracing::info!(
+                        "no flow file {} to handle the {} event {} for worker {}",
+                        path.display(),
+                        job.caller_id,
+                        job.context_id,
+                        job.worker_id,
+                    ),
+                    Outcome::Response | Outcome::Error => tracing::warn!(
+                        "no flow file {} to handle the {} of {} for worker {} (context {})",
+                        path.display(),
+                        if job.outcome == Outcome::Response {
+                            "response"
+                        } else {
+                            "error"
+                        },
+                        job.flow
+                            .trim_start_matches("new_")
+                            .trim_end_matches("_response")
+                            .trim_end_matches("_error"),
+                        job.worker_id,
+                        job.context_id,
+                    ),
+                }
+                return Ok(false);
             }
-            return Ok(false);
-        }
-        let compiled = self.compiled(&job.caller_id, &job.flow);
+        };
         let ast = &compiled.ast;
 
         let parsed = match value {
