@@ -415,6 +415,18 @@ mod tests {
         engine.encode(text)
     }
 
+    /// Every character of `text` as a JSON `\uXXXX` escape.
+    fn json_escaped(text: &str) -> String {
+        text.chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect()
+    }
+
+    /// Every byte of `text` as a `%XX` escape.
+    fn percent_encoded(text: &str) -> String {
+        text.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+
     #[test]
     fn debug_never_shows_the_value() {
         let s = Secret::new("sk_test_sentinel");
@@ -443,10 +455,7 @@ mod tests {
     #[test]
     fn json_escapes_are_judged_decoded() {
         let r = redactor();
-        let escaped: String = KEY
-            .chars()
-            .map(|c| format!("\\u{:04x}", c as u32))
-            .collect();
+        let escaped = json_escaped(KEY);
         let body = format!(r#"{{"error":{{"message":"Invalid key: {escaped}"}}}}"#);
         let clean = r.scrub_json_text(body);
         let value: serde_json::Value = serde_json::from_str(&clean).unwrap();
@@ -462,11 +471,8 @@ mod tests {
     fn a_scrubbed_body_scrubs_to_itself() {
         use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
         let r = redactor();
-        let escaped: String = KEY
-            .chars()
-            .map(|c| format!("\\u{:04x}", c as u32))
-            .collect();
-        let percent: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
+        let escaped = json_escaped(KEY);
+        let percent = percent_encoded(KEY);
         let bodies = [
             format!(r#"{{"message":"bad key {KEY}","n":1}}"#),
             format!(r#"{{"message":"bad key {escaped}","\\n":"\\"}}"#),
@@ -499,7 +505,7 @@ mod tests {
     #[test]
     fn url_encoded_copies_are_redacted() {
         let r = redactor();
-        let encoded: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
+        let encoded = percent_encoded(KEY);
         let clean = r
             .scrub_str(&format!("see https://x.test/?k={encoded} now"))
             .unwrap();

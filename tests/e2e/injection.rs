@@ -133,20 +133,32 @@ fn response_data_full_of_rhai_syntax_reaches_flows_byte_for_byte_and_never_runs(
 
 #[test]
 fn response_data_full_of_rhai_syntax_survives_the_redis_queue_too() {
-    let redis = RedisServer::start();
     let stub = hostile_stub();
-    let s = hostile_scenario();
-    let mut worker = s.worker(&redis.url(), "injected", &stub.base_url(), &[]);
+    let stdout = worker_output_via_redis(&hostile_scenario(), &stub, "injected", 2);
+    assert_data_stayed_data(&stdout, &stdout);
+}
+
+/// Runs `s`'s script with `--redis` on a fresh redis-server, its `jobs`
+/// flow jobs run by one `payhost worker` on `worker_id`; every job must be
+/// done. The worker's stdout.
+fn worker_output_via_redis(
+    s: &Scenario,
+    stub: &StubServer,
+    worker_id: &str,
+    jobs: usize,
+) -> String {
+    let redis = RedisServer::start();
+    let mut worker = s.worker(&redis.url(), worker_id, &stub.base_url(), &[]);
     let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
     out.assert_success();
     assert!(
-        out.summary()
-            .contains("2 flow jobs via Redis (2 done, 0 dead, 0 redelivered)"),
+        out.summary().contains(&format!(
+            "{jobs} flow jobs via Redis ({jobs} done, 0 dead, 0 redelivered)"
+        )),
         "{out}"
     );
     assert!(worker.terminate().success());
-    let stdout = worker.stdout();
-    assert_data_stayed_data(&stdout, &stdout);
+    worker.stdout()
 }
 
 #[test]
@@ -437,20 +449,9 @@ fn a_flow_naming_fields_sees_what_a_flow_given_the_whole_payload_sees() {
 
 #[test]
 fn a_flow_naming_fields_sees_the_same_through_the_redis_queue() {
-    let redis = RedisServer::start();
     let body = wide_body();
     let stub = StubServer::start(move |_, _| Action::json(200, &body));
-    let s = projection_scenario();
-    let mut worker = s.worker(&redis.url(), "wide", &stub.base_url(), &[]);
-    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
-    out.assert_success();
-    assert!(
-        out.summary()
-            .contains("2 flow jobs via Redis (2 done, 0 dead, 0 redelivered)"),
-        "{out}"
-    );
-    assert!(worker.terminate().success());
-    let stdout = worker.stdout();
+    let stdout = worker_output_via_redis(&projection_scenario(), &stub, "wide", 2);
     assert_same_values(&stdout, &stdout);
 }
 
@@ -485,16 +486,6 @@ print(`why ${parsed_error.payhost_error.message}`);"#,
     assert_eq!(flows(&out.stdout), ["error 200 unusable_payload"], "{out}");
     assert!(out.stdout.contains("number out of range"), "{out}");
 
-    let redis = RedisServer::start();
-    let mut worker = s.worker(&redis.url(), "big", &stub.base_url(), &[]);
-    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
-    out.assert_success();
-    assert!(
-        out.summary()
-            .contains("1 flow jobs via Redis (1 done, 0 dead, 0 redelivered)"),
-        "{out}"
-    );
-    assert!(worker.terminate().success());
-    let stdout = worker.stdout();
+    let stdout = worker_output_via_redis(&s, &stub, "big", 1);
     assert_eq!(flows(&stdout), ["error 200 unusable_payload"], "{stdout}");
 }
