@@ -301,28 +301,30 @@ fn measure_round(
     })
 }
 
-/// `INFO commandstats` as "command calls/job, ..." for the commands
-/// called at least once per hundred jobs, most called first: how many round
-/// trips a job cost, and so how full the batches were.
+/// `INFO commandstats` as "command calls/job (µs/job), ..." for the
+/// commands called at least once per hundred jobs, most called first: how
+/// many round trips a job cost, how full the batches were, and where
+/// redis-server's time went (a script's time includes the calls it made).
 fn calls_per_job(stats: &str, jobs: usize) -> String {
-    let mut calls: Vec<(&str, f64)> = stats
+    let mut calls: Vec<(&str, f64, f64)> = stats
         .lines()
         .filter_map(|line| {
             let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let n = rest
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse::<f64>()
-                .ok()?;
-            Some((name, n / jobs as f64))
+            let field = |key: &str| -> Option<f64> {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?
+                    .parse()
+                    .ok()
+            };
+            let n = jobs as f64;
+            Some((name, field("calls")? / n, field("usec")? / n))
         })
-        .filter(|&(_, per_job)| per_job >= 0.01)
+        .filter(|&(_, per_job, _)| per_job >= 0.01)
         .collect();
     calls.sort_by(|a, b| b.1.total_cmp(&a.1));
     calls
         .iter()
-        .map(|(name, per_job)| format!("{name} {per_job:.2}"))
+        .map(|(name, per_job, usec)| format!("{name} {per_job:.2} ({usec:.1} µs)"))
         .collect::<Vec<_>>()
         .join(", ")
 }
