@@ -8,8 +8,8 @@
 //! match `^[a-z0-9_]+$`, and resolve to `<flows dir>/<name>.rhai` only. The
 //! payload is never pasted into script source (the seed design did that, and
 //! it is a script-injection hole): it is bound in the scope as a value,
-//! `parsed_data` or `parsed_error`, with the raw JSON text as `response_json`
-//! or `error_json`, plus `CALLER_ID`, `CONTEXT_ID` and `WORKER_ID`. A
+//! `parsed_data` or `parsed_error`, with its JSON text (as the plugin gave
+//! it, less the whitespace around it) as `response_json` or `error_json`, plus `CALLER_ID`, `CONTEXT_ID` and `WORKER_ID`. A
 //! webhook event's flow (`on_<type>`, see [`crate::webhook`]) gets the event
 //! as `parsed_event` (text `event_json`) and its object as `parsed_data`;
 //! `CONTEXT_ID` is the event id.
@@ -25,6 +25,7 @@ use std::rc::Rc;
 
 use rhai::{AST, Dynamic, Engine, Scope};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::http::Finished;
 use crate::ledger::{Event, Token};
@@ -44,7 +45,16 @@ pub enum Outcome {
 }
 
 /// One flow to run: everything a worker anywhere needs, and no secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// As JSON (a Redis job's `job` field) the payload is written as JSON
+/// inside the job's text, `"data": {...}`, so the publisher does not escape
+/// it into a string and the worker does not unescape it (that was a fifth
+/// of a worker's instructions). Classification drops the whitespace around
+/// a payload's value, so a flow's payload is JSON text alone; any other text
+/// (not JSON, or with whitespace around it) is written as a string,
+/// `"payload": "..."`, as every job was before; both forms are read, so
+/// records already in Redis still run.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowJob {
     pub flow: String,
     pub outcome: Outcome,
@@ -53,6 +63,85 @@ pub struct FlowJob {
     pub caller_id: String,
     /// The JSON text of `parsed_data` or `parsed_error`.
     pub payload: String,
+}
+
+/// A [`FlowJob`] as it is written (see its documentation).
+#[derive(Serialize)]
+struct FlowJobOut<'a> {
+    flow: &'a str,
+    outcome: Outcome,
+    worker_id: &'a str,
+    context_id: &'a str,
+    caller_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a str>,
+}
+
+/// A [`FlowJob`] as it is read: either form of the payload.
+#[derive(Deserialize)]
+struct FlowJobIn {
+    flow: String,
+    outcome: Outcome,
+    worker_id: String,
+    context_id: String,
+    caller_id: String,
+    /// Present (even as `null`, which a plain `Option` would read as absent)
+    /// or not.
+    #[serde(default, deserialize_with = "present")]
+    data: Option<Box<RawValue>>,
+    #[serde(default)]
+    payload: Option<String>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
+}
+
+impl Serialize for FlowJob {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Whole text only: a raw value leaves out whitespace around it, and
+        // the flow's `response_json` is the text as classified.
+        let data = serde_json::from_str::<&RawValue>(&self.payload)
+            .ok()
+            .filter(|raw| raw.get().len() == self.payload.len());
+        FlowJobOut {
+            flow: &self.flow,
+            outcome: self.outcome,
+            worker_id: &self.worker_id,
+            context_id: &self.context_id,
+            caller_id: &self.caller_id,
+            data,
+            payload: data.is_none().then_some(self.payload.as_str()),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for FlowJob {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire = FlowJobIn::deserialize(deserializer)?;
+        let payload = match (wire.data, wire.payload) {
+            (Some(data), None) => String::from(Box::<str>::from(data)),
+            (None, Some(text)) => text,
+            (None, None) => return Err(D::Error::missing_field("data")),
+            (Some(_), Some(_)) => {
+                return Err(D::Error::custom(
+                    "a job holds its payload once: `data` or `payload`, not both",
+                ));
+            }
+        };
+        Ok(FlowJob {
+            flow: wire.flow,
+            outcome: wire.outcome,
+            worker_id: wire.worker_id,
+            context_id: wire.context_id,
+            caller_id: wire.caller_id,
+            payload,
+        })
+    }
 }
 
 /// `new_<operation>_<object>_<response|error>`.
@@ -125,7 +214,17 @@ fn usable_payload<T>(
 ) -> Result<(Outcome, String, T), Unusable> {
     let (outcome, json) = plugin_payload(instance, finished).map_err(Unusable::PluginFailed)?;
     let parsed = parse(outcome, &json).map_err(|e| Unusable::Payload(e.to_string()))?;
-    Ok((outcome, json, parsed))
+    Ok((outcome, without_outer_whitespace(json), parsed))
+}
+
+/// JSON text without the whitespace around its value (a provider's body
+/// often ends with a newline): what flows get as `response_json` in both
+/// queues, and what lets a Redis job hold it as JSON ([`FlowJob`]).
+fn without_outer_whitespace(mut json: String) -> String {
+    let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    json.truncate(json.trim_end_matches(space).len());
+    json.drain(..json.len() - json.trim_start_matches(space).len());
+    json
 }
 
 /// The plugin's classification, or why there is none.
@@ -627,6 +726,102 @@ mod tests {
         assert_eq!(
             flow_name("cancel", "subscription", Outcome::Error),
             "new_cancel_subscription_error"
+        );
+    }
+
+    fn job_with(payload: &str) -> FlowJob {
+        FlowJob {
+            flow: "new_create_customer_response".into(),
+            outcome: Outcome::Response,
+            worker_id: "w1".into(),
+            context_id: "ctx".into(),
+            caller_id: "stripe".into(),
+            payload: payload.into(),
+        }
+    }
+
+    #[test]
+    fn a_json_payload_is_written_inside_the_job_unescaped_and_read_back_byte_for_byte() {
+        // Escapes, key order, spacing and number spellings are the plugin's
+        // and stay as they were.
+        for payload in [
+            r#"{"id":"cus_1","name":"Jo \"J\" \u00e9","z":1.0,"a":[1e2, -0]}"#,
+            "[]",
+            "null",
+            r#""a string payload""#,
+            "{\n  \"pretty\": true\n}",
+        ] {
+            let job = job_with(payload);
+            let text = serde_json::to_string(&job).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert!(value.get("payload").is_none(), "{text}");
+            assert_eq!(
+                value["data"],
+                serde_json::from_str::<serde_json::Value>(payload).unwrap()
+            );
+            assert!(text.contains(payload), "written as it was: {text}");
+            assert_eq!(serde_json::from_str::<FlowJob>(&text).unwrap(), job);
+        }
+    }
+
+    #[test]
+    fn a_payload_that_is_not_json_text_alone_is_written_as_a_string() {
+        // Not JSON, or JSON with whitespace around it (a raw value would drop
+        // the whitespace, and `response_json` is the text as classified).
+        for payload in [
+            "not json",
+            "{\"a\":1} trailing",
+            " {\"a\":1}",
+            "{\"a\":1}\n",
+            "",
+        ] {
+            let job = job_with(payload);
+            let text = serde_json::to_string(&job).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert!(value.get("data").is_none(), "{text}");
+            assert_eq!(value["payload"], payload);
+            assert_eq!(serde_json::from_str::<FlowJob>(&text).unwrap(), job);
+        }
+    }
+
+    #[test]
+    fn only_the_whitespace_around_a_payload_is_dropped() {
+        let text = |s: &str| without_outer_whitespace(s.to_string());
+        assert_eq!(text("\r\n\t {\"a\": \" x \"} \n"), "{\"a\": \" x \"}");
+        assert_eq!(text("[1]"), "[1]");
+        assert_eq!(text(" \n"), "");
+        // Not JSON whitespace: kept (and such text is written as a string).
+        assert_eq!(text("\u{a0}1\u{a0}"), "\u{a0}1\u{a0}");
+        let job = job_with(&text("{\"id\":\"cus_1\"}\n"));
+        assert!(
+            serde_json::to_string(&job)
+                .unwrap()
+                .ends_with(r#""data":{"id":"cus_1"}}"#)
+        );
+    }
+
+    #[test]
+    fn jobs_written_before_the_payload_moved_into_data_still_read() {
+        let old = r#"{"flow":"new_create_customer_response","outcome":"response",
+            "worker_id":"w1","context_id":"ctx","caller_id":"stripe",
+            "payload":"{\"id\":\"cus_1\"}"}"#;
+        let job: FlowJob = serde_json::from_str(old).unwrap();
+        assert_eq!(job, job_with(r#"{"id":"cus_1"}"#));
+    }
+
+    #[test]
+    fn a_job_holds_its_payload_once() {
+        let head = r#""flow":"f_response","outcome":"response","worker_id":"w1","context_id":"c","caller_id":"x""#;
+        let neither = serde_json::from_str::<FlowJob>(&format!("{{{head}}}")).unwrap_err();
+        assert!(
+            neither.to_string().contains("missing field `data`"),
+            "{neither}"
+        );
+        let both = format!(r#"{{{head},"data":{{}},"payload":"{{}}"}}"#);
+        let both = serde_json::from_str::<FlowJob>(&both).unwrap_err();
+        assert!(
+            both.to_string().contains("`data` or `payload`, not both"),
+            "{both}"
         );
     }
 

@@ -214,3 +214,73 @@ fn a_job_key_variable_that_is_not_set_is_a_clear_error() {
         "{out}"
     );
 }
+
+/// Jobs written before a job held its payload as JSON (`"payload"`, a
+/// string) still run, and new ones hold it as JSON (`"data"`), as
+/// docs/redis-protocol.md says: a rolling upgrade loses nothing queued.
+#[test]
+fn a_job_in_the_older_string_form_runs_and_new_jobs_hold_their_payload_as_json() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id} ${response_json.len()}`);"#,
+    );
+    s.script(r#"new_customer().email("u@example.com").create_async("upgraded", "ctx");"#);
+    let mut worker = s.worker(&redis.url(), "upgraded", &stub.base_url(), &[]);
+
+    let mut conn = redis_conn(&redis.url());
+    let older = r#"{"id":"cus_older","object":"customer"}"#;
+    let job = job_json("new_create_customer_response", "upgraded", older);
+    assert!(job.contains(r#""payload":"{\"id\":"#), "{job}");
+    forge_job(&mut conn, ("older1", 1), "upgraded", &job, "");
+    let start = Instant::now();
+    while redis::cmd("HGET")
+        .arg("payhost:job:older1")
+        .arg("status")
+        .query::<Option<String>>(&mut conn)
+        .unwrap()
+        .as_deref()
+        != Some("done")
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "never done");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
+    out.assert_success();
+    assert!(
+        out.summary()
+            .contains("1 flow jobs via Redis (1 done, 0 dead"),
+        "{out}"
+    );
+    worker.terminate();
+    let stdout = worker.stdout();
+    assert!(
+        stdout.contains(&format!("ran cus_older {}", older.len())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ran obj_"), "{stdout}");
+
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("payhost:job:*")
+        .query(&mut conn)
+        .unwrap();
+    let new_job = keys.iter().find(|k| !k.ends_with("older1")).unwrap();
+    let text: String = redis::cmd("HGET")
+        .arg(new_job)
+        .arg("job")
+        .query(&mut conn)
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(value.get("payload").is_none(), "{text}");
+    assert!(
+        value["data"]["id"].as_str().unwrap().starts_with("obj_"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(r#"\""#),
+        "the payload is not escaped: {text}"
+    );
+}

@@ -16,6 +16,7 @@ use redis::aio::ConnectionManager;
 use serde::Serialize;
 
 use super::keys::{self, field, status};
+use crate::flow::FlowJob;
 
 /// A payload described without its values: a job's payload is the
 /// provider's response, which may hold personal data, so `payhost jobs`
@@ -105,6 +106,13 @@ pub async fn job_detail(
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
+    // Either form a job holds its payload in (`FlowJob`'s documentation).
+    let payload = record
+        .get(field::JOB)
+        .and_then(|json| serde_json::from_str::<FlowJob>(json).ok())
+        .map(|job| job.payload)
+        .or_else(|| from_job("payload"))
+        .map(|p| PayloadSummary::of(&p));
     let number = |name: &str| record.get(name).and_then(|v| v.parse::<u64>().ok());
     let (attempts, replays) = (number(field::ATTEMPTS), number(field::REPLAYS));
     let (created_at, updated_at, replayed_at) = (
@@ -133,7 +141,7 @@ pub async fn job_detail(
         updated_at,
         replayed_at,
         expires_in_ms: u64::try_from(ttl).ok(),
-        payload: from_job("payload").map(|p| PayloadSummary::of(&p)),
+        payload,
     }))
 }
 
