@@ -25,11 +25,6 @@ use payhost::serve::{ServeLimits, ServeOptions, run_serve};
 use payhost::settings::{Settings, SettingsSource, parse_set};
 use payhost::worker::{WorkerOptions, run_worker};
 
-/// mimalloc instead of glibc's malloc (see Cargo.toml). The library does
-/// not choose: an embedder keeps its own allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "payhost",
