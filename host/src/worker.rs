@@ -207,7 +207,7 @@ async fn consume(
     let trim_every = (lease / 2).min(Duration::from_secs(5));
     let mut next_trim = Instant::now();
 
-    let ctx = JobContext {
+    let ctx = Arc::new(JobContext {
         store: store.clone(),
         finisher: Finisher::start(store.clone(), options.worker_id().to_string()),
         pool,
@@ -215,7 +215,7 @@ async fn consume(
         options: options.clone(),
         consumer: consumer.clone(),
         settled: settled_tx,
-    };
+    });
     // Every Redis command below runs to completion before the next: a read
     // raced against a timer and dropped mid-flight would leave its entries
     // delivered to us but never seen, until a lease expired.
@@ -455,7 +455,8 @@ pub(crate) async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-#[derive(Clone)]
+/// What every job's task needs, shared by all of them (one `Arc` clone a
+/// job, not a copy of the options).
 struct JobContext {
     store: JobStore,
     finisher: Finisher,
@@ -477,7 +478,7 @@ struct Place {
 }
 
 /// Processes one delivered entry, then frees its place.
-async fn start(entry: StreamId, mut place: Place, ctx: JobContext) {
+async fn start(entry: StreamId, mut place: Place, ctx: Arc<JobContext>) {
     let outcome = process(&entry, &mut place, &ctx).await;
     settle(&entry.id, outcome, place, &ctx);
 }
@@ -487,7 +488,7 @@ async fn start(entry: StreamId, mut place: Place, ctx: JobContext) {
 /// without a usable job id, and every entry when the batch cannot start (a
 /// key of the wrong type among them), go the single way, so only the entry
 /// at fault is left behind.
-async fn start_batch(batch: Vec<(StreamId, Place)>, ctx: JobContext) {
+async fn start_batch(batch: Vec<(StreamId, Place)>, ctx: Arc<JobContext>) {
     let mut jobs = Vec::with_capacity(batch.len());
     let mut startable = Vec::with_capacity(batch.len());
     for (entry, place) in batch {
