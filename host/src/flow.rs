@@ -9,10 +9,11 @@
 //! payload is never pasted into script source (the seed design did that, and
 //! it is a script-injection hole): it is bound in the scope as a value,
 //! `parsed_data` or `parsed_error`, with its JSON text (as the plugin gave
-//! it, less the whitespace around it) as `response_json` or `error_json`, plus `CALLER_ID`, `CONTEXT_ID` and `WORKER_ID`. A
-//! webhook event's flow (`on_<type>`, see [`crate::webhook`]) gets the event
-//! as `parsed_event` (text `event_json`) and its object as `parsed_data`;
-//! `CONTEXT_ID` is the event id.
+//! it, less the whitespace around it) as `response_json` or `error_json`,
+//! plus `CALLER_ID`, `CONTEXT_ID` and `WORKER_ID`. A webhook event's flow
+//! (`on_<type>`, see [`crate::webhook`]) gets the event as `parsed_event`
+//! (text `event_json`) and its object as `parsed_data`; `CONTEXT_ID` is the
+//! event id.
 //!
 //! Each runner compiles a flow file once, on first use, and keeps the AST;
 //! a missing file is looked for again by the next job.

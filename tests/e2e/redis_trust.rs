@@ -12,17 +12,17 @@ use payhost_e2e::{jobs_report, redis_conn};
 
 const JOB_KEY: &str = "jk_payhost_e2e_sentinel_7731";
 
-/// Waits until `payhost jobs` counts `dead` jobs for `worker_id`.
-fn wait_for_dead(url: &str, worker_id: &str, dead: u64) -> serde_json::Value {
+/// Waits until `payhost jobs` counts `n` jobs of `worker_id` in `status`.
+fn wait_for_count(url: &str, worker_id: &str, status: &str, n: u64) -> serde_json::Value {
     let start = Instant::now();
     loop {
         let report = jobs_report(url, worker_id);
-        if report["counts"]["dead"].as_u64() == Some(dead) {
+        if report["counts"][status].as_u64() == Some(n) {
             return report;
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "never {dead} dead jobs: {report}"
+            "never {n} {status} jobs: {report}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -98,7 +98,7 @@ fn an_injected_job_naming_the_entry_script_is_dead_lettered_and_sends_nothing() 
     // A whole forged job, record and entry.
     forge_job(&mut conn, ("evil2", 1), "worker-1", &main, "");
 
-    let report = wait_for_dead(&redis.url(), "worker-1", 2);
+    let report = wait_for_count(&redis.url(), "worker-1", "dead", 2);
     worker.terminate();
     assert_eq!(stub.seen_count(), 0, "a refused job sends nothing");
     assert!(!worker.stdout().contains("main ran"), "{}", worker.stdout());
@@ -149,7 +149,7 @@ fn with_a_job_key_a_forged_job_is_refused_and_a_signed_one_runs() {
         &forged,
         &"ab".repeat(32),
     );
-    let report = wait_for_dead(&redis.url(), "keyed", 2);
+    let report = wait_for_count(&redis.url(), "keyed", "dead", 2);
     let reasons: Vec<&str> = report["failures"]
         .as_array()
         .unwrap()
@@ -235,18 +235,7 @@ fn a_job_in_the_older_string_form_runs_and_new_jobs_hold_their_payload_as_json()
     let job = job_json("new_create_customer_response", "upgraded", older);
     assert!(job.contains(r#""payload":"{\"id\":"#), "{job}");
     forge_job(&mut conn, ("older1", 1), "upgraded", &job, "");
-    let start = Instant::now();
-    while redis::cmd("HGET")
-        .arg("payhost:job:older1")
-        .arg("status")
-        .query::<Option<String>>(&mut conn)
-        .unwrap()
-        .as_deref()
-        != Some("done")
-    {
-        assert!(start.elapsed() < Duration::from_secs(30), "never done");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_count(&redis.url(), "upgraded", "done", 1);
 
     let out = run_command(s.command_redis(&stub.base_url(), &redis.url()));
     out.assert_success();
