@@ -1,4 +1,4 @@
-//! The component glue (wasm32 only): the `payhost:plugin/provider@0.3.0`
+//! The component glue (wasm32 only): the `payhost:plugin/provider@0.4.0`
 //! exports, on the plugin kit's bindings and conversions.
 //!
 //! Adyen does not use the kit's generic `Component<P>`: its schema is
@@ -51,6 +51,9 @@ impl Guest for AdyenPlugin {
             retry: retry_policy(&settings::RETRY),
             objects: schema::OBJECTS.iter().map(object_info).collect(),
             webhooks: Some(webhook_scheme(&settings::WEBHOOKS)),
+            // `response::parse_response` passes a 2xx JSON object through
+            // unchanged (its tests say so), so the host does that itself.
+            responses: wit::ResponseRule::JsonObjectIsSuccess,
         }
     }
 

@@ -13,7 +13,7 @@
 //!
 //! All of this is plain Rust, compiled and tested natively. Only the
 //! component glue (`component`, built for `wasm32`) knows the WIT contract
-//! (wit/plugin.wit, `payhost:plugin@0.3.0`); it converts between the
+//! (wit/plugin.wit, `payhost:plugin@0.4.0`); it converts between the
 //! generated types and the native ones defined here.
 
 // Only the generated component glue needs `unsafe`; it opts in locally.

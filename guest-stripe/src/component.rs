@@ -1,4 +1,4 @@
-//! The component glue (wasm32 only): the `payhost:plugin/provider@0.3.0`
+//! The component glue (wasm32 only): the `payhost:plugin/provider@0.4.0`
 //! exports, converting between the WIT types and the crate's native ones.
 //!
 //! The settings `configure` receives live in a `thread_local!` cell: a
@@ -23,8 +23,9 @@ use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
     AuthScheme, BasicAuth, FailureKind, FieldInfo, FieldKind, FlowPayload, HttpMethod, HttpRequest,
     KeyEncoding, MacAlgorithm, ObjectInfo, OperationInfo, PluginError, PluginErrorCode,
-    ProviderInfo, RequestInput, RetryPolicy, SettingInfo, SignatureEncoding, SignedPart,
-    StatusRange, TransportOutcome, WebhookCheck, WebhookEvent, WebhookRequest, WebhookScheme,
+    ProviderInfo, RequestInput, ResponseRule, RetryPolicy, SettingInfo, SignatureEncoding,
+    SignedPart, StatusRange, TransportOutcome, WebhookCheck, WebhookEvent, WebhookRequest,
+    WebhookScheme,
 };
 
 use crate::error::{self, ErrorCode};
@@ -86,6 +87,9 @@ impl Guest for StripePlugin {
                 accept_body: String::new(),
                 doc: webhook::DOC.to_string(),
             }),
+            // `response::parse_response` passes a 2xx JSON object through
+            // unchanged (its tests say so), so the host does that itself.
+            responses: ResponseRule::JsonObjectIsSuccess,
         }
     }
 

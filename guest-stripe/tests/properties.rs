@@ -10,7 +10,9 @@
 //!   payload that is valid JSON; a success only for a 2xx JSON object, with
 //!   the body unchanged; a failure always has `error.type` and
 //!   `error.message` strings and the status in `http_status`. Transport
-//!   failures likewise.
+//!   failures likewise. And the converse the plugin declares to the host
+//!   (`responses: json-object-is-success`): every 2xx JSON object, whatever
+//!   the headers and the whitespace around it, is a success as it is.
 //! - `TreeView::new`: any node list and text (runs out of range, shared,
 //!   cyclic or overlapping, spans anywhere, deep) is a checked tree or an
 //!   error, never a panic; a checked tree is at most `MAX_DEPTH` deep, and
@@ -278,6 +280,26 @@ proptest! {
                 check_failure(&text, status)?;
             }
         }
+    }
+
+    /// What the plugin declares (`responses: json-object-is-success`), so
+    /// the host may classify these responses without asking: any 2xx
+    /// status, any headers, any JSON object, pretty or compact, with JSON
+    /// whitespace around it, is a success whose payload is the body as it is.
+    #[test]
+    fn a_2xx_json_object_is_a_success_as_it_is(
+        status in 200u16..300,
+        headers in headers(),
+        object in prop::collection::vec((text(), json()), 0..5),
+        pretty in any::<bool>(),
+        before in "[ \t\r\n]{0,3}",
+        after in "[ \t\r\n]{0,3}",
+    ) {
+        let object = Json::Object(object.into_iter().collect());
+        let text = if pretty { serde_json::to_string_pretty(&object).unwrap() } else { object.to_string() };
+        let body = format!("{before}{text}{after}");
+        let outcome = Outcome::Response(HttpResponse { status, headers, body: body.clone().into_bytes() });
+        prop_assert_eq!(parse_response("customer", "create", outcome), Payload::Success(body));
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //! and, for the first operation, feeds `parse-response` junk a real server
 //! or network can produce (an empty body, invalid JSON, a huge body,
 //! non-UTF-8 bytes, an error status, every transport failure), expecting a
-//! JSON payload every time and an error payload for every failure. Every
+//! JSON payload every time and an error payload for every failure. A plugin
+//! declaring `responses: json-object-is-success` must answer 2xx JSON
+//! objects with `response(body)` on every operation: the host acts on the
+//! declaration without asking. Every
 //! call runs in the sandbox with its limits, so a plugin that sleeps, spins,
 //! panics or balloons fails the check that made it do so, with the reason.
 //!
@@ -203,6 +206,7 @@ pub fn run(
     {
         check_junk(&mut report, &mut instance, &object.name, &op.name);
     }
+    check_response_rule(&mut report, &mut instance, &info);
     report
 }
 
@@ -322,6 +326,90 @@ fn nested(object: &wit::ObjectInfo, prefix: &str) -> Map<String, Value> {
             (!rest.contains(['.', '['])).then(|| (rest.to_string(), example(object, &f.name)))
         })
         .collect()
+}
+
+/// The 2xx bodies `check_response_rule` hands `parse-response`: each a
+/// JSON object, as providers write them.
+const JSON_OBJECT_BODIES: [(&str, u16, &str); 4] = [
+    ("an empty object", 200, "{}"),
+    (
+        "a nested object with escapes, numbers and null",
+        200,
+        "{\"id\": \"obj_1\", \"amount\": 2000, \"rate\": 1.5e-3, \"note\": \"caf\\u00e9 \\\"x\\\"\", \
+         \"items\": [{\"a\": [1, {\"b\": null}]}], \"ok\": true, \"none\": null}",
+    ),
+    (
+        "a 201 with whitespace around the object",
+        201,
+        "\r\n  {\"id\": \"obj_2\", \"status\": \"created\"}\n",
+    ),
+    (
+        "a 202 whose object holds an `error` member",
+        202,
+        "{\"error\": {\"type\": \"not_an_error\"}, \"status\": \"accepted\"}",
+    ),
+];
+
+/// A plugin declaring `json-object-is-success` promises that its own
+/// `parse-response` answers a 2xx JSON object with `response(body)`: the
+/// host relies on it and no longer asks. Each operation's answer to a few
+/// such bodies must be the body (the whitespace around it aside, which the
+/// host drops either way).
+fn check_response_rule(
+    report: &mut Report,
+    instance: &mut PluginInstance,
+    info: &wit::ProviderInfo,
+) {
+    if info.responses != wit::ResponseRule::JsonObjectIsSuccess {
+        report.record(
+            "responses: plugin",
+            Ok("every response goes to parse-response".into()),
+        );
+        return;
+    }
+    let json_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    for (what, status, body) in JSON_OBJECT_BODIES {
+        let outcome = wit::TransportOutcome::Response(wit::HttpResponse {
+            status,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("request-id".into(), "req_check".into()),
+            ],
+            body: body.as_bytes().to_vec(),
+        });
+        let mut failures = Vec::new();
+        let mut calls = 0;
+        for object in &info.objects {
+            for op in &object.operations {
+                calls += 1;
+                let at = format!("{}.{}", object.name, op.name);
+                match instance.parse_response(&object.name, &op.name, &outcome) {
+                    Err(e) => failures.push(format!("{at}: {e}")),
+                    Ok(wit::FlowPayload::Response(json))
+                        if json.trim_matches(json_space) == body.trim_matches(json_space) => {}
+                    Ok(wit::FlowPayload::Response(json)) => failures.push(format!(
+                        "{at}: the success payload is not the body ({} bytes, the body {})",
+                        json.len(),
+                        body.len()
+                    )),
+                    Ok(wit::FlowPayload::Error(json)) => failures.push(format!(
+                        "{at}: classified as an error: {}",
+                        crate::outbound::truncate(&json)
+                    )),
+                }
+            }
+        }
+        let result = if failures.is_empty() {
+            Ok(format!("response(body) from all {calls} operations"))
+        } else {
+            Err(format!(
+                "declares json-object-is-success, so the host makes this response a success \
+                 without asking, but parse-response disagrees: {}",
+                failures.join("; ")
+            ))
+        };
+        report.record(format!("responses: json-object-is-success, {what}"), result);
+    }
 }
 
 /// Feeds `parse-response` what servers and networks produce.

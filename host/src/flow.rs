@@ -206,16 +206,54 @@ pub fn classify_parsed(
     (flow_job(finished, caller_id, outcome, payload), value)
 }
 
-/// The plugin's payload, if a flow can bind it: JSON nested at most
-/// [`MAX_PAYLOAD_DEPTH`] deep, which `parse` checks; else why not.
+/// The payload, if a flow can bind it: JSON nested at most
+/// [`MAX_PAYLOAD_DEPTH`] deep, which `parse` checks; else why not. A
+/// response the plugin's declared rule lets the host classify is not handed
+/// to the plugin ([`host_classified`]); every other outcome is.
 fn usable_payload<T>(
     instance: &mut PluginInstance,
     finished: &Finished,
-    parse: impl FnOnce(Outcome, &str) -> serde_json::Result<T>,
+    mut parse: impl FnMut(Outcome, &str) -> serde_json::Result<T>,
 ) -> Result<(Outcome, String, T), Unusable> {
+    if let Some(body) = host_classified(instance.response_rule(), &finished.outcome)
+        && let Ok(parsed) = parse(Outcome::Response, body)
+    {
+        instance.note_host_classified();
+        return Ok((
+            Outcome::Response,
+            without_outer_whitespace(body.to_string()),
+            parsed,
+        ));
+    }
     let (outcome, json) = plugin_payload(instance, finished).map_err(Unusable::PluginFailed)?;
     let parsed = parse(outcome, &json).map_err(|e| Unusable::Payload(e.to_string()))?;
     Ok((outcome, without_outer_whitespace(json), parsed))
+}
+
+/// The body of a response `rule` makes a success without the plugin's
+/// `parse-response`, if this outcome is one: `json-object-is-success` and a
+/// 2xx response whose body is UTF-8 text starting, after JSON whitespace,
+/// with `{`. The caller's parse then decides: the body is that success if
+/// it is one JSON object the host accepts, and goes to the plugin
+/// otherwise, so a body the host refuses (bad JSON, `1e400`, nesting past
+/// the limit) is the plugin's to classify, as every body was before the
+/// rule existed. The body is the one the plugin would get: scrubbed of the
+/// request's secrets on the I/O thread.
+fn host_classified(rule: wit::ResponseRule, outcome: &wit::TransportOutcome) -> Option<&str> {
+    let wit::TransportOutcome::Response(response) = outcome else {
+        return None;
+    };
+    if rule != wit::ResponseRule::JsonObjectIsSuccess || !(200..300).contains(&response.status) {
+        return None;
+    }
+    let first = response
+        .body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+    if *first != b'{' {
+        return None;
+    }
+    std::str::from_utf8(&response.body).ok()
 }
 
 /// JSON text without the whitespace around its value (a provider's body
@@ -728,6 +766,58 @@ mod tests {
             flow_name("cancel", "subscription", Outcome::Error),
             "new_cancel_subscription_error"
         );
+    }
+
+    #[test]
+    fn the_host_classifies_only_what_the_rule_covers() {
+        use wit::ResponseRule::{JsonObjectIsSuccess, Plugin};
+        let response = |status: u16, body: &[u8]| {
+            wit::TransportOutcome::Response(wit::HttpResponse {
+                status,
+                headers: Vec::new(),
+                body: body.to_vec(),
+            })
+        };
+        // Left to the caller's parse (which may still refuse it).
+        for (status, body) in [
+            (200, &b"{}"[..]),
+            (201, b" \r\n\t{\"id\": 1}\n"),
+            (299, b"{\"broken\""),
+            (204, b"{\"n\": 1e400}"),
+        ] {
+            assert_eq!(
+                host_classified(JsonObjectIsSuccess, &response(status, body)),
+                Some(std::str::from_utf8(body).unwrap()),
+                "{status}"
+            );
+            assert_eq!(host_classified(Plugin, &response(status, body)), None);
+        }
+        // The plugin's to classify.
+        for (status, body) in [
+            (199, &b"{}"[..]),
+            (300, b"{}"),
+            (404, b"{\"error\": {}}"),
+            (500, b"{}"),
+            (200, b""),
+            (200, b"   "),
+            (200, b"[{}]"),
+            (200, b"\"{}\""),
+            (200, b"\xef\xbb\xbf{}"),
+            (200, b"\x0c{}"),
+            (200, b"{\"bad\": \"\xff\"}"),
+        ] {
+            assert_eq!(
+                host_classified(JsonObjectIsSuccess, &response(status, body)),
+                None,
+                "{status} {body:?}"
+            );
+        }
+        let failed = wit::TransportOutcome::Failed(wit::TransportFailure {
+            kind: wit::FailureKind::Timeout,
+            status: Some(200),
+            message: "timed out".into(),
+        });
+        assert_eq!(host_classified(JsonObjectIsSuccess, &failed), None);
     }
 
     fn job_with(payload: &str) -> FlowJob {

@@ -76,6 +76,18 @@ fn failure_name(kind: wit::FailureKind) -> &'static str {
     }
 }
 
+/// `provider-info.responses` as `payhost plugin info` names it, and what
+/// it means for people.
+fn response_rule(rule: wit::ResponseRule) -> (&'static str, &'static str) {
+    match rule {
+        wit::ResponseRule::Plugin => ("plugin", "every response goes to parse-response"),
+        wit::ResponseRule::JsonObjectIsSuccess => (
+            "json-object-is-success",
+            "a 2xx JSON object is a success as it is; parse-response reads the rest",
+        ),
+    }
+}
+
 fn statuses(retry: &wit::RetryPolicy) -> Vec<String> {
     retry
         .statuses
@@ -114,6 +126,7 @@ pub fn info_json(plugin: &Plugin) -> serde_json::Value {
             "honour_retry_after": info.retry.honour_retry_after,
             "idempotency_header": info.retry.idempotency_header,
         },
+        "responses": response_rule(info.responses).0,
         "objects": info.objects.iter().map(|o| json!({
             "name": o.name,
             "doc": o.doc,
@@ -180,6 +193,8 @@ pub fn info_table(plugin: &Plugin) -> String {
     if let Some(h) = &retry.idempotency_header {
         let _ = writeln!(out, "          idempotency header {h}");
     }
+    let (rule, meaning) = response_rule(info.responses);
+    let _ = writeln!(out, "responses {rule}: {meaning}");
     if !info.settings.is_empty() {
         let _ = writeln!(
             out,

@@ -67,6 +67,7 @@ struct Families {
     requests: Family<RequestLabels, Counter>,
     retries: Family<ProviderLabels, Counter>,
     plugin_calls: Family<CallLabels, CallHistogram>,
+    host_classified: Family<ProviderLabels, Counter>,
     flows: Family<FlowLabels, Counter>,
     webhooks: Family<WebhookLabels, Counter>,
     webhook_events: Family<EventLabels, Counter>,
@@ -170,6 +171,7 @@ impl Metrics {
             requests: Family::default(),
             retries: Family::default(),
             plugin_calls: Family::default(),
+            host_classified: Family::default(),
             flows: Family::default(),
             webhooks: Family::default(),
             webhook_events: Family::default(),
@@ -195,6 +197,12 @@ impl Metrics {
             "plugin_call_seconds",
             "Wall-clock time of plugin calls, by provider and plugin function",
             families.plugin_calls.clone(),
+        );
+        registry.register(
+            "host_classified_responses",
+            "Responses the host made a success payload itself, as the plugin's declared \
+             `responses` rule allows (a 2xx JSON object), without calling parse-response",
+            families.host_classified.clone(),
         );
         registry.register(
             "flows",
@@ -288,7 +296,15 @@ impl Metrics {
                 })
             })
             .collect();
-        Some(PluginTimers(histograms))
+        let host_classified = families
+            .host_classified
+            .get_or_create_owned(&ProviderLabels {
+                provider: provider.to_string(),
+            });
+        Some(PluginTimers {
+            calls: histograms,
+            host_classified,
+        })
     }
 
     /// Counts one flow run of `provider`.
@@ -443,14 +459,23 @@ impl RequestMeter {
 }
 
 /// One plugin instance's call histograms, in [`PLUGIN_FUNCTIONS`] order.
-pub struct PluginTimers(Vec<CallHistogram>);
+pub struct PluginTimers {
+    /// One histogram per [`PLUGIN_FUNCTIONS`] entry, in its order.
+    calls: Vec<CallHistogram>,
+    host_classified: Counter,
+}
 
 impl PluginTimers {
     /// Records one call of `function` that took `elapsed`.
     pub fn observe(&self, function: &str, elapsed: Duration) {
         if let Some(i) = PLUGIN_FUNCTIONS.iter().position(|f| *f == function) {
-            self.0[i].observe(elapsed);
+            self.calls[i].observe(elapsed);
         }
+    }
+
+    /// Counts one response the host classified instead of the plugin.
+    pub fn host_classified(&self) {
+        self.host_classified.inc();
     }
 }
 

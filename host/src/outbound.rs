@@ -543,7 +543,8 @@ fn is_query_char(c: char) -> bool {
     is_path_char(c) || c == '?' || c == '[' || c == ']'
 }
 
-fn truncate(s: &str) -> String {
+/// At most 120 bytes of `s` (cut on a character boundary), for messages.
+pub(crate) fn truncate(s: &str) -> String {
     if s.len() <= 120 {
         s.to_string()
     } else {

@@ -42,7 +42,7 @@ use crate::Plugin;
 use crate::params::{ErrorCode, PluginError};
 use crate::request::{HttpRequest, Input};
 use crate::response::{self, Outcome};
-use crate::schema::{self, Auth, FailureKind, Kind, Method, RetryPolicy};
+use crate::schema::{self, Auth, FailureKind, Kind, Method, ResponseRule, RetryPolicy};
 use crate::tree::Tree;
 use crate::webhook::{
     KeyEncoding, MacAlgorithm, SignatureEncoding, WebhookCheck, WebhookEvent, WebhookRequest,
@@ -69,6 +69,7 @@ impl<P: Plugin> Guest for Component<P> {
             retry: retry_policy(&p.retry),
             objects: p.objects.iter().map(object).collect(),
             webhooks: p.webhooks.as_ref().map(webhook_scheme),
+            responses: response_rule(p.responses),
         }
     }
 
@@ -324,6 +325,13 @@ pub fn operation(op: &schema::Operation) -> wit::OperationInfo {
 }
 
 /// A webhook scheme as WIT `webhook-scheme`.
+pub fn response_rule(rule: ResponseRule) -> wit::ResponseRule {
+    match rule {
+        ResponseRule::Plugin => wit::ResponseRule::Plugin,
+        ResponseRule::JsonObjectIsSuccess => wit::ResponseRule::JsonObjectIsSuccess,
+    }
+}
+
 pub fn webhook_scheme(w: &WebhookScheme) -> wit::WebhookScheme {
     wit::WebhookScheme {
         secret: w.secret.to_string(),

@@ -100,7 +100,7 @@ pub trait Plugin: 'static {
 }
 
 /// Exports `$plugin` (a type implementing [`Plugin`]) as the component's
-/// `payhost:plugin/provider@0.3.0`. Call it once, at the plugin crate's
+/// `payhost:plugin/provider@0.4.0`. Call it once, at the plugin crate's
 /// root: `payhost_plugin_kit::export_plugin!(MyPlugin);`. It expands to
 /// nothing off wasm32, so the crate's native tests need no bindings.
 ///

@@ -35,6 +35,21 @@ pub struct Provider {
     pub objects: &'static [Object],
     /// How the provider signs the webhooks it sends; `None` for none.
     pub webhooks: Option<WebhookScheme>,
+    /// Which responses the host classifies without `parse_response`.
+    pub responses: ResponseRule,
+}
+
+/// Which responses the host may classify itself (WIT `response-rule`);
+/// whatever it says, every other outcome goes to `parse_response`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseRule {
+    /// None: every outcome goes to `parse_response`.
+    Plugin,
+    /// A 2xx response whose body is one JSON object is a success, its
+    /// payload the body unchanged. The kit's default `parse_response` does
+    /// exactly this; a plugin that reads successes itself declares
+    /// [`ResponseRule::Plugin`]. `payhost plugin check` tests the claim.
+    JsonObjectIsSuccess,
 }
 
 /// A setting the operator gives the plugin (WIT `setting-info`).

@@ -264,6 +264,7 @@ mod tests {
             },
             objects: &[],
             webhooks,
+            responses: crate::schema::ResponseRule::Plugin,
         }
     }
 

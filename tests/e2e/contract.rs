@@ -8,6 +8,7 @@
 //! the declarations and `payhost plugin check` passes real plugins and fails
 //! hostile ones with the reason.
 
+use payhost::plugin::CONTRACT_VERSION;
 use payhost_e2e::scenario::{RunOutput, Scenario, run_command};
 use payhost_e2e::stub::{Action, StubServer};
 use serde_json::Value;
@@ -330,8 +331,9 @@ fn a_contract_0_1_component_is_refused_with_what_to_rebuild_against() {
     assert!(!out.status.success(), "{out}");
     assert!(out.stderr.contains("contract version 0.1.0"), "{out}");
     assert!(
-        out.stderr
-            .contains("rebuild the plugin against payhost:plugin@0.3.0"),
+        out.stderr.contains(&format!(
+            "rebuild the plugin against payhost:plugin@{CONTRACT_VERSION}"
+        )),
         "{out}"
     );
 }
@@ -425,10 +427,8 @@ fn plugin_check_fails_hostile_plugins_with_the_reason() {
         ("sleep-parse", "tried to block in parse-response"),
         ("snoop", "the payload is not JSON"),
         ("plain-http", "not https"),
-        (
-            "contract-0.1",
-            "rebuild the plugin against payhost:plugin@0.3.0",
-        ),
+        ("contract-0.1", "rebuild the plugin against payhost:plugin@"),
+        ("contrary", "declares json-object-is-success"),
     ] {
         let out = plugin_cmd(&["check"], plugin);
         assert!(!out.status.success(), "{plugin} passed\n{out}");

@@ -297,3 +297,78 @@ fn a_plain_http_default_base_url_needs_the_operators_base_url() {
     assert!(!out.stderr.contains("sk_test_plain"), "{out}");
     assert!(!out.printed("script sent"), "{out}");
 }
+
+/// `contrary` declares `json-object-is-success` and calls every outcome it
+/// is given an error. Through the binary, each 2xx JSON object runs the
+/// response flow without reaching it (its stderr line is missing), and every
+/// other outcome reaches it and runs its error flow: a 2xx that is not one
+/// JSON object, one the host's parser refuses (`1e400`), and an error
+/// status. The rule moves only what it says.
+#[test]
+fn a_declared_response_rule_classifies_only_2xx_json_objects() {
+    let cases: [(&str, u16, &str); 7] = [
+        ("plain", 200, r#"{"id":"thing_1"}"#),
+        (
+            "spaced",
+            201,
+            "\r\n {\"id\": \"thing_2\", \"n\": [1, {\"m\": null}]}\n",
+        ),
+        ("array", 200, r#"[{"id":"thing_3"}]"#),
+        ("broken", 200, r#"{"id":"thing_4""#),
+        ("huge_number", 200, r#"{"id":"thing_5","n":1e400}"#),
+        ("not_found", 404, r#"{"id":"thing_6"}"#),
+        ("empty", 200, ""),
+    ];
+    let stub = StubServer::start(move |seen, _| {
+        let body = String::from_utf8_lossy(&seen.body);
+        let (_, status, answer) = cases
+            .iter()
+            .find(|(case, _, _)| body.contains(case))
+            .expect("a case the script sends");
+        Action::json(*status, answer)
+    });
+    let s = thing_scenario("contrary");
+    let script: String = cases
+        .iter()
+        .map(|(case, _, _)| {
+            format!(
+                "new_thing().name(\"{case}\").create_async(\"w\", \"c\", \"sk_test_hostile\");\n"
+            )
+        })
+        .collect();
+    s.script(&script);
+    let out = s.run(&stub.base_url());
+
+    assert!(out.status.success(), "{out}");
+    assert_eq!(stub.seen_count(), cases.len(), "{out}");
+    out.assert_printed(r#"thing response: #{"id": "thing_1"}"#);
+    out.assert_printed(r#"thing response: #{"id": "thing_2", "n": [1, #{"m": ()}]}"#);
+    assert_eq!(
+        out.stdout.matches("thing response:").count(),
+        2,
+        "only the two 2xx JSON objects are the host's to classify\n{out}"
+    );
+    // The other five reached the plugin, which made each an error.
+    assert_eq!(
+        out.stdout
+            .matches("thing error: contrary: status 200")
+            .count(),
+        4,
+        "{out}"
+    );
+    out.assert_printed("thing error: contrary: status 404");
+    assert_eq!(
+        out.stderr.matches("contrary-response: status 200").count(),
+        4,
+        "{out}"
+    );
+    assert_eq!(
+        out.stderr.matches("contrary-response: status 404").count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        !out.stderr.contains("contrary-response: status 201"),
+        "{out}"
+    );
+}

@@ -206,7 +206,9 @@ fn a_worker_counts_its_requests_retries_plugin_calls_flows_and_queue() {
     assert_eq!(flows("failed"), 1.0);
     assert_eq!(flows("missing"), 2.0);
 
-    // Four requests built by the worker's flows, four outcomes classified.
+    // Four requests built by the worker's flows, four outcomes classified:
+    // the 2xx price by the host (the Stripe plugin declares
+    // `json-object-is-success`), the other three by the plugin.
     let calls = |function: &str| {
         histogram_count(
             &m,
@@ -215,7 +217,15 @@ fn a_worker_counts_its_requests_retries_plugin_calls_flows_and_queue() {
         )
     };
     assert_eq!(calls("build-request"), 4.0);
-    assert_eq!(calls("parse-response"), 4.0);
+    assert_eq!(calls("parse-response"), 3.0);
+    assert_eq!(
+        value(
+            &m,
+            "payhost_host_classified_responses_total",
+            &[("provider", "stripe")]
+        ),
+        1.0
+    );
     assert_eq!(calls("check-webhook"), 0.0);
 
     let jobs = |status: &str| {

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use payhost::outbound::Destination;
-use payhost::plugin::{ComponentCache, Plugin, PluginCallError, SandboxLimits, StoreCounts, wit};
+use payhost::plugin::{
+    CONTRACT_VERSION, ComponentCache, Plugin, PluginCallError, SandboxLimits, StoreCounts, wit,
+};
 
 fn load(name: &str) -> Plugin {
     Plugin::load(
@@ -200,15 +202,26 @@ fn files_that_are_not_this_contract_are_refused_at_load() {
     let err = load_error(&payhost_e2e::plugin("other-world"));
     assert!(err.contains("other-world.wasm"), "{err}");
     assert!(
-        err.contains("does not export payhost:plugin/provider@0.3.0"),
+        err.contains(&format!(
+            "does not export payhost:plugin/provider@{CONTRACT_VERSION}"
+        )),
         "{err}"
     );
     assert!(err.contains("acme:other/greeter"), "{err}");
 
     let err = load_error(&payhost_e2e::plugin("future-version"));
     assert!(err.contains("future-version.wasm"), "{err}");
-    assert!(err.contains("contract version 0.4.0"), "{err}");
-    assert!(err.contains("this host speaks version 0.3.0"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "contract version {}",
+            next_minor(CONTRACT_VERSION)
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("this host speaks version {CONTRACT_VERSION}")),
+        "{err}"
+    );
 
     let err = load_error(&dir.path().join("missing.wasm"));
     assert!(
@@ -303,4 +316,12 @@ fn stores_are_limited_to_a_few_instances_memories_and_tables() {
             "{err}"
         );
     }
+}
+
+/// `X.(Y+1).0` for `X.Y.Z`: the version `tests/plugins/future-version` says
+/// it speaks (its build script bumps the contract's minor version).
+fn next_minor(version: &str) -> String {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().expect("X.Y.Z"));
+    let (major, minor) = (parts.next().unwrap(), parts.next().unwrap());
+    format!("{major}.{}.0", minor + 1)
 }

@@ -58,6 +58,9 @@ fn thing_info(name: &str) -> payhost::plugin::types::ProviderInfo {
             }],
         }],
         webhooks: None,
+        // Every outcome reaches `parse-response`: the hostile plugins
+        // misbehave there.
+        responses: ResponseRule::Plugin,
     }
 }
 

@@ -33,6 +33,34 @@ fn a_2xx_json_object_is_passed_through() {
     assert!(e["message"].as_str().unwrap().contains("empty"), "{e}");
 }
 
+/// What the plugin declares to the host (`responses:
+/// json-object-is-success`): every 2xx JSON object, whatever the status,
+/// the headers and the whitespace around it, is a success as it is, even
+/// one holding what an error body would (`errorCode`, `status`).
+#[test]
+fn every_2xx_json_object_is_a_success_as_it_is() {
+    let bodies = [
+        "{}",
+        r#"{"pspReference":"993617894906488A","resultCode":"Refused","refusalReason":"Not enough balance"}"#,
+        "\r\n {\"status\": 422, \"errorCode\": \"14_030\", \"errorType\": \"validation\"}\n",
+        "{\n  \"amount\": {\"value\": 1e3, \"currency\": \"EUR\"},\n  \"note\": \"caf\\u00e9\"\n}",
+    ];
+    for status in [200, 201, 202, 204, 206, 299] {
+        for body in bodies {
+            let outcome = Outcome::Response(HttpResponse {
+                status,
+                headers: vec![("pspreference".into(), "881".into())],
+                body: body.as_bytes().to_vec(),
+            });
+            assert_eq!(
+                parse_response(outcome),
+                Payload::Success(body.to_string()),
+                "{status} {body}"
+            );
+        }
+    }
+}
+
 #[test]
 fn adyen_errors_keep_their_fields_and_gain_http_status_and_retryable() {
     let body = br#"{"status":422,"errorCode":"14_030","message":"Return URL is missing.","errorType":"validation","pspReference":"8816178914079738"}"#;

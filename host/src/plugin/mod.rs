@@ -1,7 +1,7 @@
 //! Plugin loading and the sandbox every plugin call runs in.
 //!
 //! A plugin is a WebAssembly component that exports
-//! `payhost:plugin/provider@0.2.0` (see `wit/plugin.wit`). [`Plugin::load`]
+//! `payhost:plugin/provider@0.4.0` (see `wit/plugin.wit`). [`Plugin::load`]
 //! reads it from a path, refuses anything else with a message naming the path
 //! and the problem, compiles it once (or takes the compiled form from the
 //! [`ComponentCache`]) and pre-links it ([`PluginPre`]), so that a new
@@ -79,8 +79,8 @@ use bindings::{Plugin as PluginWorld, PluginPre};
 
 /// The exported interface this host speaks, with its version.
 pub const CONTRACT_PACKAGE: &str = "payhost:plugin";
-pub const CONTRACT_VERSION: &str = "0.3.0";
-const CONTRACT_EXPORT: &str = "payhost:plugin/provider@0.3.0";
+pub const CONTRACT_VERSION: &str = "0.4.0";
+const CONTRACT_EXPORT: &str = "payhost:plugin/provider@0.4.0";
 
 /// Limits applied to every plugin call.
 #[derive(Debug, Clone)]
@@ -411,6 +411,24 @@ impl PluginInstance {
         })
     }
 
+    /// Which responses the host classifies for this plugin without calling
+    /// `parse-response` (its `info`'s `responses`); none for an instance
+    /// made without its plugin (tests).
+    pub fn response_rule(&self) -> wit::ResponseRule {
+        self.plugin
+            .as_ref()
+            .map_or(wit::ResponseRule::Plugin, |p| p.info().responses)
+    }
+
+    /// Counts a response the host classified under [`Self::response_rule`]
+    /// (`payhost_host_classified_responses_total`), in place of the
+    /// `parse-response` call the plugin's histogram would have counted.
+    pub fn note_host_classified(&self) {
+        if let Some(timers) = &self.timers {
+            timers.host_classified();
+        }
+    }
+
     /// Replaces a poisoned instance before the next call.
     fn ensure_fresh(&mut self) -> Result<(), PluginCallError> {
         if self.poisoned {
@@ -578,6 +596,7 @@ pub fn empty_info() -> wit::ProviderInfo {
         },
         objects: Vec::new(),
         webhooks: None,
+        responses: wit::ResponseRule::Plugin,
     }
 }
 

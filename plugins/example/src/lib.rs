@@ -1,5 +1,5 @@
 //! The `example` provider plugin for payhost: a WebAssembly component
-//! implementing `payhost:plugin/provider@0.3.0` (wit/plugin.wit).
+//! implementing `payhost:plugin/provider@0.4.0` (wit/plugin.wit).
 //!
 //! Made with `cargo xtask new-plugin`; docs/writing-a-plugin.md explains
 //! every part. What to change for a real provider:

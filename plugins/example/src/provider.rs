@@ -5,8 +5,8 @@
 //! checks at load.
 
 use payhost_plugin_kit::schema::{
-    Auth, FailureKind, Field, Kind, Method, Object, Operation, Provider, RetryPolicy, Setting,
-    setting_value,
+    Auth, FailureKind, Field, Kind, Method, Object, Operation, Provider, ResponseRule, RetryPolicy,
+    Setting, setting_value,
 };
 
 pub const PROVIDER: Provider = Provider {
@@ -49,6 +49,11 @@ pub const PROVIDER: Provider = Provider {
     // implements `check_webhook` and `parse_webhook` (lib.rs); see
     // "Webhooks" in docs/writing-a-plugin.md.
     webhooks: None,
+    // The kit's default `parse_response` (lib.rs) passes a 2xx JSON object
+    // through unchanged, so the host may do that itself and skip the call.
+    // A plugin that reads its successes (to turn some into errors, say)
+    // declares `ResponseRule::Plugin`.
+    responses: ResponseRule::JsonObjectIsSuccess,
 };
 
 const PAYMENT: Object = Object {

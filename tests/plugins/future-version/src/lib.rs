@@ -1,8 +1,9 @@
 //! Hostile test plugin `future-version`: implements the same contract shape
-//! but declares it as `payhost:plugin@0.4.0` (build.rs derives that WIT from
-//! the real `wit/plugin.wit`, changing only the version). The host is
-//! expected to refuse to load it because it does not export exactly
-//! `payhost:plugin/provider@0.3.0`, with an error that names the version.
+//! but declares it one minor version ahead of the host's (build.rs derives
+//! that WIT from the real `wit/plugin.wit`, changing only the version: at
+//! contract 0.4.0 it says `payhost:plugin@0.5.0`). The host is expected to
+//! refuse to load it because it does not export exactly its own
+//! `payhost:plugin/provider@X.Y.Z`, with an error that names the version.
 #![cfg(target_arch = "wasm32")]
 
 wit_bindgen::generate!({ path: concat!(env!("OUT_DIR"), "/wit"), world: "plugin" });

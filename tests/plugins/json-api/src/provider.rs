@@ -9,8 +9,8 @@
 //! should-retry header.
 
 use payhost_plugin_kit::schema::{
-    Auth, FailureKind, Field, Kind, Method, Object, Operation, Provider, RetryPolicy, Setting,
-    setting_value,
+    Auth, FailureKind, Field, Kind, Method, Object, Operation, Provider, ResponseRule, RetryPolicy,
+    Setting, setting_value,
 };
 
 pub const PROVIDER: Provider = Provider {
@@ -54,6 +54,7 @@ pub const PROVIDER: Provider = Provider {
     },
     objects: &[ORDER, SHIPMENT],
     webhooks: None,
+    responses: ResponseRule::JsonObjectIsSuccess,
 };
 
 const ORDER: Object = Object {
