@@ -450,7 +450,7 @@ impl Edits {
     /// The parameters and the `.set` extras these calls make, applied
     /// oldest first (so a later call overrides or extends an earlier one).
     fn apply(&self) -> (Map, Map) {
-        let mut changes = Vec::new();
+        let mut changes = Vec::with_capacity(self.depth());
         let mut at = self.0.as_deref();
         while let Some(edit) = at {
             changes.push(&edit.change);
@@ -795,8 +795,14 @@ fn check_value(field: &FieldSchema, value: &Dynamic) -> Result<(), String> {
         if field.allowed.is_empty() {
             return Ok(());
         }
-        let text = text.to_string();
-        if field.allowed.contains(&text) {
+        // Compared where it lies: formatted only for the message.
+        let listed = |s: &str| field.allowed.iter().any(|a| a == s);
+        let found = match (text.as_immutable_string_ref(), text.as_char()) {
+            (Ok(s), _) => listed(s.as_str()),
+            (_, Ok(c)) => listed(c.encode_utf8(&mut [0; 4])),
+            _ => false,
+        };
+        if found {
             Ok(())
         } else {
             Err(format!(

@@ -64,7 +64,15 @@ pub fn rhai_to_tree(root: &Dynamic) -> Result<ValueTree, String> {
 }
 
 /// Flattens a Rhai map as the root, without copying it into a `Dynamic`.
+/// An empty map is the contract's empty tree (no nodes: most requests set
+/// no `.set` extras), which allocates nothing.
 pub fn rhai_map_to_tree(root: &rhai::Map) -> Result<ValueTree, String> {
+    if root.is_empty() {
+        return Ok(ValueTree {
+            nodes: Vec::new(),
+            text: String::new(),
+        });
+    }
     flatten(&MapRoot(root)).map_err(Unsendable::describe)
 }
 
@@ -460,11 +468,16 @@ mod tests {
     }
 
     #[test]
-    fn empty_map_is_one_node() {
-        let tree = rhai_map_to_tree(&rhai::Map::new()).unwrap();
-        // An empty run starts where the list ends, as the layout says.
+    fn an_empty_map_is_one_node_or_none() {
+        // As a value: one node. An empty run starts where the list ends, as
+        // the layout says.
+        let tree = rhai_to_tree(&Dynamic::from_map(rhai::Map::new())).unwrap();
         assert_eq!(decode(&tree), [("", Decoded::Map(1, 0))]);
         assert!(tree.text.is_empty());
+        // As the root of a request's parameters: the contract's empty tree,
+        // no nodes at all (nothing allocated).
+        let tree = rhai_map_to_tree(&rhai::Map::new()).unwrap();
+        assert!(tree.nodes.is_empty() && tree.text.is_empty());
     }
 
     #[test]
