@@ -164,7 +164,11 @@ impl Destination {
             )));
         }
         let mut url = self.base.clone();
-        url.set_path(&format!("{}{}", self.prefix, request.path));
+        if self.prefix.is_empty() {
+            url.set_path(&request.path);
+        } else {
+            url.set_path(&format!("{}{}", self.prefix, request.path));
+        }
         url.set_query((!request.query.is_empty()).then_some(request.query.as_str()));
         if url.scheme() != self.base.scheme()
             || url.host_str() != self.base.host_str()
@@ -198,6 +202,25 @@ impl Destination {
                 truncate(path)
             )));
         }
+        // Most paths have no `%` escape to judge (and nothing to lower-case).
+        if memchr::memchr(b'%', path.as_bytes()).is_some() {
+            self.check_escapes(path)?;
+        }
+        for segment in path.split('/') {
+            // `..;jsessionid` is `..` to servers that strip path parameters.
+            let bare = segment.split(';').next().unwrap_or(segment);
+            if bare == "." || bare == ".." {
+                return Err(self.refuse(format!(
+                    "its path `{}` contains a `{segment}` segment",
+                    truncate(path)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a `%` that starts no `%XX` escape, and escapes of separators.
+    fn check_escapes(&self, path: &str) -> Result<(), Refused> {
         let bytes = path.as_bytes();
         if let Some(at) = (0..bytes.len()).find(|&i| {
             bytes[i] == b'%'
@@ -215,16 +238,6 @@ impl Destination {
                 return Err(self.refuse(format!(
                     "its path `{}` contains the encoded separator `{encoded}`, which a gateway \
                      may decode into a way out of the base URL",
-                    truncate(path)
-                )));
-            }
-        }
-        for segment in path.split('/') {
-            // `..;jsessionid` is `..` to servers that strip path parameters.
-            let bare = segment.split(';').next().unwrap_or(segment);
-            if bare == "." || bare == ".." {
-                return Err(self.refuse(format!(
-                    "its path `{}` contains a `{segment}` segment",
                     truncate(path)
                 )));
             }
@@ -533,7 +546,28 @@ fn method(m: wit::HttpMethod) -> reqwest::Method {
 
 /// RFC 3986 `pchar` plus `/`, with `%` for percent-encoding.
 fn is_path_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/%".contains(c)
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '-' | '.'
+                | '_'
+                | '~'
+                | '!'
+                | '$'
+                | '&'
+                | '\''
+                | '('
+                | ')'
+                | '*'
+                | '+'
+                | ','
+                | ';'
+                | '='
+                | ':'
+                | '@'
+                | '/'
+                | '%'
+        )
 }
 
 /// RFC 3986 query characters, plus `[` and `]`: reserved by RFC 3986, but
@@ -579,6 +613,18 @@ mod tests {
             1024,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn path_characters_are_rfc_3986_pchar_slash_and_percent() {
+        let listed = "-._~!$&'()*+,;=:@/%";
+        for c in (0u8..=0x7f)
+            .map(char::from)
+            .chain(['é', '\u{2044}', '\u{ff0f}', '\u{ff05}'])
+        {
+            let expected = c.is_ascii_alphanumeric() || listed.contains(c);
+            assert_eq!(is_path_char(c), expected, "{c:?}");
+        }
     }
 
     #[test]
