@@ -580,8 +580,10 @@ impl FlowRunner {
     }
 
     /// Runs `job`, charging any requests it makes to `token`, and reports the
-    /// result on it. Returns the error text when the flow failed.
-    pub fn run(&mut self, job: &FlowJob, token: &Token) -> Result<(), String> {
+    /// result on it. Returns the error text when the flow failed. The job is
+    /// used up: its payload text becomes the flow's `response_json` (or
+    /// `error_json`, `event_json`) without a copy.
+    pub fn run(&mut self, job: FlowJob, token: &Token) -> Result<(), String> {
         self.run_with_value(job, None, token)
     }
 
@@ -589,11 +591,11 @@ impl FlowRunner {
     /// [`classify_parsed`]).
     pub fn run_with_value(
         &mut self,
-        job: &FlowJob,
+        mut job: FlowJob,
         value: Option<Dynamic>,
         token: &Token,
     ) -> Result<(), String> {
-        let result = self.run_inner(job, value, token);
+        let result = self.run_inner(&mut job, value, token);
         // Jobs name their provider (`caller_id`): a loaded plugin's name, as
         // the worker refuses any other before a flow runs.
         let outcome = match &result {
@@ -653,7 +655,7 @@ impl FlowRunner {
     /// `Ok(false)` when there is no flow file for the job.
     fn run_inner(
         &mut self,
-        job: &FlowJob,
+        job: &mut FlowJob,
         value: Option<Dynamic>,
         token: &Token,
     ) -> Result<bool, String> {
@@ -706,13 +708,14 @@ impl FlowRunner {
         scope.push_constant("CALLER_ID", job.caller_id.clone());
         scope.push_constant("CONTEXT_ID", job.context_id.clone());
         scope.push_constant("WORKER_ID", job.worker_id.clone());
+        let text = std::mem::take(&mut job.payload);
         match job.outcome {
             Outcome::Response => {
-                scope.push("response_json", job.payload.clone());
+                scope.push("response_json", text);
                 scope.push("parsed_data", parsed);
             }
             Outcome::Error => {
-                scope.push("error_json", job.payload.clone());
+                scope.push("error_json", text);
                 scope.push("parsed_error", parsed);
             }
             // An event flow: the event as `parsed_event`, the object it is
@@ -722,7 +725,7 @@ impl FlowRunner {
                     .read_lock::<rhai::Map>()
                     .and_then(|event| event.get("object").cloned())
                     .unwrap_or(Dynamic::UNIT);
-                scope.push("event_json", job.payload.clone());
+                scope.push("event_json", text);
                 scope.push("parsed_event", parsed);
                 scope.push("parsed_data", object);
             }

@@ -227,7 +227,7 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
                             &finished,
                             &mut runner,
                         );
-                        let _ = runner.run_with_value(&job, Some(value), &finished.token);
+                        let _ = runner.run_with_value(job, Some(value), &finished.token);
                         // `finished` (and its backlog place) goes now.
                     }
                     Placement::Redis(publisher) => {
@@ -250,7 +250,7 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
                     let _ = reply.send(providers.get(index).plugin.hash().clone());
                 }
                 runner.host().set_delivery(Some(&job_id));
-                let _ = runner.run(&job, &token);
+                let _ = runner.run(job, &token);
                 runner.host().set_delivery(None);
                 // This thread is free for the next job; the requests the
                 // flow made are the token's to wait for.
