@@ -28,12 +28,13 @@ use rhai::{AST, Dynamic, Engine, Scope};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::http::Finished;
+use crate::http::{Finished, Route};
 use crate::ledger::{Event, Token};
 use crate::metrics::{FlowResult, Metrics};
 use crate::plugin::{PluginInstance, wit};
 use crate::projection::Projection;
 use crate::script_api::{self, ScriptHost};
+use crate::secret::Redactor;
 
 /// Which way a request went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,14 +170,23 @@ pub fn is_valid_flow_name(name: &str) -> bool {
 /// elsewhere as text (Redis). Whatever goes wrong (the plugin fails, or
 /// hands back a payload a flow could not take as a value) still yields an
 /// error flow, so no outcome is lost.
-pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finished) -> FlowJob {
-    let (outcome, payload) = match usable_payload(instance, finished, |_, json| {
-        crate::script_value::check_json(json)
-    }) {
-        Ok((outcome, json, ())) => (outcome, json),
-        Err(why) => unusable_payload(finished, &why),
+pub fn classify(
+    instance: &mut PluginInstance,
+    caller_id: &str,
+    finished: &mut Finished,
+) -> FlowJob {
+    let Finished {
+        route,
+        outcome,
+        redactor,
+        ..
+    } = finished;
+    let parse = |_, json: &str| crate::script_value::check_json(json);
+    let (kind, payload) = match usable_payload(instance, route, redactor, outcome, parse) {
+        Ok((kind, json, ())) => (kind, json),
+        Err(why) => unusable_payload(outcome, &why),
     };
-    flow_job(finished, caller_id, outcome, payload)
+    flow_job(route, caller_id, kind, payload)
 }
 
 /// Like [`classify`], for a flow about to run on this thread with `runner`:
@@ -187,23 +197,30 @@ pub fn classify(instance: &mut PluginInstance, caller_id: &str, finished: &Finis
 pub fn classify_parsed(
     instance: &mut PluginInstance,
     caller_id: &str,
-    finished: &Finished,
+    finished: &mut Finished,
     runner: &mut FlowRunner,
 ) -> (FlowJob, Dynamic) {
-    let route = &finished.route;
-    let mut parse = |outcome, json: &str| {
-        let flow = flow_name(&route.operation, &route.object, outcome);
-        runner.payload_value(caller_id, &flow, outcome, json)
+    let Finished {
+        route,
+        outcome,
+        redactor,
+        ..
+    } = finished;
+    let route = &*route;
+    let mut parse = |kind, json: &str| {
+        let flow = flow_name(&route.operation, &route.object, kind);
+        runner.payload_value(caller_id, &flow, kind, json)
     };
-    let (outcome, payload, value) = match usable_payload(instance, finished, &mut parse) {
-        Ok(parsed) => parsed,
-        Err(why) => {
-            let (outcome, payload) = unusable_payload(finished, &why);
-            let value = parse(outcome, &payload).expect("our own payload parses");
-            (outcome, payload, value)
-        }
-    };
-    (flow_job(finished, caller_id, outcome, payload), value)
+    let (kind, payload, value) =
+        match usable_payload(instance, route, redactor, outcome, &mut parse) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                let (kind, payload) = unusable_payload(outcome, &why);
+                let value = parse(kind, &payload).expect("our own payload parses");
+                (kind, payload, value)
+            }
+        };
+    (flow_job(route, caller_id, kind, payload), value)
 }
 
 /// The payload, if a flow can bind it: JSON nested at most
@@ -212,22 +229,28 @@ pub fn classify_parsed(
 /// to the plugin ([`host_classified`]); every other outcome is.
 fn usable_payload<T>(
     instance: &mut PluginInstance,
-    finished: &Finished,
+    route: &Route,
+    redactor: &Redactor,
+    outcome: &mut wit::TransportOutcome,
     mut parse: impl FnMut(Outcome, &str) -> serde_json::Result<T>,
 ) -> Result<(Outcome, String, T), Unusable> {
-    if let Some(body) = host_classified(instance.response_rule(), &finished.outcome)
+    if let Some(body) = host_classified(instance.response_rule(), outcome)
         && let Ok(parsed) = parse(Outcome::Response, body)
     {
         instance.note_host_classified();
-        return Ok((
-            Outcome::Response,
-            without_outer_whitespace(body.to_string()),
-            parsed,
-        ));
+        // The body becomes the payload text, moved rather than copied: once
+        // classified, an outcome's body is not read again.
+        let wit::TransportOutcome::Response(response) = outcome else {
+            unreachable!("host_classified covers responses only");
+        };
+        let text = String::from_utf8(std::mem::take(&mut response.body))
+            .expect("host_classified took it as UTF-8");
+        return Ok((Outcome::Response, without_outer_whitespace(text), parsed));
     }
-    let (outcome, json) = plugin_payload(instance, finished).map_err(Unusable::PluginFailed)?;
-    let parsed = parse(outcome, &json).map_err(|e| Unusable::Payload(e.to_string()))?;
-    Ok((outcome, without_outer_whitespace(json), parsed))
+    let (kind, json) =
+        plugin_payload(instance, route, redactor, outcome).map_err(Unusable::PluginFailed)?;
+    let parsed = parse(kind, &json).map_err(|e| Unusable::Payload(e.to_string()))?;
+    Ok((kind, without_outer_whitespace(json), parsed))
 }
 
 /// The body of a response `rule` makes a success without the plugin's
@@ -269,18 +292,19 @@ fn without_outer_whitespace(mut json: String) -> String {
 /// The plugin's classification, or why there is none.
 fn plugin_payload(
     instance: &mut PluginInstance,
-    finished: &Finished,
+    route: &Route,
+    redactor: &Redactor,
+    outcome: &wit::TransportOutcome,
 ) -> Result<(Outcome, String), String> {
-    let route = &finished.route;
     // The payload is what flows, queues and logs will see: judge it decoded,
     // whatever the plugin made of the (already scrubbed) response.
-    let scrub = |json: String| match &finished.outcome {
+    let scrub = |json: String| match outcome {
         // The body as the host handed it over, scrubbed already: scrubbing
         // it again would change nothing (`a_scrubbed_body_scrubs_to_itself`).
         wit::TransportOutcome::Response(response) if response.body == json.as_bytes() => json,
-        _ => finished.redactor.scrub_json_text(json),
+        _ => redactor.scrub_json_text(json),
     };
-    match instance.parse_response(&route.object, &route.operation, &finished.outcome) {
+    match instance.parse_response(&route.object, &route.operation, outcome) {
         Ok(wit::FlowPayload::Response(json)) => Ok((Outcome::Response, scrub(json))),
         Ok(wit::FlowPayload::Error(json)) => Ok((Outcome::Error, scrub(json))),
         Err(err) => Err(format!("the plugin could not parse the response: {err}")),
@@ -297,8 +321,8 @@ fn plugin_payload(
 /// ```
 ///
 /// `http_status` is the response's status, 0 when none arrived.
-fn unusable_payload(finished: &Finished, why: &Unusable) -> (Outcome, String) {
-    let status = match &finished.outcome {
+fn unusable_payload(outcome: &wit::TransportOutcome, why: &Unusable) -> (Outcome, String) {
+    let status = match outcome {
         wit::TransportOutcome::Response(r) => r.status,
         wit::TransportOutcome::Failed(f) => f.status.unwrap_or(0),
     };
@@ -324,8 +348,7 @@ enum Unusable {
     Payload(String),
 }
 
-fn flow_job(finished: &Finished, caller_id: &str, outcome: Outcome, payload: String) -> FlowJob {
-    let route = &finished.route;
+fn flow_job(route: &Route, caller_id: &str, outcome: Outcome, payload: String) -> FlowJob {
     FlowJob {
         flow: flow_name(&route.operation, &route.object, outcome),
         outcome,

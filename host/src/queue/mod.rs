@@ -213,7 +213,7 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
             }
         }
         match message {
-            Work::Outcome(finished) => {
+            Work::Outcome(mut finished) => {
                 finished.token.report(Event::FlowQueued);
                 // The flow belongs to the provider the request went to.
                 let provider = finished.route.provider;
@@ -224,14 +224,14 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
                         let (job, value) = classify_parsed(
                             &mut host.instance(provider),
                             caller_id,
-                            &finished,
+                            &mut finished,
                             &mut runner,
                         );
                         let _ = runner.run_with_value(job, Some(value), &finished.token);
                         // `finished` (and its backlog place) goes now.
                     }
                     Placement::Redis(publisher) => {
-                        let job = classify(&mut host.instance(provider), caller_id, &finished);
+                        let job = classify(&mut host.instance(provider), caller_id, &mut finished);
                         let Finished { token, backlog, .. } = *finished;
                         publisher.publish(job, token, backlog);
                     }
