@@ -29,6 +29,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
+use crate::flow::is_json_whitespace;
 use crate::outbound::Destination;
 use crate::plugin::{self, Plugin, PluginInstance, wit};
 use crate::settings::{Settings, SettingsSource};
@@ -367,7 +368,6 @@ fn check_response_rule(
         );
         return;
     }
-    let json_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     for (what, status, body) in JSON_OBJECT_BODIES {
         let outcome = wit::TransportOutcome::Response(wit::HttpResponse {
             status,
@@ -386,7 +386,8 @@ fn check_response_rule(
                 match instance.parse_response(&object.name, &op.name, &outcome) {
                     Err(e) => failures.push(format!("{at}: {e}")),
                     Ok(wit::FlowPayload::Response(json))
-                        if json.trim_matches(json_space) == body.trim_matches(json_space) => {}
+                        if json.trim_matches(is_json_whitespace)
+                            == body.trim_matches(is_json_whitespace) => {}
                     Ok(wit::FlowPayload::Response(json)) => failures.push(format!(
                         "{at}: the success payload is not the body ({} bytes, the body {})",
                         json.len(),

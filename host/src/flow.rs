@@ -269,23 +269,23 @@ fn host_classified(rule: wit::ResponseRule, outcome: &wit::TransportOutcome) -> 
     if rule != wit::ResponseRule::JsonObjectIsSuccess || !(200..300).contains(&response.status) {
         return None;
     }
-    let first = response
-        .body
-        .iter()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
-    if *first != b'{' {
-        return None;
-    }
-    std::str::from_utf8(&response.body).ok()
+    let text = std::str::from_utf8(&response.body).ok()?;
+    text.trim_start_matches(is_json_whitespace)
+        .starts_with('{')
+        .then_some(text)
+}
+
+/// JSON's whitespace: space, tab, LF, CR (other Unicode spaces are not).
+pub(crate) fn is_json_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
 }
 
 /// JSON text without the whitespace around its value (a provider's body
 /// often ends with a newline): what flows get as `response_json` in both
 /// queues, and what lets a Redis job hold it as JSON ([`FlowJob`]).
 fn without_outer_whitespace(mut json: String) -> String {
-    let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
-    json.truncate(json.trim_end_matches(space).len());
-    json.drain(..json.len() - json.trim_start_matches(space).len());
+    json.truncate(json.trim_end_matches(is_json_whitespace).len());
+    json.drain(..json.len() - json.trim_start_matches(is_json_whitespace).len());
     json
 }
 
