@@ -1,5 +1,6 @@
-// Parameter-tree lookup shared by the plugins that read their input (escape,
-// recorder, snoop). Pulled in with `include!` after `wit_bindgen::generate!`.
+// Parameter-tree lookup shared by the plugins that read their input
+// (contrary, escape, recorder, snoop). Pulled in with `include!` after
+// `wit_bindgen::generate!`.
 
 /// The text value of top-level key `key` in a value tree (node 0 is the root
 /// map, its entries the run of nodes its `children` names), if it is set and

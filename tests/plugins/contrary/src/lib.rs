@@ -10,6 +10,7 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
 include!("../../common.rs");
+include!("../../common_params.rs");
 
 use exports::payhost::plugin::provider::Guest;
 use payhost::plugin::types::{
@@ -37,7 +38,8 @@ impl Guest for Contrary {
         input: RequestInput,
     ) -> Result<HttpRequest, PluginError> {
         // The stub answers by the thing's name, so send it.
-        Ok(thing_request(input.params.text.into_bytes()))
+        let name = text_param(&input.params, "name").unwrap_or_default();
+        Ok(thing_request(name.into_bytes()))
     }
 
     fn parse_response(_: String, _: String, outcome: TransportOutcome) -> FlowPayload {
