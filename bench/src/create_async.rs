@@ -25,6 +25,17 @@
 //! stub preempting this thread (`perf sched`), which says nothing about
 //! payhost.
 //!
+//! The machine's own floor is measured beside the calls: after each timed
+//! call, the same thread times a control, a loop of pure arithmetic
+//! calibrated (before the timed calls) to last as long as a median call,
+//! classified the same way. The control allocates nothing, takes no lock and
+//! calls nothing: whatever makes it slow (the hypervisor taking the virtual
+//! core, an interrupt, another thread's tick) would make a call as slow.
+//! With nothing else running, such a 10 µs loop on this machine kind passes
+//! 50 µs about 5 times in 1,000, about half of the 20 slow calls in 2,000
+//! that a p99 allows; so a round whose control has that many slow runs
+//! says the machine, not the call, decided the round.
+//!
 //! The whole measurement runs `rounds` times, each round on fresh pieces
 //! (the previous round's requests and flows all finished first). The goal is
 //! a p99 that holds in every round, so the figure that decides it is the
@@ -76,6 +87,11 @@ impl Figures {
     pub fn calls(&self) -> usize {
         self.rounds.first().map_or(0, |r| r.calls)
     }
+
+    /// The control's p99 (see the module doc), median (min-max) of the rounds.
+    pub fn control_p99(&self) -> Spread {
+        Spread::of_each(&self.rounds, |r| r.control.p99_us)
+    }
 }
 
 /// One round.
@@ -94,6 +110,21 @@ pub struct Round {
     pub fill_p99_us: f64,
     /// Requests in flight (executor permits taken) after the last call.
     pub in_flight_at_end: usize,
+    /// The machine's floor in the same round: a CPU-only loop as long as a
+    /// median call, timed after each call.
+    pub control: Control,
+}
+
+/// The control's figures in one round (see the module doc).
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// What one run was calibrated to last: the round's median fill call.
+    pub target_us: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    /// Runs of `SLOW_US` or more, by what happened meanwhile.
+    pub slow: Slow,
 }
 
 /// `rounds` rounds of [`measure_round`].
@@ -149,33 +180,45 @@ pub fn measure_round(
     // did meanwhile (read outside the timed bracket): preempted, blocked, or
     // neither (the call itself was slow).
     let mut slow = Slow::default();
-    let mut time_calls = |n: usize, slow: &mut Slow| -> anyhow::Result<Vec<f64>> {
+    let mut control_slow = Slow::default();
+    // After each call, when `control` is given, one timed run of it.
+    let mut time_calls = |n: usize,
+                          slow: &mut Slow,
+                          mut control: Option<(u64, &mut Vec<f64>, &mut Slow)>|
+     -> anyhow::Result<Vec<f64>> {
         let mut samples = Vec::with_capacity(n);
         for _ in 0..n {
-            let before = switches();
-            let started = Instant::now();
-            let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &call);
-            let micros = started.elapsed().as_nanos() as f64 / 1_000.0;
-            let after = switches();
-            samples.push(micros);
-            if micros >= SLOW_US {
-                slow.count(before, after);
+            time_one(&mut samples, slow, || {
+                engine
+                    .eval_ast_with_scope::<Dynamic>(&mut scope, &call)
+                    .map(black_box)
+                    .map_err(|e| anyhow::anyhow!("create_async failed: {e}"))
+            })?;
+            if let Some((steps, runs, slow)) = control.as_mut() {
+                time_one(runs, slow, || anyhow::Ok(spin(*steps)))?;
             }
-            let _ = black_box(result.map_err(|e| anyhow::anyhow!("create_async failed: {e}"))?);
         }
         samples.sort_by(f64::total_cmp);
         Ok(samples)
     };
 
     let open_before = stub.open();
-    let fill = time_calls(IN_FLIGHT, &mut Slow::default())?;
+    let fill = time_calls(IN_FLIGHT, &mut Slow::default(), None)?;
+    let target_us = stats::percentile(&fill, 50.0);
+    let steps = calibrate(target_us);
     if !stub.wait_open(open_before + IN_FLIGHT as u64, Duration::from_secs(20)) {
         bail!(
             "only {} of {IN_FLIGHT} requests reached the stub",
             stub.open() - open_before
         );
     }
-    let samples = time_calls(timed, &mut slow)?;
+    let mut control = Vec::with_capacity(timed);
+    let samples = time_calls(
+        timed,
+        &mut slow,
+        Some((steps, &mut control, &mut control_slow)),
+    )?;
+    control.sort_by(f64::total_cmp);
     let in_flight_at_end = executor.in_flight();
     if stub.open() < open_before + IN_FLIGHT as u64 {
         bail!("requests finished during the timed calls: make the stub delay longer");
@@ -206,7 +249,62 @@ pub fn measure_round(
         fill_p50_us: stats::percentile(&fill, 50.0),
         fill_p99_us: stats::percentile(&fill, 99.0),
         in_flight_at_end,
+        control: Control {
+            target_us,
+            p50_us: stats::percentile(&control, 50.0),
+            p99_us: stats::percentile(&control, 99.0),
+            max_us: control.last().copied().unwrap_or(f64::NAN),
+            slow: control_slow,
+        },
     })
+}
+
+/// Runs `f` once, timed: its duration in µs goes to `samples`, and if it
+/// took `SLOW_US` or more, its cause (from the thread's context-switch
+/// counts, read outside the timed bracket) to `slow`.
+fn time_one<T>(
+    samples: &mut Vec<f64>,
+    slow: &mut Slow,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<()> {
+    let before = switches();
+    let started = Instant::now();
+    let result = f();
+    let micros = started.elapsed().as_nanos() as f64 / 1_000.0;
+    let after = switches();
+    result?;
+    samples.push(micros);
+    if micros >= SLOW_US {
+        slow.count(before, after);
+    }
+    Ok(())
+}
+
+/// The control's work: `steps` rounds of a linear congruential generator,
+/// each depending on the last, so neither the compiler nor the core can
+/// skip or overlap them. No memory beyond registers, no calls.
+fn spin(steps: u64) -> u64 {
+    let mut x = black_box(1u64);
+    for i in 0..black_box(steps) {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+    }
+    black_box(x)
+}
+
+/// The number of [`spin`] steps that last `target_us` on this thread: the
+/// fastest of several timed runs of a large count gives the cost of a step
+/// when nothing interferes.
+fn calibrate(target_us: f64) -> u64 {
+    const STEPS: u64 = 200_000;
+    let fastest_ns = (0..9)
+        .map(|_| {
+            let started = Instant::now();
+            spin(STEPS);
+            started.elapsed().as_nanos() as f64
+        })
+        .fold(f64::INFINITY, f64::min);
+    let per_step_ns = (fastest_ns / STEPS as f64).max(1e-3);
+    ((target_us * 1_000.0 / per_step_ns) as u64).max(1)
 }
 
 /// A call this slow or slower misses the goal on its own.

@@ -136,6 +136,31 @@ fn rows(r: &Results) -> Vec<Row> {
             goal: format!("p99 <= {:.0} µs in every round", create_async::P99_GOAL_US),
             holds: Some(c.goal_holds()),
         });
+        let control = c.control_p99();
+        let control_slow = |f: fn(&create_async::Slow) -> usize| -> usize {
+            c.rounds.iter().map(|r| f(&r.control.slow)).sum()
+        };
+        rows.push(Row {
+            what: "  the machine's floor: a CPU-only loop as long as a median call, timed after each call".into(),
+            payhost: format!(
+                "p99 {:.1} µs median ({:.1}-{:.1}); p50 {:.1} µs",
+                control.median,
+                control.min,
+                control.max,
+                Spread::of_each(&c.rounds, |r| r.control.p50_us).median
+            ),
+            baseline: format!(
+                "runs >= {:.0} µs, all rounds: {} ({} preempted, {} blocked, {} running)",
+                create_async::SLOW_US,
+                control_slow(create_async::Slow::total),
+                control_slow(|s| s.preempted),
+                control_slow(|s| s.blocked),
+                control_slow(|s| s.running)
+            ),
+            ratio: String::new(),
+            goal: String::new(),
+            holds: None,
+        });
     }
     if let Some(e) = &r.e2e {
         rows.push(Row {
@@ -404,7 +429,15 @@ pub fn json(r: &Results) -> Value {
                 "in_flight_at_end": c.in_flight_at_end,
                 "slow_calls": { "threshold_us": create_async::SLOW_US, "preempted": c.slow.preempted,
                                 "blocked": c.slow.blocked, "running": c.slow.running },
+                "control": {
+                    "target_us": c.control.target_us,
+                    "p50_us": c.control.p50_us, "p99_us": c.control.p99_us, "max_us": c.control.max_us,
+                    "slow_runs": { "threshold_us": create_async::SLOW_US,
+                                   "preempted": c.control.slow.preempted,
+                                   "blocked": c.control.slow.blocked, "running": c.control.slow.running },
+                },
             })).collect::<Vec<_>>(),
+            "control_p99_us": spread(c.control_p99()),
             "goal": { "p99_us_at_most_in_every_round": create_async::P99_GOAL_US },
             "goal_holds": c.goal_holds(),
         });

@@ -613,7 +613,6 @@ fn deadline_ticks(timeout: Duration) -> u64 {
     (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
 /// SHA-256 of `bytes`, lowercase hex: how a plugin version is named.
 pub fn content_hash(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -623,6 +622,7 @@ pub fn content_hash(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
 fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()
