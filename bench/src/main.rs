@@ -201,7 +201,14 @@ fn main() -> anyhow::Result<ExitCode> {
             (redis_queue::GOAL_WORKERS, rounds),
             (4, rounds),
         ];
-        results.redis = Some(redis_queue::measure(&tools, q(20_000, 2_000), 16, &plan)?);
+        // Workers as shipped: the default flow threads (and so the default
+        // read-ahead), as `payhost worker` without `--flow-threads` runs.
+        results.redis = Some(redis_queue::measure(
+            &tools,
+            q(20_000, 2_000),
+            payhost::worker::DEFAULT_FLOW_THREADS,
+            &plan,
+        )?);
     }
     if runs("webhooks") {
         step("webhooks: payhost serve vs a bare hyper server, interleaved rounds");

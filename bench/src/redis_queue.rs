@@ -5,8 +5,9 @@
 //! Each round starts its own redis-server on a free loopback port (no
 //! persistence), and N release `payhost worker` processes on one worker id
 //! (so they share the stream's consumer group, as a deployment would), each
-//! with `--flow-threads` jobs at a time and the bench's response flow. Once
-//! both say they are reading, it publishes N flow jobs with payhost's own
+//! with the default `--flow-threads` (and so the default read-ahead) and
+//! the bench's response flow. Once they all say they are reading, it
+//! publishes N flow jobs with payhost's own
 //! `Publisher`, as a `payhost run --redis` publishes: one task writing
 //! every job that arrived while its previous write was on its way in one
 //! ENQUEUE script (record, run set, counts, XADD), and the clock runs until
@@ -85,7 +86,7 @@ impl Point {
 pub struct Figures {
     pub jobs: usize,
     /// Flow threads per worker process.
-    pub concurrency: usize,
+    pub flow_threads: usize,
     /// By number of workers, ascending.
     pub points: Vec<Point>,
 }
@@ -129,7 +130,7 @@ fn free_port() -> anyhow::Result<u16> {
 pub fn measure(
     tools: &Tools,
     jobs: usize,
-    concurrency: usize,
+    flow_threads: usize,
     plan: &[(usize, usize)],
 ) -> anyhow::Result<Figures> {
     let mut points: Vec<Point> = plan
@@ -145,7 +146,7 @@ pub fn measure(
             if round >= rounds {
                 continue;
             }
-            let r = measure_round(tools, workers, jobs, concurrency)?;
+            let r = measure_round(tools, workers, jobs, flow_threads)?;
             eprintln!(
                 "bench: redis round {}, {workers} worker(s): {:.0} jobs/s, {:.0} XADD/s ({:.1}%)",
                 round + 1,
@@ -159,7 +160,7 @@ pub fn measure(
     points.sort_by_key(|p| p.workers);
     Ok(Figures {
         jobs,
-        concurrency,
+        flow_threads,
         points,
     })
 }
@@ -170,7 +171,7 @@ fn measure_round(
     tools: &Tools,
     workers: usize,
     jobs: usize,
-    concurrency: usize,
+    flow_threads: usize,
 ) -> anyhow::Result<Round> {
     let port = free_port()?;
     let _server = Guard(
@@ -199,7 +200,7 @@ fn measure_round(
 
     let scripts = Scripts::new(0)?;
     let workers: Vec<Guard> = (0..workers)
-        .map(|_| start_worker(tools, &url, &scripts, concurrency))
+        .map(|_| start_worker(tools, &url, &scripts, flow_threads))
         .collect::<anyhow::Result<_>>()?;
 
     let job = FlowJob {
@@ -348,7 +349,7 @@ fn start_worker(
     tools: &Tools,
     url: &str,
     scripts: &Scripts,
-    concurrency: usize,
+    flow_threads: usize,
 ) -> anyhow::Result<Guard> {
     let mut child = Command::new(tools.payhost_bin)
         .args(["worker", "--redis", url, "--worker-id", WORKER_ID])
@@ -356,7 +357,7 @@ fn start_worker(
         .arg(tools.plugin)
         .arg("--flows")
         .arg(scripts.flows_dir())
-        .args(["--flow-threads", &concurrency.to_string()])
+        .args(["--flow-threads", &flow_threads.to_string()])
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -193,10 +193,10 @@ fn rows(r: &Results) -> Vec<Row> {
             let goal = point.workers == redis_queue::GOAL_WORKERS;
             rows.push(Row {
                 what: format!(
-                    "Redis flow jobs/s, {} worker{} x {} concurrency, {} jobs, median (min-max) of {} rounds",
+                    "Redis flow jobs/s, {} worker{} x {} flow threads, {} jobs, median (min-max) of {} rounds",
                     point.workers,
                     if point.workers == 1 { "" } else { "s" },
-                    q.concurrency,
+                    q.flow_threads,
                     count(q.jobs),
                     point.rounds.len()
                 ),
@@ -472,7 +472,7 @@ pub fn json(r: &Results) -> Value {
         };
         let goal = q.point(redis_queue::GOAL_WORKERS);
         out["redis"] = json!({
-            "jobs": q.jobs, "concurrency": q.concurrency,
+            "jobs": q.jobs, "flow_threads": q.flow_threads,
             "goal_workers": redis_queue::GOAL_WORKERS,
             "jobs_per_s": goal.map(|p| spread(p.jobs_per_s())),
             "xadd_rps": goal.map(|p| spread(p.xadd_rps())),

@@ -9,8 +9,9 @@
 //! dead-lettered with the reason and nothing runs. It renews the lease on
 //! what it holds and claims what dead workers left behind, paging through
 //! the whole pending list. A job takes one of twice `--flow-threads` places
-//! from its read until its flow has run (one running on each flow thread,
-//! the rest read ahead in batches); one whose flow has run and whose
+//! (at least [`READ_AHEAD`]) from its read until its flow has run (one
+//! running on each flow thread, the rest read ahead in batches); one whose
+//! flow has run and whose
 //! requests are still in flight gives its place to the next job and waits
 //! apart, up to `--max-in-flight` of them, so a flow that calls the
 //! provider does not hold a flow thread's place for the provider's latency.
@@ -57,10 +58,25 @@ use crate::queue::{Placement, WorkSender};
 /// its deadline) from stalling the rest.
 pub const DEFAULT_FLOW_THREADS: usize = 4;
 
+/// The fewest entries a worker holds read ahead of its flow threads. Every
+/// read, start and finish is one round trip and one script for a whole
+/// batch, so the batch, not the thread count, sets what Redis and the
+/// worker spend per job. With places at twice the threads only, a worker of
+/// 2 threads read 2 entries at a time and it and redis-server spent 2-3
+/// times the CPU per job of a worker of 16; and 16 threads on 2 cores spent
+/// about a third of the worker's time handing jobs to threads and
+/// switching among them (`perf`: `sched_yield` and futex waits and wakes).
+/// With this floor the default 4 threads read in batches of 8 or more:
+/// 38-51 µs of worker CPU per job against 45-72 µs for 16 threads (bench,
+/// 2 cores). 64 measured no better in jobs/s and lets one worker take more
+/// of a short queue from the others.
+pub const READ_AHEAD: usize = 32;
+
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// The host; its `flow_threads` is also how many jobs the worker holds
-    /// at once, and its provider `worker_id` the stream it reads.
+    /// The host; its `flow_threads` also sets how many jobs the worker holds
+    /// at once (see `places`), and its provider `worker_id` the stream it
+    /// reads.
     pub host: HostConfig,
     pub redis: RedisConfig,
     pub grace: Duration,
@@ -78,11 +94,12 @@ impl WorkerOptions {
         self.host.flow_threads.max(1)
     }
 
-    /// Entries read and not yet run at once: twice the flow threads, so
-    /// that the next batch is read and started while the current one runs
-    /// (see [`consume`]).
+    /// Entries read and not yet run at once: twice the flow threads, and at
+    /// least [`READ_AHEAD`], so that the next batch is read and started
+    /// while the current one runs (see [`consume`]), however few the
+    /// threads.
     fn places(&self) -> usize {
-        2 * self.concurrency()
+        (2 * self.concurrency()).max(READ_AHEAD)
     }
 
     /// Entries held at once: the places, and the jobs whose flow has run
@@ -92,9 +109,9 @@ impl WorkerOptions {
     }
 
     /// The fewest free places worth a read while the flow threads have
-    /// work: half the threads.
+    /// work: a quarter of the places.
     fn batch(&self) -> usize {
-        (self.concurrency() / 2).max(1)
+        (self.places() / 4).max(1)
     }
 }
 
@@ -172,15 +189,15 @@ async fn consume(
         .ensure_group(options.worker_id())
         .await
         .context("cannot create the consumer group")?;
-    // A `Place` per entry: a place among twice the flow threads until its
-    // flow has run, and a held permit until it settles. Reading one entry
-    // per freed place would make every job wait for its own XREADGROUP
-    // round trip, one at a time (the reader runs its commands in order):
-    // with 16 flow threads that capped a worker at one job per round trip.
-    // So a worker has twice its flow threads of places (the extra ones
-    // queued for the next free thread) and, while the threads have work,
-    // reads only when at least half a thread-count of places is free: each
-    // read then brings a batch. A job whose flow has run gives its place
+    // A `Place` per entry: a place among `options.places()` (twice the flow
+    // threads, at least READ_AHEAD) until its flow has run, and a held
+    // permit until it settles. Reading one entry per freed place would make
+    // every job wait for its own XREADGROUP round trip, one at a time (the
+    // reader runs its commands in order): with 16 flow threads that capped
+    // a worker at one job per round trip. So a worker holds more places
+    // than threads (the extra ones queued for the next free thread) and,
+    // while the threads have work, reads only when at least a quarter of
+    // its places is free: each read then brings a batch. A job whose flow has run gives its place
     // back at once (the flow thread drops it); waiting on its requests, it
     // holds only its held permit. With both in one limit, a worker of 4
     // flow threads whose flows each called a provider answering in 200 ms
@@ -468,8 +485,8 @@ struct JobContext {
     settled: mpsc::UnboundedSender<String>,
 }
 
-/// What one held entry takes from the worker's limits: a place among twice
-/// the flow threads until its flow has run (`running`, handed to the flow
+/// What one held entry takes from the worker's limits: a place (see
+/// `WorkerOptions::places`) until its flow has run (`running`, handed to the flow
 /// thread, which drops it), and a held permit until it settles.
 struct Place {
     running: Option<OwnedSemaphorePermit>,

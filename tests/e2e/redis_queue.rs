@@ -972,10 +972,13 @@ fn jobs_held_by_a_live_consumer(
 fn stale_jobs_deep_in_the_pending_list_are_claimed() {
     let redis = RedisServer::start();
     let stub = StubServer::ok_objects();
-    // A live consumer holds all 40 entries; the last 3 look abandoned an
-    // hour ago. XAUTOCLAIM looks at 10 pending entries per page here
-    // (COUNT 1 with --flow-threads 1), so only paging reaches them.
-    let (s, _) = jobs_held_by_a_live_consumer(&redis, &stub, "deep", 40, 37..40);
+    // A live consumer holds all 400 entries; the last 3 look abandoned an
+    // hour ago. XAUTOCLAIM looks at 10 pending entries per COUNT per page,
+    // and a worker's COUNT is its free places (`READ_AHEAD`, 32, with
+    // --flow-threads 1): 320 a page, so only paging reaches them.
+    const HELD: usize = 400;
+    const { assert!(HELD > 10 * payhost::worker::READ_AHEAD) };
+    let (s, _) = jobs_held_by_a_live_consumer(&redis, &stub, "deep", HELD, HELD - 3..HELD);
     let mut conn = redis_conn(&redis.url());
 
     // The lease (60 s) outlasts the wait below: only the stale ones qualify.
@@ -999,7 +1002,11 @@ fn stale_jobs_deep_in_the_pending_list_are_claimed() {
         .arg(&["payhost:stream:deep", "workers"][..])
         .query(&mut conn)
         .unwrap();
-    assert_eq!(pending.0, 37, "only the stale entries were taken");
+    assert_eq!(
+        pending.0,
+        HELD as u64 - 3,
+        "only the stale entries were taken"
+    );
 }
 
 #[test]
