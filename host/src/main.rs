@@ -98,9 +98,9 @@ struct WorkerArgs {
     #[command(flatten)]
     flow: FlowArgs,
     /// Threads that run flow scripts: jobs running at once (the worker holds
-    /// up to twice as many, reading the next batch ahead; a job whose flow
-    /// has run and whose requests are in flight waits apart, up to
-    /// --max-in-flight of them).
+    /// up to twice as many, and at least 32, reading the next batch ahead; a
+    /// job whose flow has run and whose requests are in flight waits apart,
+    /// up to --max-in-flight of them).
     #[arg(long, alias = "concurrency", default_value_t = payhost::worker::DEFAULT_FLOW_THREADS)]
     flow_threads: usize,
     #[command(flatten)]
