@@ -115,11 +115,10 @@ pub struct Round {
     pub control: Control,
 }
 
-/// The control's figures in one round (see the module doc).
+/// The control's figures in one round (see the module doc). A run was
+/// calibrated to last the round's `fill_p50_us`.
 #[derive(Debug, Clone, Default)]
 pub struct Control {
-    /// What one run was calibrated to last: the round's median fill call.
-    pub target_us: f64,
     pub p50_us: f64,
     pub p99_us: f64,
     pub max_us: f64,
@@ -204,8 +203,8 @@ pub fn measure_round(
 
     let open_before = stub.open();
     let fill = time_calls(IN_FLIGHT, &mut Slow::default(), None)?;
-    let target_us = stats::percentile(&fill, 50.0);
-    let steps = calibrate(target_us);
+    let fill_p50_us = stats::percentile(&fill, 50.0);
+    let steps = calibrate(fill_p50_us);
     if !stub.wait_open(open_before + IN_FLIGHT as u64, Duration::from_secs(20)) {
         bail!(
             "only {} of {IN_FLIGHT} requests reached the stub",
@@ -246,11 +245,10 @@ pub fn measure_round(
         max_us: samples.last().copied().unwrap_or(f64::NAN),
         mean_us,
         slow,
-        fill_p50_us: stats::percentile(&fill, 50.0),
+        fill_p50_us,
         fill_p99_us: stats::percentile(&fill, 99.0),
         in_flight_at_end,
         control: Control {
-            target_us,
             p50_us: stats::percentile(&control, 50.0),
             p99_us: stats::percentile(&control, 99.0),
             max_us: control.last().copied().unwrap_or(f64::NAN),
@@ -334,6 +332,15 @@ impl Slow {
 
     pub fn total(&self) -> usize {
         self.preempted + self.blocked + self.running
+    }
+
+    /// The counts of several rounds added up.
+    pub fn sum<'a>(slows: impl IntoIterator<Item = &'a Slow>) -> Slow {
+        slows.into_iter().fold(Slow::default(), |sum, s| Slow {
+            preempted: sum.preempted + s.preempted,
+            blocked: sum.blocked + s.blocked,
+            running: sum.running + s.running,
+        })
     }
 }
 

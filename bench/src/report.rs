@@ -81,6 +81,29 @@ fn count(n: usize) -> String {
     out
 }
 
+/// `create_async`'s timed calls (or control runs) of `SLOW_US` or more over
+/// all rounds, by cause.
+fn slow_summary<'a>(
+    what: &str,
+    rounds: impl IntoIterator<Item = &'a create_async::Slow>,
+) -> String {
+    let slow = create_async::Slow::sum(rounds);
+    format!(
+        "{what} >= {:.0} µs, all rounds: {} ({} preempted, {} blocked, {} running)",
+        create_async::SLOW_US,
+        slow.total(),
+        slow.preempted,
+        slow.blocked,
+        slow.running
+    )
+}
+
+/// One round's [`create_async::Slow`] for results.json.
+fn slow_json(slow: &create_async::Slow) -> Value {
+    json!({ "threshold_us": create_async::SLOW_US, "preempted": slow.preempted,
+            "blocked": slow.blocked, "running": slow.running })
+}
+
 fn rows(r: &Results) -> Vec<Row> {
     let mut rows = Vec::new();
     if let Some(b) = &r.build_request {
@@ -106,9 +129,6 @@ fn rows(r: &Results) -> Vec<Row> {
     }
     if let Some(c) = &r.create_async {
         let p99 = c.p99();
-        let slow = |f: fn(&create_async::Slow) -> usize| -> usize {
-            c.rounds.iter().map(|r| f(&r.slow)).sum()
-        };
         rows.push(Row {
             what: format!(
                 "create_async return, >= {} in flight ({} calls a round, {} rounds)",
@@ -124,22 +144,12 @@ fn rows(r: &Results) -> Vec<Row> {
                 p99.max,
                 c.p50().median
             ),
-            baseline: format!(
-                "calls >= {:.0} µs, all rounds: {} ({} preempted, {} blocked, {} running)",
-                create_async::SLOW_US,
-                slow(create_async::Slow::total),
-                slow(|s| s.preempted),
-                slow(|s| s.blocked),
-                slow(|s| s.running)
-            ),
+            baseline: slow_summary("calls", c.rounds.iter().map(|r| &r.slow)),
             ratio: String::new(),
             goal: format!("p99 <= {:.0} µs in every round", create_async::P99_GOAL_US),
             holds: Some(c.goal_holds()),
         });
         let control = c.control_p99();
-        let control_slow = |f: fn(&create_async::Slow) -> usize| -> usize {
-            c.rounds.iter().map(|r| f(&r.control.slow)).sum()
-        };
         rows.push(Row {
             what: "  the machine's floor: a CPU-only loop as long as a median call, timed after each call".into(),
             payhost: format!(
@@ -149,14 +159,7 @@ fn rows(r: &Results) -> Vec<Row> {
                 control.max,
                 Spread::of_each(&c.rounds, |r| r.control.p50_us).median
             ),
-            baseline: format!(
-                "runs >= {:.0} µs, all rounds: {} ({} preempted, {} blocked, {} running)",
-                create_async::SLOW_US,
-                control_slow(create_async::Slow::total),
-                control_slow(|s| s.preempted),
-                control_slow(|s| s.blocked),
-                control_slow(|s| s.running)
-            ),
+            baseline: slow_summary("runs", c.rounds.iter().map(|r| &r.control.slow)),
             ratio: String::new(),
             goal: String::new(),
             holds: None,
@@ -427,14 +430,11 @@ pub fn json(r: &Results) -> Value {
                 "p50_us": c.p50_us, "p99_us": c.p99_us, "max_us": c.max_us, "mean_us": c.mean_us,
                 "fill_p50_us": c.fill_p50_us, "fill_p99_us": c.fill_p99_us,
                 "in_flight_at_end": c.in_flight_at_end,
-                "slow_calls": { "threshold_us": create_async::SLOW_US, "preempted": c.slow.preempted,
-                                "blocked": c.slow.blocked, "running": c.slow.running },
+                "slow_calls": slow_json(&c.slow),
                 "control": {
-                    "target_us": c.control.target_us,
+                    "target_us": c.fill_p50_us,
                     "p50_us": c.control.p50_us, "p99_us": c.control.p99_us, "max_us": c.control.max_us,
-                    "slow_runs": { "threshold_us": create_async::SLOW_US,
-                                   "preempted": c.control.slow.preempted,
-                                   "blocked": c.control.slow.blocked, "running": c.control.slow.running },
+                    "slow_runs": slow_json(&c.control.slow),
                 },
             })).collect::<Vec<_>>(),
             "control_p99_us": spread(c.control_p99()),

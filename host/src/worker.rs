@@ -11,10 +11,10 @@
 //! the whole pending list. A job takes one of twice `--flow-threads` places
 //! (at least [`READ_AHEAD`]) from its read until its flow has run (one
 //! running on each flow thread, the rest read ahead in batches); one whose
-//! flow has run and whose
-//! requests are still in flight gives its place to the next job and waits
-//! apart, up to `--max-in-flight` of them, so a flow that calls the
-//! provider does not hold a flow thread's place for the provider's latency.
+//! flow has run and whose requests are still in flight gives its place to
+//! the next job and waits apart, up to `--max-in-flight` of them, so a flow
+//! that calls the provider does not hold a flow thread's place for the
+//! provider's latency.
 //!
 //! When the store refuses a transition for good (a key of the wrong type),
 //! the error names the key and the entry is left pending: it comes back after
@@ -197,11 +197,11 @@ async fn consume(
     // a worker at one job per round trip. So a worker holds more places
     // than threads (the extra ones queued for the next free thread) and,
     // while the threads have work, reads only when at least a quarter of
-    // its places is free: each read then brings a batch. A job whose flow has run gives its place
-    // back at once (the flow thread drops it); waiting on its requests, it
-    // holds only its held permit. With both in one limit, a worker of 4
-    // flow threads whose flows each called a provider answering in 200 ms
-    // ran 8 jobs at a time, 40 a second.
+    // its places is free: each read then brings a batch. A job whose flow
+    // has run gives its place back at once (the flow thread drops it);
+    // waiting on its requests, it holds only its held permit. With both in
+    // one limit, a worker of 4 flow threads whose flows each called a
+    // provider answering in 200 ms ran 8 jobs at a time, 40 a second.
     let places_limit = options.places();
     let places = Arc::new(Semaphore::new(places_limit));
     let limit = options.held_limit();
