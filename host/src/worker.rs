@@ -166,9 +166,17 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
         .iter()
         .map(|d| d.plugin.name().to_string())
         .collect();
-    let result = host.runtime().block_on(consume(
-        reader, writer, sender, providers, &options, consumer,
-    ));
+    // The read loop runs as a task on the I/O threads, beside the Redis
+    // connections' own tasks, not on this thread: from here every command
+    // and every job it started was a wake-up of another thread.
+    let looped = {
+        let options = options.clone();
+        async move { consume(reader, writer, sender, providers, &options, consumer).await }
+    };
+    let runtime = host.runtime();
+    let result = runtime
+        .block_on(runtime.spawn(looped))
+        .unwrap_or_else(|err| Err(anyhow::anyhow!("the worker's read loop failed: {err}")));
     drop(watch);
     host.shutdown(true);
     result
