@@ -169,10 +169,8 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
     // The read loop runs as a task on the I/O threads, beside the Redis
     // connections' own tasks, not on this thread: from here every command
     // and every job it started was a wake-up of another thread.
-    let looped = {
-        let options = options.clone();
-        async move { consume(reader, writer, sender, providers, &options, consumer).await }
-    };
+    let looped =
+        async move { consume(reader, writer, sender, providers, &options, consumer).await };
     let runtime = host.runtime();
     let result = runtime
         .block_on(runtime.spawn(looped))
