@@ -20,7 +20,6 @@
 //! Rhai's limits (operations, call depth, sizes) bound every flow: one that
 //! hits a limit fails alone with a clear error.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -33,6 +32,7 @@ use crate::ledger::{Event, Token};
 use crate::metrics::{FlowResult, Metrics};
 use crate::plugin::{PluginInstance, wit};
 use crate::projection::Projection;
+use crate::schema::ByName;
 use crate::script_api::{self, ScriptHost};
 use crate::secret::Redactor;
 
@@ -207,9 +207,17 @@ pub fn classify_parsed(
         ..
     } = finished;
     let route = &*route;
+    // The flow's name, made for the payload's projection and kept for the
+    // job (one `format!` a job instead of two).
+    let mut named: Option<(Outcome, String)> = None;
     let mut parse = |kind, json: &str| {
-        let flow = flow_name(&route.operation, &route.object, kind);
-        runner.payload_value(caller_id, &flow, kind, json)
+        let flow = match named.take() {
+            Some((named_kind, flow)) if named_kind == kind => flow,
+            _ => flow_name(&route.operation, &route.object, kind),
+        };
+        let value = runner.payload_value(caller_id, &flow, kind, json);
+        named = Some((kind, flow));
+        value
     };
     let (kind, payload, value) =
         match usable_payload(instance, route, redactor, outcome, &mut parse) {
@@ -220,7 +228,11 @@ pub fn classify_parsed(
                 (kind, payload, value)
             }
         };
-    (flow_job(route, caller_id, kind, payload), value)
+    let flow = match named {
+        Some((named_kind, flow)) if named_kind == kind => flow,
+        _ => flow_name(&route.operation, &route.object, kind),
+    };
+    (flow_job_named(flow, route, caller_id, kind, payload), value)
 }
 
 /// The payload, if a flow can bind it: JSON nested at most
@@ -349,8 +361,20 @@ enum Unusable {
 }
 
 fn flow_job(route: &Route, caller_id: &str, outcome: Outcome, payload: String) -> FlowJob {
+    let flow = flow_name(&route.operation, &route.object, outcome);
+    flow_job_named(flow, route, caller_id, outcome, payload)
+}
+
+/// [`flow_job`] with the flow's name already made.
+fn flow_job_named(
+    flow: String,
+    route: &Route,
+    caller_id: &str,
+    outcome: Outcome,
+    payload: String,
+) -> FlowJob {
     FlowJob {
-        flow: flow_name(&route.operation, &route.object, outcome),
+        flow,
         outcome,
         worker_id: route.worker_id.clone(),
         context_id: route.context_id.clone(),
@@ -505,8 +529,11 @@ impl CompiledFlow {
 /// Where a job's flow is looked for, and what was compiled from there.
 struct FlowFiles {
     dir: PathBuf,
-    /// Compiled flows by provider (`caller_id`), then flow name.
-    compiled: HashMap<String, HashMap<String, CompiledFlow>>,
+    /// Compiled flows by provider (`caller_id`), then flow name. Looked up
+    /// twice a job, so hashed with foldhash, as the schema's maps are; the
+    /// keys are files that exist (a miss is not kept), so there is nothing
+    /// to flood.
+    compiled: ByName<ByName<CompiledFlow>>,
 }
 
 /// What a job's flow name resolved to.
@@ -573,7 +600,7 @@ pub struct FlowRunner {
     flows: FlowFiles,
     /// Where flow runs are counted (`payhost_flows_total`).
     metrics: Metrics,
-    flow_counters: HashMap<String, Option<[prometheus_client::metrics::counter::Counter; 3]>>,
+    flow_counters: ByName<Option<[prometheus_client::metrics::counter::Counter; 3]>>,
 }
 
 impl FlowRunner {
@@ -585,10 +612,10 @@ impl FlowRunner {
             limits: limits.clone(),
             flows: FlowFiles {
                 dir: flows_dir,
-                compiled: HashMap::new(),
+                compiled: ByName::default(),
             },
             metrics: Metrics::disabled(),
-            flow_counters: HashMap::new(),
+            flow_counters: ByName::default(),
         }
     }
 
@@ -640,16 +667,13 @@ impl FlowRunner {
             }]
             .inc();
         }
+        // The job is done with: its flow name goes with the event.
+        let flow = std::mem::take(&mut job.flow);
         match &result {
-            Ok(true) => token.report(Event::FlowDone {
-                flow: job.flow.clone(),
-                error: None,
-            }),
-            Ok(false) => token.report(Event::FlowMissing {
-                flow: job.flow.clone(),
-            }),
+            Ok(true) => token.report(Event::FlowDone { flow, error: None }),
+            Ok(false) => token.report(Event::FlowMissing { flow }),
             Err(error) => token.report(Event::FlowDone {
-                flow: job.flow.clone(),
+                flow,
                 error: Some(error.clone()),
             }),
         }
