@@ -531,8 +531,8 @@ struct FlowFiles {
     dir: PathBuf,
     /// Compiled flows by provider (`caller_id`), then flow name. Looked up
     /// twice a job, so hashed with foldhash, as the schema's maps are; the
-    /// keys are files that exist (a miss is not kept), so there is nothing
-    /// to flood.
+    /// keys are loaded providers' names and flows whose file exists (a miss
+    /// is not kept), so there is nothing to flood.
     compiled: ByName<ByName<CompiledFlow>>,
 }
 
