@@ -19,7 +19,7 @@
 //! The rule errs one way only: a flow may get more than it reads, never
 //! less, so what any flow sees is what it saw with the whole value.
 
-use rhai::{AST, ASTNode, Expr, Identifier, Stmt};
+use rhai::{AST, ASTNode, Expr, Stmt};
 
 /// What of a payload a flow gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,14 +27,17 @@ pub enum Projection {
     /// All of it.
     Whole,
     /// An object payload's top-level fields of these names (possibly none);
-    /// a payload that is not an object is given whole.
-    Fields(Vec<Identifier>),
+    /// a payload that is not an object is given whole. Plain strings: every
+    /// key of every payload is compared with them ([`Projection::keeps`]),
+    /// and a Rhai `Identifier` (a small-string type) costs a check of where
+    /// its bytes are at each comparison.
+    Fields(Vec<Box<str>>),
 }
 
 impl Projection {
     /// What `ast` can read of the value bound to `variable`.
     pub fn of(ast: &AST, variable: &str) -> Projection {
-        let mut fields: Vec<Identifier> = Vec::new();
+        let mut fields: Vec<Box<str>> = Vec::new();
         let mut whole = false;
         ast.walk(&mut |path: &[ASTNode]| {
             let Some((node, parents)) = path.split_last() else {
@@ -48,7 +51,7 @@ impl Projection {
                 }
                 ASTNode::Expr(expr @ Expr::Variable(name, ..)) if name.1 == variable => {
                     match parents.last().and_then(|parent| field_named(parent, expr)) {
-                        Some(field) if !fields.iter().any(|f| f == field) => {
+                        Some(field) if !fields.iter().any(|f| &**f == field) => {
                             fields.push(field.into())
                         }
                         Some(_) => {}
@@ -71,7 +74,7 @@ impl Projection {
     pub fn keeps(&self, field: &str) -> bool {
         match self {
             Projection::Whole => true,
-            Projection::Fields(fields) => fields.iter().any(|f| f == field),
+            Projection::Fields(fields) => fields.iter().any(|f| &**f == field),
         }
     }
 }
