@@ -211,10 +211,7 @@ pub fn classify_parsed(
     // job (one `format!` a job instead of two).
     let mut named: Option<(Outcome, String)> = None;
     let mut parse = |kind, json: &str| {
-        let flow = match named.take() {
-            Some((named_kind, flow)) if named_kind == kind => flow,
-            _ => flow_name(&route.operation, &route.object, kind),
-        };
+        let flow = reuse_flow_name(named.take(), route, kind);
         let value = runner.payload_value(caller_id, &flow, kind, json);
         named = Some((kind, flow));
         value
@@ -228,11 +225,16 @@ pub fn classify_parsed(
                 (kind, payload, value)
             }
         };
-    let flow = match named {
-        Some((named_kind, flow)) if named_kind == kind => flow,
-        _ => flow_name(&route.operation, &route.object, kind),
-    };
+    let flow = reuse_flow_name(named, route, kind);
     (flow_job_named(flow, route, caller_id, kind, payload), value)
+}
+
+/// The flow name made already, if it was made for `kind`; else a new one.
+fn reuse_flow_name(made: Option<(Outcome, String)>, route: &Route, kind: Outcome) -> String {
+    match made {
+        Some((made_kind, flow)) if made_kind == kind => flow,
+        _ => flow_name(&route.operation, &route.object, kind),
+    }
 }
 
 /// The payload, if a flow can bind it: JSON nested at most
