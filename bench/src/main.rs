@@ -247,8 +247,10 @@ fn main() -> anyhow::Result<ExitCode> {
         let comparisons = check::check(baseline, &json);
         println!(
             "\ncheck against {} (a figure regressed if its median is worse than the baseline's \
-             by more than the larger of the two spreads):\n\n{}",
+             by more than the larger of the two spreads, or for a figure measured in time by more \
+             than {:.0}% of the baseline's median if that is more):\n\n{}",
             path.display(),
+            check::TIME_FLOOR * 100.0,
             check::table(&comparisons)
         );
         let regressed = check::regressions(&comparisons);
