@@ -1,7 +1,16 @@
 //! The regression guard: `payhost-bench --check BASELINE` (`cargo xtask
-//! bench --check` passes `bench/baseline.json`) compares the run's
+//! bench --check` passes `bench/baselines/`) compares the run's
 //! results.json with a previous one and fails when a figure got worse by
 //! more than the rounds' own spread.
+//!
+//! A baseline belongs to a machine ([`Baseline::find`]): the project's
+//! machines come in kinds whose CPUs move the figures differently (Redis's
+//! own XADD/s 75k on one 2-core kind, 178k on another, where payhost's jobs/s
+//! went from 20k to 31k; the seed-style design gains less than payhost from
+//! a faster core), so a ratio is compared only with a run on a machine of the
+//! same CPU model and core count: `bench/baselines/<machine>.json`, named by
+//! [`machine_key`]. Given a file, the guard compares with it and says when its
+//! machine is another.
 //!
 //! Each guarded figure ([`FIGURES`]) is a [`Spread`] in results.json (median,
 //! min, max of the rounds). A figure regressed when its new median is worse
@@ -18,9 +27,107 @@
 //! at another size (`--quick` against a full baseline) is reported as not
 //! compared and fails nothing.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::stats::Spread;
+
+/// A machine's name for its baseline file: the CPU model and the core
+/// count from results.json's `machine`, lower-cased, every run of other
+/// characters one `-` ("Intel(R) Xeon(R) Processor", 2 cores:
+/// `intel-r-xeon-r-processor-2-cores`).
+pub fn machine_key(machine: &Value) -> String {
+    let cpu = machine["cpu"].as_str().unwrap_or("");
+    let cores = machine["nproc"].as_u64().unwrap_or(0);
+    let mut key = String::new();
+    for c in format!("{cpu} {cores} cores").chars() {
+        if c.is_ascii_alphanumeric() {
+            key.push(c.to_ascii_lowercase());
+        } else if !key.is_empty() && !key.ends_with('-') {
+            key.push('-');
+        }
+    }
+    key.trim_end_matches('-').to_string()
+}
+
+/// The machine a results.json was measured on, as the table says it.
+pub fn describe_machine(machine: &Value) -> String {
+    format!(
+        "{} x {}",
+        machine["nproc"],
+        machine["cpu"].as_str().unwrap_or("an unknown CPU")
+    )
+}
+
+/// What `--check PATH` compares with, found before the run (a missing or
+/// broken baseline should not cost one).
+#[derive(Debug)]
+pub enum Baseline {
+    /// A results.json to compare with. `other_machine` names its machine
+    /// when that is not this one (only possible when PATH was a file).
+    Found {
+        path: PathBuf,
+        value: Value,
+        other_machine: Option<String>,
+    },
+    /// PATH is a directory with no baseline for this machine: nothing to
+    /// compare with. `file` is where this machine's would go.
+    NoneForMachine { file: PathBuf, others: Vec<String> },
+}
+
+impl Baseline {
+    /// PATH a file: that results.json. PATH a directory: the
+    /// `<machine_key>.json` in it of this `machine`, which must say it was
+    /// measured on this machine; none there is [`Baseline::NoneForMachine`].
+    pub fn find(path: &Path, machine: &Value) -> anyhow::Result<Baseline> {
+        let read = |file: &Path| -> anyhow::Result<Value> {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("--check: reading {}", file.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("--check: {} is not JSON", file.display()))
+        };
+        let differs = |value: &Value| {
+            let theirs = &value["machine"];
+            (machine_key(theirs) != machine_key(machine)).then(|| describe_machine(theirs))
+        };
+        if !path.is_dir() {
+            let value = read(path)?;
+            return Ok(Baseline::Found {
+                other_machine: differs(&value),
+                path: path.to_path_buf(),
+                value,
+            });
+        }
+        let file = path.join(format!("{}.json", machine_key(machine)));
+        if !file.exists() {
+            let mut others = std::fs::read_dir(path)
+                .with_context(|| format!("--check: reading the directory {}", path.display()))?
+                .filter_map(|entry| {
+                    let name = entry.ok()?.file_name().into_string().ok()?;
+                    name.strip_suffix(".json").map(str::to_string)
+                })
+                .collect::<Vec<_>>();
+            others.sort();
+            return Ok(Baseline::NoneForMachine { file, others });
+        }
+        let value = read(&file)?;
+        if let Some(theirs) = differs(&value) {
+            bail!(
+                "--check: {} is named for this machine ({}) but was measured on {theirs}; \
+                 a baseline's name is its machine's key (`machine` in results.json)",
+                file.display(),
+                describe_machine(machine)
+            );
+        }
+        Ok(Baseline::Found {
+            path: file,
+            value,
+            other_machine: None,
+        })
+    }
+}
 
 /// Which direction is better for a figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +152,7 @@ pub struct Figure {
 /// The least a figure measured in time may move before it counts, as a
 /// share of the baseline's median. `build-request: plugin / native` shows
 /// why: the same code (the same instructions per call, callgrind) measured
-/// 6.32x (6.02x-6.40x) in the run that is `bench/baseline.json`, 6.2x and
+/// 6.32x (6.02x-6.40x) in the run that is `bench/baselines/amd-epyc-2-cores.json`, 6.2x and
 /// 6.6x in two full runs a day later, and 6.73x (6.72x-6.83x), 7.03x,
 /// 6.72x and 6.87x in four runs on a fresh machine of the same kind another
 /// day: the rounds of one run agree within 0.1-0.5, runs differ by up to
@@ -263,6 +370,113 @@ mod tests {
 
     fn spread(median: f64, min: f64, max: f64) -> Spread {
         Spread { median, min, max }
+    }
+
+    fn machine(cpu: &str) -> Value {
+        json!({ "nproc": 2, "cpu": cpu, "memory_gib": 23.5, "loadavg": "0.1" })
+    }
+
+    #[test]
+    fn a_machine_is_named_by_its_cpu_model_and_cores() {
+        assert_eq!(
+            machine_key(&machine("Intel(R) Xeon(R) Processor")),
+            "intel-r-xeon-r-processor-2-cores"
+        );
+        assert_eq!(machine_key(&machine("AMD EPYC")), "amd-epyc-2-cores");
+        assert_eq!(machine_key(&json!({})), "0-cores");
+    }
+
+    #[test]
+    fn a_directory_gives_this_machines_baseline_or_says_there_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, value: &Value| {
+            std::fs::write(dir.path().join(name), value.to_string()).unwrap();
+        };
+        let amd = json!({ "machine": machine("AMD EPYC") });
+        write("amd-epyc-2-cores.json", &amd);
+        let intel = machine("Intel(R) Xeon(R) Processor");
+
+        // None for this machine: where it would go, and what there is.
+        match Baseline::find(dir.path(), &intel).unwrap() {
+            Baseline::NoneForMachine { file, others } => {
+                assert_eq!(
+                    file,
+                    dir.path().join("intel-r-xeon-r-processor-2-cores.json")
+                );
+                assert_eq!(others, ["amd-epyc-2-cores"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same directory on the AMD machine finds its own.
+        match Baseline::find(dir.path(), &amd["machine"]).unwrap() {
+            Baseline::Found {
+                path,
+                value,
+                other_machine,
+            } => {
+                assert_eq!(path, dir.path().join("amd-epyc-2-cores.json"));
+                assert_eq!(value, amd);
+                assert_eq!(other_machine, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A file named for one machine holding another's results is refused.
+        write("intel-r-xeon-r-processor-2-cores.json", &amd);
+        let err = format!("{:#}", Baseline::find(dir.path(), &intel).unwrap_err());
+        assert!(
+            err.contains("intel-r-xeon-r-processor-2-cores.json"),
+            "{err}"
+        );
+        assert!(err.contains("measured on 2 x AMD EPYC"), "{err}");
+        // Broken JSON names the file.
+        std::fs::write(
+            dir.path().join("intel-r-xeon-r-processor-2-cores.json"),
+            "{",
+        )
+        .unwrap();
+        let err = format!("{:#}", Baseline::find(dir.path(), &intel).unwrap_err());
+        assert!(err.contains("is not JSON"), "{err}");
+
+        // A file is compared with whatever machine it is from, and says so.
+        match Baseline::find(&dir.path().join("amd-epyc-2-cores.json"), &intel).unwrap() {
+            Baseline::Found { other_machine, .. } => {
+                assert_eq!(other_machine.as_deref(), Some("2 x AMD EPYC"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let missing = dir.path().join("nothing.json");
+        let err = format!("{:#}", Baseline::find(&missing, &intel).unwrap_err());
+        assert!(
+            err.contains("reading") && err.contains("nothing.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_committed_baseline_is_named_for_its_machine_and_holds_against_itself() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let value: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let key = machine_key(&value["machine"]);
+            assert_eq!(
+                path.file_name().unwrap().to_str().unwrap(),
+                format!("{key}.json"),
+                "{}",
+                path.display()
+            );
+            let found = check(&value, &value);
+            assert!(
+                found.iter().all(|c| c.verdict == Verdict::Held),
+                "{}: {}",
+                path.display(),
+                table(&found)
+            );
+            seen += 1;
+        }
+        assert!(seen > 0, "no baseline in {}", dir.display());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! ```text
 //! payhost-bench [--plugin PATH] [--payhost-bin PATH] [--redis-server PATH]
 //!               [--redis-benchmark PATH] [--out PATH] [--only a,b,...] [--quick]
-//!               [--rounds N] [--check BASELINE]
+//!               [--rounds N] [--check BASELINE|DIR]
 //! payhost-bench child rss-payhost|rss-payhost-h2|rss-seed --base-url URL --plugin PATH --requests N
 //! payhost-bench child build-request-loop|build-request-native-loop --plugin PATH --requests N
 //! payhost-bench child e2e-payhost|e2e-payhost-h2|e2e-seed|e2e-bare [--plugin PATH] --requests N
@@ -17,7 +17,8 @@
 //! measurement takes at most 5, each of its rounds being five child
 //! processes). The default run takes 4-5 minutes here. `--check BASELINE` compares the run's results with a
 //! previous results.json after writing them and exits non-zero if a figure
-//! regressed beyond its spread (see `check`). The `child` form is how the
+//! regressed beyond its spread (see `check`); `--check DIR` with the one in
+//! DIR measured on this machine (`bench/baselines/<machine>.json`), if any. The `child` form is how the
 //! RSS measurement runs each side in a process of its own;
 //! the other child modes give profilers one piece alone.
 
@@ -125,23 +126,26 @@ fn main() -> anyhow::Result<ExitCode> {
     };
     let q = |full: usize, quick: usize| if args.quick { quick } else { full };
     let rounds = args.rounds.unwrap_or(q(5, 2));
-    // Read before the run: a missing or broken baseline should not cost one.
+    // Found before the run: a missing or broken baseline should not cost one.
+    let machine = report::machine();
     let baseline = match &args.check {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--check: reading {}", path.display()))?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("--check: {} is not JSON", path.display()))?;
-            Some(value)
-        }
+        Some(path) => Some(check::Baseline::find(path, &machine)?),
         None => None,
     };
+    if let Some(check::Baseline::NoneForMachine { file, .. }) = &baseline {
+        eprintln!(
+            "bench: --check: no baseline for this machine ({}) yet: nothing will be compared; \
+             this run can become it ({})",
+            check::describe_machine(&machine),
+            file.display()
+        );
+    }
 
     let started = Instant::now();
     let plugin = fixtures::load_plugin(&args.plugin)?;
     let stub = Stub::start(2)?;
     let mut results = Results {
-        machine: report::machine(),
+        machine,
         rounds,
         ..Results::default()
     };
@@ -243,29 +247,58 @@ fn main() -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("results: {}", args.out.display());
 
-    if let (Some(baseline), Some(path)) = (&baseline, &args.check) {
-        let comparisons = check::check(baseline, &json);
-        println!(
-            "\ncheck against {} (a figure regressed if its median is worse than the baseline's \
-             by more than the larger of the two spreads, or for a figure measured in time by more \
-             than {:.0}% of the baseline's median if that is more):\n\n{}",
-            path.display(),
-            check::TIME_FLOOR * 100.0,
-            check::table(&comparisons)
-        );
-        let regressed = check::regressions(&comparisons);
-        if regressed > 0 {
-            // An outcome, not a fault: said plainly, without a backtrace.
-            eprintln!(
-                "check: {regressed} figure(s) regressed against {} (table above); if the change \
-                 is intended, update the baseline: cp {} {}",
+    match baseline {
+        Some(check::Baseline::Found {
+            path,
+            value,
+            other_machine,
+        }) => {
+            let comparisons = check::check(&value, &json);
+            println!(
+                "\ncheck against {} (a figure regressed if its median is worse than the \
+                 baseline's by more than the larger of the two spreads, or for a figure measured \
+                 in time by more than {:.0}% of the baseline's median if that is more):\n\n{}",
                 path.display(),
-                args.out.display(),
-                path.display()
+                check::TIME_FLOOR * 100.0,
+                check::table(&comparisons)
             );
-            return Ok(ExitCode::FAILURE);
+            if let Some(theirs) = &other_machine {
+                println!(
+                    "note: the baseline was measured on {theirs}, this run on {}: machines of \
+                     other kinds move the ratios (not only the times), so a regression here may \
+                     be the machine's; compare with a baseline of this machine (bench/baselines/)",
+                    check::describe_machine(&results.machine)
+                );
+            }
+            let regressed = check::regressions(&comparisons);
+            if regressed > 0 {
+                // An outcome, not a fault: said plainly, without a backtrace.
+                eprintln!(
+                    "check: {regressed} figure(s) regressed against {} (table above); if the \
+                     change is intended, update the baseline: cp {} {}",
+                    path.display(),
+                    args.out.display(),
+                    path.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("check: no figure regressed");
         }
-        println!("check: no figure regressed");
+        Some(check::Baseline::NoneForMachine { file, others }) => {
+            println!(
+                "\ncheck: no baseline for this machine ({}); nothing compared (baselines there: \
+                 {}). To make this run this machine's baseline: cp {} {}",
+                check::describe_machine(&results.machine),
+                if others.is_empty() {
+                    "none".to_string()
+                } else {
+                    others.join(", ")
+                },
+                args.out.display(),
+                file.display()
+            );
+        }
+        None => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -54,8 +54,9 @@ commands:
   bench [ARGS]   setup, plugins, release builds of payhost and payhost-bench, then every
                  benchmark (bench/): one table, written to target/bench/results.json;
                  ARGS go to payhost-bench (e.g. --only e2e,rss, --quick, --rounds 7);
-                 --check compares the results with bench/baseline.json and fails if a
-                 figure regressed beyond its rounds' spread (--check PATH: another file)
+                 --check compares the results with this machine's baseline in
+                 bench/baselines/ (by CPU model and cores) and fails if a figure
+                 regressed beyond its rounds' spread (--check PATH: another file)
   env            print `export PAYHOST_...=...` lines for running cargo test by hand";
 
 fn main() -> ExitCode {
@@ -197,13 +198,11 @@ fn demo(workspace: &Workspace, args: &[String]) -> Result<u8> {
 /// `cargo xtask bench [ARGS]`: set-up and release builds, then the
 /// `payhost-bench` binary with the paths it needs; it prints the table and
 /// writes target/bench/results.json. A bare `--check` becomes `--check
-/// bench/baseline.json` (the committed previous results).
+/// bench/baselines` (the committed previous results, one per machine kind;
+/// payhost-bench picks this machine's).
 fn bench(workspace: &Workspace, bench_args: &[String]) -> Result<()> {
     let started = std::time::Instant::now();
-    let bench_args = with_baseline(
-        bench_args,
-        &workspace.root.join("bench").join("baseline.json"),
-    );
+    let bench_args = with_baseline(bench_args, &workspace.root.join("bench").join("baselines"));
     setup::install(workspace)?;
     let plugins_dir = plugins(workspace)?;
     let (payhost_bin, bench_bin) = compile::release_bench_bins(workspace)?;
@@ -392,14 +391,14 @@ mod tests {
     #[test]
     fn a_bare_check_points_at_the_committed_baseline() {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let baseline = Path::new("/repo/bench/baseline.json");
+        let baseline = Path::new("/repo/bench/baselines");
         assert_eq!(
             with_baseline(&args(&["--check", "--only", "e2e"]), baseline),
-            args(&["--check", "/repo/bench/baseline.json", "--only", "e2e"])
+            args(&["--check", "/repo/bench/baselines", "--only", "e2e"])
         );
         assert_eq!(
             with_baseline(&args(&["--only", "e2e", "--check"]), baseline),
-            args(&["--only", "e2e", "--check", "/repo/bench/baseline.json"])
+            args(&["--only", "e2e", "--check", "/repo/bench/baselines"])
         );
         assert_eq!(
             with_baseline(&args(&["--check", "old.json"]), baseline),
