@@ -152,10 +152,10 @@ pub struct Figure {
 /// The least a figure measured in time may move before it counts, as a
 /// share of the baseline's median. `build-request: plugin / native` shows
 /// why: the same code (the same instructions per call, callgrind) measured
-/// 6.32x (6.02x-6.40x) in the run that is `bench/baselines/amd-epyc-2-cores.json`, 6.2x and
-/// 6.6x in two full runs a day later, and 6.73x (6.72x-6.83x), 7.03x,
-/// 6.72x and 6.87x in four runs on a fresh machine of the same kind another
-/// day: the rounds of one run agree within 0.1-0.5, runs differ by up to
+/// 6.32x (6.02x-6.40x) in the run that is
+/// `bench/baselines/amd-epyc-2-cores.json`, 6.2x and 6.6x in two full runs a
+/// day later, and 6.73x (6.72x-6.83x), 7.03x, 6.72x and 6.87x in four runs
+/// on a fresh machine of the same kind another day: the rounds of one run agree within 0.1-0.5, runs differ by up to
 /// 0.83 (13% of the lowest). With the rounds' spread alone the guard failed
 /// an unchanged build there; a 10% floor would have failed one of the four.
 /// Figures whose rounds spread wider than this (end to end, `create_async`)

@@ -16,8 +16,9 @@
 //! scripts and flow), [`rig`] (payhost wired as `run.rs` wires it), [`seed`]
 //! (the seed-style baseline), [`stats`] (rounds into median (min-max), ratios
 //! per round), [`report`] (the table and the JSON), [`check`] (the
-//! regression guard against `bench/baselines/`, one baseline per machine kind), [`child`] (the binary's
-//! one-piece modes, for the RSS children and for profilers).
+//! regression guard against `bench/baselines/`, one baseline per machine
+//! kind), [`child`] (the binary's one-piece modes, for the RSS children and
+//! for profilers).
 
 pub mod build_request;
 pub mod check;

@@ -18,9 +18,9 @@
 //! processes). The default run takes 4-5 minutes here. `--check BASELINE` compares the run's results with a
 //! previous results.json after writing them and exits non-zero if a figure
 //! regressed beyond its spread (see `check`); `--check DIR` with the one in
-//! DIR measured on this machine (`bench/baselines/<machine>.json`), if any. The `child` form is how the
-//! RSS measurement runs each side in a process of its own;
-//! the other child modes give profilers one piece alone.
+//! DIR measured on this machine (`bench/baselines/<machine>.json`), if any.
+//! The `child` form is how the RSS measurement runs each side in a process
+//! of its own; the other child modes give profilers one piece alone.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
