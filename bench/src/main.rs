@@ -231,9 +231,8 @@ fn main() -> anyhow::Result<ExitCode> {
     println!("\n{table}");
     let machine = &results.machine;
     println!(
-        "machine: {} x {}, {} GiB; load before {}; {:.0} s",
-        machine["nproc"],
-        machine["cpu"],
+        "machine: {}, {} GiB; load before {}; {:.0} s",
+        check::describe_machine(machine),
         machine["memory_gib"],
         machine["loadavg"],
         results.seconds
