@@ -459,6 +459,16 @@ fn a_key_of_the_wrong_type_fails_the_run_naming_it_and_queues_nothing_twice() {
     let entries = stream_len(&mut conn, "worker-1");
     assert!(entries <= 1, "{entries} stream entries for one job");
     assert_eq!(stub.seen_count(), 1, "the request was sent once");
+    // The job's text goes in beside the script, in the same transaction; a
+    // refused batch takes it out again.
+    let records: Vec<String> = redis::cmd("KEYS")
+        .arg("payhost:job:*")
+        .query(&mut conn)
+        .unwrap();
+    assert!(
+        records.is_empty(),
+        "nothing of the job is left: {records:?}"
+    );
 }
 
 /// A run's publisher writes every job that is ready in one script per worker
@@ -603,6 +613,12 @@ mod job_store {
                 "{started:?}"
             );
             assert!(
+                started[..3]
+                    .iter()
+                    .all(|s| matches!(s, Start::Run(s) if s.job_json == json)),
+                "each started job comes with its text: {started:?}"
+            );
+            assert!(
                 matches!(&started[1], Start::Run(s) if s.mac.as_deref() == Some("mac-of-j2")),
                 "{started:?}"
             );
@@ -699,7 +715,14 @@ mod job_store {
                 0,
                 "no job of the batch was queued"
             );
-            assert_eq!(field(&mut conn, "ok1", "status"), None);
+            let left: Vec<String> = redis::cmd("KEYS")
+                .arg("payhost:job:ok*")
+                .query(&mut conn)
+                .unwrap();
+            assert!(
+                left.is_empty(),
+                "the texts written beside the script went with it: {left:?}"
+            );
 
             let added = store.enqueue_many(&[new("ok1"), new("ok2")]).await.unwrap();
             assert_eq!(added, [true, true]);
@@ -729,6 +752,51 @@ mod job_store {
             ];
             let err = store.enqueue_many(&mixed).await.unwrap_err();
             assert!(err.0.contains("worker id \"other\""), "{err}");
+        });
+    }
+
+    /// A job's text is written beside ENQUEUE in one MULTI, and read beside
+    /// START in one pipeline, by EVALSHA. A server that lost its scripts
+    /// (restarted, SCRIPT FLUSH) answers NOSCRIPT after the texts were
+    /// written: the store loads the script and sends the batch again, which
+    /// queues each job once, whole.
+    #[test]
+    fn scripts_the_server_lost_are_loaded_again_and_each_job_is_queued_once() {
+        let redis = RedisServer::start();
+        let mut conn = redis_conn(&redis.url());
+        let (job, json) = (job("w"), serde_json::to_string(&job("w")).unwrap());
+        let new = |job_id: &'static str| NewJob {
+            job_id,
+            job: &job,
+            job_json: &json,
+            run_id: None,
+            mac: None,
+        };
+        let flush = |conn: &mut redis::Connection| {
+            let () = redis::cmd("SCRIPT").arg("FLUSH").query(conn).unwrap();
+        };
+        block_on(async {
+            let store = JobStore::new(rq::connect(&redis.url()).await.unwrap());
+            store.ensure_group("w").await.unwrap();
+            assert_eq!(store.enqueue_many(&[new("a")]).await.unwrap(), [true]);
+            flush(&mut conn);
+            let added = store.enqueue_many(&[new("b"), new("c")]).await.unwrap();
+            assert_eq!(added, [true, true]);
+            assert_eq!(stream_len(&mut conn, "w"), 3, "one entry a job");
+            assert_eq!(counts(&mut conn, "w"), [("queued".into(), 3)]);
+            let batch: Vec<(String, String)> = ["a", "b", "c"]
+                .iter()
+                .map(|id| (id.to_string(), field(&mut conn, id, "entry").unwrap()))
+                .collect();
+            flush(&mut conn);
+            let started = store.start_many("w", &batch, "c1", 3).await.unwrap();
+            assert!(
+                started
+                    .iter()
+                    .all(|s| matches!(s, Start::Run(s) if s.attempts == 1 && s.job_json == json)),
+                "{started:?}"
+            );
+            assert_eq!(counts(&mut conn, "w"), [("running".into(), 3)]);
         });
     }
 }
