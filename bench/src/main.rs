@@ -210,7 +210,7 @@ fn main() -> anyhow::Result<ExitCode> {
         results.redis = Some(redis_queue::measure(
             &tools,
             q(20_000, 2_000),
-            payhost::worker::DEFAULT_FLOW_THREADS,
+            payhost::worker::default_flow_threads(),
             &plan,
         )?);
     }

@@ -100,9 +100,9 @@ struct WorkerArgs {
     /// Threads that run flow scripts: jobs running at once (the worker holds
     /// up to twice as many, and at least 32, reading the next batch ahead; a
     /// job whose flow has run and whose requests are in flight waits apart,
-    /// up to --max-in-flight of them).
-    #[arg(long, alias = "concurrency", default_value_t = payhost::worker::DEFAULT_FLOW_THREADS)]
-    flow_threads: usize,
+    /// up to --max-in-flight of them) [default: one per core, at least 2].
+    #[arg(long, alias = "concurrency")]
+    flow_threads: Option<usize>,
     #[command(flatten)]
     queue: RedisArgs,
     #[command(flatten)]
@@ -141,9 +141,10 @@ struct ServeArgs {
     /// `payhost worker`s run them).
     #[arg(long, default_value = host::DEFAULT_WORKER_ID)]
     worker_id: String,
-    /// Threads that run event flows (embedded queue).
-    #[arg(long, alias = "workers", default_value_t = payhost::worker::DEFAULT_FLOW_THREADS)]
-    flow_threads: usize,
+    /// Threads that run event flows (embedded queue) [default: one per
+    /// core, at least 2].
+    #[arg(long, alias = "workers")]
+    flow_threads: Option<usize>,
     /// Queue events in Redis for `payhost worker`s instead of running them
     /// here; a delivery is acknowledged once Redis holds its events.
     #[arg(long, env = "PAYHOST_REDIS")]
@@ -614,7 +615,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let flow = &args.flow;
             let mut host = flow.host_config()?;
             host.provider.worker_id = args.worker_id;
-            host.flow_threads = args.flow_threads.max(1);
+            host.flow_threads = args
+                .flow_threads
+                .unwrap_or_else(payhost::worker::default_flow_threads)
+                .max(1);
             let metrics_listen = args.metrics.apply(&mut host);
             run_worker(WorkerOptions {
                 host,
@@ -637,7 +641,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             // flow threads only take the outcomes of requests (none).
             host.flow_threads = match &args.redis {
                 Some(_) => 1,
-                None => args.flow_threads.max(1),
+                None => args
+                    .flow_threads
+                    .unwrap_or_else(payhost::worker::default_flow_threads)
+                    .max(1),
             };
             let client_timeout = positive_seconds("client-timeout", args.client_timeout)?;
             let limits = ServeLimits {

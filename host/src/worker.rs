@@ -52,11 +52,19 @@ use crate::queue::redis::{self as rq, Publisher, RedisConfig};
 use crate::queue::trust;
 use crate::queue::{Placement, WorkSender};
 
-/// Flow threads (flows running at once) of a worker unless told otherwise.
-/// A flow's requests wait without a thread (see the module docs); more than one
-/// thread per core keeps one slow flow (a long script, a plugin call near
-/// its deadline) from stalling the rest.
-pub const DEFAULT_FLOW_THREADS: usize = 4;
+/// Flow threads (flows running at once) of a worker, and of `payhost serve`,
+/// unless told otherwise: one per core, and at least 2, so that one slow
+/// flow (a long script, a plugin call near its deadline) does not stall the
+/// rest. A flow's requests wait without a thread (see the module docs), so
+/// a flow thread is busy only while it computes, and threads beyond the
+/// cores only take turns: with 4 on 2 cores (the default before this one)
+/// two workers spent 19-21 µs of CPU a job against 16-17 µs with 2, and
+/// did 31-33k jobs/s against 36-38k (bench, `redis`, alternating runs):
+/// the difference was handing jobs between threads and switching among
+/// them.
+pub fn default_flow_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
 
 /// The fewest entries a worker holds read ahead of its flow threads. Every
 /// read, start and finish is one round trip and one script for a whole
@@ -66,7 +74,7 @@ pub const DEFAULT_FLOW_THREADS: usize = 4;
 /// times the CPU per job of a worker of 16; and 16 threads on 2 cores spent
 /// about a third of the worker's time handing jobs to threads and
 /// switching among them (`perf`: `sched_yield` and futex waits and wakes).
-/// With this floor the default 4 threads read in batches of 8 or more:
+/// With this floor 4 threads read in batches of 8 or more:
 /// 38-51 µs of worker CPU per job against 45-72 µs for 16 threads (bench,
 /// 2 cores). 64 measured no better in jobs/s and lets one worker take more
 /// of a short queue from the others.
