@@ -98,7 +98,7 @@ struct WorkerArgs {
     #[command(flatten)]
     flow: FlowArgs,
     /// Threads that run flow scripts: jobs running at once (the worker holds
-    /// up to twice as many, and at least 32, reading the next batch ahead; a
+    /// up to twice as many, and at least 64, reading the next batch ahead; a
     /// job whose flow has run and whose requests are in flight waits apart,
     /// up to --max-in-flight of them) [default: one per core, at least 2].
     #[arg(long, alias = "concurrency")]

@@ -74,11 +74,16 @@ pub fn default_flow_threads() -> usize {
 /// times the CPU per job of a worker of 16; and 16 threads on 2 cores spent
 /// about a third of the worker's time handing jobs to threads and
 /// switching among them (`perf`: `sched_yield` and futex waits and wakes).
-/// With this floor 4 threads read in batches of 8 or more:
-/// 38-51 µs of worker CPU per job against 45-72 µs for 16 threads (bench,
-/// 2 cores). 64 measured no better in jobs/s and lets one worker take more
-/// of a short queue from the others.
-pub const READ_AHEAD: usize = 32;
+/// With a floor of 32, 4 threads read in batches of 8 or more: 38-51 µs of
+/// worker CPU per job against 45-72 µs for 16 threads (bench, 2 cores).
+/// Once a job's text no longer went through Lua and a worker ran one flow
+/// thread per core, the floor was what held a worker back: two workers of
+/// 2 threads did 36-37k jobs/s holding 32 and 41-44k holding 64 (one
+/// worker 29-31k against 36-37k; 128 did no better than 64 for two). The
+/// price is what one worker takes of a short queue before its threads are
+/// free, up to 64 jobs: for flows that compute for 10 ms each, 2 threads
+/// hold 320 ms of work another worker could have started.
+pub const READ_AHEAD: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {

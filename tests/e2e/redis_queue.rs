@@ -1040,11 +1040,11 @@ fn jobs_held_by_a_live_consumer(
 fn stale_jobs_deep_in_the_pending_list_are_claimed() {
     let redis = RedisServer::start();
     let stub = StubServer::ok_objects();
-    // A live consumer holds all 400 entries; the last 3 look abandoned an
+    // A live consumer holds all 700 entries; the last 3 look abandoned an
     // hour ago. XAUTOCLAIM looks at 10 pending entries per COUNT per page,
-    // and a worker's COUNT is its free places (`READ_AHEAD`, 32, with
-    // --flow-threads 1): 320 a page, so only paging reaches them.
-    const HELD: usize = 400;
+    // and a worker's COUNT is its free places (`READ_AHEAD`, 64, with
+    // --flow-threads 1): 640 a page, so only paging reaches them.
+    const HELD: usize = 700;
     const { assert!(HELD > 10 * payhost::worker::READ_AHEAD) };
     let (s, _) = jobs_held_by_a_live_consumer(&redis, &stub, "deep", HELD, HELD - 3..HELD);
     let mut conn = redis_conn(&redis.url());
