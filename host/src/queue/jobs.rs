@@ -885,8 +885,8 @@ impl JobStore {
                 what.clone(),
                 &job_keys,
                 &args,
-                &texts,
-                &redis::pipe(),
+                texts,
+                redis::pipe(),
             )
             .await?;
         if added.len() != jobs.len() {
@@ -947,8 +947,8 @@ impl JobStore {
                 what.clone(),
                 &job_keys,
                 &args,
-                &redis::pipe(),
-                &texts,
+                redis::pipe(),
+                texts,
             )
             .await?;
         if replies.len() != jobs.len() || texts.len() != jobs.len() {
@@ -1272,10 +1272,12 @@ impl JobStore {
         what: String,
         keys: &[String],
         args: &[&str],
-        before: &redis::Pipeline,
-        after: &redis::Pipeline,
+        before: redis::Pipeline,
+        after: redis::Pipeline,
     ) -> Result<(T, A), StoreError> {
-        let mut pipe = before.clone();
+        // Built once and sent by reference: `before` may hold a batch's
+        // texts, 64 jobs of 1.3 KB each.
+        let mut pipe = before;
         pipe.ignore_errors()
             .cmd("EVALSHA")
             .arg(script.get_hash())
@@ -1285,11 +1287,11 @@ impl JobStore {
         for cmd in after.cmd_iter() {
             pipe.add_command(cmd.clone());
         }
+        let pipe = &pipe;
         let mut loaded = false;
         loop {
             let replies: Vec<redis::Value> = with_retry(&what, || {
                 let mut conn = self.conn.clone();
-                let pipe = pipe.clone();
                 async move { pipe.query_async(&mut conn).await }
             })
             .await?;
