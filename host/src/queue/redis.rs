@@ -1,11 +1,12 @@
 //! The Redis queue's connection and its publishing side.
 //!
 //! [`connect`] opens the reconnecting connection both sides use;
-//! [`Publisher`] is where classified flow jobs leave a process: one task owns
-//! the connection and enqueues the jobs through the [`JobStore`] (which owns
-//! every state transition), all that arrived meanwhile in one round trip
-//! (see [`super::jobs`] for the protocol, and `payhost worker` in
-//! [`crate::worker`] for the reading side).
+//! [`Publisher`] is where classified flow jobs leave a process: one task
+//! takes them and enqueues them through the [`JobStore`] (which owns every
+//! state transition), all that arrived meanwhile in one round trip, with
+//! up to two such batches on their way (see [`super::jobs`] for the
+//! protocol, and `payhost worker` in [`crate::worker`] for the reading
+//! side).
 //!
 //! A job that cannot be queued because Redis refuses it (a key of the wrong
 //! type, say) is reported to its run as a failed flow naming the key: the run
@@ -75,8 +76,8 @@ pub async fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
     Ok(conn)
 }
 
-/// Publishes classified flow jobs to Redis from one task that owns the
-/// connection. Each job's token is dropped only after Redis has it, so the
+/// Publishes classified flow jobs to Redis from one task (and the batches
+/// it has on their way). Each job's token is dropped only after Redis has it, so the
 /// work that caused it is not settled before its child job exists.
 #[derive(Clone)]
 pub struct Publisher {
@@ -108,22 +109,81 @@ impl Publisher {
 /// Most jobs one ENQUEUE writes.
 const MAX_PUBLISH_BATCH: usize = 64;
 
+/// ENQUEUE batches on their way at once. With one, the next batch's jobs
+/// were serialized and packed only once the previous reply was back, and
+/// Redis idled meanwhile; with two, one is prepared while the other is in
+/// Redis.
+const PUBLISHES_IN_FLIGHT: usize = 2;
+
 /// Publishes like a group commit: every job that arrived while the previous
-/// batch was on its way goes in the next one, one script per worker id. Alone,
-/// a job waits for nothing but its own round trip.
+/// batches were on their way goes in the next one, one script per worker
+/// id, with up to [`PUBLISHES_IN_FLIGHT`] batches on their way. Alone, a
+/// job waits for nothing but its own round trip.
 async fn publish_loop(
     store: JobStore,
     key: Option<JobKey>,
     mut rx: mpsc::UnboundedReceiver<(FlowJob, Token, BacklogSlot)>,
 ) {
     let mut groups = HashSet::new();
-    let mut batch = Vec::with_capacity(MAX_PUBLISH_BATCH);
-    while rx.recv_many(&mut batch, MAX_PUBLISH_BATCH).await > 0 {
-        publish_batch(&store, key.as_ref(), &mut groups, &batch).await;
-        // Each job's token and backlog place go only now that Redis has it
-        // (or it was reported as failed).
-        batch.clear();
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(PUBLISHES_IN_FLIGHT));
+    loop {
+        // A place first, then the jobs: while every place is taken, jobs
+        // gather in the channel for the next batch.
+        let place = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let mut batch = Vec::with_capacity(MAX_PUBLISH_BATCH);
+        if rx.recv_many(&mut batch, MAX_PUBLISH_BATCH).await == 0 {
+            break;
+        }
+        // Consumer groups are made here, in order, so that each worker id's
+        // is made once; the rest of the batch goes on its own.
+        let ready = ready_groups(&store, &mut groups, &batch).await;
+        let (store, key) = (store.clone(), key.clone());
+        tokio::spawn(async move {
+            publish_batch(&store, key.as_ref(), &ready, &batch).await;
+            // Each job's token and backlog place go only now that Redis has
+            // it (or it was reported as failed).
+            drop(batch);
+            drop(place);
+        });
     }
+    // Every batch on its way finishes before the loop's end is reported.
+    let _ = in_flight.acquire_many(PUBLISHES_IN_FLIGHT as u32).await;
+}
+
+/// Makes the consumer group of each worker id of `batch` not in `groups`
+/// yet; the worker ids whose group exists (or is refused for good, with the
+/// reason), for [`publish_batch`].
+async fn ready_groups(
+    store: &JobStore,
+    groups: &mut HashSet<String>,
+    batch: &[(FlowJob, Token, BacklogSlot)],
+) -> Vec<(String, Result<(), String>)> {
+    let mut ready: Vec<(String, Result<(), String>)> = Vec::new();
+    for (job, _, _) in batch {
+        let worker_id = &job.worker_id;
+        if ready.iter().any(|(w, _)| w == worker_id) {
+            continue;
+        }
+        let outcome = if !keys::is_valid_worker_id(worker_id) {
+            Err("worker ids may only contain letters, digits, '-', '_' and '.'".to_string())
+        } else if groups.contains(worker_id) {
+            Ok(())
+        } else {
+            match store.ensure_group(worker_id).await {
+                Ok(()) => {
+                    groups.insert(worker_id.clone());
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        ready.push((worker_id.clone(), outcome));
+    }
+    ready
 }
 
 /// A job ready to be written: its id, its JSON and the JSON's MAC (with a
@@ -166,16 +226,17 @@ fn fail(job: &FlowJob, token: &Token, error: &str) {
 
 /// Queues `batch`: one ENQUEUE per worker id among them. A batch Redis
 /// refuses (a key of the wrong type among its keys) is queued again job by
-/// job, so only the job at fault fails.
+/// job, so only the job at fault fails. `ready` says, for each worker id,
+/// whether its stream has the consumer group ([`ready_groups`]).
 async fn publish_batch(
     store: &JobStore,
     key: Option<&JobKey>,
-    groups: &mut HashSet<String>,
+    ready: &[(String, Result<(), String>)],
     batch: &[(FlowJob, Token, BacklogSlot)],
 ) {
     let mut by_worker: Vec<Vec<Prepared>> = Vec::new();
     for (job, token, _) in batch {
-        match prepare(store, key, groups, job, token).await {
+        match prepare(key, ready, job, token) {
             Ok(prepared) => match by_worker
                 .iter_mut()
                 .find(|g| g[0].job.worker_id == job.worker_id)
@@ -217,22 +278,16 @@ async fn publish_batch(
 
 /// `job` with its new id, its JSON and (with a job key) the JSON's MAC,
 /// once its worker id is known valid and its stream has the consumer group.
-async fn prepare<'a>(
-    store: &JobStore,
+fn prepare<'a>(
     key: Option<&JobKey>,
-    groups: &mut HashSet<String>,
+    ready: &[(String, Result<(), String>)],
     job: &'a FlowJob,
     token: &'a Token,
 ) -> Result<Prepared<'a>, String> {
-    if !keys::is_valid_worker_id(&job.worker_id) {
-        return Err("worker ids may only contain letters, digits, '-', '_' and '.'".into());
-    }
-    if !groups.contains(&job.worker_id) {
-        store
-            .ensure_group(&job.worker_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        groups.insert(job.worker_id.clone());
+    match ready.iter().find(|(w, _)| *w == job.worker_id) {
+        Some((_, Ok(()))) => {}
+        Some((_, Err(why))) => return Err(why.clone()),
+        None => return Err("its worker id's consumer group was not made".into()),
     }
     let job_id = crate::random_uuid().simple().to_string();
     let job_json = serde_json::to_string(job).expect("flow jobs serialize");
