@@ -150,8 +150,8 @@ async fn publish_loop(
             drop(place);
         });
     }
-    // Every batch on its way finishes before the loop's end is reported.
-    let _ = in_flight.acquire_many(PUBLISHES_IN_FLIGHT as u32).await;
+    // Batches still on their way finish in their own tasks: their jobs'
+    // tokens keep each run open until then.
 }
 
 /// Makes the consumer group of each worker id of `batch` not in `groups`
