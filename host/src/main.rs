@@ -583,6 +583,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--flow-threads` of `payhost worker` and `payhost serve`: as given (at
+/// least 1), else [`payhost::worker::default_flow_threads`].
+fn flow_threads(given: Option<usize>) -> usize {
+    given
+        .unwrap_or_else(payhost::worker::default_flow_threads)
+        .max(1)
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
@@ -615,10 +623,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let flow = &args.flow;
             let mut host = flow.host_config()?;
             host.provider.worker_id = args.worker_id;
-            host.flow_threads = args
-                .flow_threads
-                .unwrap_or_else(payhost::worker::default_flow_threads)
-                .max(1);
+            host.flow_threads = flow_threads(args.flow_threads);
             let metrics_listen = args.metrics.apply(&mut host);
             run_worker(WorkerOptions {
                 host,
@@ -641,10 +646,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             // flow threads only take the outcomes of requests (none).
             host.flow_threads = match &args.redis {
                 Some(_) => 1,
-                None => args
-                    .flow_threads
-                    .unwrap_or_else(payhost::worker::default_flow_threads)
-                    .max(1),
+                None => flow_threads(args.flow_threads),
             };
             let client_timeout = positive_seconds("client-timeout", args.client_timeout)?;
             let limits = ServeLimits {

@@ -527,6 +527,17 @@ mod job_store {
         }
     }
 
+    /// A job to enqueue under `job_id`, with no run and no MAC.
+    fn unsigned<'a>(job_id: &'a str, job: &'a FlowJob, json: &'a str) -> NewJob<'a> {
+        NewJob {
+            job_id,
+            job,
+            job_json: json,
+            run_id: None,
+            mac: None,
+        }
+    }
+
     fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -691,13 +702,7 @@ mod job_store {
         let redis = RedisServer::start();
         let mut conn = redis_conn(&redis.url());
         let (job, json) = (job("w"), serde_json::to_string(&job("w")).unwrap());
-        let new = |job_id: &'static str| NewJob {
-            job_id,
-            job: &job,
-            job_json: &json,
-            run_id: None,
-            mac: None,
-        };
+        let new = |job_id: &'static str| unsigned(job_id, &job, &json);
         plant_string(&mut conn, "payhost:job:bad");
         block_on(async {
             let store = JobStore::new(rq::connect(&redis.url()).await.unwrap());
@@ -765,13 +770,7 @@ mod job_store {
         let redis = RedisServer::start();
         let mut conn = redis_conn(&redis.url());
         let (job, json) = (job("w"), serde_json::to_string(&job("w")).unwrap());
-        let new = |job_id: &'static str| NewJob {
-            job_id,
-            job: &job,
-            job_json: &json,
-            run_id: None,
-            mac: None,
-        };
+        let new = |job_id: &'static str| unsigned(job_id, &job, &json);
         let flush = |conn: &mut redis::Connection| {
             let () = redis::cmd("SCRIPT").arg("FLUSH").query(conn).unwrap();
         };
