@@ -156,37 +156,63 @@ fn reply_text(reply: &[redis::Value], i: usize) -> String {
 }
 
 /// A START_ONE reply (see the scripts) as a [`Start`]; `job_json` is the
-/// record's `job`, read beside the script ('' when it has none).
-fn start_reply(
-    reply: &[redis::Value],
-    job_id: &str,
-    job_json: String,
-) -> Result<Start, StoreError> {
-    let text = |i: usize| reply_text(reply, i);
+/// record's `job`, read beside the script ('' when it has none). A job to
+/// run is one string, `<attempts> <length of mac> <mac><run_id>`: one value
+/// to read instead of a four-element array (the worker's reply parser spends
+/// about a thousand instructions a value); the others are arrays.
+fn start_reply(reply: redis::Value, job_id: &str, job_json: String) -> Result<Start, StoreError> {
+    let unexpected = |what: &dyn std::fmt::Debug| {
+        StoreError(format!("starting job {job_id}: unexpected reply {what:?}"))
+    };
+    let reply = match reply {
+        redis::Value::BulkString(run) => {
+            return run_reply(&run, job_json)
+                .ok_or_else(|| unexpected(&String::from_utf8_lossy(&run)));
+        }
+        redis::Value::Array(reply) => reply,
+        other => return Err(unexpected(&other)),
+    };
+    let text = |i: usize| reply_text(&reply, i);
     let number = |i: usize| -> u32 {
         reply
             .get(i)
             .and_then(|v| redis::from_redis_value_ref::<u32>(v).ok())
             .unwrap_or(0)
     };
-    let optional = |s: String| (!s.is_empty()).then_some(s);
     Ok(match text(0).as_str() {
-        "run" => Start::Run(StartedJob {
-            attempts: number(1),
-            job_json,
-            mac: optional(text(2)),
-            run_id: optional(text(3)),
-        }),
         "exhausted" => Start::Exhausted {
             attempts: number(1),
         },
         "refused" => Start::Refused(text(1)),
-        other => {
-            return Err(StoreError(format!(
-                "starting job {job_id}: unexpected reply {other:?}"
-            )));
-        }
+        other => return Err(unexpected(&other)),
     })
+}
+
+/// `<attempts> <length of mac> <mac><run_id>` (START_ONE's reply for a job
+/// to run) as the started job; `None` when it is not of that form. As
+/// leniently as the record allows: fields that are no number or no UTF-8
+/// (anyone who can write to Redis can write them) read as 0 and absent, so
+/// one such record does not fail its whole batch.
+fn run_reply(run: &[u8], job_json: String) -> Option<Start> {
+    let mut parts = run.splitn(3, |&b| b == b' ');
+    let (attempts, mac_len, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    fn number<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
+        std::str::from_utf8(bytes).ok()?.parse().ok()
+    }
+    let mac_len: usize = number(mac_len)?;
+    let (mac, run_id) = (rest.get(..mac_len)?, rest.get(mac_len..)?);
+    let optional = |bytes: &[u8]| {
+        std::str::from_utf8(bytes)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    Some(Start::Run(StartedJob {
+        attempts: number(attempts).unwrap_or(0),
+        job_json,
+        mac: optional(mac),
+        run_id: optional(run_id),
+    }))
 }
 
 /// Job ids become part of key names: the same characters as worker ids.
@@ -405,9 +431,14 @@ local START_FIELDS = {'worker_id', 'entry', 'status', 'consumer', 'attempts', 'm
 
 /// The start of one job: `job` is its key, `r` its START_FIELDS, the rest
 /// the values START documents; count changes go to `moves`.
-/// Returns {'run', attempts, mac, run_id}, {'exhausted', attempts} or
-/// {'refused', reason}.
+/// Returns run(attempts, r) for a job to run (see `start_reply`),
+/// {'exhausted', attempts} or {'refused', reason}.
 const START_ONE: &str = r#"
+-- A job to run: one string, `<attempts> <length of mac> <mac><run_id>`.
+local function run(attempts, r)
+  local mac = r[6] or ''
+  return string.format('%d %d %s%s', attempts, #mac, mac, r[7] or '')
+end
 local function start_one(job, r, moves, worker_id, entry, consumer, max, now)
   local any = false
   for i = 1, #START_FIELDS do any = any or r[i] end
@@ -429,7 +460,7 @@ local function start_one(job, r, moves, worker_id, entry, consumer, max, now)
   end
   if status == 'running' and r[4] == consumer then
     -- Our own start, repeated after a lost reply: already applied.
-    return {'run', tonumber(r[5]) or 1, r[6] or '', r[7] or ''}
+    return run(tonumber(r[5]) or 1, r)
   end
   local attempts = (tonumber(r[5]) or 0) + 1
   if attempts > tonumber(max) then
@@ -439,7 +470,7 @@ local function start_one(job, r, moves, worker_id, entry, consumer, max, now)
   redis.call('HSET', job, 'status', 'running', 'consumer', consumer, 'entry', entry,
     'attempts', attempts, 'updated_at', now)
   tally(moves, status, 'running')
-  return {'run', attempts, r[6] or '', r[7] or ''}
+  return run(attempts, r)
 end
 "#;
 
@@ -467,22 +498,22 @@ return replies
 /// job its job_id, entry, to ('done' or 'missing'), why and plugin_hash
 /// ('' for none). Every key is read or type-checked before the first write;
 /// every entry is acknowledged (with one XACK), since its work is over
-/// either way. Returns, for each job in order, 1 when applied and 0 when it
-/// already was (or the entry is no longer the job's).
+/// either way. Returns how many were applied: the others already were (or
+/// their entry is no longer the job's). One number, not one a job: the
+/// worker reads nothing more, and each value of a reply costs it to parse.
 const FINISH: &str = r#"
 local err = check_types({{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'list'}})
 if err then return err end
 local fields = {'status', 'entry'}
 local records, bad = read_records(4, fields)
 if bad then return bad end
-local replies, moves, acks, seen = {}, {}, {}, {}
+local applied, moves, acks, seen = 0, {}, {}, {}
 for i = 4, #KEYS do
   local job, a = KEYS[i], 2 + (i - 4) * 5
   local job_id, entry, to, why, hash = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
     ARGV[a + 5]
   local r = current(seen, job, records[i], fields)
   table.insert(acks, entry)
-  replies[i - 3] = 0
   if r[1] == 'running' and r[2] == entry then
     local record = {'status', to, 'updated_at', ARGV[1]}
     if hash ~= '' then
@@ -497,12 +528,12 @@ for i = 4, #KEYS do
     redis.call('HSET', job, unpack(record))
     redis.call('PEXPIRE', job, ARGV[2])
     tally(moves, 'running', to)
-    replies[i - 3] = 1
+    applied = applied + 1
   end
 end
 apply_tally(KEYS[2], moves)
 if #acks > 0 then redis.call('XACK', KEYS[1], 'workers', unpack(acks)) end
-return replies
+return applied
 "#;
 
 /// KEYS: job, stream, counts, failures. ARGV: job_id, entry, error, now,
@@ -927,7 +958,8 @@ impl JobStore {
         let mut job_keys = Vec::with_capacity(jobs.len() + 1);
         job_keys.push(keys::counts(worker_id));
         job_keys.extend(jobs.iter().map(|(job_id, _)| keys::job(job_id)));
-        let mut args: Vec<&str> = vec![worker_id, consumer, &max, &now];
+        let mut args: Vec<&str> = Vec::with_capacity(4 + jobs.len());
+        args.extend([worker_id, consumer, &max, &now]);
         args.extend(jobs.iter().map(|(_, entry)| entry.as_str()));
         let what = match jobs {
             [(job_id, _)] => format!("starting job {job_id}"),
@@ -938,10 +970,10 @@ impl JobStore {
         // record's `job` never changes, so reading it after the script is
         // the same as reading it within.
         let mut texts = redis::pipe();
-        for (job_id, _) in jobs {
-            texts.hget(keys::job(job_id), keys::field::JOB);
+        for key in &job_keys[1..] {
+            texts.hget(key, keys::field::JOB);
         }
-        let (replies, texts): (Vec<Vec<redis::Value>>, Vec<Option<String>>) = self
+        let (replies, texts): (Vec<redis::Value>, Vec<Option<String>>) = self
             .invoke_piped(
                 &self.scripts.start,
                 what.clone(),
@@ -955,7 +987,7 @@ impl JobStore {
             return Err(StoreError(format!("{what}: {} answers", replies.len())));
         }
         replies
-            .iter()
+            .into_iter()
             .zip(jobs)
             .zip(texts)
             .map(|((reply, (job_id, _)), text)| {
@@ -1005,7 +1037,7 @@ impl JobStore {
             [(job_id, _, how, _)] => format!("settling job {job_id} as {}", how.status().0),
             _ => format!("settling {} jobs", jobs.len()),
         };
-        let _: Vec<i64> = self
+        let _applied: i64 = self
             .invoke(&self.scripts.finish, what, &job_keys, &args)
             .await?;
         Ok(())
@@ -1375,4 +1407,35 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(reply: &[u8]) -> Option<(u32, Option<String>, Option<String>)> {
+        match run_reply(reply, String::new())? {
+            Start::Run(job) => Some((job.attempts, job.mac, job.run_id)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_run_reply_splits_by_the_macs_length_whatever_the_fields_hold() {
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(run(b"1 0 "), Some((1, None, None)));
+        assert_eq!(
+            run(b"2 4 abcdrun-1"),
+            Some((2, some("abcd"), some("run-1")))
+        );
+        // Spaces in the MAC or the run id are theirs, not separators.
+        assert_eq!(run(b"3 3 a bc d"), Some((3, some("a b"), some("c d"))));
+        // What is no number or no UTF-8 reads as 0 or absent, not as an
+        // error for the whole batch.
+        assert_eq!(run(b"x 2 \xff\xferun"), Some((0, None, some("run"))));
+        // Not of the form: a length beyond the text, missing parts.
+        for bad in [&b"1 9 abc"[..], b"1 x abc", b"1", b""] {
+            assert_eq!(run(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
 }
