@@ -59,7 +59,7 @@ use crate::plugin::wit;
 use crate::queue::jobs::{JobStore, NewJob};
 use crate::queue::redis::{self as rq, Publisher, RedisConfig};
 use crate::queue::trust::JobKey;
-use crate::queue::{Placement, WorkSender};
+use crate::queue::{JobInput, Placement, WorkSender};
 use crate::upgrade::LiveProviders;
 use crate::webhook::{self, EventJob, Refusal, SigningKey};
 
@@ -773,7 +773,13 @@ async fn accept_locally(
                     }
                     accepted.new += 1;
                     let (mut ledger, token) = Ledger::new();
-                    pool.run_job(event.job.clone(), &event.job_id, token, None, None);
+                    pool.run_job(
+                        JobInput::Made(event.job.clone()),
+                        &event.job_id,
+                        token,
+                        None,
+                        None,
+                    );
                     running.spawn(async move {
                         let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
                         if summary.failed() {

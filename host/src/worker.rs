@@ -2,11 +2,13 @@
 //!
 //! A worker reads its worker id's stream through the consumer group, starts
 //! each entry's job through the [`JobStore`] (which owns every state change,
-//! see [`crate::queue::jobs`]), checks it may run ([`trust::authorize`]: only
-//! response, error and event flows, for this worker id, signed when
-//! `--job-key-env` is set), hands it to a pool of flow threads, and settles
-//! it once the flow and every request it made are done. A job it refuses is
-//! dead-lettered with the reason and nothing runs. It renews the lease on
+//! see [`crate::queue::jobs`]), hands it to a pool of flow threads, and
+//! settles it once the flow and every request it made are done. Whether it
+//! may run is [`trust`]'s to say: its MAC here when `--job-key-env` is set,
+//! then on the flow thread, in the same pass that reads its payload, only
+//! response, error and event flows, for this worker id, of a provider it
+//! has a plugin for. A job it refuses is dead-lettered with the reason and
+//! nothing runs. It renews the lease on
 //! what it holds and claims what dead workers left behind, paging through
 //! the whole pending list. A job takes one of twice `--flow-threads` places
 //! (at least [`READ_AHEAD`]) from its read until its flow has run (one
@@ -50,7 +52,7 @@ use crate::queue::jobs::{self, Finish, JobStore, Start, StoreError};
 use crate::queue::keys::{self, field};
 use crate::queue::redis::{self as rq, Publisher, RedisConfig};
 use crate::queue::trust;
-use crate::queue::{Placement, WorkSender};
+use crate::queue::{JobInput, Placement, Ran, WorkSender};
 
 /// Flow threads (flows running at once) of a worker, and of `payhost serve`,
 /// unless told otherwise: one per core, and at least 2, so that one slow
@@ -174,16 +176,10 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
         rq::redacted_url(&options.redis.url)
     );
     let sender = host.flows().clone();
-    let providers: Arc<[String]> = host
-        .providers()
-        .iter()
-        .map(|d| d.plugin.name().to_string())
-        .collect();
     // The read loop runs as a task on the I/O threads, beside the Redis
     // connections' own tasks, not on this thread: from here every command
     // and every job it started was a wake-up of another thread.
-    let looped =
-        async move { consume(reader, writer, sender, providers, &options, consumer).await };
+    let looped = async move { consume(reader, writer, sender, &options, consumer).await };
     let runtime = host.runtime();
     let result = runtime
         .block_on(runtime.spawn(looped))
@@ -198,7 +194,6 @@ async fn consume(
     mut reader: ConnectionManager,
     writer: ConnectionManager,
     pool: WorkSender,
-    providers: Arc<[String]>,
     options: &WorkerOptions,
     consumer: String,
 ) -> anyhow::Result<()> {
@@ -247,7 +242,7 @@ async fn consume(
         store: store.clone(),
         finisher: Finisher::start(store.clone(), options.worker_id().to_string()),
         pool,
-        providers,
+        worker_id: options.worker_id().into(),
         options: options.clone(),
         consumer: consumer.clone(),
         settled: settled_tx,
@@ -561,8 +556,8 @@ struct JobContext {
     store: JobStore,
     finisher: Finisher,
     pool: WorkSender,
-    /// The providers this worker has plugins for.
-    providers: Arc<[String]>,
+    /// The worker id, as each job's [`JobInput::Read`] names it.
+    worker_id: Arc<str>,
     options: WorkerOptions,
     consumer: String,
     settled: mpsc::UnboundedSender<String>,
@@ -704,45 +699,56 @@ async fn run_started(
                 .await;
         }
     };
-    let job = match trust::authorize(
+    if let Err(reason) = trust::verify(
         job_id,
         worker_id,
         &started,
         ctx.options.redis.job_key.as_ref(),
     ) {
-        Ok(job) if !ctx.providers.contains(&job.caller_id) => {
-            let reason = format!(
-                "refused: the job is provider {:?}'s, and this worker has plugins for: {}",
-                job.caller_id,
-                ctx.providers.join(", ")
-            );
-            tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
-            return store
-                .dead_letter(worker_id, job_id, &entry.id, &reason, None)
-                .await;
-        }
-        Ok(job) => job,
-        Err(reason) => {
-            tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
-            return store
-                .dead_letter(worker_id, job_id, &entry.id, &reason, None)
-                .await;
-        }
-    };
+        tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
+        return store
+            .dead_letter(worker_id, job_id, &entry.id, &reason, None)
+            .await;
+    }
 
     let (mut ledger, token) = Ledger::for_run(started.run_id.map(Into::into));
-    let (ran_with, mut plugin_hash) = tokio::sync::oneshot::channel();
-    // The flow's name is all that is needed of the job afterwards.
-    let flow = job.flow.clone();
-    // The flow thread gives the place back as soon as the flow has run;
-    // the job stays held (and its lease renewed) until its requests are
-    // done too.
+    let (ran_with, mut ran) = tokio::sync::oneshot::channel();
+    // The flow thread reads and checks the job (`trust::read_job`), and
+    // gives the place back as soon as the flow has run; the job stays held
+    // (and its lease renewed) until its requests are done too.
+    let job = JobInput::Read {
+        text: started.job_json,
+        worker_id: ctx.worker_id.clone(),
+    };
     ctx.pool
         .run_job(job, job_id, token, Some(ran_with), place.running.take());
     let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
     // Sent before the flow started, so here once the flow is over.
-    let plugin_hash = plugin_hash.try_recv().ok();
-    let plugin_hash = plugin_hash.as_deref();
+    let (flow, plugin_hash) = match ran.try_recv() {
+        Ok(Ran::Runs { flow, plugin_hash }) => (flow, plugin_hash),
+        Ok(Ran::Refused(reason)) => {
+            tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
+            return store
+                .dead_letter(worker_id, job_id, &entry.id, &reason, None)
+                .await;
+        }
+        Err(_) => {
+            // The flow thread let the job go without a word: it did not
+            // run, so it runs again (or, out of attempts, is dead-lettered).
+            let error = "the flow thread stopped before the job's flow ran";
+            return if started.attempts >= max {
+                tracing::error!(job_id, "job moved to the dead-letter stream: {error}");
+                store
+                    .dead_letter(worker_id, job_id, &entry.id, error, None)
+                    .await
+            } else {
+                store
+                    .requeue(worker_id, job_id, &entry.id, error, None)
+                    .await
+            };
+        }
+    };
+    let plugin_hash = Some(&*plugin_hash);
     match summary.last_error {
         None if summary.flows_missing > 0 => {
             let why = format!(

@@ -220,7 +220,7 @@ pub fn is_valid_job_id(id: &str) -> bool {
     keys::is_valid_worker_id(id)
 }
 
-/// A started job, for the worker to check ([`super::trust::authorize`])
+/// A started job, for the worker to check ([`super::trust`])
 /// and run.
 #[derive(Debug)]
 pub struct StartedJob {
@@ -233,7 +233,7 @@ pub struct StartedJob {
 /// The answer of [`JobStore::start`].
 #[derive(Debug)]
 pub enum Start {
-    /// Marked `running`: run it (once [`super::trust::authorize`]d).
+    /// Marked `running`: run it (once [`super::trust`] allows).
     Run(StartedJob),
     /// Started more than `max_deliveries` times: dead-letter it.
     Exhausted { attempts: u32 },

@@ -49,9 +49,19 @@ use crate::ledger::{Event, Token};
 use crate::script_api::ScriptHost;
 use crate::upgrade::LiveProviders;
 
-/// Where a flow thread reports the content hash of the plugin version (of
-/// the job's provider) it runs a job with.
-pub type RanWith = tokio::sync::oneshot::Sender<Arc<str>>;
+/// Where a flow thread reports what became of a job from Redis ([`Ran`]).
+pub type RanWith = tokio::sync::oneshot::Sender<Ran>;
+
+/// What a flow thread did with a job from Redis, reported before its flow
+/// runs.
+#[derive(Debug)]
+pub enum Ran {
+    /// Its flow runs: the flow's name, and the content hash of the plugin
+    /// version (of the job's provider) it runs with.
+    Runs { flow: String, plugin_hash: Arc<str> },
+    /// Refused ([`trust::read_job`]): nothing ran; the reason.
+    Refused(String),
+}
 
 /// What a flow thread is asked to do.
 pub enum Work {
@@ -62,9 +72,10 @@ pub enum Work {
     Stop,
 }
 
-/// A flow job read from Redis, for a flow thread.
+/// A flow job for a flow thread: read from Redis by `payhost worker`, or
+/// made from a webhook event by `payhost serve`.
 pub struct JobWork {
-    job: FlowJob,
+    job: JobInput,
     /// The job's id: its requests' idempotency keys derive from it, so a
     /// job delivered again repeats them exactly.
     job_id: String,
@@ -72,6 +83,16 @@ pub struct JobWork {
     ran_with: Option<RanWith>,
     /// The worker's place for the job, given back once its flow has run.
     place: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// A flow job as a flow thread is given it.
+pub enum JobInput {
+    /// Made here, and so already checked.
+    Made(FlowJob),
+    /// A job's text as read from Redis for `worker_id` (its MAC, if any,
+    /// [`trust::verify`]d): the flow thread reads and checks it
+    /// ([`trust::read_job`]) and reports a refusal to the job's `ran_with`.
+    Read { text: String, worker_id: Arc<str> },
 }
 
 /// Where classified flow jobs go.
@@ -99,13 +120,13 @@ pub fn channel() -> (WorkSender, WorkReceiver) {
 }
 
 impl WorkSender {
-    /// Queues a flow job read from Redis to run in this pool; the thread
-    /// that runs it sends its provider's plugin hash to `ran_with`, and
-    /// drops `place` as soon as the flow has run (before the requests it
-    /// made are done).
+    /// Queues a flow job to run in this pool; the thread that runs it
+    /// reports to `ran_with` whether its flow runs, and with which plugin
+    /// version ([`Ran`]), and drops `place` as soon as the flow has run
+    /// (before the requests it made are done).
     pub fn run_job(
         &self,
-        job: FlowJob,
+        job: JobInput,
         job_id: &str,
         token: Token,
         ran_with: Option<RanWith>,
@@ -245,12 +266,37 @@ fn work(rx: Receiver<Work>, setup: FlowSetup) {
                     ran_with,
                     place,
                 } = *work;
-                let providers = runner.host().providers();
+                let host = runner.host().clone();
+                let providers = host.providers();
+                let (job, value) = match job {
+                    JobInput::Made(job) => (job, None),
+                    JobInput::Read { text, worker_id } => {
+                        let provider = |job: &FlowJob| trust::check_provider(job, providers);
+                        let read = trust::read_job(&worker_id, text, provider, |job, payload| {
+                            runner
+                                .payload_value(&job.caller_id, &job.flow, job.outcome, payload)
+                                .ok()
+                        });
+                        match read {
+                            Ok(read) => (read.job, read.value),
+                            Err(reason) => {
+                                // Nothing runs; the token and the place go.
+                                if let Some(reply) = ran_with {
+                                    let _ = reply.send(Ran::Refused(reason));
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                };
                 if let (Some(reply), Some(index)) = (ran_with, providers.index_of(&job.caller_id)) {
-                    let _ = reply.send(providers.get(index).plugin.hash().clone());
+                    let _ = reply.send(Ran::Runs {
+                        flow: job.flow.clone(),
+                        plugin_hash: providers.get(index).plugin.hash().clone(),
+                    });
                 }
                 runner.host().set_delivery(Some(&job_id));
-                let _ = runner.run(job, &token);
+                let _ = runner.run_with_value(job, value, &token);
                 runner.host().set_delivery(None);
                 // This thread is free for the next job; the requests the
                 // flow made are the token's to wait for.
