@@ -33,7 +33,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use payhost::flow::{FlowJob, Outcome};
+use payhost::flow::{FlowJob, Outcome, ReadyJob};
 use payhost::http::BacklogSlot;
 use payhost::ledger::Ledger;
 use payhost::queue::jobs::DEFAULT_RETENTION;
@@ -203,15 +203,17 @@ fn measure_round(
         .map(|_| start_worker(tools, &url, &scripts, flow_threads))
         .collect::<anyhow::Result<_>>()?;
 
-    let job = FlowJob {
+    // As `classify` hands it to the publisher: its payload read once, when
+    // it was classified (here, once for every copy).
+    let job = ReadyJob::new(FlowJob {
         flow: RESPONSE_FLOW.into(),
         outcome: Outcome::Response,
         worker_id: WORKER_ID.into(),
         context_id: CONTEXT_ID.into(),
         caller_id: "stripe".into(),
         payload: serde_json::from_str::<serde_json::Value>(PAYMENT_INTENT_JSON)?.to_string(),
-    };
-    let job_json = serde_json::to_string(&job)?;
+    });
+    let job_json = job.to_text();
     // CPU seconds used so far by redis-server, the workers and this
     // (publishing) process, in that order.
     let pids = [

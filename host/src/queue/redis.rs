@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use super::jobs::{JobStore, NewJob};
 use super::keys;
 use super::trust::JobKey;
-use crate::flow::FlowJob;
+use crate::flow::{FlowJob, ReadyJob};
 use crate::http::BacklogSlot;
 use crate::ledger::{Event, Token};
 
@@ -81,7 +81,7 @@ pub async fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
 /// work that caused it is not settled before its child job exists.
 #[derive(Clone)]
 pub struct Publisher {
-    tx: mpsc::UnboundedSender<(FlowJob, Token, BacklogSlot)>,
+    tx: mpsc::UnboundedSender<(ReadyJob, Token, BacklogSlot)>,
 }
 
 impl Publisher {
@@ -98,10 +98,11 @@ impl Publisher {
         Publisher { tx }
     }
 
-    /// Queues `job`; `backlog` is freed once Redis holds it, so a script
+    /// Queues `job` (as [`crate::flow::classify`] makes it, or
+    /// [`ReadyJob::new`]); `backlog` is freed once Redis holds it, so a script
     /// producing requests waits while Redis is away instead of piling up
     /// outcomes here.
-    pub fn publish(&self, job: FlowJob, token: Token, backlog: BacklogSlot) {
+    pub fn publish(&self, job: ReadyJob, token: Token, backlog: BacklogSlot) {
         let _ = self.tx.send((job, token, backlog));
     }
 }
@@ -122,7 +123,7 @@ const PUBLISHES_IN_FLIGHT: usize = 2;
 async fn publish_loop(
     store: JobStore,
     key: Option<JobKey>,
-    mut rx: mpsc::UnboundedReceiver<(FlowJob, Token, BacklogSlot)>,
+    mut rx: mpsc::UnboundedReceiver<(ReadyJob, Token, BacklogSlot)>,
 ) {
     let mut groups = HashSet::new();
     let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(PUBLISHES_IN_FLIGHT));
@@ -160,7 +161,7 @@ async fn publish_loop(
 async fn ready_groups(
     store: &JobStore,
     groups: &mut HashSet<String>,
-    batch: &[(FlowJob, Token, BacklogSlot)],
+    batch: &[(ReadyJob, Token, BacklogSlot)],
 ) -> Vec<(String, Result<(), String>)> {
     let mut ready: Vec<(String, Result<(), String>)> = Vec::new();
     for (job, _, _) in batch {
@@ -189,7 +190,7 @@ async fn ready_groups(
 /// A job ready to be written: its id, its JSON and the JSON's MAC (with a
 /// job key).
 struct Prepared<'a> {
-    job: &'a FlowJob,
+    job: &'a ReadyJob,
     token: &'a Token,
     job_id: String,
     job_json: String,
@@ -232,7 +233,7 @@ async fn publish_batch(
     store: &JobStore,
     key: Option<&JobKey>,
     ready: &[(String, Result<(), String>)],
-    batch: &[(FlowJob, Token, BacklogSlot)],
+    batch: &[(ReadyJob, Token, BacklogSlot)],
 ) {
     let mut by_worker: Vec<Vec<Prepared>> = Vec::new();
     for (job, token, _) in batch {
@@ -281,7 +282,7 @@ async fn publish_batch(
 fn prepare<'a>(
     key: Option<&JobKey>,
     ready: &[(String, Result<(), String>)],
-    job: &'a FlowJob,
+    job: &'a ReadyJob,
     token: &'a Token,
 ) -> Result<Prepared<'a>, String> {
     match ready.iter().find(|(w, _)| *w == job.worker_id) {
@@ -290,7 +291,7 @@ fn prepare<'a>(
         None => return Err("its worker id's consumer group was not made".into()),
     }
     let job_id = crate::random_uuid().simple().to_string();
-    let job_json = serde_json::to_string(job).expect("flow jobs serialize");
+    let job_json = job.to_text();
     let mac = key.map(|key| key.sign(&job_id, &job.worker_id, &job_json));
     Ok(Prepared {
         job,
