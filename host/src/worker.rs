@@ -6,17 +6,16 @@
 //! settles it once the flow and every request it made are done. Whether it
 //! may run is [`trust`]'s to say: its MAC here when `--job-key-env` is set,
 //! then on the flow thread, in the same pass that reads its payload, only
-//! response, error and event flows, for this worker id, of a provider it
-//! has a plugin for. A job it refuses is dead-lettered with the reason and
-//! nothing runs. It renews the lease on
-//! what it holds and claims what dead workers left behind, paging through
-//! the whole pending list. A job takes one of twice `--flow-threads` places
-//! (at least [`READ_AHEAD`]) from its read until its flow has run (one
-//! running on each flow thread, the rest read ahead in batches); one whose
-//! flow has run and whose requests are still in flight gives its place to
-//! the next job and waits apart, up to `--max-in-flight` of them, so a flow
-//! that calls the provider does not hold a flow thread's place for the
-//! provider's latency.
+//! response, error and event flows, for this worker id, of a provider it has
+//! a plugin for. A job it refuses is dead-lettered with the reason and
+//! nothing runs. It renews the lease on what it holds and claims what dead
+//! workers left behind, paging through the whole pending list. A job takes
+//! one of twice `--flow-threads` places (at least [`READ_AHEAD`]) from its
+//! read until its flow has run (one running on each flow thread, the rest
+//! read ahead in batches); one whose flow has run and whose requests are
+//! still in flight gives its place to the next job and waits apart, up to
+//! `--max-in-flight` of them, so a flow that calls the provider does not hold
+//! a flow thread's place for the provider's latency.
 //!
 //! When the store refuses a transition for good (a key of the wrong type),
 //! the error names the key and the entry is left pending: it comes back after
