@@ -273,3 +273,85 @@ fn a_job_in_the_older_string_form_runs_and_new_jobs_hold_their_payload_as_json()
         "the payload is not escaped: {text}"
     );
 }
+
+/// A job in the layout every publisher writes (`"data"` last), as text.
+fn published_json(flow: &str, worker_id: &str, caller_id: &str, data: &str) -> String {
+    format!(
+        r#"{{"flow":"{flow}","outcome":"response","worker_id":"{worker_id}","context_id":"ctx","caller_id":"{caller_id}","data":{data}}}"#
+    )
+}
+
+#[test]
+fn jobs_in_the_published_layout_pass_the_same_checks_before_their_payload_is_read() {
+    let redis = RedisServer::start();
+    let stub = StubServer::ok_objects();
+    let s = Scenario::new();
+    s.flow(
+        "new_create_customer_response",
+        r#"print(`ran ${parsed_data.id} ${response_json}`);"#,
+    );
+    s.flow("main", r#"print("main ran");"#);
+    let mut worker = s.worker(&redis.url(), "w1", &stub.base_url(), &[]);
+    let mut conn = redis_conn(&redis.url());
+    let flow = "new_create_customer_response";
+    let forged = [
+        ("entry", published_json("main", "w1", "stripe", "{}")),
+        (
+            "other",
+            published_json(flow, "w2", "stripe", r#"{"id":"x"}"#),
+        ),
+        (
+            "adyen",
+            published_json(flow, "w1", "adyen", r#"{"id":"x"}"#),
+        ),
+        ("broken", published_json(flow, "w1", "stripe", r#"{"id":]"#)),
+        // Whole jobs: a field after the payload (the one-pass read does not
+        // take it, the whole read does), and the plain layout.
+        (
+            "later",
+            published_json(flow, "w1", "stripe", r#"{"id":"cus_later"},"later":1"#),
+        ),
+        (
+            "plain",
+            published_json(flow, "w1", "stripe", r#"{"id":"cus_plain"}"#),
+        ),
+    ];
+    for (seq, (job_id, job)) in forged.iter().enumerate() {
+        forge_job(&mut conn, (job_id, seq as u32), "w1", job, "");
+    }
+    wait_for_count(&redis.url(), "w1", "done", 2);
+    let report = wait_for_count(&redis.url(), "w1", "dead", 4);
+    worker.terminate();
+    assert_eq!(stub.seen_count(), 0, "the flows send nothing");
+    let stdout = worker.stdout();
+    assert!(!stdout.contains("main ran"), "{stdout}");
+    assert!(
+        stdout.contains(r#"ran cus_plain {"id":"cus_plain"}"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"ran cus_later {"id":"cus_later"}"#),
+        "{stdout}"
+    );
+    let reason = |job_id: &str| -> String {
+        report["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["job_id"] == job_id)
+            .unwrap_or_else(|| panic!("{job_id} not listed: {report}"))["last_error"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        reason("entry").contains("\"main\" is not a response"),
+        "{report}"
+    );
+    assert!(reason("other").contains("worker id \"w2\""), "{report}");
+    assert!(
+        reason("adyen").contains("provider \"adyen\"'s, and this worker has plugins for: stripe"),
+        "{report}"
+    );
+    assert!(reason("broken").contains("unreadable job JSON"), "{report}");
+}
