@@ -13,13 +13,14 @@
 //!    and checks the timestamp; `parse-webhook` turns the verified body into
 //!    events, and each becomes a flow job `on_<type>` whose id is a hash of
 //!    provider and event id ([`webhook::event_job_id`]).
-//! 3. **Accept** (exactly once per event id): embedded, the [`Acceptor`]
-//!    task owns a window of the last `--dedupe-window` event ids and hands
-//!    new events to the host's flow threads; with `--redis`, each job is
-//!    enqueued under its deterministic id (an existing id adds nothing, so a
-//!    redelivery is recognised for as long as the record is retained) and any
-//!    `payhost worker` for `--worker-id` runs it. Only then does the client
-//!    get its 2xx (the scheme's accept body, e.g. Adyen's `[accepted]`).
+//! 3. **Accept** (exactly once per event id): embedded, the acceptor task
+//!    ([`accept_locally`]) owns a window of the last `--dedupe-window` event
+//!    ids and hands new events to the host's flow threads; with `--redis`,
+//!    each job is enqueued under its deterministic id (an existing id adds
+//!    nothing, so a redelivery is recognised for as long as the record is
+//!    retained) and any `payhost worker` for `--worker-id` runs it. Only then
+//!    does the client get its 2xx (the scheme's accept body, e.g. Adyen's
+//!    `[accepted]`).
 //!
 //! A refused delivery gets a 4xx naming the category only (never the key or
 //! the expected signature) and one log line with the reason; no flow runs.

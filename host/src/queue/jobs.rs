@@ -605,8 +605,9 @@ return 'dead'
 "#;
 
 /// The operator's transitions out of `dead` (REPLAY, PURGE) share this.
-/// KEYS[1] is the job, KEYS[2] the dead-letter stream; ARGV[1] the job id,
-/// ARGV[2] the worker id, ARGV[3] the run id the caller read ('' for none).
+/// `KEYS[1]` is the job, `KEYS[2]` the dead-letter stream; `ARGV[1]` the
+/// job id, `ARGV[2]` the worker id, `ARGV[3]` the run id the caller read
+/// ('' for none).
 /// Returns nil and the record's fields when the job is this worker id's,
 /// still in that run, and `dead`; otherwise the reply: {'gone'} (no record:
 /// purged, expired or never queued), {'changed'} (the record is not the one
