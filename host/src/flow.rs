@@ -159,6 +159,10 @@ impl ReadyJob {
         }
     }
 
+    pub fn job(&self) -> &FlowJob {
+        &self.job
+    }
+
     /// The job's text: `{"flow":..,"caller_id":..,"data":<payload>}`, or
     /// the payload as a string (`"payload":".."`) when it is no JSON text.
     pub fn to_text(&self) -> String {
@@ -176,14 +180,6 @@ impl ReadyJob {
         text.push_str(&self.job.payload);
         text.push('}');
         text
-    }
-}
-
-impl std::ops::Deref for ReadyJob {
-    type Target = FlowJob;
-
-    fn deref(&self) -> &FlowJob {
-        &self.job
     }
 }
 

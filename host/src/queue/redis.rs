@@ -165,7 +165,7 @@ async fn ready_groups(
 ) -> Vec<(String, Result<(), String>)> {
     let mut ready: Vec<(String, Result<(), String>)> = Vec::new();
     for (job, _, _) in batch {
-        let worker_id = &job.worker_id;
+        let worker_id = &job.job().worker_id;
         if ready.iter().any(|(w, _)| w == worker_id) {
             continue;
         }
@@ -190,7 +190,7 @@ async fn ready_groups(
 /// A job ready to be written: its id, its JSON and the JSON's MAC (with a
 /// job key).
 struct Prepared<'a> {
-    job: &'a ReadyJob,
+    job: &'a FlowJob,
     token: &'a Token,
     job_id: String,
     job_json: String,
@@ -240,12 +240,12 @@ async fn publish_batch(
         match prepare(key, ready, job, token) {
             Ok(prepared) => match by_worker
                 .iter_mut()
-                .find(|g| g[0].job.worker_id == job.worker_id)
+                .find(|g| g[0].job.worker_id == job.job().worker_id)
             {
                 Some(group) => group.push(prepared),
                 None => by_worker.push(vec![prepared]),
             },
-            Err(error) => fail(job, token, &error),
+            Err(error) => fail(job.job(), token, &error),
         }
     }
     for group in by_worker {
@@ -282,16 +282,17 @@ async fn publish_batch(
 fn prepare<'a>(
     key: Option<&JobKey>,
     ready: &[(String, Result<(), String>)],
-    job: &'a ReadyJob,
+    ready_job: &'a ReadyJob,
     token: &'a Token,
 ) -> Result<Prepared<'a>, String> {
+    let job = ready_job.job();
     match ready.iter().find(|(w, _)| *w == job.worker_id) {
         Some((_, Ok(()))) => {}
         Some((_, Err(why))) => return Err(why.clone()),
         None => return Err("its worker id's consumer group was not made".into()),
     }
     let job_id = crate::random_uuid().simple().to_string();
-    let job_json = job.to_text();
+    let job_json = ready_job.to_text();
     let mac = key.map(|key| key.sign(&job_id, &job.worker_id, &job_json));
     Ok(Prepared {
         job,
