@@ -159,6 +159,7 @@ impl ReadyJob {
         }
     }
 
+    /// The flow job it is.
     pub fn job(&self) -> &FlowJob {
         &self.job
     }
