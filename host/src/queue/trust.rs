@@ -168,11 +168,13 @@ pub struct ReadJob {
 }
 
 /// Reads a started job's text ([`verify`]d) on the flow thread that runs
-/// it, with the same checks and answers as [`authorize`] and then
-/// `provider` (see [`check_provider`]), and reads the payload only once.
-/// The payload is most of a job, and reading it twice, once to find where
-/// it ends and once into the flow's value, cost a worker 18.5k of its
-/// ~115k instructions a job (callgrind).
+/// it, with the same checks as [`authorize`] and then `provider` (see
+/// [`check_provider`]), and reads the payload only once. A job refused by
+/// [`authorize`] is refused here (for one with several faults, the reason
+/// given is the first found, which may be another of them). The payload is
+/// most of a job, and reading it twice, once to find where it ends and once
+/// into the flow's value, cost a worker 18.5k of its ~117k instructions a
+/// job (callgrind).
 ///
 /// A text in the layout [`FlowJob`]'s serializer writes, which every
 /// publisher does (`split`), has its other fields read and checked first,
