@@ -685,10 +685,7 @@ async fn run_started(
                 "delivered {} times without finishing (limit {max})",
                 attempts.saturating_sub(1)
             );
-            tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
-            return store
-                .dead_letter(worker_id, job_id, &entry.id, &reason, None)
-                .await;
+            return dead_letter(ctx, entry, job_id, &reason, None).await;
         }
         Start::Refused(reason) => {
             let reason = format!("refused: {reason}");
@@ -704,10 +701,7 @@ async fn run_started(
         &started,
         ctx.options.redis.job_key.as_ref(),
     ) {
-        tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
-        return store
-            .dead_letter(worker_id, job_id, &entry.id, &reason, None)
-            .await;
+        return dead_letter(ctx, entry, job_id, &reason, None).await;
     }
 
     let (mut ledger, token) = Ledger::for_run(started.run_id.map(Into::into));
@@ -723,32 +717,19 @@ async fn run_started(
         .run_job(job, job_id, token, Some(ran_with), place.running.take());
     let summary = ledger.wait(None).await.unwrap_or_else(|s| s);
     // Sent before the flow started, so here once the flow is over.
-    let (flow, plugin_hash) = match ran.try_recv() {
-        Ok(Ran::Runs { flow, plugin_hash }) => (flow, plugin_hash),
-        Ok(Ran::Refused(reason)) => {
-            tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
-            return store
-                .dead_letter(worker_id, job_id, &entry.id, &reason, None)
-                .await;
-        }
-        Err(_) => {
-            // The flow thread let the job go without a word: it did not
-            // run, so it runs again (or, out of attempts, is dead-lettered).
-            let error = "the flow thread stopped before the job's flow ran";
-            return if started.attempts >= max {
-                tracing::error!(job_id, "job moved to the dead-letter stream: {error}");
-                store
-                    .dead_letter(worker_id, job_id, &entry.id, error, None)
-                    .await
-            } else {
-                store
-                    .requeue(worker_id, job_id, &entry.id, error, None)
-                    .await
-            };
-        }
+    let (flow, plugin_hash, error) = match ran.try_recv() {
+        Ok(Ran::Runs { flow, plugin_hash }) => (flow, Some(plugin_hash), summary.last_error),
+        Ok(Ran::Refused(reason)) => return dead_letter(ctx, entry, job_id, &reason, None).await,
+        // The flow thread let the job go without a word: it did not run, so
+        // it fails as an attempt does (runs again, or is dead-lettered).
+        Err(_) => (
+            String::new(),
+            None,
+            Some("the flow thread stopped before the job's flow ran".to_string()),
+        ),
     };
-    let plugin_hash = Some(&*plugin_hash);
-    match summary.last_error {
+    let plugin_hash = plugin_hash.as_deref();
+    match error {
         None if summary.flows_missing > 0 => {
             let why = format!(
                 "no flow file {}",
@@ -768,10 +749,7 @@ async fn run_started(
                 .await
         }
         Some(error) if started.attempts >= max => {
-            tracing::error!(job_id, "job moved to the dead-letter stream: {error}");
-            store
-                .dead_letter(worker_id, job_id, &entry.id, &error, plugin_hash)
-                .await
+            dead_letter(ctx, entry, job_id, &error, plugin_hash).await
         }
         Some(error) => {
             tracing::warn!(job_id, %flow, attempts = started.attempts, "flow failed; it will run again: {error}");
@@ -780,6 +758,27 @@ async fn run_started(
                 .await
         }
     }
+}
+
+/// Moves a started job to the dead-letter stream for `reason`, saying so in
+/// the log.
+async fn dead_letter(
+    ctx: &JobContext,
+    entry: &StreamId,
+    job_id: &str,
+    reason: &str,
+    plugin_hash: Option<&str>,
+) -> Result<(), StoreError> {
+    tracing::error!(job_id, "job moved to the dead-letter stream: {reason}");
+    ctx.store
+        .dead_letter(
+            ctx.options.worker_id(),
+            job_id,
+            &entry.id,
+            reason,
+            plugin_hash,
+        )
+        .await
 }
 
 /// Most jobs one FINISH script settles.
