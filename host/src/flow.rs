@@ -103,16 +103,21 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue
 
 impl Serialize for FlowJob {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Whole text only: a raw value leaves out whitespace around it, and
-        // the flow's `response_json` is the text as classified.
-        let data = serde_json::from_str::<&RawValue>(&self.payload)
-            .ok()
-            .filter(|raw| raw.get().len() == self.payload.len());
+        let data = self.raw_payload();
         self.wire(data, data.is_none()).serialize(serializer)
     }
 }
 
 impl FlowJob {
+    /// The payload as one raw JSON value, if it is one with nothing around
+    /// it: whole text only, since a raw value leaves out whitespace around
+    /// it, and the flow's `response_json` is the text as classified.
+    fn raw_payload(&self) -> Option<&RawValue> {
+        serde_json::from_str::<&RawValue>(&self.payload)
+            .ok()
+            .filter(|raw| raw.get().len() == self.payload.len())
+    }
+
     /// As written: the payload as `data` (raw JSON) or as `payload` (a
     /// string), or neither (left for the caller to append).
     fn wire<'a>(&'a self, data: Option<&'a RawValue>, as_string: bool) -> FlowJobOut<'a> {
@@ -144,8 +149,7 @@ pub struct ReadyJob {
 impl ReadyJob {
     /// Any job: its payload is read once, here, to see how it is written.
     pub fn new(job: FlowJob) -> ReadyJob {
-        let data_is_json = serde_json::from_str::<&RawValue>(&job.payload)
-            .is_ok_and(|raw| raw.get().len() == job.payload.len());
+        let data_is_json = job.raw_payload().is_some();
         ReadyJob { job, data_is_json }
     }
 
@@ -697,13 +701,10 @@ impl FlowRunner {
     /// Runs `job`, charging any requests it makes to `token`, and reports the
     /// result on it. Returns the error text when the flow failed. The job is
     /// used up: its payload text becomes the flow's `response_json` (or
-    /// `error_json`, `event_json`) without a copy.
-    pub fn run(&mut self, job: FlowJob, token: &Token) -> Result<(), String> {
-        self.run_with_value(job, None, token)
-    }
-
-    /// [`FlowRunner::run`] with the payload already parsed (by
-    /// [`classify_parsed`]).
+    /// `error_json`, `event_json`) without a copy. `value` is the payload
+    /// already parsed into the flow's value (by [`classify_parsed`], or with
+    /// the job by [`crate::queue::trust::read_job`]); without it the payload
+    /// is parsed here.
     pub fn run_with_value(
         &mut self,
         mut job: FlowJob,

@@ -77,8 +77,9 @@ pub async fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
 }
 
 /// Publishes classified flow jobs to Redis from one task (and the batches
-/// it has on their way). Each job's token is dropped only after Redis has it, so the
-/// work that caused it is not settled before its child job exists.
+/// it has on their way). Each job's token is dropped only after Redis has
+/// it, so the work that caused it is not settled before its child job
+/// exists.
 #[derive(Clone)]
 pub struct Publisher {
     tx: mpsc::UnboundedSender<(ReadyJob, Token, BacklogSlot)>,
