@@ -132,18 +132,18 @@ where
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(1));
             }
-            Err(err) => return Err(StoreError(format!("{what}: {}", describe(&err)))),
+            Err(err) => return Err(permanent(what, &err)),
         }
     }
 }
 
-/// An error reply as text: our scripts' own messages as they are, Redis's
-/// with its code.
-fn describe(err: &RedisError) -> String {
-    match (err.code(), err.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        _ => err.to_string(),
-    }
+/// A permanent error of `what`: our scripts' own messages as they are,
+/// Redis's with its code.
+fn permanent(what: &str, err: &RedisError) -> StoreError {
+    StoreError(match (err.code(), err.detail()) {
+        (Some(code), Some(detail)) => format!("{what}: {code} {detail}"),
+        _ => format!("{what}: {err}"),
+    })
 }
 
 /// Element `i` of a script's array reply as text; empty when it is missing
@@ -1345,10 +1345,7 @@ impl JobStore {
                 continue;
             }
             let decode = |value: redis::Value| match value {
-                redis::Value::ServerError(err) => Err(StoreError(format!(
-                    "{what}: {}",
-                    describe(&RedisError::from(err))
-                ))),
+                redis::Value::ServerError(err) => Err(permanent(&what, &RedisError::from(err))),
                 value => Ok(value),
             };
             let script_reply = redis::from_redis_value::<T>(decode(reply)?)
