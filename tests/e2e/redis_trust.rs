@@ -28,6 +28,20 @@ fn wait_for_count(url: &str, worker_id: &str, status: &str, n: u64) -> serde_jso
     }
 }
 
+/// The `last_error` `payhost jobs` lists for `job_id` among the failures in
+/// `report`.
+fn last_error(report: &serde_json::Value, job_id: &str) -> String {
+    report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["job_id"] == job_id)
+        .unwrap_or_else(|| panic!("{job_id} not listed: {report}"))["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Writes a job record and its stream entry the way an attacker with write
 /// access to Redis can: a whole, well-formed job whose record names the
 /// entry, so only the worker's own checks stand in the way. `seq` makes the
@@ -103,17 +117,7 @@ fn an_injected_job_naming_the_entry_script_is_dead_lettered_and_sends_nothing() 
     assert_eq!(stub.seen_count(), 0, "a refused job sends nothing");
     assert!(!worker.stdout().contains("main ran"), "{}", worker.stdout());
     assert_eq!(report["dead_letters"], 2, "{report}");
-    let reason = |job_id: &str| -> String {
-        report["failures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["job_id"] == job_id)
-            .unwrap_or_else(|| panic!("{job_id} not listed: {report}"))["last_error"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let reason = |job_id: &str| last_error(&report, job_id);
     assert!(reason("evil1").contains("no job record"), "{report}");
     assert!(
         reason("evil2").contains("\"main\" is not a response, error or event flow"),
@@ -333,17 +337,7 @@ fn jobs_in_the_published_layout_pass_the_same_checks_before_their_payload_is_rea
         stdout.contains(r#"ran cus_later {"id":"cus_later"}"#),
         "{stdout}"
     );
-    let reason = |job_id: &str| -> String {
-        report["failures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["job_id"] == job_id)
-            .unwrap_or_else(|| panic!("{job_id} not listed: {report}"))["last_error"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let reason = |job_id: &str| last_error(&report, job_id);
     assert!(
         reason("entry").contains("\"main\" is not a response"),
         "{report}"
