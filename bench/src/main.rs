@@ -10,6 +10,8 @@
 //! payhost-bench child webhooks-bare
 //! ```
 //!
+//! `--help` says what each option does.
+//!
 //! `cargo xtask bench` passes the paths. `--only` takes any of
 //! `build_request,create_async,e2e,rss,redis,webhooks`; `--quick` shrinks every run
 //! (for trying the harness, not for figures). `--rounds N` sets how many
@@ -42,6 +44,29 @@ const MEASUREMENTS: [&str; 6] = [
     "redis",
     "webhooks",
 ];
+
+/// What `--help` prints.
+const USAGE: &str = "\
+usage: payhost-bench [OPTIONS]          every measurement, one table
+       payhost-bench child MODE ...     one piece alone, for a profiler
+
+options:
+  --plugin PATH           the Stripe component (default: $PAYHOST_PLUGIN, else the
+                          workspace's target/plugins/stripe.wasm)
+  --payhost-bin PATH      the payhost binary the Redis measurement runs as workers
+                          (default: target/release/payhost)
+  --redis-server PATH     redis-server (default: from PATH)
+  --redis-benchmark PATH  redis-benchmark, the Redis baseline (default: from PATH)
+  --out PATH              where results.json goes (default: target/bench/results.json)
+  --only NAMES            some of build_request,create_async,e2e,rss,redis,webhooks
+  --rounds N              interleaved rounds per comparison (default 5; --quick 2)
+  --quick                 shrink every run: for trying the harness, not for figures
+  --check BASELINE|DIR    compare with a previous results.json (or DIR's one for this
+                          machine) and exit non-zero if a figure regressed
+  -h, --help              this text
+
+`cargo xtask bench [OPTIONS]` builds everything and passes the paths.
+";
 
 struct Args {
     plugin: PathBuf,
@@ -101,7 +126,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                 args.rounds = Some(n);
             }
             "--check" => args.check = Some(value()?.into()),
-            other => bail!("unknown argument `{other}`"),
+            other => bail!("unknown argument `{other}` (--help lists them)"),
         }
     }
     Ok(args)
@@ -111,6 +136,10 @@ fn main() -> anyhow::Result<ExitCode> {
     // The same for every process of the bench: see `raise_fd_limit`.
     fixtures::raise_fd_limit(100_000);
     let mut argv = std::env::args().skip(1).peekable();
+    if matches!(argv.peek().map(String::as_str), Some("-h" | "--help")) {
+        print!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
     if argv.peek().map(String::as_str) == Some("child") {
         argv.next();
         let mode = argv.next().context("child needs a mode")?;
