@@ -22,6 +22,10 @@ pub const WORKER_ID: &str = "worker-1";
 pub const CONTEXT_ID: &str = "bench-context";
 /// The flow the stub's answer runs.
 pub const RESPONSE_FLOW: &str = "new_create_payment_intent_response";
+/// The flow a failed request runs.
+pub const ERROR_FLOW: &str = "new_create_payment_intent_error";
+/// How [`ERROR_FLOW_BODY`]'s line starts.
+pub const REQUEST_FAILED: &str = "payhost-bench: a request failed: ";
 
 /// The 10 fields, as JSON (key order is the order the script sets them).
 pub fn params_json() -> serde_json::Value {
@@ -72,19 +76,29 @@ if status == "requires_payment_method" {
 }
 "#;
 
-/// A temporary directory holding the send script and the response flow.
+/// The error flow: says why the request failed (a line starting with
+/// [`REQUEST_FAILED`] and the plugin's error payload, on standard output)
+/// and fails, so that a run with a failed request is refused
+/// ([`crate::rig::check_complete`]: no failed flows) with its reason, not
+/// only a count.
+pub fn error_flow_body() -> String {
+    format!("print(`{REQUEST_FAILED}${{error_json}}`);\nthrow \"the request failed\";\n")
+}
+
+/// A temporary directory holding the send script and the flows.
 pub struct Scripts {
     dir: tempfile::TempDir,
 }
 
 impl Scripts {
-    /// Writes `main.rhai` (sending `n` requests) and the response flow.
+    /// Writes `main.rhai` (sending `n` requests) and the two flows.
     pub fn new(n: usize) -> anyhow::Result<Scripts> {
         let dir = tempfile::Builder::new().prefix("payhost-bench").tempdir()?;
         std::fs::write(dir.path().join("main.rhai"), send_script(n))?;
         let flows = dir.path().join("flows");
         std::fs::create_dir(&flows)?;
         std::fs::write(flows.join(format!("{RESPONSE_FLOW}.rhai")), FLOW_BODY)?;
+        std::fs::write(flows.join(format!("{ERROR_FLOW}.rhai")), error_flow_body())?;
         Ok(Scripts { dir })
     }
 

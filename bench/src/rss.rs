@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use payhost::http::HttpVersion;
 
-use crate::fixtures::{self, send_script};
+use crate::fixtures::{self, REQUEST_FAILED, send_script};
 use crate::rig::{self, Rig};
 use crate::seed::Seed;
 use crate::stats::Spread;
@@ -394,7 +394,15 @@ fn run_child(
     let lines = reader.join().unwrap_or_default();
     let errors = errors.join().unwrap_or_default();
     if !status.success() {
-        bail!("{mode} child failed ({status}): {}", errors.join("\n"));
+        let failed = lines.iter().filter(|l| l.starts_with(REQUEST_FAILED));
+        let why = match (failed.clone().count(), failed.clone().next()) {
+            (0, _) | (_, None) => String::new(),
+            (n, Some(first)) => format!(
+                "\n{n} requests failed; the first: {}",
+                &first[REQUEST_FAILED.len()..]
+            ),
+        };
+        bail!("{mode} child failed ({status}): {}{why}", errors.join("\n"));
     }
     let value = |key: &str| -> anyhow::Result<u64> {
         lines
