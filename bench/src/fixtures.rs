@@ -24,7 +24,7 @@ pub const CONTEXT_ID: &str = "bench-context";
 pub const RESPONSE_FLOW: &str = "new_create_payment_intent_response";
 /// The flow a failed request runs.
 pub const ERROR_FLOW: &str = "new_create_payment_intent_error";
-/// How [`ERROR_FLOW_BODY`]'s line starts.
+/// How each line of [`error_flow_body`] starts.
 pub const REQUEST_FAILED: &str = "payhost-bench: a request failed: ";
 
 /// The 10 fields, as JSON (key order is the order the script sets them).

@@ -394,13 +394,13 @@ fn run_child(
     let lines = reader.join().unwrap_or_default();
     let errors = errors.join().unwrap_or_default();
     if !status.success() {
-        let failed = lines.iter().filter(|l| l.starts_with(REQUEST_FAILED));
-        let why = match (failed.clone().count(), failed.clone().next()) {
-            (0, _) | (_, None) => String::new(),
-            (n, Some(first)) => format!(
-                "\n{n} requests failed; the first: {}",
-                &first[REQUEST_FAILED.len()..]
+        let mut failed = lines.iter().filter_map(|l| l.strip_prefix(REQUEST_FAILED));
+        let why = match failed.next() {
+            Some(first) => format!(
+                "\n{} requests failed; the first: {first}",
+                1 + failed.count()
             ),
+            None => String::new(),
         };
         bail!("{mode} child failed ({status}): {}{why}", errors.join("\n"));
     }
