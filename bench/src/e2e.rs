@@ -135,7 +135,7 @@ pub fn payhost(plugin: &Plugin, base_url: &str, requests: usize) -> anyhow::Resu
     payhost_speaking(plugin, base_url, requests, HttpVersion::Auto)
 }
 
-/// [`payhost`] with the executor speaking `version` (the bench stub speaks
+/// [`payhost()`] with the executor speaking `version` (the bench stub speaks
 /// HTTP/1.1 and h2c).
 pub fn payhost_speaking(
     plugin: &Plugin,
