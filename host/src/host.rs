@@ -338,7 +338,7 @@ fn run_script(
     host.set_current(None);
     result.map_err(|error| {
         let message = format!("{}: {error}", path.display());
-        eprintln!("payhost: {message}");
+        crate::say!("payhost: {message}");
         token.report(Event::ScriptFailed(message.clone()));
         message
     })

@@ -18,6 +18,7 @@
 #![warn(unreachable_pub)]
 
 pub mod check;
+pub mod console;
 pub mod fleet;
 pub mod flow;
 pub mod host;

@@ -577,7 +577,7 @@ fn main() -> ExitCode {
     match dispatch(Cli::parse()) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("payhost: error: {err:#}");
+            payhost::say!("payhost: error: {err:#}");
             ExitCode::from(2)
         }
     }
@@ -612,7 +612,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             options.redis = args.redis.map(|url| args.queue.config(url)).transpose()?;
             options.detach = args.detach;
             let summary = run(options)?;
-            eprintln!("{summary}");
+            payhost::say!("{summary}");
             Ok(if summary.failed() {
                 ExitCode::FAILURE
             } else {
@@ -780,7 +780,7 @@ fn publish(
     let plugin = Plugin::from_bytes(path, &bytes, args.limits(), &args.cache())?;
     let report = payhost::check::run(|| Ok(plugin.clone()), &settings.source(None));
     if !report.passed() {
-        eprint!("{}", report.table());
+        payhost::console::text(&report.table());
         let failed = report.checks.iter().filter(|c| !c.passed).count();
         anyhow::bail!(
             "refusing to publish {}: {failed} check(s) failed (above); nothing changed",

@@ -600,7 +600,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {listen} for metrics"))?;
     let address = listener.local_addr()?;
-    eprintln!("metrics on http://{address}/metrics");
+    crate::say!("metrics on http://{address}/metrics");
     tokio::spawn(accept(listener, metrics, refresh));
     Ok(address)
 }

@@ -95,7 +95,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
                 }
             },
             _ = tokio::signal::ctrl_c() => {
-                eprintln!(
+                crate::say!(
                     "payhost: interrupted; no new requests; waiting up to {}s for work in flight",
                     options.grace.as_secs_f64()
                 );
@@ -120,7 +120,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<Summary> {
     let mut summary = summary;
     if let (Some(mut conn), Some(run_id), None) = (redis, &run_id, &summary.abandoned) {
         if options.detach {
-            eprintln!("payhost: run {run_id} detached; see `payhost jobs`");
+            crate::say!("payhost: run {run_id} detached; see `payhost jobs`");
         } else {
             let deadline = options.timeout.map(|t| started + t);
             // No flow runs in this process in Redis mode: a flow reported

@@ -263,7 +263,7 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
         ),
         None => "events run here (embedded queue)".to_string(),
     };
-    eprintln!(
+    crate::say!(
         "payhost serve: listening on http://{address}; webhooks at {paths}; flows from {}; \
          {queue}",
         options.host.flows_dir.display()
@@ -292,7 +292,7 @@ pub fn run_serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> anyho
 
 fn report(counts: &Counts) {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    eprintln!(
+    crate::say!(
         "payhost serve: {} deliveries accepted ({} new events, {} duplicates), {} refused",
         get(&counts.accepted),
         get(&counts.events),
@@ -345,7 +345,7 @@ async fn serve_until_signal(
         }
     }
     drop(listener);
-    eprintln!("payhost serve: stopping; finishing the deliveries in progress");
+    crate::say!("payhost serve: stopping; finishing the deliveries in progress");
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
@@ -664,7 +664,7 @@ fn receivers(
         );
     }
     for why in skipped {
-        eprintln!("payhost serve: no webhook path for it: {why}");
+        crate::say!("payhost serve: no webhook path for it: {why}");
     }
     Ok(receivers)
 }

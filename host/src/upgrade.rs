@@ -165,18 +165,18 @@ impl Upgrader {
     fn upgrade_and_log(&self, index: usize, bytes: &[u8], from: &Path, forced: bool) {
         let provider = self.live.current().get(index).plugin.name().to_string();
         match self.upgrade(index, bytes, from) {
-            Ok(Upgraded::Switched { from: old, to }) => eprintln!(
+            Ok(Upgraded::Switched { from: old, to }) => crate::say!(
                 "payhost: plugin `{provider}` upgraded to {to} from {} (was {old})",
                 from.display()
             ),
-            Ok(Upgraded::Unchanged) if forced => eprintln!(
+            Ok(Upgraded::Unchanged) if forced => crate::say!(
                 "payhost: plugin `{provider}` unchanged: {} is the running version",
                 from.display()
             ),
             Ok(Upgraded::Unchanged) => {}
             Err(why) => {
                 let running = self.live.current().get(index).plugin.hash().clone();
-                eprintln!(
+                crate::say!(
                     "payhost: plugin upgrade refused: {}: {}; provider `{provider}` keeps running {running}",
                     from.display(),
                     one_line(&why)
@@ -286,7 +286,7 @@ fn watch_loop(
             *last = now;
             match std::fs::read(&*path) {
                 Ok(bytes) => upgrader.upgrade_and_log(index, &bytes, path, forced),
-                Err(e) => eprintln!(
+                Err(e) => crate::say!(
                     "payhost: plugin upgrade refused: {}: cannot read the file: {e}",
                     path.display()
                 ),
@@ -319,7 +319,7 @@ fn poll_fleet(
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             *seen = Some(hash);
-            eprintln!("payhost: plugin upgrade refused: {key}: no such key");
+            crate::say!("payhost: plugin upgrade refused: {key}: no such key");
             return;
         }
         Err(e) => {
@@ -331,7 +331,7 @@ fn poll_fleet(
     *seen = Some(hash.clone());
     let path = PathBuf::from(&key);
     if content_hash(&bytes) != hash {
-        eprintln!(
+        crate::say!(
             "payhost: plugin upgrade refused: {key}: its bytes hash to {}, not {hash}",
             content_hash(&bytes)
         );

@@ -168,7 +168,7 @@ pub fn run_worker(options: WorkerOptions) -> anyhow::Result<()> {
         std::process::id(),
         &uuid::Uuid::new_v4().simple().to_string()[..6]
     );
-    eprintln!(
+    crate::say!(
         "payhost worker {} ({consumer}): reading {} on {}",
         options.worker_id(),
         keys::stream(options.worker_id()),
@@ -348,7 +348,7 @@ async fn consume(
         }
     }
     let holding = limit - permits.available_permits();
-    eprintln!(
+    crate::say!(
         "payhost worker {}: stopping; waiting up to {}s for {holding} jobs in progress",
         options.worker_id(),
         options.grace.as_secs_f64()
@@ -372,9 +372,9 @@ async fn consume(
         }
     };
     if clean {
-        eprintln!("payhost worker {}: stopped cleanly", options.worker_id());
+        crate::say!("payhost worker {}: stopped cleanly", options.worker_id());
     } else {
-        eprintln!(
+        crate::say!(
             "payhost worker {}: stopped; {} unfinished jobs stay pending for another worker",
             options.worker_id(),
             limit - permits.available_permits()

@@ -153,7 +153,7 @@ fn done_with(records: &BTreeMap<String, BTreeMap<String, String>>, hash: &str) -
 #[track_caller]
 fn wait_stderr_count(worker: &WorkerProcess, needle: &str, times: usize) {
     let start = Instant::now();
-    while worker.stderr().matches(needle).count() < times {
+    while whole_lines(&worker.stderr()).matches(needle).count() < times {
         assert!(
             start.elapsed() < LIMIT,
             "worker never printed {needle:?} {times} times\n--- stderr:\n{}",
@@ -161,6 +161,11 @@ fn wait_stderr_count(worker: &WorkerProcess, needle: &str, times: usize) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `text` up to its last newline: a line still being written is not read.
+fn whole_lines(text: &str) -> &str {
+    &text[..text.rfind('\n').map_or(0, |i| i + 1)]
 }
 
 fn customer_flow(s: &Scenario) {
@@ -291,8 +296,7 @@ fn a_broken_upgrade_leaves_the_old_version_serving() {
     for (i, (what, bytes, reason)) in broken.iter().enumerate() {
         install(&path, bytes);
         wait_stderr_count(&w, "plugin upgrade refused", i + 1);
-        let line = w
-            .stderr()
+        let line = whole_lines(&w.stderr())
             .lines()
             .filter(|l| l.contains("plugin upgrade refused"))
             .nth(i)
