@@ -330,3 +330,16 @@ fn main() -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--help` lists the names `--only` accepts; they are written by hand
+    /// in USAGE, so this ties them to MEASUREMENTS.
+    #[test]
+    fn help_lists_every_measurement_only_accepts() {
+        let listed = format!("some of {}\n", MEASUREMENTS.join(","));
+        assert!(USAGE.contains(&listed), "USAGE should say {listed:?}");
+    }
+}
