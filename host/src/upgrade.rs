@@ -330,10 +330,10 @@ fn poll_fleet(
     };
     *seen = Some(hash.clone());
     let path = PathBuf::from(&key);
-    if content_hash(&bytes) != hash {
+    let actual = content_hash(&bytes);
+    if actual != hash {
         crate::say!(
-            "payhost: plugin upgrade refused: {key}: its bytes hash to {}, not {hash}",
-            content_hash(&bytes)
+            "payhost: plugin upgrade refused: {key}: its bytes hash to {actual}, not {hash}"
         );
         return;
     }

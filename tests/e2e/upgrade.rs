@@ -432,6 +432,37 @@ fn a_fleet_of_two_workers_follows_publish_and_rollback() {
     for w in &workers {
         assert!(!w.stderr().contains("refused"), "{}", w.stderr());
     }
+
+    // Redis's current names a blob whose bytes are not that hash, then one
+    // that is not there: each worker refuses both and keeps its version.
+    let forged = "f".repeat(64);
+    let missing = "e".repeat(64);
+    let blob = |hash: &str| format!("payhost:plugin:stripe:{hash}");
+    for (hash, reason) in [
+        (
+            &forged,
+            format!("its bytes hash to {}, not {forged}", hashes[2]),
+        ),
+        (&missing, "no such key".to_string()),
+    ] {
+        if hash == &forged {
+            redis::cmd("SET")
+                .arg(blob(hash))
+                .arg(version(2))
+                .exec(&mut conn)
+                .unwrap();
+        }
+        redis::cmd("SET")
+            .arg("payhost:plugin:stripe:current")
+            .arg(hash)
+            .exec(&mut conn)
+            .unwrap();
+        let line = format!("plugin upgrade refused: {}: {reason}", blob(hash));
+        for w in &workers {
+            w.wait_for_stderr(&line, LIMIT);
+        }
+    }
+    run_on(&hashes[1], 12);
 }
 
 const WEBHOOK_SECRET: &str = "whsec_payhost_upgrade_1a2b3c";
