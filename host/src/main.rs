@@ -574,13 +574,40 @@ fn main() -> ExitCode {
         // Colours only for a person at a terminal, not in log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match dispatch(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => return usage_error(usage),
+    };
+    match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
             payhost::say!("payhost: error: {err:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// A usage error, `--help` or `--version`: at a terminal, clap prints it
+/// (in colour); otherwise it is written with one call, as every other
+/// operator line is (see `payhost::console`), not in clap's pieces.
+fn usage_error(usage: clap::Error) -> ExitCode {
+    let code = usage.exit_code();
+    let to_stderr = usage.use_stderr();
+    let terminal = match to_stderr {
+        true => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        false => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    };
+    if terminal {
+        usage.exit();
+    }
+    let text = usage.render().to_string();
+    match to_stderr {
+        true => payhost::console::text(&text),
+        false => {
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+        }
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
 }
 
 /// `--flow-threads` of `payhost worker` and `payhost serve`: as given (at

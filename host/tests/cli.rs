@@ -17,6 +17,31 @@ fn help_lists_the_commands() {
     }
 }
 
+/// Not at a terminal, clap's text is written by payhost (whole, see
+/// `payhost::console`); it must still say what clap says, where, with its
+/// exit code.
+#[test]
+fn usage_errors_help_and_version_keep_their_stream_and_exit_code() {
+    let out = payhost().args(["run", "--bogus"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.starts_with("error: unexpected argument '--bogus' found")
+            && text.contains("Usage: payhost run")
+            && text.ends_with("For more information, try '--help'.\n"),
+        "{text}"
+    );
+
+    let out = payhost().arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        concat!("payhost ", env!("CARGO_PKG_VERSION"), "\n")
+    );
+}
+
 #[test]
 fn a_missing_plugin_is_an_error_naming_the_path() {
     let out = payhost()
