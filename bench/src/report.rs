@@ -312,8 +312,55 @@ fn rss_rows(m: &rss::Figures) -> Vec<Row> {
             goal: String::new(),
             holds: None,
         });
+        if let Some(row) = heap_row(curve, over, plan.goal_at) {
+            rows.push(row);
+        }
     }
     rows
+}
+
+/// The heap allocated with every request open, by requests in flight, and
+/// what the allocator held then at the goal count; `None` where nothing
+/// counted it.
+fn heap_row(curve: &rss::Curve, over: &str, goal_at: usize) -> Option<Row> {
+    let points: Vec<String> = (curve.0.iter())
+        .filter_map(|p| {
+            Some(format!(
+                "{}: {}",
+                count(p.requests),
+                mib(p.heap_kib()?.median)
+            ))
+        })
+        .collect();
+    if points.is_empty() {
+        return None;
+    }
+    let held = (curve.0.iter())
+        .find(|p| p.requests == goal_at)
+        .and_then(rss::Point::heap_held_kib);
+    Some(Row {
+        what: format!(
+            "    heap allocated with every request open over {over} (glibc's count, halfway through the hold; allocated is not resident: the RSS peak counts only pages touched, and adds the binary's pages, the answers and the allocator's free space), by requests in flight (medians)"
+        ),
+        payhost: points.join("; "),
+        baseline: held.map_or(String::new(), |h| {
+            format!(
+                "held from the system at {}: {}",
+                count(goal_at),
+                mib_spread(h)
+            )
+        }),
+        ratio: curve.heap_slope().map_or(String::new(), |s| {
+            format!(
+                "per in-flight request: {:.1} KiB ({}-{})",
+                s.kib_per_request,
+                count(s.from),
+                count(s.to)
+            )
+        }),
+        goal: String::new(),
+        holds: None,
+    })
 }
 
 /// `1,000: 47 MiB (5 rounds); ...`, points not run with why.
@@ -513,6 +560,8 @@ pub fn json(r: &Results) -> Value {
 fn rss_json(m: &rss::Figures) -> Value {
     let side = |s: &rss::Side| {
         json!({ "peak_kib": s.peak_kib, "idle_kib": s.idle_kib,
+                "heap_allocated_kib": s.heap.map(|h| h.allocated_kib),
+                "heap_held_kib": s.heap.map(|h| h.held_kib),
                 "peak_open": s.peak_open, "seconds": s.seconds })
     };
     let sides = |sides: &[rss::Side]| {
@@ -528,6 +577,8 @@ fn rss_json(m: &rss::Figures) -> Value {
             "points": c.0.iter().map(|p| match &p.rounds {
                 Ok(rounds) => {
                     let mut point = sides(rounds);
+                    point["heap_allocated_kib"] = json!(p.heap_kib().map(|h| h.json()));
+                    point["heap_held_kib"] = json!(p.heap_held_kib().map(|h| h.json()));
                     point["requests"] = json!(p.requests);
                     point["stand_in"] = json!(p.stand_in);
                     point
@@ -536,6 +587,7 @@ fn rss_json(m: &rss::Figures) -> Value {
             }).collect::<Vec<_>>(),
             "kib_per_request": c.slopes().iter().map(slope).collect::<Vec<_>>(),
             "kib_per_request_overall": c.overall_slope().as_ref().map(slope),
+            "heap_kib_per_request_overall": c.heap_slope().as_ref().map(slope),
         })
     };
     json!({

@@ -40,7 +40,7 @@
 //!   runtime's descriptors per request on top of the socket and runs out of
 //!   them here, which is recorded as its result.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,6 +63,9 @@ pub const FD_MARGIN: u64 = 2_000;
 #[derive(Debug, Clone)]
 pub struct Side {
     pub peak_kib: u64,
+    /// The allocator's own count with every request open, where there is
+    /// one (glibc).
+    pub heap: Option<Heap>,
     /// VmRSS after set-up, before the first request.
     pub idle_kib: u64,
     /// Most requests the stub held open at once.
@@ -99,6 +102,38 @@ impl Point {
         let rounds = self.rounds.as_ref().ok()?;
         Some(peaks(rounds))
     }
+
+    /// Median (min-max) of the rounds' heap allocated with every request open,
+    /// in KiB, if every round counted it.
+    pub fn heap_kib(&self) -> Option<Spread> {
+        self.heap_figure(|h| h.allocated_kib)
+    }
+
+    /// The same for the heap held from the system.
+    pub fn heap_held_kib(&self) -> Option<Spread> {
+        self.heap_figure(|h| h.held_kib)
+    }
+
+    fn heap_figure(&self, figure: fn(&Heap) -> u64) -> Option<Spread> {
+        let rounds = self.rounds.as_ref().ok()?;
+        let counted: Option<Vec<f64>> = (rounds.iter())
+            .map(|s| s.heap.as_ref().map(|h| figure(h) as f64))
+            .collect();
+        counted.filter(|c| !c.is_empty()).map(|c| Spread::of(&c))
+    }
+}
+
+/// What the allocator counted in a child with every request open (see
+/// `HeapCount`).
+#[derive(Debug, Clone, Copy)]
+pub struct Heap {
+    /// Bytes in allocated blocks (arena and mmapped), KiB: what the program
+    /// asked for. Not all of it is resident: a buffer's untouched pages are
+    /// not.
+    pub allocated_kib: u64,
+    /// Bytes the allocator has from the system (its arenas and mmapped
+    /// blocks), KiB: allocated plus its free space.
+    pub held_kib: u64,
 }
 
 fn peaks(sides: &[Side]) -> Spread {
@@ -154,16 +189,39 @@ impl Curve {
             .map_or(0, Vec::len)
     }
 
-    fn measured(&self) -> Vec<(usize, f64)> {
+    /// The heap allocated at `requests` in flight, if it was counted.
+    pub fn heap_at(&self, requests: usize) -> Option<Spread> {
+        self.0.iter().find(|p| p.requests == requests)?.heap_kib()
+    }
+
+    fn measured(&self, figure: fn(&Point) -> Option<Spread>) -> Vec<(usize, f64)> {
         self.0
             .iter()
-            .filter_map(|p| Some((p.requests, p.peak_kib()?.median)))
+            .filter_map(|p| Some((p.requests, figure(p)?.median)))
             .collect()
     }
 
-    /// KiB per request between consecutive measured points (medians).
+    /// KiB of peak RSS per request between consecutive measured points
+    /// (medians).
     pub fn slopes(&self) -> Vec<Slope> {
-        self.measured()
+        self.slopes_of(Point::peak_kib)
+    }
+
+    /// KiB of peak RSS per request from the first measured point to the
+    /// last.
+    pub fn overall_slope(&self) -> Option<Slope> {
+        self.overall_slope_of(Point::peak_kib)
+    }
+
+    /// KiB of heap allocated per request, from the first point counted to the
+    /// last: what an in-flight request holds, without the allocator's free
+    /// space.
+    pub fn heap_slope(&self) -> Option<Slope> {
+        self.overall_slope_of(Point::heap_kib)
+    }
+
+    fn slopes_of(&self, figure: fn(&Point) -> Option<Spread>) -> Vec<Slope> {
+        self.measured(figure)
             .windows(2)
             .map(|w| Slope {
                 from: w[0].0,
@@ -173,9 +231,8 @@ impl Curve {
             .collect()
     }
 
-    /// KiB per request from the first measured point to the last.
-    pub fn overall_slope(&self) -> Option<Slope> {
-        let measured = self.measured();
+    fn overall_slope_of(&self, figure: fn(&Point) -> Option<Spread>) -> Option<Slope> {
+        let measured = self.measured(figure);
         let (first, last) = (measured.first()?, measured.last()?);
         (last.0 > first.0).then(|| Slope {
             from: first.0,
@@ -369,6 +426,7 @@ fn run_child(
         .arg("--plugin")
         .arg(plugin)
         .args(["--requests", &requests.to_string()])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
@@ -385,11 +443,25 @@ fn run_child(
     };
     let reader = collect(Box::new(child.stdout.take().expect("piped")));
     let errors = collect(Box::new(child.stderr.take().expect("piped")));
+    // Asks the child for its heap count halfway through the hold (see
+    // `HeapCount`); a child that does not count never reads it.
+    let mut ask = child.stdin.take();
+    let mut all_open = None;
     let mut peak_open = 0;
     while child.try_wait()?.is_none() {
-        peak_open = peak_open.max(stub.open());
+        let open = stub.open();
+        peak_open = peak_open.max(open);
+        if open >= requests as u64 {
+            let since = *all_open.get_or_insert_with(Instant::now);
+            if since.elapsed() >= delay / 2
+                && let Some(mut stdin) = ask.take()
+            {
+                let _ = stdin.write_all(b"count\n");
+            }
+        }
         std::thread::sleep(Duration::from_millis(2));
     }
+    drop(ask);
     let status = child.wait()?;
     let lines = reader.join().unwrap_or_default();
     let errors = errors.join().unwrap_or_default();
@@ -411,8 +483,16 @@ fn run_child(
             .and_then(|v| v.trim().parse().ok())
             .with_context(|| format!("{mode} child printed no `{key}`: {lines:?}"))
     };
+    let heap = match (value("heap_allocated_kib="), value("heap_held_kib=")) {
+        (Ok(allocated_kib), Ok(held_kib)) => Some(Heap {
+            allocated_kib,
+            held_kib,
+        }),
+        _ => None,
+    };
     Ok(Side {
         peak_kib: value("vmhwm_kib=")?,
+        heap,
         idle_kib: value("idle_kib=")?,
         peak_open,
         seconds: started.elapsed().as_secs_f64(),
@@ -431,6 +511,59 @@ fn vm_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// glibc's own count of the heap (`mallinfo2`), taken once while every
+/// request is open: when the parent writes a line to the child's stdin,
+/// halfway through the stub's hold. Peak RSS adds the binary's pages and the
+/// allocator's free space to what the program holds; this separates them.
+/// Once, not sampled: the count walks the free lists under each arena's
+/// lock, 10-40 ms with 10,000 requests in flight, long enough to change
+/// what it measures (sampled every 5 ms, the 30,000 point tripped h2's flood
+/// guard in three runs of three).
+struct HeapCount(std::sync::mpsc::Receiver<Heap>);
+
+impl HeapCount {
+    /// `None` where there is no glibc to ask.
+    fn when_asked() -> Option<HeapCount> {
+        heap_now()?;
+        let (taken, count) = std::sync::mpsc::channel();
+        // Blocks on stdin until the line comes or the parent closes it;
+        // the process may end first, which only drops the count.
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            if let Ok(1..) = std::io::stdin().read_line(&mut line)
+                && let Some(heap) = heap_now()
+            {
+                let _ = taken.send(heap);
+            }
+        });
+        Some(HeapCount(count))
+    }
+
+    /// The count, if the parent asked for it.
+    fn taken(&self) -> Option<Heap> {
+        self.0.try_recv().ok()
+    }
+}
+
+/// glibc's count now: blocks allocated (arena and mmapped), and what it
+/// holds.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_now() -> Option<Heap> {
+    // SAFETY: mallinfo2 takes no arguments and returns a plain struct; it
+    // only reads the allocator's state under its locks.
+    let info = unsafe { libc::mallinfo2() };
+    let kib = |bytes: usize| (bytes / 1024) as u64;
+    Some(Heap {
+        allocated_kib: kib(info.uordblks + info.hblkhd),
+        held_kib: kib(info.arena + info.hblkhd),
+    })
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_now() -> Option<Heap> {
+    None
+}
+
 const CHILD_LIMIT: Duration = Duration::from_secs(300);
 
 /// `child rss-payhost`: payhost in process, every request in flight at once.
@@ -443,9 +576,14 @@ pub fn child_payhost(
     let plugin = fixtures::load_plugin(plugin)?;
     let rig = Rig::speaking(&plugin, base_url, requests, requests, version)?;
     println!("idle_kib={}", vm_rss_kib());
+    let heap = HeapCount::when_asked();
     let (summary, _) = rig.run_to_end(CHILD_LIMIT)?;
     rig::check_complete(&summary, requests)?;
     println!("vmhwm_kib={}", fixtures::vm_hwm_kib().unwrap_or(0));
+    if let Some(heap) = heap.as_ref().and_then(HeapCount::taken) {
+        println!("heap_allocated_kib={}", heap.allocated_kib);
+        println!("heap_held_kib={}", heap.held_kib);
+    }
     rig.finish();
     Ok(())
 }
@@ -477,7 +615,57 @@ fn short_reason(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::plan_curve;
+    use super::{Curve, Heap, Point, Side, plan_curve};
+
+    fn side(peak_kib: u64, allocated_kib: Option<u64>) -> Side {
+        Side {
+            peak_kib,
+            heap: allocated_kib.map(|allocated_kib| Heap {
+                allocated_kib,
+                held_kib: allocated_kib + 10_000,
+            }),
+            idle_kib: 14_000,
+            peak_open: 0,
+            seconds: 1.0,
+        }
+    }
+
+    fn point(requests: usize, rounds: Vec<Side>) -> Point {
+        Point {
+            requests,
+            rounds: Ok(rounds),
+            stand_in: false,
+        }
+    }
+
+    /// The heap's slope is its own, not the RSS curve's, and a point with a
+    /// round that did not count (the child could not ask glibc) has no heap
+    /// figure rather than a median of the rest.
+    #[test]
+    fn the_heap_per_request_comes_from_the_allocated_counts() {
+        let curve = Curve(vec![
+            point(
+                1_000,
+                vec![side(30_000, Some(12_000)), side(34_000, Some(12_100))],
+            ),
+            point(3_000, vec![side(60_000, None), side(58_000, Some(36_000))]),
+            point(10_000, vec![side(150_000, Some(121_000))]),
+        ]);
+        assert_eq!(curve.0[1].heap_kib(), None);
+        assert_eq!(curve.heap_at(10_000).map(|h| h.median), Some(121_000.0));
+        assert_eq!(curve.0[0].heap_held_kib().map(|h| h.median), Some(22_050.0));
+        let heap = curve.heap_slope().unwrap();
+        assert_eq!((heap.from, heap.to), (1_000, 10_000));
+        assert!((heap.kib_per_request - (121_000.0 - 12_050.0) / 9_000.0).abs() < 1e-9);
+        let rss = curve.overall_slope().unwrap();
+        assert!((rss.kib_per_request - (150_000.0 - 32_000.0) / 9_000.0).abs() < 1e-9);
+        // Nothing counted anywhere: no slope.
+        let none = Curve(vec![
+            point(1_000, vec![side(1, None)]),
+            point(3_000, vec![]),
+        ]);
+        assert!(none.heap_slope().is_none());
+    }
 
     #[test]
     fn a_point_the_fd_limit_cannot_hold_is_skipped_and_the_largest_it_can_is_measured() {
