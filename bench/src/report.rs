@@ -596,6 +596,7 @@ fn rss_json(m: &rss::Figures) -> Value {
         "goal_requests": m.plan.goal_at,
         "goal": { "peak_mib_at_most": rss::GOAL_MIB },
         "goal_peak_kib_h2": m.goal_peak_h2().map(|s| s.json()),
+        "goal_heap_kib_h2": m.curve_h2.heap_at(m.plan.goal_at).map(|s| s.json()),
         "goal_holds_h2": m.goal_holds_h2(),
         "goal_peak_kib": m.goal_peak().map(|s| s.json()),
         "goal_holds": m.goal_holds(),
