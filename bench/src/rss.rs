@@ -16,6 +16,10 @@
 //! many requests were really open at once, so the table can say whether N
 //! were in flight. payhost's figure includes its plugin (engine, compiled
 //! component, one instance per thread); the seed's has no plugin to carry.
+//! A payhost child also prints glibc's count of its heap, taken once when
+//! the parent asks halfway through the hold (`HeapCount`): what is
+//! allocated with every request open, which the allocator's placement does
+//! not move, beside the peak, which it does.
 //!
 //! What is measured, in rounds (each round one child per run):
 //!
