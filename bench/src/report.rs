@@ -335,9 +335,7 @@ fn heap_row(curve: &rss::Curve, over: &str, goal_at: usize) -> Option<Row> {
     if points.is_empty() {
         return None;
     }
-    let held = (curve.0.iter())
-        .find(|p| p.requests == goal_at)
-        .and_then(rss::Point::heap_held_kib);
+    let held = curve.point(goal_at).and_then(rss::Point::heap_held_kib);
     Some(Row {
         what: format!(
             "    heap allocated with every request open over {over} (glibc's count, halfway through the hold; allocated is not resident: the RSS peak counts only pages touched, and adds the binary's pages, the answers and the allocator's free space), by requests in flight (medians)"

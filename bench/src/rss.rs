@@ -179,23 +179,26 @@ pub struct Slope {
 }
 
 impl Curve {
+    /// The point at `requests` in flight, if the curve has one.
+    pub fn point(&self, requests: usize) -> Option<&Point> {
+        self.0.iter().find(|p| p.requests == requests)
+    }
+
     /// The peak at `requests` in flight, if that point was measured.
     pub fn peak_at(&self, requests: usize) -> Option<Spread> {
-        self.0.iter().find(|p| p.requests == requests)?.peak_kib()
+        self.point(requests)?.peak_kib()
     }
 
     /// How many rounds the point at `requests` has.
     pub fn rounds_at(&self, requests: usize) -> usize {
-        self.0
-            .iter()
-            .find(|p| p.requests == requests)
+        self.point(requests)
             .and_then(|p| p.rounds.as_ref().ok())
             .map_or(0, Vec::len)
     }
 
     /// The heap allocated at `requests` in flight, if it was counted.
     pub fn heap_at(&self, requests: usize) -> Option<Spread> {
-        self.0.iter().find(|p| p.requests == requests)?.heap_kib()
+        self.point(requests)?.heap_kib()
     }
 
     fn measured(&self, figure: fn(&Point) -> Option<Spread>) -> Vec<(usize, f64)> {
