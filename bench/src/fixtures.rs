@@ -148,10 +148,20 @@ pub fn form_body() -> anyhow::Result<Vec<u8>> {
 
 /// This process's peak resident set (VmHWM), in KiB.
 pub fn vm_hwm_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+/// This process's resident set now (VmRSS), in KiB.
+pub fn vm_rss_kib() -> Option<u64> {
+    status_kib("VmRSS:")
+}
+
+/// A `<field> <n> kB` line of /proc/self/status.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
 }

@@ -506,18 +506,6 @@ fn run_child(
     })
 }
 
-fn vm_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// glibc's own count of the heap (`mallinfo2`), taken once while every
 /// request is open: when the parent writes a line to the child's stdin,
 /// halfway through the stub's hold. Peak RSS adds the binary's pages and the
@@ -582,7 +570,7 @@ pub fn child_payhost(
 ) -> anyhow::Result<()> {
     let plugin = fixtures::load_plugin(plugin)?;
     let rig = Rig::speaking(&plugin, base_url, requests, requests, version)?;
-    println!("idle_kib={}", vm_rss_kib());
+    println!("idle_kib={}", fixtures::vm_rss_kib().unwrap_or(0));
     let heap = HeapCount::when_asked();
     let (summary, _) = rig.run_to_end(CHILD_LIMIT)?;
     rig::check_complete(&summary, requests)?;
@@ -601,7 +589,7 @@ pub fn child_seed(base_url: &str, requests: usize) -> anyhow::Result<()> {
     // message is kept and reported, the rest would only flood stderr.
     std::panic::set_hook(Box::new(|_| {}));
     let seed = Seed::new(base_url, requests);
-    println!("idle_kib={}", vm_rss_kib());
+    println!("idle_kib={}", fixtures::vm_rss_kib().unwrap_or(0));
     crate::seed::run_to_end(&seed, &send_script(requests), requests, CHILD_LIMIT)?;
     println!("vmhwm_kib={}", fixtures::vm_hwm_kib().unwrap_or(0));
     Ok(())
