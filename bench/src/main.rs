@@ -3,7 +3,7 @@
 //! ```text
 //! payhost-bench [--plugin PATH] [--payhost-bin PATH] [--redis-server PATH]
 //!               [--redis-benchmark PATH] [--out PATH] [--only a,b,...] [--quick]
-//!               [--rounds N] [--check BASELINE|DIR]
+//!               [--rounds N] [--check BASELINE|DIR] [--profile-open CMD]
 //! payhost-bench child rss-payhost|rss-payhost-h2|rss-seed --base-url URL --plugin PATH --requests N
 //! payhost-bench child build-request-loop|build-request-native-loop --plugin PATH --requests N
 //! payhost-bench child e2e-payhost|e2e-payhost-h2|e2e-seed|e2e-bare [--plugin PATH] --requests N
@@ -63,6 +63,9 @@ options:
   --quick                 shrink every run: for trying the harness, not for figures
   --check BASELINE|DIR    compare with a previous results.json (or DIR's one for this
                           machine) and exit non-zero if a figure regressed
+  --profile-open CMD      after the RSS rounds, run one more HTTP/2 child at 3,000 under
+                          CMD (a heap profiler: heaptrack) and end it with every request
+                          open, so that what CMD reports as not freed is what they hold
   -h, --help              this text
 
 `cargo xtask bench [OPTIONS]` builds everything and passes the paths.
@@ -78,6 +81,7 @@ struct Args {
     quick: bool,
     rounds: Option<usize>,
     check: Option<PathBuf>,
+    profile_open: Option<PathBuf>,
     base_url: String,
     requests: usize,
 }
@@ -93,6 +97,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         quick: false,
         rounds: None,
         check: None,
+        profile_open: None,
         base_url: String::new(),
         requests: 10_000,
     };
@@ -126,8 +131,16 @@ fn parse(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                 args.rounds = Some(n);
             }
             "--check" => args.check = Some(value()?.into()),
+            "--profile-open" => args.profile_open = Some(value()?.into()),
             other => bail!("unknown argument `{other}` (--help lists them)"),
         }
+    }
+    // It would otherwise run nothing and say nothing.
+    if args.profile_open.is_some()
+        && let Some(only) = &args.only
+        && !only.iter().any(|n| n == "rss")
+    {
+        bail!("--profile-open profiles the RSS measurement's child: add rss to --only");
     }
     Ok(args)
 }
@@ -217,6 +230,7 @@ fn main() -> anyhow::Result<ExitCode> {
             goal_at: q(10_000, 1_000),
             rounds: rounds.min(5),
             delay: Duration::from_secs(1),
+            profile_with: args.profile_open.clone(),
         };
         results.rss = Some(rss::measure(&exe, &args.plugin, &stub, &plan)?);
     }
@@ -341,5 +355,21 @@ mod tests {
     fn help_lists_every_measurement_only_accepts() {
         let listed = format!("some of {}\n", MEASUREMENTS.join(","));
         assert!(USAGE.contains(&listed), "USAGE should say {listed:?}");
+    }
+
+    #[test]
+    fn a_profile_needs_the_rss_measurement() {
+        let args = |list: &[&str]| parse(list.iter().map(|a| a.to_string()));
+        let err = args(&["--only", "e2e", "--profile-open", "heaptrack"])
+            .err()
+            .expect("nothing to profile without rss");
+        assert!(err.to_string().contains("add rss to --only"), "{err}");
+        for ok in [
+            &["--only", "e2e,rss", "--profile-open", "heaptrack"][..],
+            &["--profile-open", "heaptrack"],
+        ] {
+            let parsed = args(ok).expect("rss runs");
+            assert_eq!(parsed.profile_open, Some(PathBuf::from("heaptrack")));
+        }
     }
 }

@@ -19,7 +19,10 @@
 //! A payhost child also prints glibc's count of its heap, taken once when
 //! the parent asks halfway through the hold (`HeapCount`): what is
 //! allocated with every request open, which the allocator's placement does
-//! not move, beside the peak, which it does.
+//! not move, beside the peak, which it does. With `--profile-open CMD` one
+//! more HTTP/2 child runs under CMD (a heap profiler) and is ended right
+//! after that count (`profile_open`), so that what CMD reports as never
+//! freed is what the open requests hold.
 //!
 //! What is measured, in rounds (each round one child per run):
 //!
@@ -45,7 +48,7 @@
 //!   them here, which is recorded as its result.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -88,6 +91,9 @@ pub struct Plan {
     pub goal_at: usize,
     pub rounds: usize,
     pub delay: Duration,
+    /// A heap profiler to run one more HTTP/2 child under, at `common`,
+    /// ended with every request open (see `profile_open`).
+    pub profile_with: Option<PathBuf>,
 }
 
 /// One point of payhost's curve: its rounds, or why the machine cannot
@@ -344,7 +350,7 @@ pub fn plan_curve(points: &[usize], fd_limit: u64) -> Vec<(usize, Result<bool, S
 pub fn measure(exe: &Path, plugin: &Path, stub: &Stub, plan: &Plan) -> anyhow::Result<Figures> {
     let fd_limit = fixtures::fd_limit();
     let side = |mode: &str, requests: usize| -> anyhow::Result<Side> {
-        run_child(exe, plugin, stub, mode, requests, plan.delay)
+        measure_child(exe, plugin, stub, mode, requests, plan.delay)
     };
     let points = |planned: Vec<(usize, Result<bool, String>)>| -> Vec<Point> {
         planned
@@ -406,6 +412,9 @@ pub fn measure(exe: &Path, plugin: &Path, stub: &Stub, plan: &Plan) -> anyhow::R
     }
     // Last: a failing seed child leaves held requests in the stub for a while.
     let seed_at_goal = side("rss-seed", plan.goal_at).map_err(|e| short_reason(&format!("{e:#}")));
+    if let Some(profiler) = &plan.profile_with {
+        profile_open(exe, plugin, stub, profiler, plan.common, plan.delay)?;
+    }
     Ok(Figures {
         plan: plan.clone(),
         fd_limit,
@@ -417,8 +426,8 @@ pub fn measure(exe: &Path, plugin: &Path, stub: &Stub, plan: &Plan) -> anyhow::R
     })
 }
 
-/// One child run of `mode` with `requests` in flight.
-fn run_child(
+/// One child run of `mode` with `requests` in flight: its figures.
+fn measure_child(
     exe: &Path,
     plugin: &Path,
     stub: &Stub,
@@ -426,63 +435,16 @@ fn run_child(
     requests: usize,
     delay: Duration,
 ) -> anyhow::Result<Side> {
-    let base_url = stub.hold_url(requests as u64, delay);
-    let mut command = Command::new(exe);
-    command
-        .args(["child", mode, "--base-url", &base_url])
-        .arg("--plugin")
-        .arg(plugin)
-        .args(["--requests", &requests.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("starting {}", exe.display()))?;
-    let collect = |pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            BufReader::new(pipe)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
-        })
-    };
-    let reader = collect(Box::new(child.stdout.take().expect("piped")));
-    let errors = collect(Box::new(child.stderr.take().expect("piped")));
-    // Asks the child for its heap count halfway through the hold (see
-    // `HeapCount`); a child that does not count never reads it.
-    let mut ask = child.stdin.take();
-    let mut all_open = None;
-    let mut peak_open = 0;
-    while child.try_wait()?.is_none() {
-        let open = stub.open();
-        peak_open = peak_open.max(open);
-        if open >= requests as u64 {
-            let since = *all_open.get_or_insert_with(Instant::now);
-            if since.elapsed() >= delay / 2
-                && let Some(mut stdin) = ask.take()
-            {
-                let _ = stdin.write_all(b"count\n");
-            }
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    drop(ask);
-    let status = child.wait()?;
-    let lines = reader.join().unwrap_or_default();
-    let errors = errors.join().unwrap_or_default();
-    if !status.success() {
-        let mut failed = lines.iter().filter_map(|l| l.strip_prefix(REQUEST_FAILED));
-        let why = match failed.next() {
-            Some(first) => format!(
-                "\n{} requests failed; the first: {first}",
-                1 + failed.count()
-            ),
-            None => String::new(),
-        };
-        bail!("{mode} child failed ({status}): {}{why}", errors.join("\n"));
-    }
+    let (lines, peak_open) = run_child(
+        Command::new(exe),
+        plugin,
+        stub,
+        mode,
+        requests,
+        delay,
+        ASK_COUNT,
+    )?;
     let value = |key: &str| -> anyhow::Result<u64> {
         lines
             .iter()
@@ -504,6 +466,127 @@ fn run_child(
         peak_open,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// `--profile-open PROFILER`: one more payhost child over HTTP/2 with
+/// `requests` open, run under the profiler (`heaptrack`, say) and ended
+/// halfway through the hold, right after its heap count. What the profiler
+/// then reports as never freed is what the open requests hold, apart from
+/// the set-up every run has; the peak, which comes later, is not in it.
+fn profile_open(
+    exe: &Path,
+    plugin: &Path,
+    stub: &Stub,
+    profiler: &Path,
+    requests: usize,
+    delay: Duration,
+) -> anyhow::Result<()> {
+    let mut command = Command::new(profiler);
+    command.arg(exe);
+    let (lines, _) = run_child(
+        command,
+        plugin,
+        stub,
+        "rss-payhost-h2",
+        requests,
+        delay,
+        ASK_END,
+    )
+    .with_context(|| format!("running the child under {}", profiler.display()))?;
+    // A child that could not count (no glibc) never reads the line and runs
+    // to its end; its profile would be of nothing open.
+    let Some(allocated) = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("heap_allocated_kib="))
+    else {
+        bail!(
+            "--profile-open: the child ran to its end (it ends itself only where glibc counts its heap)"
+        );
+    };
+    let here = std::env::current_dir().unwrap_or_default();
+    eprintln!(
+        "bench: under {}, the child ended itself with {requests} requests open over HTTP/2 \
+         ({allocated} KiB allocated): what the profiler reports as not freed is what they hold \
+         (heaptrack writes heaptrack.payhost-bench.PID.zst in {})",
+        profiler.display(),
+        here.display()
+    );
+    Ok(())
+}
+
+/// The line that asks a payhost child for its heap count.
+const ASK_COUNT: &[u8] = b"count\n";
+/// The line that asks for the count and then ends the child there.
+const ASK_END: &[u8] = b"end\n";
+
+/// Runs `command` (this binary, or a profiler given it) as the child of
+/// `mode` with `requests` in flight, writing `ask` to it halfway through
+/// the hold; its stdout lines, and the most requests open at once.
+fn run_child(
+    mut command: Command,
+    plugin: &Path,
+    stub: &Stub,
+    mode: &str,
+    requests: usize,
+    delay: Duration,
+    ask: &[u8],
+) -> anyhow::Result<(Vec<String>, u64)> {
+    let base_url = stub.hold_url(requests as u64, delay);
+    command
+        .args(["child", mode, "--base-url", &base_url])
+        .arg("--plugin")
+        .arg(plugin)
+        .args(["--requests", &requests.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {}", command.get_program().to_string_lossy()))?;
+    let collect = |pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            BufReader::new(pipe)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        })
+    };
+    let reader = collect(Box::new(child.stdout.take().expect("piped")));
+    let errors = collect(Box::new(child.stderr.take().expect("piped")));
+    // Asks the child for its heap count halfway through the hold (see
+    // `HeapCount`); a child that does not count never reads it.
+    let mut stdin = child.stdin.take();
+    let mut all_open = None;
+    let mut peak_open = 0;
+    while child.try_wait()?.is_none() {
+        let open = stub.open();
+        peak_open = peak_open.max(open);
+        if open >= requests as u64 {
+            let since = *all_open.get_or_insert_with(Instant::now);
+            if since.elapsed() >= delay / 2
+                && let Some(mut stdin) = stdin.take()
+            {
+                let _ = stdin.write_all(ask);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(stdin);
+    let status = child.wait()?;
+    let lines = reader.join().unwrap_or_default();
+    let errors = errors.join().unwrap_or_default();
+    if !status.success() {
+        let mut failed = lines.iter().filter_map(|l| l.strip_prefix(REQUEST_FAILED));
+        let why = match failed.next() {
+            Some(first) => format!(
+                "\n{} requests failed; the first: {first}",
+                1 + failed.count()
+            ),
+            None => String::new(),
+        };
+        bail!("{mode} child failed ({status}): {}{why}", errors.join("\n"));
+    }
+    Ok((lines, peak_open))
 }
 
 /// glibc's own count of the heap (`mallinfo2`), taken once while every
@@ -528,6 +611,14 @@ impl HeapCount {
             if let Ok(1..) = std::io::stdin().read_line(&mut line)
                 && let Some(heap) = heap_now()
             {
+                if line.as_bytes() == ASK_END {
+                    // Under a profiler (`profile_open`): the process ends
+                    // here, every request still open, so what it never
+                    // freed is what they hold.
+                    print_heap(&heap);
+                    let _ = std::io::stdout().flush();
+                    std::process::exit(0);
+                }
                 let _ = taken.send(heap);
             }
         });
@@ -576,11 +667,15 @@ pub fn child_payhost(
     rig::check_complete(&summary, requests)?;
     println!("vmhwm_kib={}", fixtures::vm_hwm_kib().unwrap_or(0));
     if let Some(heap) = heap.as_ref().and_then(HeapCount::taken) {
-        println!("heap_allocated_kib={}", heap.allocated_kib);
-        println!("heap_held_kib={}", heap.held_kib);
+        print_heap(&heap);
     }
     rig.finish();
     Ok(())
+}
+
+fn print_heap(heap: &Heap) {
+    println!("heap_allocated_kib={}", heap.allocated_kib);
+    println!("heap_held_kib={}", heap.held_kib);
 }
 
 /// `child rss-seed`: the seed-style baseline, every request in flight at once.
