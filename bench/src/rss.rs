@@ -446,9 +446,7 @@ fn measure_child(
         ASK_COUNT,
     )?;
     let value = |key: &str| -> anyhow::Result<u64> {
-        lines
-            .iter()
-            .find_map(|l| l.strip_prefix(key))
+        printed(&lines, key)
             .and_then(|v| v.trim().parse().ok())
             .with_context(|| format!("{mode} child printed no `{key}`: {lines:?}"))
     };
@@ -495,10 +493,7 @@ fn profile_open(
     .with_context(|| format!("running the child under {}", profiler.display()))?;
     // A child that could not count (no glibc) never reads the line and runs
     // to its end; its profile would be of nothing open.
-    let Some(allocated) = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("heap_allocated_kib="))
-    else {
+    let Some(allocated) = printed(&lines, "heap_allocated_kib=") else {
         bail!(
             "--profile-open: the child ran to its end (it ends itself only where glibc counts its heap)"
         );
@@ -512,6 +507,11 @@ fn profile_open(
         here.display()
     );
     Ok(())
+}
+
+/// What a child printed after `key` (`vmhwm_kib=`, say).
+fn printed<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
+    lines.iter().find_map(|l| l.strip_prefix(key))
 }
 
 /// The line that asks a payhost child for its heap count.
