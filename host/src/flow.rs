@@ -445,8 +445,8 @@ fn flow_job_named(
     FlowJob {
         flow,
         outcome,
-        worker_id: route.worker_id.clone(),
-        context_id: route.context_id.clone(),
+        worker_id: route.worker_id.to_string(),
+        context_id: route.context_id.to_string(),
         caller_id: caller_id.to_string(),
         payload,
     }

@@ -147,14 +147,17 @@ impl std::str::FromStr for HttpVersion {
 }
 
 /// Where an outcome's flow goes: the ids the script passed to `*_async`.
+/// Every request in flight holds one, so its names are shared, not copied:
+/// the object and operation with the provider's schema, the default ids
+/// with the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     /// Which provider (an index into the host's `Providers`).
     pub provider: usize,
-    pub object: String,
-    pub operation: String,
-    pub worker_id: String,
-    pub context_id: String,
+    pub object: Arc<str>,
+    pub operation: Arc<str>,
+    pub worker_id: Arc<str>,
+    pub context_id: Arc<str>,
 }
 
 /// A finished request, handed to the sink.
@@ -189,15 +192,15 @@ pub trait OutcomeSink: Send + Sync + 'static {
 pub struct Outbound {
     pub request: Checked,
     pub route: Route,
-    /// The credentials header, per the plugin's auth scheme.
-    pub auth: Option<AuthHeader>,
+    /// The credentials header, per the plugin's auth scheme; shared by
+    /// every request that carries the same credentials.
+    pub auth: Option<Arc<AuthHeader>>,
     /// Recognises the secrets in responses; built once per secret by the
     /// caller.
     pub redactor: Redactor,
-    /// Caller-chosen idempotency key, already checked to be a valid header
-    /// value (see [`check_idempotency_key`]); a fresh one is made for POSTs
-    /// otherwise.
-    pub idempotency_key: Option<String>,
+    /// The idempotency key's header value, sent with every attempt; made by
+    /// [`HttpExecutor::idempotency`] when the request is built.
+    pub idempotency: Option<HeaderValue>,
     /// Whether the sender waits while `max_in_flight` finished outcomes of
     /// its earlier requests are still waiting for a flow thread. The main
     /// script does: it can produce requests much faster than flows handle
@@ -326,6 +329,26 @@ impl HttpExecutor {
     pub fn in_flight(&self) -> usize {
         self.inner.config.max_in_flight - self.inner.permits.available_permits()
     }
+
+    /// The idempotency header's value for a `method` request: `key` (a
+    /// script's own, or one derived from a flow job), else a fresh UUID.
+    /// Only POSTs carry one, and only to a provider that names the header.
+    /// Made on the caller's thread, once for all attempts, so that a request
+    /// in flight holds the value alone.
+    pub fn idempotency(
+        &self,
+        method: &reqwest::Method,
+        key: Option<String>,
+    ) -> Result<Option<HeaderValue>, String> {
+        if self.inner.idempotency_header.is_none() || method != reqwest::Method::POST {
+            return Ok(None);
+        }
+        let key = key.unwrap_or_else(|| crate::random_uuid().to_string());
+        check_idempotency_key(&key)?;
+        HeaderValue::from_str(&key)
+            .map(Some)
+            .map_err(|e| format!("idempotency key `{key}`: {e}"))
+    }
 }
 
 impl Inner {
@@ -345,18 +368,17 @@ impl Inner {
     )]
     fn send(
         self: Arc<Self>,
-        mut outbound: Outbound,
+        outbound: Outbound,
         permit: tokio::sync::OwnedSemaphorePermit,
         backlog: BacklogSlot,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         async move {
-            let key = outbound.idempotency_key.take();
             let (outcome, retries) = self
                 .send_with_retries(
                     &outbound.request,
-                    outbound.auth.as_ref(),
+                    outbound.auth.as_deref(),
                     &outbound.redactor,
-                    key,
+                    outbound.idempotency.as_ref(),
                 )
                 .await;
             drop(permit);
@@ -391,30 +413,18 @@ impl Inner {
         request: &'a Checked,
         auth: Option<&'a AuthHeader>,
         redactor: &'a Redactor,
-        idempotency_key: Option<String>,
+        idempotency: Option<&'a HeaderValue>,
     ) -> impl std::future::Future<Output = (wit::TransportOutcome, u32)> + Send + 'a {
         async move {
-            let idempotency = match (&self.idempotency_header, &request.method) {
-                (Some(name), &reqwest::Method::POST) => {
-                    let key = idempotency_key.unwrap_or_else(|| crate::random_uuid().to_string());
-                    // Keys from scripts were checked at the call site; a
-                    // generated one is a UUID. Neither can fail here.
-                    let value = HeaderValue::from_str(&key).expect("idempotency keys are checked");
-                    Some((name.clone(), value))
-                }
-                _ => None,
-            };
             tracing::debug!(
                 method = %request.method,
                 url = %request.url,
-                idempotency_key = idempotency.as_ref().and_then(|(_, v)| v.to_str().ok()),
+                idempotency_key = idempotency.and_then(|v| v.to_str().ok()),
                 "sending"
             );
             let mut retries = 0;
             loop {
-                let (outcome, attempt) = self
-                    .send_once(request, auth, redactor, idempotency.as_ref())
-                    .await;
+                let (outcome, attempt) = self.send_once(request, auth, redactor, idempotency).await;
                 if !self
                     .config
                     .retry
@@ -442,7 +452,7 @@ impl Inner {
         request: &Checked,
         auth: Option<&AuthHeader>,
         redactor: &Redactor,
-        idempotency: Option<&(HeaderName, HeaderValue)>,
+        idempotency: Option<&HeaderValue>,
     ) -> (wit::TransportOutcome, Attempt) {
         // The builder in a block of its own: a local whose scope spans the
         // `.await` would keep its (moved-out) bytes in every waiting task.
@@ -452,7 +462,7 @@ impl Inner {
                 .request(request.method.clone(), request.url.clone())
                 .headers(request.headers.clone())
                 .body(request.body.clone());
-            if let Some((name, value)) = idempotency {
+            if let (Some(name), Some(value)) = (&self.idempotency_header, idempotency) {
                 builder = builder.header(name, value);
             }
             if let Some(auth) = auth {

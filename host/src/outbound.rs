@@ -26,6 +26,8 @@
 //! header the plugin may not set. [`Policy`] bundles both, built once at
 //! start from the plugin's `info` and the settings.
 
+use std::sync::Arc;
+
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -357,8 +359,8 @@ pub struct Credentials {
     /// Every configured secret and non-secret setting value the scheme uses.
     values: Vec<(String, Secret)>,
     /// The header for the configured values; none when the scheme is `none`
-    /// or a secret it needs is missing.
-    configured: Option<AuthHeader>,
+    /// or a secret it needs is missing. Shared by the requests that carry it.
+    configured: Option<Arc<AuthHeader>>,
     /// Recognises every configured secret in responses.
     redactor: Redactor,
     /// The scheme's primary secret and where the operator gives it.
@@ -406,7 +408,7 @@ impl Credentials {
             primary,
         };
         // A missing secret is not an error yet: a script may pass one.
-        credentials.configured = credentials.header(None).unwrap_or_default();
+        credentials.configured = credentials.header(None).unwrap_or_default().map(Arc::new);
         Ok(credentials)
     }
 
@@ -421,7 +423,7 @@ impl Credentials {
     }
 
     /// The header for the configured secrets, or why there is none.
-    pub fn configured(&self) -> Result<Option<AuthHeader>, MissingSecret> {
+    pub fn configured(&self) -> Result<Option<Arc<AuthHeader>>, MissingSecret> {
         match (&self.configured, self.needed()) {
             (Some(header), _) => Ok(Some(header.clone())),
             (None, false) => Ok(None),

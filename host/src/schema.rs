@@ -5,6 +5,7 @@
 //! derived from this index at load time.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::plugin::wit;
 
@@ -12,7 +13,7 @@ use crate::plugin::wit;
 /// foldhash rather than SipHash (two lookups per setter were ~4k of the
 /// script thread's instructions per request). Its keys are fixed when the
 /// plugin loads, so there is no flooding to defend against.
-pub type ByName<V> = HashMap<String, V, foldhash::fast::RandomState>;
+pub type ByName<V, K = String> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Index over `provider-info.objects`.
 #[derive(Debug)]
@@ -22,11 +23,13 @@ pub struct Schema {
 
 #[derive(Debug)]
 pub struct ObjectSchema {
-    pub name: String,
+    /// Shared by every request's route (see `http::Route`).
+    pub name: Arc<str>,
     /// Top-level fields only (nested `a.b` / `a[].b` entries are the plugin's
     /// business: it validates them).
     pub fields: ByName<FieldSchema>,
-    pub operations: ByName<wit::OperationInfo>,
+    /// Keyed by a name every request's route shares.
+    pub operations: ByName<wit::OperationInfo, Arc<str>>,
 }
 
 /// What the host checks at a setter: the kind, and the allowed values.
@@ -57,12 +60,12 @@ impl Schema {
                 let operations = object
                     .operations
                     .iter()
-                    .map(|op| (op.name.clone(), op.clone()))
+                    .map(|op| (Arc::from(op.name.as_str()), op.clone()))
                     .collect();
                 (
                     object.name.clone(),
                     ObjectSchema {
-                        name: object.name.clone(),
+                        name: Arc::from(object.name.as_str()),
                         fields,
                         operations,
                     },
@@ -99,7 +102,7 @@ impl Schema {
         let mut names: Vec<&str> = self
             .objects
             .values()
-            .flat_map(|o| o.operations.keys().map(String::as_str))
+            .flat_map(|o| o.operations.keys().map(|k| &**k))
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -127,7 +130,7 @@ impl ObjectSchema {
     }
 
     pub fn operation_list(&self) -> String {
-        let mut ops: Vec<&str> = self.operations.keys().map(String::as_str).collect();
+        let mut ops: Vec<&str> = self.operations.keys().map(|k| &**k).collect();
         ops.sort_unstable();
         ops.join(", ")
     }

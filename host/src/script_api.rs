@@ -54,8 +54,8 @@ use crate::settings::{Settings, SettingsSource};
 /// Ids used when a script does not pass them.
 #[derive(Debug, Clone)]
 pub struct Defaults {
-    pub worker_id: String,
-    pub context_id: String,
+    pub worker_id: Arc<str>,
+    pub context_id: Arc<str>,
 }
 
 /// The parts of request dispatch every script thread shares.
@@ -117,8 +117,8 @@ impl Dispatcher {
             settings: Arc::new(settings),
             executor,
             defaults: Arc::new(Defaults {
-                worker_id: config.worker_id.clone(),
-                context_id: config.context_id.clone(),
+                worker_id: config.worker_id.as_str().into(),
+                context_id: config.context_id.as_str().into(),
             }),
         })
     }
@@ -201,7 +201,7 @@ pub struct ScriptHost {
     delivery: RefCell<Option<DeliveryKeys>>,
     /// The running flow's `(WORKER_ID, CONTEXT_ID)`: what `*_async` without
     /// ids routes to, so a flow's requests stay in its worker and context.
-    ids: RefCell<Option<(String, String)>>,
+    ids: RefCell<Option<(Arc<str>, Arc<str>)>>,
     /// Whether this thread's requests wait for the flow backlog (the main
     /// script's do; see `Outbound::waits_for_flows`).
     waits_for_flows: std::cell::Cell<bool>,
@@ -225,7 +225,7 @@ pub struct ScriptHost {
 struct PassedSecret {
     secret: Secret,
     redactor: Redactor,
-    auth: Option<AuthHeader>,
+    auth: Option<Arc<AuthHeader>>,
 }
 
 struct DeliveryKeys {
@@ -270,7 +270,8 @@ impl ScriptHost {
             .policy
             .credentials
             .header(Some(&secret))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .map(Arc::new);
         let configured = d.settings.secrets.iter().map(|(_, s)| s);
         let passed = PassedSecret {
             redactor: Redactor::new(configured.chain([&secret])),
@@ -290,7 +291,7 @@ impl ScriptHost {
     /// The worker and context ids `*_async` uses when the script passes none:
     /// the running flow's own, or (`None`) the configured defaults.
     pub fn set_ids(&self, ids: Option<(&str, &str)>) {
-        *self.ids.borrow_mut() = ids.map(|(w, c)| (w.to_string(), c.to_string()));
+        *self.ids.borrow_mut() = ids.map(|(w, c)| (w.into(), c.into()));
     }
 
     /// Derives the idempotency keys of the requests the next flow makes from
@@ -546,7 +547,7 @@ pub fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
         let schema = &provider.schema;
         let mut module = rhai::Module::new();
         for object in schema.objects() {
-            let name: ImmutableString = object.name.as_str().into();
+            let name: ImmutableString = (&*object.name).into();
             let constructor = move || RequestBuilder {
                 provider: index,
                 object: name.clone(),
@@ -921,7 +922,7 @@ fn dispatch(
 ) -> RhaiResult<String> {
     let d = host.providers.get(b.provider);
     let object = object_schema(&d.schema, b)?;
-    let op = object.operations.get(operation).ok_or_else(|| {
+    let (operation_name, op) = object.operations.get_key_value(operation).ok_or_else(|| {
         script_error(format!(
             "{} has no operation `{operation}` (it has: {})",
             b.object,
@@ -1021,33 +1022,39 @@ fn dispatch(
     })?;
     let route = Route {
         provider: b.provider,
-        object: b.object.to_string(),
-        operation: operation.to_string(),
+        object: object.name.clone(),
+        operation: operation_name.clone(),
         worker_id: worker.map_or_else(
             || match &*host.ids.borrow() {
                 Some((worker_id, _)) => worker_id.clone(),
                 None => d.defaults.worker_id.clone(),
             },
-            |w| w.to_string(),
+            |w| w.as_str().into(),
         ),
         context_id: context.map_or_else(
             || match &*host.ids.borrow() {
                 Some((_, context_id)) => context_id.clone(),
                 None => d.defaults.context_id.clone(),
             },
-            |c| c.to_string(),
+            |c| c.as_str().into(),
         ),
     };
+    let idempotency = d
+        .executor
+        .idempotency(
+            &checked.method,
+            b.idempotency_key
+                .clone()
+                .or_else(|| host.next_delivery_key()),
+        )
+        .map_err(|why| script_error(format!("{}.{operation}: {why}", b.object)))?;
     d.executor
         .submit(Outbound {
             request: checked,
             route,
             auth,
             redactor,
-            idempotency_key: b
-                .idempotency_key
-                .clone()
-                .or_else(|| host.next_delivery_key()),
+            idempotency,
             waits_for_flows: host.waits_for_flows.get(),
             token,
         })
