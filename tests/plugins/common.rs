@@ -104,6 +104,10 @@ fn thing_request(body: Vec<u8>) -> payhost::plugin::types::HttpRequest {
 
 /// A sane `parse-response`: any response is a success carrying the body text
 /// (lossily decoded); a transport failure is a Stripe-shaped error payload.
+#[allow(
+    dead_code,
+    reason = "`contrary` answers every response with its own payloads"
+)]
 fn body_as_success(
     outcome: payhost::plugin::types::TransportOutcome,
 ) -> payhost::plugin::types::FlowPayload {
