@@ -20,8 +20,9 @@
 //! measured in time also moves between runs by more than within one (the
 //! rounds of a run are minutes apart, two runs can be days and machines
 //! apart): such a figure's allowance is at least [`TIME_FLOOR`] of its old
-//! median. Peak RSS has no floor: it moves little between runs; the heap
-//! count has a small one ([`HEAP_FLOOR`]). "Worse"
+//! median. Memory moves less between runs, but still more than between
+//! the rounds of one: a peak's floor is [`RSS_FLOOR`], the heap count's
+//! [`HEAP_FLOOR`]. "Worse"
 //! depends on the figure ([`Better`]): a ratio to a baseline falls, a latency
 //! or a memory peak rises. A figure missing on either side (a measurement
 //! skipped with `--only`, a baseline from before the figure existed) or run
@@ -172,6 +173,15 @@ pub const TIME_FLOOR: f64 = 0.15;
 /// through.
 pub const HEAP_FLOOR: f64 = 0.03;
 
+/// The least a peak RSS may move, as a share of the baseline's median.
+/// Over HTTP/1.1 a run's rounds agree within 0.5% (304,640-306,048 KiB at
+/// 10,000 in the Intel baseline's run), while runs' medians moved from
+/// 304,708 to 307,200 KiB (298-300 MiB) over two days of the same code:
+/// with the rounds' width alone an unchanged build could fail. 1% is 3 MiB
+/// there; over HTTP/2 the rounds spread wider (~6 MiB), which stays the
+/// allowance.
+pub const RSS_FLOOR: f64 = 0.01;
+
 /// Every guarded figure.
 pub const FIGURES: &[Figure] = &[
     Figure {
@@ -221,7 +231,7 @@ pub const FIGURES: &[Figure] = &[
         pointer: "/peak_rss/goal_peak_kib_h2",
         better: Better::Lower,
         same: &["/peak_rss/goal_requests"],
-        floor: 0.0,
+        floor: RSS_FLOOR,
     },
     Figure {
         name: "heap allocated at the goal count over HTTP/2 (KiB)",
@@ -235,7 +245,7 @@ pub const FIGURES: &[Figure] = &[
         pointer: "/peak_rss/goal_peak_kib",
         better: Better::Lower,
         same: &["/peak_rss/goal_requests"],
-        floor: 0.0,
+        floor: RSS_FLOOR,
     },
     Figure {
         name: "peak RSS at the common count: seed-style / payhost",
@@ -549,11 +559,13 @@ mod tests {
         // A wider spread than the floor is still the allowance.
         assert!(!compare(share, spread(0.45, 0.30, 0.62), Better::Higher, TIME_FLOOR).1);
         // Every figure measured in time has the floor; memory peaks have
-        // none; the heap count has its own.
+        // theirs, the heap count its own; the seed/payhost ratio (its
+        // rounds spread 4-6%) none.
         for figure in FIGURES {
             let floor = match figure.pointer {
                 "/peak_rss/goal_heap_kib_h2" => HEAP_FLOOR,
-                memory if memory.starts_with("/peak_rss/") => 0.0,
+                "/peak_rss/seed_over_payhost" => 0.0,
+                memory if memory.starts_with("/peak_rss/") => RSS_FLOOR,
                 _ => TIME_FLOOR,
             };
             assert_eq!(figure.floor, floor, "{}", figure.name);
@@ -576,6 +588,32 @@ mod tests {
                 spread(135_000.0, 134_900.0, 135_100.0),
                 Better::Lower,
                 HEAP_FLOOR
+            )
+            .1
+        );
+    }
+
+    /// Over HTTP/1.1 the rounds of a run agree closer than runs do: the
+    /// Intel baseline's figure and a later round of the same code, 2.2 MiB
+    /// higher, which the rounds' width alone (1.4 MiB) called a regression.
+    #[test]
+    fn a_peak_rss_may_move_by_its_floor() {
+        let old = spread(305_048.0, 304_640.0, 306_048.0);
+        let new = spread(307_236.0, 307_236.0, 307_236.0);
+        assert!(
+            compare(old, new, Better::Lower, 0.0).1,
+            "the spread alone fails it"
+        );
+        let (bound, regressed) = compare(old, new, Better::Lower, RSS_FLOOR);
+        assert!((bound - 308_098.48).abs() < 1e-6, "{bound}");
+        assert!(!regressed);
+        // 5 MiB more (~500 bytes a request in flight at 10,000) still fails.
+        assert!(
+            compare(
+                old,
+                spread(310_200.0, 310_000.0, 310_400.0),
+                Better::Lower,
+                RSS_FLOOR
             )
             .1
         );
