@@ -343,9 +343,16 @@ impl HttpExecutor {
         if self.inner.idempotency_header.is_none() || method != reqwest::Method::POST {
             return Ok(None);
         }
-        let key = key.unwrap_or_else(|| crate::random_uuid().to_string());
-        check_idempotency_key(&key)?;
-        HeaderValue::from_str(&key)
+        let mut uuid = uuid::Uuid::encode_buffer();
+        let key = match &key {
+            Some(key) => {
+                check_idempotency_key(key)?;
+                key.as_str()
+            }
+            // Formatted in place: a UUID needs neither a String nor the check.
+            None => crate::random_uuid().hyphenated().encode_lower(&mut uuid),
+        };
+        HeaderValue::from_str(key)
             .map(Some)
             .map_err(|e| format!("idempotency key `{key}`: {e}"))
     }
