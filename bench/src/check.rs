@@ -535,7 +535,7 @@ mod tests {
     }
 
     #[test]
-    fn a_time_figure_may_move_by_its_floor_a_memory_figure_by_its_spread() {
+    fn each_figure_may_move_by_its_floor() {
         // build-request: plugin / native, the baseline's run and a run of the
         // same code on another machine of the kind: within either run the
         // rounds agree, between them the median moved 6.5%.
@@ -591,13 +591,10 @@ mod tests {
             )
             .1
         );
-    }
-
-    /// Over HTTP/1.1 the rounds of a run agree closer than runs do: the
-    /// Intel baseline's figure and a later round of the same code, 2.2 MiB
-    /// higher, which the rounds' width alone (1.4 MiB) called a regression.
-    #[test]
-    fn a_peak_rss_may_move_by_its_floor() {
+        // Over HTTP/1.1 the rounds of a run agree closer than runs do: the
+        // Intel baseline's figure and a later round of the same code, 2.2
+        // MiB higher, which the rounds' width alone (1.4 MiB) called a
+        // regression.
         let old = spread(305_048.0, 304_640.0, 306_048.0);
         let new = spread(307_236.0, 307_236.0, 307_236.0);
         assert!(
