@@ -27,7 +27,7 @@ use rhai::{AST, Dynamic, Engine, Scope};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::http::{Finished, Route};
+use crate::http::{Finished, ResponseHeaders, Route};
 use crate::ledger::{Event, Token};
 use crate::metrics::{FlowResult, Metrics};
 use crate::plugin::{PluginInstance, wit};
@@ -245,11 +245,12 @@ pub fn classify(
     let Finished {
         route,
         outcome,
+        headers,
         redactor,
         ..
     } = finished;
     let parse = |_, json: &str| crate::script_value::check_json(json);
-    let (kind, payload) = match usable_payload(instance, route, redactor, outcome, parse) {
+    let (kind, payload) = match usable_payload(instance, route, redactor, outcome, headers, parse) {
         Ok((kind, json, ())) => (kind, json),
         Err(why) => unusable_payload(outcome, &why),
     };
@@ -270,6 +271,7 @@ pub fn classify_parsed(
     let Finished {
         route,
         outcome,
+        headers,
         redactor,
         ..
     } = finished;
@@ -284,7 +286,7 @@ pub fn classify_parsed(
         value
     };
     let (kind, payload, value) =
-        match usable_payload(instance, route, redactor, outcome, &mut parse) {
+        match usable_payload(instance, route, redactor, outcome, headers, &mut parse) {
             Ok(parsed) => parsed,
             Err(why) => {
                 let (kind, payload) = unusable_payload(outcome, &why);
@@ -313,6 +315,7 @@ fn usable_payload<T>(
     route: &Route,
     redactor: &Redactor,
     outcome: &mut wit::TransportOutcome,
+    headers: &ResponseHeaders,
     mut parse: impl FnMut(Outcome, &str) -> serde_json::Result<T>,
 ) -> Result<(Outcome, String, T), Unusable> {
     if let Some(body) = host_classified(instance.response_rule(), outcome)
@@ -327,6 +330,11 @@ fn usable_payload<T>(
         let text = String::from_utf8(std::mem::take(&mut response.body))
             .expect("host_classified took it as UTF-8");
         return Ok((Outcome::Response, without_outer_whitespace(text), parsed));
+    }
+    // A response gets its headers (scrubbed) only now, on its way to the
+    // plugin ([`ResponseHeaders`]).
+    if let wit::TransportOutcome::Response(response) = outcome {
+        response.headers = headers.for_plugin(redactor);
     }
     let (kind, json) =
         plugin_payload(instance, route, redactor, outcome).map_err(Unusable::PluginFailed)?;

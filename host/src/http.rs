@@ -23,10 +23,11 @@
 //! header sensitive, so its own debug output redacts it too. Some servers
 //! echo the credentials they were sent inside an error message, sometimes
 //! encoded; so that the secret cannot travel on into a plugin, a flow, a
-//! queue or a log through a response, the executor passes response headers
-//! and bodies through the request's [`Redactor`] before handing them on, and
-//! hands the redactor on with the outcome so the plugin's payload is judged
-//! again (see [`crate::secret`]).
+//! queue or a log through a response, the executor passes response bodies
+//! through the request's [`Redactor`] before handing them on, and hands the
+//! redactor on with the outcome: response headers go through it on their way
+//! into the plugin, if they go there ([`ResponseHeaders`]), and the plugin's
+//! payload is judged again (see [`crate::secret`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,7 +165,11 @@ pub struct Route {
 #[derive(Debug)]
 pub struct Finished {
     pub route: Route,
+    /// A response here carries no headers: they are in `headers`, and join
+    /// it only if the outcome goes to the plugin.
     pub outcome: wit::TransportOutcome,
+    /// The response's headers (none for a failure).
+    pub headers: ResponseHeaders,
     /// Scrubs the request's secret from whatever the plugin makes of the
     /// outcome.
     pub redactor: Redactor,
@@ -173,6 +178,63 @@ pub struct Finished {
     /// Held until the outcome has left this process's memory (its flow ran,
     /// or Redis holds its job); see [`Outbound::waits_for_flows`].
     pub backlog: BacklogSlot,
+}
+
+/// A response's headers, copied out of the HTTP stack's buffers as one
+/// text, `name\nvalue\n` for each header whose value is visible ASCII (the
+/// only ones the contract carries, and so never holding a `\n`). They become
+/// the contract's list, scrubbed, only if the plugin's `parse-response` is
+/// called ([`ResponseHeaders::for_plugin`]). Most outcomes never go there
+/// (a 2xx JSON object under `json-object-is-success`), and scrubbing every
+/// header into a `String` pair on the I/O thread, for every request, took
+/// ~6k instructions more than this one copy (callgrind: 2-3% of all payhost
+/// does for a request). Not scrubbed yet, so `Debug` shows the names alone.
+#[derive(Default)]
+pub struct ResponseHeaders(String);
+
+impl ResponseHeaders {
+    /// Copied, so that the outcome does not keep the HTTP stack's read
+    /// buffer alive (a header value is a slice of it) until its flow runs.
+    pub fn copy(map: &HeaderMap) -> Self {
+        let visible = || {
+            map.iter()
+                .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        };
+        let len = visible().map(|(n, v)| n.len() + v.len() + 2).sum();
+        let mut text = String::with_capacity(len);
+        for (name, value) in visible() {
+            for part in [name, "\n", value, "\n"] {
+                text.push_str(part);
+            }
+        }
+        ResponseHeaders(text)
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut lines = self.0.split_terminator('\n');
+        std::iter::from_fn(move || Some((lines.next()?, lines.next()?)))
+    }
+
+    /// The headers as the contract has them, in the order received, each
+    /// value scrubbed of the request's secret.
+    pub fn for_plugin(&self, redactor: &Redactor) -> Vec<(String, String)> {
+        self.pairs()
+            .map(|(name, value)| {
+                let value = redactor
+                    .scrub_str(value)
+                    .unwrap_or_else(|| value.to_string());
+                (name.to_string(), value)
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for ResponseHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.pairs().map(|(name, _)| name))
+            .finish()
+    }
 }
 
 /// A place in the backlog of finished outcomes not yet handled by a flow
@@ -380,7 +442,7 @@ impl Inner {
         backlog: BacklogSlot,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         async move {
-            let (outcome, retries) = self.send_with_retries(&outbound).await;
+            let (outcome, headers, retries) = self.send_with_retries(&outbound).await;
             drop(permit);
             let Outbound {
                 route,
@@ -394,6 +456,7 @@ impl Inner {
             self.sink.deliver(Finished {
                 route,
                 outcome,
+                headers,
                 redactor,
                 token,
                 backlog,
@@ -401,7 +464,8 @@ impl Inner {
         }
     }
 
-    /// Attempts until one settles it; the outcome and how many retries.
+    /// Attempts until one settles it; its outcome, its response's headers
+    /// and how many retries.
     /// (A plain fn around `async move`, as [`Inner::send`] is, so that the
     /// arguments are not stored twice in every waiting task.)
     #[expect(
@@ -411,7 +475,8 @@ impl Inner {
     fn send_with_retries<'a>(
         &'a self,
         outbound: &'a Outbound,
-    ) -> impl std::future::Future<Output = (wit::TransportOutcome, u32)> + Send + 'a {
+    ) -> impl std::future::Future<Output = (wit::TransportOutcome, ResponseHeaders, u32)> + Send + 'a
+    {
         async move {
             tracing::debug!(
                 method = %outbound.request.method,
@@ -425,13 +490,13 @@ impl Inner {
                 // task waiting to retry does not keep it (the widest state
                 // would otherwise widen every task).
                 let delay = {
-                    let (outcome, attempt) = self.send_once(outbound).await;
+                    let (outcome, headers, attempt) = self.send_once(outbound).await;
                     if !self
                         .config
                         .retry
                         .should_retry(&self.rules, &attempt, retries)
                     {
-                        return (outcome, retries);
+                        return (outcome, headers, retries);
                     }
                     retries += 1;
                     let delay = self
@@ -450,7 +515,10 @@ impl Inner {
         }
     }
 
-    async fn send_once(&self, outbound: &Outbound) -> (wit::TransportOutcome, Attempt) {
+    async fn send_once(
+        &self,
+        outbound: &Outbound,
+    ) -> (wit::TransportOutcome, ResponseHeaders, Attempt) {
         let request = &outbound.request;
         // The builder in a block of its own: a local whose scope spans the
         // `.await` would keep its (moved-out) bytes in every waiting task.
@@ -485,13 +553,13 @@ impl Inner {
         Box::pin(self.receive(response, &outbound.redactor)).await
     }
 
-    /// The answer to one attempt: its headers (scrubbed), the retry hints
-    /// the plugin's policy reads, and the body up to the cap.
+    /// The answer to one attempt: the retry hints the plugin's policy reads,
+    /// the body up to the cap (scrubbed), and the headers.
     async fn receive(
         &self,
         response: reqwest::Response,
         redactor: &Redactor,
-    ) -> (wit::TransportOutcome, Attempt) {
+    ) -> (wit::TransportOutcome, ResponseHeaders, Attempt) {
         let status = response.status().as_u16();
         let header = |name: &HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok());
         let should_retry = self
@@ -502,24 +570,15 @@ impl Inner {
             true => parse_retry_after(header(&reqwest::header::RETRY_AFTER)),
             false => None,
         };
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| {
-                let value = value.to_str().ok()?;
-                let value = redactor
-                    .scrub_str(value)
-                    .unwrap_or_else(|| value.to_string());
-                Some((name.as_str().to_string(), value))
-            })
-            .collect();
+        let headers = ResponseHeaders::copy(response.headers());
         match read_capped(response, self.config.max_response_bytes).await {
             Ok(body) => (
                 wit::TransportOutcome::Response(wit::HttpResponse {
                     status,
-                    headers,
+                    headers: Vec::new(),
                     body: redactor.scrub_body(body),
                 }),
+                headers,
                 Attempt::Response {
                     status,
                     should_retry,
@@ -535,6 +594,7 @@ impl Inner {
                         self.config.max_response_bytes
                     ),
                 }),
+                ResponseHeaders::default(),
                 Attempt::Failed(wit::FailureKind::BodyTooLarge),
             ),
             Err(BodyError::Transport(err)) => failure(&err, Some(status)),
@@ -566,7 +626,10 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
 
 /// Describes a transport error for people. reqwest's messages name the URL
 /// (base URL + path; never credentials, which travel in headers).
-fn failure(err: &reqwest::Error, status: Option<u16>) -> (wit::TransportOutcome, Attempt) {
+fn failure(
+    err: &reqwest::Error,
+    status: Option<u16>,
+) -> (wit::TransportOutcome, ResponseHeaders, Attempt) {
     // `is_request()` is also true for a connection closed after the request
     // went out, so only `is_connect()` and a refusal the protocol says left
     // the request unprocessed count as connect failures.
@@ -590,6 +653,7 @@ fn failure(err: &reqwest::Error, status: Option<u16>) -> (wit::TransportOutcome,
             status,
             message,
         }),
+        ResponseHeaders::default(),
         Attempt::Failed(kind),
     )
 }
@@ -665,6 +729,50 @@ pub fn check_idempotency_key(key: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the plugin gets of a response's headers: every header whose
+    /// value is visible ASCII, in the map's order (a repeated name's values
+    /// together, in the order received), the secret scrubbed; and nothing
+    /// of a value before that.
+    #[test]
+    fn response_headers_reach_the_plugin_as_received_and_scrubbed() {
+        let secret = "sk_test_headers_4242";
+        let mut map = HeaderMap::new();
+        let mut add = |name: &'static str, value: &[u8]| {
+            map.append(name, HeaderValue::from_bytes(value).unwrap());
+        };
+        add("content-type", b"application/json");
+        add("set-cookie", b"a=1; Path=/");
+        add("x-empty", b"");
+        add(
+            "www-authenticate",
+            format!("Basic realm=\"{secret}\"").as_bytes(),
+        );
+        add("x-latin", b"caf\xc3\xa9");
+        add("set-cookie", b"b=2");
+        let headers = ResponseHeaders::copy(&map);
+
+        let given = headers.for_plugin(&Redactor::new([&Secret::new(secret)]));
+        let realm = format!("Basic realm=\"{}\"", crate::secret::REDACTED);
+        let expected = [
+            ("content-type", "application/json"),
+            ("set-cookie", "a=1; Path=/"),
+            ("set-cookie", "b=2"),
+            ("x-empty", ""),
+            ("www-authenticate", &realm),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()));
+        assert_eq!(given, expected);
+
+        let shown = format!("{headers:?}");
+        assert!(!shown.contains(secret) && !shown.contains("a=1"), "{shown}");
+        assert!(shown.contains("www-authenticate"), "{shown}");
+        assert!(
+            ResponseHeaders::default()
+                .for_plugin(&Redactor::default())
+                .is_empty()
+        );
+    }
 
     /// Only a refusal the server sent counts as "unprocessed": the same
     /// reason raised by h2 itself, or any other fault, does not.

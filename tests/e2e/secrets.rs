@@ -447,6 +447,13 @@ fn assert_echo_goes_nowhere(stub: &StubServer, echoed: &str) {
         "{}",
         Brief(&out)
     );
+    // The headers reach the plugin too (scrubbed on their way there), the
+    // echo among them.
+    assert!(
+        responses[0].contains(r#"("www-authenticate", "Basic realm="#),
+        "the plugin was not given the response's headers\n{}",
+        Brief(&out)
+    );
     assert_no_secret(
         &format!("what the plugin was given ({host_bug})"),
         &responses.join("\n"),
