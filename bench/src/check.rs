@@ -534,6 +534,21 @@ mod tests {
         assert!(!compare(old, spread(10.0, 9.0, 11.0), Better::Lower, 0.0).1);
     }
 
+    /// The false alarm a floor is for: `new` fails against `old` on the
+    /// rounds' spread alone, and holds with `floor`, whose bound is `bound`.
+    fn held_only_by_the_floor(old: Spread, new: Spread, better: Better, floor: f64, bound: f64) {
+        assert!(
+            compare(old, new, better, 0.0).1,
+            "the spread alone fails it"
+        );
+        let (found, regressed) = compare(old, new, better, floor);
+        assert!(
+            (found - bound).abs() < 1e-9,
+            "bound {found}, expected {bound}"
+        );
+        assert!(!regressed, "the floor holds it");
+    }
+
     #[test]
     fn each_figure_may_move_by_its_floor() {
         // build-request: plugin / native, the baseline's run and a run of the
@@ -541,13 +556,7 @@ mod tests {
         // rounds agree, between them the median moved 6.5%.
         let old = spread(6.32, 6.02, 6.40);
         let new = spread(6.73, 6.72, 6.83);
-        assert!(
-            compare(old, new, Better::Lower, 0.0).1,
-            "the spread alone fails it"
-        );
-        let (bound, regressed) = compare(old, new, Better::Lower, TIME_FLOOR);
-        assert!((bound - 7.268).abs() < 1e-9);
-        assert!(!regressed);
+        held_only_by_the_floor(old, new, Better::Lower, TIME_FLOOR, 7.268);
         // The slowest of those runs holds too; a plugin call a fifth slower
         // than the baseline's still fails.
         assert!(!compare(old, spread(7.03, 6.95, 7.45), Better::Lower, TIME_FLOOR).1);
@@ -597,13 +606,7 @@ mod tests {
         // regression.
         let old = spread(305_048.0, 304_640.0, 306_048.0);
         let new = spread(307_236.0, 307_236.0, 307_236.0);
-        assert!(
-            compare(old, new, Better::Lower, 0.0).1,
-            "the spread alone fails it"
-        );
-        let (bound, regressed) = compare(old, new, Better::Lower, RSS_FLOOR);
-        assert!((bound - 308_098.48).abs() < 1e-6, "{bound}");
-        assert!(!regressed);
+        held_only_by_the_floor(old, new, Better::Lower, RSS_FLOOR, 308_098.48);
         // 5 MiB more (~500 bytes a request in flight at 10,000) still fails.
         assert!(
             compare(
